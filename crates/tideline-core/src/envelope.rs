@@ -1,0 +1,296 @@
+//! The integration event: what the bus carries, locally and on EventBridge.
+//!
+//! The shape is EventBridge's (`source`, `detail-type`, `detail`, ...), and
+//! `detail` is `{"metadata": {...}, "data": ...}`. `metadata.sequence` is the
+//! entity's gapless `seq`, so consumers can restore order and drop duplicates
+//! where the bus reorders or redelivers (INVARIANTS.md #4).
+//!
+//! The JSON Schema under `schemas/` is generated from these types
+//! ([`integration_event_schema`]); a test fails when the checked-in copy is stale.
+
+use crate::event::StoredEvent;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::ops::Range;
+
+/// Default `source` of integration events.
+pub const DEFAULT_SOURCE: &str = "tideline";
+
+/// `detail-type` of the event emitted when TTL or an erasure removes an event.
+pub const EVENT_EXPIRED: &str = "EventExpired";
+
+/// EventBridge PutEvents: at most 10 entries per call (AWS-CONTRACTS.md).
+pub const MAX_PUT_EVENTS_ENTRIES: usize = 10;
+
+/// EventBridge PutEvents total request size; 1 MB since January 2026 (it was
+/// 256 KB). A setting, with today's value as the default.
+pub const DEFAULT_MAX_PUT_EVENTS_BYTES: usize = 1024 * 1024;
+
+/// An EventBridge event as delivered to targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IntegrationEvent {
+    /// Always "0" on EventBridge.
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// Unique per delivery attempt's publish (not the event id).
+    pub id: String,
+    /// The event type.
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    /// Configurable, default `tideline`.
+    pub source: String,
+    /// AWS account; absent locally and in some emulators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Publish time, RFC 3339.
+    pub time: String,
+    /// AWS region; absent locally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Resources; Tideline sends none.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// Metadata and data.
+    pub detail: EventDetail,
+}
+
+fn default_version() -> String {
+    "0".to_string()
+}
+
+/// `detail` of an integration event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventDetail {
+    /// Identity, order and provenance.
+    pub metadata: DetailMetadata,
+    /// The producer's payload, unchanged.
+    pub data: Value,
+}
+
+/// `detail.metadata` of an integration event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DetailMetadata {
+    /// Stable event id: the de-duplication key.
+    pub event_id: String,
+    /// Event type (same as `detail-type`).
+    pub event_type: String,
+    /// Envelope schema version.
+    pub schema_version: u32,
+    /// The entity.
+    pub entity_id: String,
+    /// Gapless per-entity sequence, from 1.
+    pub sequence: u64,
+    /// When it happened, RFC 3339 UTC.
+    pub occurred_at: String,
+    /// When it was stored, RFC 3339 UTC.
+    pub stored_at: String,
+    /// Correlation id, or null.
+    pub correlation_id: Option<String>,
+    /// Test events: production consumers skip them.
+    pub test: bool,
+    /// True when re-emitted by `tideline replay`.
+    #[serde(default)]
+    pub replay: bool,
+}
+
+impl EventDetail {
+    /// The detail of a stored event.
+    pub fn from_stored(event: &StoredEvent, replay: bool) -> Self {
+        Self {
+            metadata: DetailMetadata {
+                event_id: event.event_id.to_string(),
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                entity_id: event.entity_id.to_string(),
+                sequence: event.seq,
+                occurred_at: event.occurred_at.clone(),
+                stored_at: event.stored_at.clone(),
+                correlation_id: event.correlation_id.clone(),
+                test: event.test,
+                replay,
+            },
+            data: event.data.clone(),
+        }
+    }
+
+    /// The detail of the `EventExpired` event for a removed event: same entity
+    /// and sequence, so consumers can tie it to what they applied.
+    pub fn expired(event: &StoredEvent) -> Self {
+        let mut detail = Self::from_stored(event, false);
+        detail.metadata.event_type = EVENT_EXPIRED.to_string();
+        detail.data = serde_json::json!({
+            "expired_event_id": event.event_id.as_str(),
+            "expired_event_type": event.event_type,
+            "expires_at": event.expires_at,
+        });
+        detail
+    }
+}
+
+/// One PutEvents entry, with what ordering needs kept beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusEntry {
+    /// `Source`.
+    pub source: String,
+    /// `DetailType`.
+    pub detail_type: String,
+    /// `Detail`, serialised once.
+    pub detail: String,
+    /// The entity, for per-entity ordering (not sent).
+    pub entity_id: String,
+    /// The sequence, for per-entity ordering (not sent).
+    pub sequence: u64,
+}
+
+impl BusEntry {
+    /// Builds the entry for a detail.
+    pub fn new(source: &str, detail: &EventDetail) -> Self {
+        Self {
+            source: source.to_string(),
+            detail_type: detail.metadata.event_type.clone(),
+            // A struct of strings, numbers and a Value always serialises.
+            detail: serde_json::to_string(detail).unwrap_or_default(),
+            entity_id: detail.metadata.entity_id.clone(),
+            sequence: detail.metadata.sequence,
+        }
+    }
+
+    /// Size as EventBridge counts it: Source + DetailType + Detail + Resources
+    /// (UTF-8 bytes; AWS-CONTRACTS.md, PutEvents).
+    pub fn size(&self) -> usize {
+        self.source.len() + self.detail_type.len() + self.detail.len()
+    }
+
+    /// The full event as a target receives it.
+    pub fn to_integration_event(
+        &self,
+        id: String,
+        time: String,
+    ) -> Result<IntegrationEvent, serde_json::Error> {
+        Ok(IntegrationEvent {
+            version: default_version(),
+            id,
+            detail_type: self.detail_type.clone(),
+            source: self.source.clone(),
+            account: None,
+            time,
+            region: None,
+            resources: Vec::new(),
+            detail: serde_json::from_str(&self.detail)?,
+        })
+    }
+}
+
+/// An entry that can never fit a PutEvents call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {index} is {size} bytes; a PutEvents call takes at most {limit} bytes")]
+pub struct OversizedEntry {
+    /// Index in the input.
+    pub index: usize,
+    /// Its size.
+    pub size: usize,
+    /// The limit.
+    pub limit: usize,
+}
+
+/// Splits entries, in order, into PutEvents calls of at most 10 entries and
+/// `max_bytes` each. Order is kept: calls are sent one after the other.
+pub fn put_events_chunks(
+    entries: &[BusEntry],
+    max_bytes: usize,
+) -> Result<Vec<Range<usize>>, OversizedEntry> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        let size = entry.size();
+        if size > max_bytes {
+            return Err(OversizedEntry {
+                index,
+                size,
+                limit: max_bytes,
+            });
+        }
+        if index - start == MAX_PUT_EVENTS_ENTRIES || bytes + size > max_bytes {
+            chunks.push(start..index);
+            start = index;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < entries.len() {
+        chunks.push(start..entries.len());
+    }
+    Ok(chunks)
+}
+
+/// The JSON Schema of [`IntegrationEvent`], as checked in under `schemas/`.
+pub fn integration_event_schema() -> String {
+    let schema = schemars::schema_for!(IntegrationEvent);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(detail_len: usize) -> BusEntry {
+        BusEntry {
+            source: "s".into(),
+            detail_type: "t".into(),
+            detail: "x".repeat(detail_len),
+            entity_id: "e".into(),
+            sequence: 1,
+        }
+    }
+
+    #[test]
+    fn schema_on_disk_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../schemas/integration-event.schema.json"
+        );
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        let current = integration_event_schema();
+        if std::env::var_os("TIDELINE_UPDATE_SCHEMAS").is_some() {
+            std::fs::write(path, &current).unwrap();
+            return;
+        }
+        assert!(
+            on_disk == current,
+            "schemas/integration-event.schema.json is stale: run `TIDELINE_UPDATE_SCHEMAS=1 cargo test -p tideline-core schema_on_disk_is_current`"
+        );
+    }
+
+    #[test]
+    fn oversized_entry_is_refused() {
+        assert_eq!(
+            put_events_chunks(&[entry(10), entry(100)], 50),
+            Err(OversizedEntry {
+                index: 1,
+                size: 102,
+                limit: 50
+            })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_cover_in_order_within_limits(sizes in proptest::collection::vec(0usize..300, 0..60), max in 302usize..2000) {
+            let entries: Vec<_> = sizes.iter().map(|&s| entry(s)).collect();
+            let chunks = put_events_chunks(&entries, max).unwrap();
+            let mut next = 0;
+            for c in &chunks {
+                prop_assert_eq!(c.start, next);
+                prop_assert!(!c.is_empty() && c.len() <= MAX_PUT_EVENTS_ENTRIES);
+                prop_assert!(entries[c.clone()].iter().map(BusEntry::size).sum::<usize>() <= max);
+                next = c.end;
+            }
+            prop_assert_eq!(next, entries.len());
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The store's key scheme, shared by DynamoDB and SQLite.
+//!
+//! - `pk` = entity id.
+//! - `sk` = `<UTC time, fixed width, microseconds>#<event id>`: sorts by time,
+//!   and the event id makes it unique even when two events share a microsecond.
+//! - Two non-event items share the partition: the head (`#head`, holding the last
+//!   `seq`; `#` sorts before any digit, so it never interleaves with events) and
+//!   one de-duplication marker per event id (`id#<event id>`, sorting after every
+//!   timestamp). Neither carries a `seq` attribute, so neither appears in the
+//!   `by-sequence` index.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Width of [`format_timestamp`]'s output: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub const TIMESTAMP_WIDTH: usize = 27;
+
+/// Sort key of an entity's head item.
+pub const HEAD_SK: &str = "#head";
+
+/// Prefix of de-duplication marker sort keys.
+pub const DEDUP_SK_PREFIX: &str = "id#";
+
+/// Fixed-width, lexicographically sortable UTC timestamp with microseconds.
+pub fn format_timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Parses a timestamp written by [`format_timestamp`] (or any RFC 3339 time).
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The range key of an event item.
+pub fn event_sort_key(stored_at: &str, event_id: &str) -> String {
+    format!("{stored_at}#{event_id}")
+}
+
+/// The range key of an event id's de-duplication marker.
+pub fn dedup_sort_key(event_id: &str) -> String {
+    format!("{DEDUP_SK_PREFIX}{event_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    #[test]
+    fn width_is_fixed() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(format_timestamp(t), "2026-01-02T03:04:05.000000Z");
+        assert_eq!(format_timestamp(t).len(), TIMESTAMP_WIDTH);
+        assert!(HEAD_SK < "0" && DEDUP_SK_PREFIX > "9");
+    }
+
+    proptest! {
+        /// sk sorts by time, and is unique (INVARIANTS.md; issue: "sk sorts by time and is unique").
+        #[test]
+        fn sort_key_sorts_by_time_and_is_unique(
+            a in 0i64..253_402_300_799_000_000, b in 0i64..253_402_300_799_000_000,
+            id_a in "[a-z0-9-]{1,20}", id_b in "[a-z0-9-]{1,20}",
+        ) {
+            let ta = DateTime::from_timestamp_micros(a).unwrap();
+            let tb = DateTime::from_timestamp_micros(b).unwrap();
+            let ka = event_sort_key(&format_timestamp(ta), &id_a);
+            let kb = event_sort_key(&format_timestamp(tb), &id_b);
+            if a < b { prop_assert!(ka < kb); }
+            if a > b { prop_assert!(ka > kb); }
+            if ka == kb { prop_assert!(a == b && id_a == id_b); }
+            prop_assert_eq!(format_timestamp(ta).len(), TIMESTAMP_WIDTH);
+            prop_assert_eq!(parse_timestamp(&format_timestamp(ta)), Some(ta));
+        }
+    }
+}

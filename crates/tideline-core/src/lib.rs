@@ -1,0 +1,32 @@
+//! Tideline's domain core.
+//!
+//! Everything here is pure: no I/O, no clocks read behind the caller's back, no
+//! AWS or SQLite types. The Lambdas and local mode call the same functions, so a
+//! rule written here holds on both (INVARIANTS.md #7, "one code path").
+//!
+//! The flow the modules follow:
+//! - [`ingest`]: the record a producer sends, validated and normalised (the transform stage);
+//! - [`ids`]: entity and event ids, with the SQS character rules they must satisfy;
+//! - [`keys`]: the store's key scheme (`pk`, sortable unique `sk`, gapless `seq`);
+//! - [`event`]: the stored event and the append plan that assigns `seq`;
+//! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
+//! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
+//! - [`retry`]: exponential backoff with jitter that stops;
+//! - [`error`]: the retryable/permanent classification every error carries;
+//! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps.
+
+pub mod batch;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod ingest;
+pub mod keys;
+pub mod metrics;
+pub mod retry;
+
+pub use envelope::{BusEntry, DetailMetadata, EventDetail, IntegrationEvent};
+pub use error::{Classify, ErrorClass};
+pub use event::{AppendOutcome, AppendPlan, ExpectedSeq, NewEvent, StoredEvent};
+pub use ids::{EntityId, EventId};
+pub use ingest::{FieldMap, IngestConfig, NormalizedRecord, RejectReason};
