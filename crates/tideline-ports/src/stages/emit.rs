@@ -1,0 +1,205 @@
+//! The emit stage: turn store changes into integration events and publish them.
+//!
+//! - Changes are mapped in feed order; non-event changes are skipped and counted by kind.
+//! - Entries go out in PutEvents calls of at most 10 entries and the size limit,
+//!   one call at a time, so one entity never has two calls in flight (INVARIANTS.md #4).
+//! - Only failed entries are resent, with jittered backoff, and retries stop.
+//! - If entries still fail, the result names the **lowest** failed change's
+//!   sequence number: a stream handler returns it in `batchItemFailures`, and
+//!   Lambda rewinds there and replays everything after it (AWS-CONTRACTS.md).
+
+use crate::ports::{Bus, Change, ChangeKind};
+use std::collections::BTreeMap;
+use tideline_core::ErrorClass;
+use tideline_core::envelope::{BusEntry, EventDetail, put_events_chunks};
+use tideline_core::metrics::Counts;
+use tideline_core::retry::RetryPolicy;
+use tracing::{info, warn};
+
+/// Settings of the emit stage.
+#[derive(Debug, Clone)]
+pub struct EmitConfig {
+    /// `source` of every integration event.
+    pub source: String,
+    /// Retries of failed entries.
+    pub retry: RetryPolicy,
+}
+
+impl Default for EmitConfig {
+    fn default() -> Self {
+        Self {
+            source: tideline_core::envelope::DEFAULT_SOURCE.into(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// One batch's result.
+#[derive(Debug, Clone, Default)]
+pub struct EmitBatch {
+    /// Where the feed must restart: the lowest failed change's sequence number.
+    pub rewind_from: Option<String>,
+    /// Entries published, in order.
+    pub published: Vec<BusEntry>,
+    /// Skipped changes, by kind.
+    pub skipped: BTreeMap<String, u64>,
+    /// received / sent / discarded (skipped) / failed.
+    pub counts: Counts,
+    /// Last error seen, if the batch did not complete.
+    pub error: Option<String>,
+}
+
+/// Maps one change to its bus entry, or the kind to count it under.
+pub fn entry_for_change(change: &Change, source: &str) -> Result<BusEntry, String> {
+    match &change.kind {
+        ChangeKind::EventInserted(event) => Ok(BusEntry::new(
+            source,
+            &EventDetail::from_stored(event, false),
+        )),
+        // INVARIANTS.md #6: removal (TTL or an explicit erasure) emits EventExpired.
+        ChangeKind::EventRemoved { event, .. } => {
+            Ok(BusEntry::new(source, &EventDetail::expired(event)))
+        }
+        ChangeKind::Skipped { kind } => Err(kind.clone()),
+    }
+}
+
+/// Runs the emit stage over a batch of changes.
+pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]) -> EmitBatch {
+    let mut out = EmitBatch {
+        counts: Counts {
+            received: changes.len() as u64,
+            ..Counts::default()
+        },
+        ..EmitBatch::default()
+    };
+    let mut entries = Vec::with_capacity(changes.len());
+    let mut positions = Vec::with_capacity(changes.len());
+    for (i, change) in changes.iter().enumerate() {
+        match entry_for_change(change, &config.source) {
+            Ok(entry) => {
+                entries.push(entry);
+                positions.push(i);
+            }
+            Err(kind) => {
+                *out.skipped.entry(kind).or_default() += 1;
+                out.counts.discarded += 1;
+            }
+        }
+    }
+
+    let chunks = match put_events_chunks(&entries, bus.max_request_bytes()) {
+        Ok(c) => c,
+        Err(oversized) => {
+            // Never fits: publish what is before it, then rewind to it so the
+            // event source's retry limit and on-failure destination take over.
+            let before = &entries[..oversized.index];
+            let mut chunks = put_events_chunks(before, bus.max_request_bytes()).unwrap_or_default();
+            chunks.push(oversized.index..oversized.index);
+            out.error = Some(oversized.to_string());
+            chunks
+        }
+    };
+
+    for chunk in chunks {
+        if chunk.is_empty() {
+            // The oversized entry's place.
+            let at = chunk.start;
+            mark_failed_from(&mut out, changes, &positions, at, entries.len());
+            break;
+        }
+        match publish_chunk(bus, &config.retry, &entries[chunk.clone()]).await {
+            Ok(()) => {
+                out.counts.sent += chunk.len() as u64;
+                out.published.extend_from_slice(&entries[chunk]);
+            }
+            Err((failed_offsets, error)) => {
+                out.error = Some(error);
+                let first_failed = chunk.start + failed_offsets.iter().copied().min().unwrap_or(0);
+                for (k, entry) in entries[chunk.clone()].iter().enumerate() {
+                    if !failed_offsets.contains(&k) {
+                        out.counts.sent += 1;
+                        out.published.push(entry.clone());
+                    }
+                }
+                mark_failed_from(&mut out, changes, &positions, first_failed, entries.len());
+                break;
+            }
+        }
+    }
+    let c = out.counts;
+    info!(stage = "emit", received = c.received, sent = c.sent, discarded = c.discarded, failed = c.failed, rewind_from = ?out.rewind_from, skipped = ?out.skipped, "batch done");
+    out
+}
+
+fn mark_failed_from(
+    out: &mut EmitBatch,
+    changes: &[Change],
+    positions: &[usize],
+    entry_index: usize,
+    entry_count: usize,
+) {
+    if let Some(&pos) = positions.get(entry_index) {
+        out.rewind_from = Some(changes[pos].sequence_number.clone());
+    }
+    out.counts.failed += (entry_count - entry_index) as u64;
+}
+
+/// Publishes one chunk, resending only failed entries. On exhaustion returns
+/// the offsets (within the chunk) that never made it.
+async fn publish_chunk<B: Bus>(
+    bus: &B,
+    retry: &RetryPolicy,
+    chunk: &[BusEntry],
+) -> Result<(), (Vec<usize>, String)> {
+    let mut pending: Vec<usize> = (0..chunk.len()).collect();
+    let mut last_error = String::new();
+    let mut attempt = 0;
+    while !pending.is_empty() && attempt < retry.max_attempts.max(1) {
+        if attempt > 0 {
+            tokio::time::sleep(retry.jittered_delay(attempt)).await;
+        }
+        attempt += 1;
+        let batch: Vec<BusEntry> = pending.iter().map(|&i| chunk[i].clone()).collect();
+        match bus.put_events(&batch).await {
+            Ok(results) => {
+                let mut still = Vec::new();
+                let mut permanent = false;
+                for (k, &i) in pending.iter().enumerate() {
+                    match results.get(k) {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => {
+                            last_error = e.to_string();
+                            permanent |= e.class == ErrorClass::Permanent;
+                            still.push(i);
+                        }
+                        None => {
+                            last_error = "bus returned fewer results than entries".into();
+                            still.push(i);
+                        }
+                    }
+                }
+                if !still.is_empty() {
+                    warn!(stage = "emit", failed = still.len(), attempt, error = %last_error, "PutEvents entries failed; resending only those");
+                }
+                pending = still;
+                if permanent {
+                    // Resending cannot help; hand over to the rewind.
+                    break;
+                }
+            }
+            Err(e) => {
+                warn!(stage = "emit", attempt, error = %e, "PutEvents call failed");
+                last_error = e.to_string();
+                if e.class == ErrorClass::Permanent {
+                    break;
+                }
+            }
+        }
+    }
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err((pending, last_error))
+    }
+}

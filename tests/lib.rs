@@ -1,0 +1,1 @@
+//! End-to-end tests of Tideline: local mode and the AWS chain against moto.
