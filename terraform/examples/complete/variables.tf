@@ -1,0 +1,53 @@
+variable "region" {
+  description = "AWS region to deploy to; null uses AWS_REGION / the profile's region."
+  type        = string
+  default     = null
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "tideline"
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory of cargo-lambda's zips; null means <repo>/target/lambda."
+  type        = string
+  default     = null
+}
+
+variable "rules_file" {
+  description = "Rules file shared with local mode; null means rules.json next to this file."
+  type        = string
+  default     = null
+}
+
+variable "alarm_email" {
+  description = "E-mail address for alarms; null subscribes nobody."
+  type        = string
+  default     = null
+}
+
+variable "deletion_protection" {
+  description = "Protect the tables from deletion; set false for a throwaway stack you will destroy."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Days to keep logs."
+  type        = number
+  default     = 365
+}
+
+variable "responder_gap_policy" {
+  description = "TIDELINE_GAP_POLICY of the example consumer; null keeps the code's default."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

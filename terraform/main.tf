@@ -1,0 +1,117 @@
+# Tideline on AWS. The modules are named after the flow of an event:
+#
+#   producers -> ingest (Firehose -> transformer -> S3 data lake)
+#             -> queue  (SQS FIFO: per-entity order, de-duplication, DLQ)
+#             -> store  (event-storer -> DynamoDB, conditional append)
+#             -> stream (event-emitter reads NEW_AND_OLD_IMAGES)
+#             -> bus    (EventBridge custom bus + archive)
+#             -> consumer modules (rule-bound Lambdas), and the query api.
+#
+# Functions are wired in functions.tf (one role each, least privilege) and
+# triggered in triggers.tf (the two event source mappings).
+
+data "aws_region" "current" {}
+
+locals {
+  region = data.aws_region.current.name
+  tags   = merge(var.tags, { "tideline:stack" = var.name_prefix })
+
+  # cargo lambda build writes target/lambda/<binary>/bootstrap.zip at the
+  # workspace root; path.module is terraform/ whether this module is applied
+  # directly or called from examples/complete.
+  lambda_zip_dir = coalesce(var.lambda_zip_dir, "${path.module}/../target/lambda")
+  schema_file    = coalesce(var.schema_file, "${path.module}/../schemas/integration-event.schema.json")
+
+  alarm_actions = concat([aws_sns_topic.alarms.arn], var.alarm_actions)
+}
+
+module "key" {
+  source = "./modules/key"
+
+  name                    = var.name_prefix
+  deletion_window_in_days = var.kms_deletion_window_days
+  tags                    = local.tags
+}
+
+module "ingest" {
+  source = "./modules/ingest"
+
+  name                              = "${var.name_prefix}-ingest"
+  bucket_name                       = var.lake_bucket_name
+  transformer_function_arn          = module.transformer.function_arn
+  kms_key_arn                       = module.key.key_arn
+  buffering_size_mb                 = var.firehose_buffering_size_mb
+  buffering_interval_seconds        = var.firehose_buffering_interval_seconds
+  processor_buffer_size_mb          = var.firehose_processor_buffer_size_mb
+  processor_buffer_interval_seconds = var.firehose_processor_buffer_interval_seconds
+  transition_days                   = var.lake_transition_days
+  transition_storage_class          = var.lake_transition_storage_class
+  expiration_days                   = var.lake_expiration_days
+  force_destroy                     = var.lake_force_destroy
+  log_retention_days                = var.log_retention_days
+  alarm_actions                     = local.alarm_actions
+  tags                              = local.tags
+}
+
+module "queue" {
+  source = "./modules/queue"
+
+  name                       = "${var.name_prefix}-events"
+  kms_key_arn                = module.key.key_arn
+  consumer_timeout_seconds   = var.event_storer.timeout_seconds
+  visibility_timeout_seconds = coalesce(var.queue_visibility_timeout_seconds, 6 * var.event_storer.timeout_seconds)
+  message_retention_seconds  = var.queue_message_retention_seconds
+  max_receive_count          = var.queue_max_receive_count
+  high_throughput            = var.queue_high_throughput
+  alarm_actions              = local.alarm_actions
+  tags                       = local.tags
+}
+
+module "store" {
+  source = "./modules/store"
+
+  table_name          = "${var.name_prefix}-events"
+  kms_key_arn         = module.key.key_arn
+  deletion_protection = var.table_deletion_protection
+  tags                = local.tags
+}
+
+module "bus" {
+  source = "./modules/bus"
+
+  name                   = var.name_prefix
+  event_source           = var.event_source
+  archive_retention_days = var.archive_retention_days
+  enable_schema_registry = var.enable_schema_registry
+  schema_file            = local.schema_file
+  tags                   = local.tags
+}
+
+module "stream_failures" {
+  source = "./modules/dlq"
+
+  # Lambda writes the failed batch's shard and sequence range here (not the
+  # records): read them back from the stream or the table to re-emit.
+  name          = "${var.name_prefix}-stream-failures"
+  purpose       = "Stream batches the emitter gave up on after retries: their events were stored but not published. Re-emit them from the events table (the message names the shard and sequence range)."
+  kms_key_arn   = module.key.key_arn
+  alarm_actions = local.alarm_actions
+  tags          = local.tags
+}
+
+module "api" {
+  source = "./modules/api"
+
+  name                   = "${var.name_prefix}-query"
+  function_name          = module.query_api.function_name
+  function_invoke_arn    = module.query_api.invoke_arn
+  authorization          = var.api_authorization
+  jwt_issuer             = var.api_jwt_issuer
+  jwt_audience           = var.api_jwt_audience
+  throttling_rate_limit  = var.api_throttling_rate_limit
+  throttling_burst_limit = var.api_throttling_burst_limit
+  kms_key_arn            = module.key.key_arn
+  log_retention_days     = var.log_retention_days
+  alarm_actions          = local.alarm_actions
+  tags                   = local.tags
+}

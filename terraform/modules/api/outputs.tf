@@ -1,0 +1,14 @@
+output "api_id" {
+  description = "Id of the HTTP API."
+  value       = aws_apigatewayv2_api.this.id
+}
+
+output "api_url" {
+  description = "Base URL of the query API."
+  value       = aws_apigatewayv2_stage.default.invoke_url
+}
+
+output "execution_arn" {
+  description = "Execution ARN; grant execute-api:Invoke on <execution_arn>/*/GET/* to callers when authorization is AWS_IAM."
+  value       = aws_apigatewayv2_api.this.execution_arn
+}

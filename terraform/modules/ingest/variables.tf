@@ -1,0 +1,144 @@
+variable "name" {
+  description = "Name of the Firehose delivery stream; also prefixes the bucket names."
+  type        = string
+}
+
+variable "bucket_name" {
+  description = "Name of the data lake bucket; null derives <name>-lake-<account>-<region>."
+  type        = string
+  default     = null
+}
+
+variable "transformer_function_arn" {
+  description = "Unqualified ARN of the transformer Lambda that Firehose invokes."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed key for the bucket, the delivery stream and the log group."
+  type        = string
+}
+
+variable "buffering_size_mb" {
+  description = "Firehose buffers this many MiB before writing an S3 object. Dynamic partitioning needs at least 64."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.buffering_size_mb >= 64 && var.buffering_size_mb <= 128
+    error_message = "buffering_size_mb must be between 64 (the minimum with dynamic partitioning) and 128."
+  }
+}
+
+variable "buffering_interval_seconds" {
+  description = "Firehose writes an S3 object at least this often (0-900 s)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.buffering_interval_seconds >= 0 && var.buffering_interval_seconds <= 900
+    error_message = "buffering_interval_seconds must be between 0 and 900."
+  }
+}
+
+variable "processor_buffer_size_mb" {
+  description = "MiB of records Firehose sends per transformer invocation (0.2-3; the Lambda payload limit is 6 MB and base64 grows data by a third)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.processor_buffer_size_mb >= 0.2 && var.processor_buffer_size_mb <= 3
+    error_message = "processor_buffer_size_mb must be between 0.2 and 3."
+  }
+}
+
+variable "processor_buffer_interval_seconds" {
+  description = "Seconds Firehose waits to fill a transformer invocation (60-900)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.processor_buffer_interval_seconds >= 60 && var.processor_buffer_interval_seconds <= 900
+    error_message = "processor_buffer_interval_seconds must be between 60 and 900."
+  }
+}
+
+variable "transition_days" {
+  description = "Days after which data lake objects move to transition_storage_class."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.transition_days >= 30
+    error_message = "transition_days must be at least 30 (S3 minimum before STANDARD_IA)."
+  }
+}
+
+variable "transition_storage_class" {
+  description = "Storage class objects move to after transition_days."
+  type        = string
+  default     = "STANDARD_IA"
+
+  validation {
+    condition     = contains(["STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"], var.transition_storage_class)
+    error_message = "transition_storage_class must be STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER or DEEP_ARCHIVE."
+  }
+}
+
+variable "expiration_days" {
+  description = "Days after which data lake objects expire. Must be later than transition_days."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.expiration_days > var.transition_days
+    error_message = "expiration_days must be greater than transition_days."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days S3 keeps an overwritten or deleted object version."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1
+    error_message = "noncurrent_version_expiration_days must be at least 1."
+  }
+}
+
+variable "access_log_expiration_days" {
+  description = "Days the bucket keeps S3 server access logs."
+  type        = number
+  default     = 365
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete non-empty buckets (test stacks only)."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "Days to keep the Firehose error log."
+  type        = number
+  default     = 365
+}
+
+variable "freshness_alarm_seconds" {
+  description = "Alarm when the oldest record in Firehose is older than this (not yet in S3)."
+  type        = number
+  default     = 900
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified by the delivery failure alarms."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags added to every resource of this module."
+  type        = map(string)
+  default     = {}
+}

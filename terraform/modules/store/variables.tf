@@ -1,0 +1,26 @@
+variable "table_name" {
+  description = "Name of the events table (TIDELINE_TABLE_NAME)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.table_name))
+    error_message = "table_name must be 3-255 characters of letters, digits, '_', '-' and '.'."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed key for the table's and its stream's encryption at rest."
+  type        = string
+}
+
+variable "deletion_protection" {
+  description = "Refuse to delete the table (set false before `terraform destroy` of a test stack)."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags added to every resource of this module."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,406 @@
+# ------------------------------------------------------------------ general
+
+variable "name_prefix" {
+  description = "Prefix of every resource name; lets several Tideline stacks share an account."
+  type        = string
+  default     = "tideline"
+
+  validation {
+    # Kept short: the longest derived name, "<prefix>-event-emitter-role", must stay within IAM's 64 characters.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,23}$", var.name_prefix))
+    error_message = "name_prefix must be 2-24 lowercase letters, digits or '-', starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory holding cargo-lambda's output (<dir>/<binary>/bootstrap.zip). Null means <repo>/target/lambda, relative to this module."
+  type        = string
+  default     = null
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of every function: arm64 (build with `cargo lambda build --release --arm64 --output-format zip`) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be arm64 or x86_64."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps function, Firehose and API logs."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
+}
+
+variable "rust_log" {
+  description = "RUST_LOG filter for every function (for example info or tideline=debug,info); null leaves it unset."
+  type        = string
+  default     = "info"
+}
+
+variable "event_source" {
+  description = "The EventBridge `source` of every published event (TIDELINE_EVENT_SOURCE); consumer rules match on it."
+  type        = string
+  default     = "tideline"
+
+  validation {
+    # "aws." is reserved for AWS services.
+    condition     = can(regex("^[a-zA-Z0-9._-]{1,256}$", var.event_source)) && !startswith(var.event_source, "aws.")
+    error_message = "event_source must be 1-256 characters of letters, digits, '.', '_' and '-', and must not start with \"aws.\"."
+  }
+}
+
+variable "kms_deletion_window_days" {
+  description = "Days KMS waits before deleting the pipeline key after destroy (7-30)."
+  type        = number
+  default     = 30
+}
+
+# ---------------------------------------------------------------- functions
+
+variable "transformer" {
+  description = "Settings of the transformer function, which Firehose invokes synchronously."
+  type = object({
+    memory_mb            = optional(number, 256)
+    timeout_seconds      = optional(number, 120)
+    reserved_concurrency = optional(number, -1)
+  })
+  default = {}
+
+  validation {
+    # Firehose waits at most 5 minutes for a transformation invocation.
+    condition     = var.transformer.timeout_seconds >= 1 && var.transformer.timeout_seconds <= 300
+    error_message = "transformer.timeout_seconds must be between 1 and 300 (Firehose's limit for a processing Lambda)."
+  }
+}
+
+variable "transformer_max_record_bytes" {
+  description = "TIDELINE_MAX_RECORD_BYTES: largest record the transformer accepts; null keeps the code's default."
+  type        = number
+  default     = null
+}
+
+variable "transformer_field_map" {
+  description = "TIDELINE_FIELD_MAP: mapping of producer fields to event fields, in the format the transformer reads; null keeps the code's default."
+  type        = string
+  default     = null
+}
+
+variable "event_storer" {
+  description = "Settings of the event-storer function, which consumes the FIFO queue."
+  type = object({
+    memory_mb            = optional(number, 256)
+    timeout_seconds      = optional(number, 30)
+    reserved_concurrency = optional(number, -1)
+  })
+  default = {}
+}
+
+variable "event_ttl_days" {
+  description = "TIDELINE_EVENT_TTL_DAYS: days after which stored events expire through the table's TTL; null keeps the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.event_ttl_days == null || try(var.event_ttl_days >= 1, false)
+    error_message = "event_ttl_days must be null or at least 1."
+  }
+}
+
+variable "event_emitter" {
+  description = "Settings of the event-emitter function, which reads the table's stream."
+  type = object({
+    memory_mb            = optional(number, 256)
+    timeout_seconds      = optional(number, 60)
+    reserved_concurrency = optional(number, -1)
+  })
+  default = {}
+}
+
+variable "query_api" {
+  description = "Settings of the query-api function behind the HTTP API."
+  type = object({
+    memory_mb            = optional(number, 256)
+    timeout_seconds      = optional(number, 10)
+    reserved_concurrency = optional(number, -1)
+  })
+  default = {}
+
+  validation {
+    # An HTTP API integration waits at most 30 s.
+    condition     = var.query_api.timeout_seconds >= 1 && var.query_api.timeout_seconds <= 30
+    error_message = "query_api.timeout_seconds must be between 1 and 30 (the HTTP API integration limit)."
+  }
+}
+
+# ------------------------------------------------------------------- ingest
+
+variable "firehose_buffering_size_mb" {
+  description = "MiB Firehose buffers before writing a data lake object (64-128 with dynamic partitioning)."
+  type        = number
+  default     = 64
+}
+
+variable "firehose_buffering_interval_seconds" {
+  description = "Seconds Firehose buffers before writing a data lake object (0-900)."
+  type        = number
+  default     = 60
+}
+
+variable "firehose_processor_buffer_size_mb" {
+  description = "MiB of records per transformer invocation (0.2-3)."
+  type        = number
+  default     = 1
+}
+
+variable "firehose_processor_buffer_interval_seconds" {
+  description = "Seconds Firehose waits to fill a transformer invocation (60-900)."
+  type        = number
+  default     = 60
+}
+
+variable "lake_bucket_name" {
+  description = "Name of the data lake bucket; null derives <prefix>-ingest-lake-<account>-<region>."
+  type        = string
+  default     = null
+}
+
+variable "lake_transition_days" {
+  description = "Days after which data lake objects change storage class."
+  type        = number
+  default     = 30
+}
+
+variable "lake_transition_storage_class" {
+  description = "Storage class data lake objects move to."
+  type        = string
+  default     = "STANDARD_IA"
+}
+
+variable "lake_expiration_days" {
+  description = "Days after which data lake objects expire."
+  type        = number
+  default     = 365
+}
+
+variable "lake_force_destroy" {
+  description = "Let destroy empty the buckets (test stacks only)."
+  type        = bool
+  default     = false
+}
+
+# -------------------------------------------------------------------- queue
+
+variable "queue_high_throughput" {
+  description = "FIFO high-throughput mode (deduplication_scope = messageGroup, fifo_throughput_limit = perMessageGroupId)."
+  type        = bool
+  default     = true
+}
+
+variable "queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the FIFO queue; null means 6 x the storer's timeout, the minimum AWS recommends."
+  type        = number
+  default     = null
+}
+
+variable "queue_max_receive_count" {
+  description = "Receives before a message moves to the FIFO DLQ."
+  type        = number
+  default     = 5
+}
+
+variable "queue_message_retention_seconds" {
+  description = "How long the FIFO queue keeps a message."
+  type        = number
+  default     = 345600
+}
+
+variable "storer_batch_size" {
+  description = "Messages per storer invocation (1-10, the FIFO event source limit)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.storer_batch_size >= 1 && var.storer_batch_size <= 10
+    error_message = "storer_batch_size must be between 1 and 10: a FIFO event source mapping takes at most 10."
+  }
+}
+
+variable "storer_maximum_concurrency" {
+  description = "Most concurrent storer invocations the SQS event source starts (2-1000). Order holds per entity at any value."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.storer_maximum_concurrency >= 2 && var.storer_maximum_concurrency <= 1000
+    error_message = "storer_maximum_concurrency must be between 2 and 1000."
+  }
+}
+
+# -------------------------------------------------------------------- store
+
+variable "table_deletion_protection" {
+  description = "Protect the events table from deletion."
+  type        = bool
+  default     = true
+}
+
+# ----------------------------------------------------------- stream → emit
+
+variable "emitter_batch_size" {
+  description = "Stream records per emitter invocation (1-10000)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.emitter_batch_size >= 1 && var.emitter_batch_size <= 10000
+    error_message = "emitter_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "emitter_batching_window_seconds" {
+  description = "Seconds the stream event source waits to fill a batch (0-300)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.emitter_batching_window_seconds >= 0 && var.emitter_batching_window_seconds <= 300
+    error_message = "emitter_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "emitter_parallelization_factor" {
+  description = "Concurrent batches per stream shard (1-10); records of one entity stay in order."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.emitter_parallelization_factor >= 1 && var.emitter_parallelization_factor <= 10
+    error_message = "emitter_parallelization_factor must be between 1 and 10."
+  }
+}
+
+variable "emitter_bisect_batch_on_error" {
+  description = "Split a failing batch in two and retry each half, to isolate a poison record."
+  type        = bool
+  default     = true
+}
+
+variable "emitter_maximum_retry_attempts" {
+  description = "Retries of a failing stream batch before it goes to the on-failure queue (0-10000). -1 (forever) is refused: one poison record would block its shard for 24 h."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.emitter_maximum_retry_attempts >= 0 && var.emitter_maximum_retry_attempts <= 10000
+    error_message = "emitter_maximum_retry_attempts must be between 0 and 10000."
+  }
+}
+
+variable "emitter_maximum_record_age_seconds" {
+  description = "Records older than this go to the on-failure queue instead of being retried (60-604800; stream records live 24 h)."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.emitter_maximum_record_age_seconds >= 60 && var.emitter_maximum_record_age_seconds <= 604800
+    error_message = "emitter_maximum_record_age_seconds must be between 60 and 604800."
+  }
+}
+
+variable "iterator_age_alarm_ms" {
+  description = "Alarm when the emitter's stream iterator age exceeds this many milliseconds (events wait to be published)."
+  type        = number
+  default     = 300000
+}
+
+# ---------------------------------------------------------------------- bus
+
+variable "archive_retention_days" {
+  description = "Days the bus archive keeps events for replay; 0 keeps them forever."
+  type        = number
+  default     = 30
+}
+
+variable "enable_schema_registry" {
+  description = "Register schemas/integration-event.schema.json in an EventBridge schema registry (skipped if the file is missing)."
+  type        = bool
+  default     = false
+}
+
+variable "schema_file" {
+  description = "Path of the integration event JSON Schema; null means <repo>/schemas/integration-event.schema.json."
+  type        = string
+  default     = null
+}
+
+# ---------------------------------------------------------------------- api
+
+variable "api_authorization" {
+  description = "Query API authorization: AWS_IAM (default, SigV4) or JWT."
+  type        = string
+  default     = "AWS_IAM"
+}
+
+variable "api_jwt_issuer" {
+  description = "OIDC issuer URL when api_authorization is JWT."
+  type        = string
+  default     = null
+}
+
+variable "api_jwt_audience" {
+  description = "Accepted JWT audiences when api_authorization is JWT."
+  type        = list(string)
+  default     = []
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state requests per second the query API accepts."
+  type        = number
+  default     = 100
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Burst of requests the query API accepts."
+  type        = number
+  default     = 200
+}
+
+# ----------------------------------------------------------------- alarming
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (confirm the subscription mail); null subscribes nobody."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", coalesce(var.alarm_email, "-")))
+    error_message = "alarm_email must be an e-mail address or null."
+  }
+}
+
+variable "alarm_actions" {
+  description = "Further ARNs (SNS topics, incident tools) every alarm notifies, besides the stack's alarm topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard of the pipeline, hop by hop."
+  type        = bool
+  default     = true
+}
