@@ -557,7 +557,19 @@ fn anything_but(operand: &JsonValue, path: &str) -> Result<AnythingBut> {
                 ));
             };
             let here = child(path, name);
-            let strings = strings_operand(inner, &here, name)?;
+            let strings = match name.as_str() {
+                "prefix" | "suffix" | "equals-ignore-case" | "wildcard" => {
+                    strings_operand(inner, &here, name)?
+                }
+                other => {
+                    return Err(PatternError::invalid(
+                        &here,
+                        format!(
+                            "unsupported operator \"{other}\" inside \"anything-but\"; expected prefix, suffix, equals-ignore-case or wildcard"
+                        ),
+                    ));
+                }
+            };
             match name.as_str() {
                 "prefix" | "suffix" => {
                     if strings.iter().any(|s| s.is_empty()) {
@@ -576,17 +588,11 @@ fn anything_but(operand: &JsonValue, path: &str) -> Result<AnythingBut> {
                 "equals-ignore-case" => Ok(AnythingBut::IgnoreCase(
                     strings.into_iter().map(Folded::new).collect(),
                 )),
-                "wildcard" => Ok(AnythingBut::Wildcards(
+                _ => Ok(AnythingBut::Wildcards(
                     strings
                         .into_iter()
                         .map(|s| wildcard(s, &here))
                         .collect::<Result<Vec<_>>>()?,
-                )),
-                other => Err(PatternError::invalid(
-                    &here,
-                    format!(
-                        "unsupported operator \"{other}\" inside \"anything-but\"; expected prefix, suffix, equals-ignore-case or wildcard"
-                    ),
                 )),
             }
         }
