@@ -38,8 +38,10 @@ fn run(cases: &[Case]) {
         let by_text = p
             .matches_json(event)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let via_from_value = Pattern::from_value(&serde_json::from_str(pattern).unwrap())
-            .unwrap()
+        let pattern_value: serde_json::Value =
+            serde_json::from_str(pattern).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let via_from_value = Pattern::from_value(&pattern_value)
+            .unwrap_or_else(|e| panic!("{name}: from_value rejected: {e}"))
             .matches(&value);
         if by_value != *expected || by_text != *expected || via_from_value != *expected {
             failures.push(format!(
@@ -1446,10 +1448,10 @@ fn invalid_patterns_say_what_and_where() {
             Err(_) => {}
         }
         // from_value rejects the same patterns (syntax errors aside).
-        if let Ok(value) = serde_json::from_str::<serde_json::Value>(pattern) {
-            if Pattern::from_value(&value).is_ok() {
-                failures.push(format!("{name}: accepted by from_value"));
-            }
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(pattern)
+            && Pattern::from_value(&value).is_ok()
+        {
+            failures.push(format!("{name}: accepted by from_value"));
         }
     }
     assert!(
