@@ -1,30 +1,33 @@
 //! Many patterns matched against one event.
 //!
-//! Most rules pin a top-level field to a few exact strings (`"source":
-//! ["tideline"]`). The set indexes each such rule under one of those strings,
-//! so an event only evaluates the rules whose pinned value it carries, plus the
-//! rules that pin nothing. The index only narrows the candidates; every
-//! candidate is still matched in full, so results equal matching one by one.
+//! Most rules pin top-level fields to a few exact strings (`"source":
+//! ["tideline"], "detail-type": ["OrderPlaced"]`). The set keeps, for each
+//! such field, a bitset of the rules it constrains and, for each pinned
+//! value, a bitset of the rules that accept it. An event is then narrowed with
+//! one hash lookup per indexed field and a few word-wide ANDs, and only the
+//! surviving candidates are evaluated. The index only narrows: every candidate
+//! is still matched in full, so results equal matching the rules one by one.
 
 use std::collections::HashMap;
 
 use crate::Pattern;
 use crate::matcher::{Field, FieldKind, ValueMatcher};
 
-/// Top-level fields preferred for indexing, most selective first.
-const PREFERRED_KEYS: &[&str] = &["source", "detail-type"];
-
-/// Exact value → bitset of the rules pinned to it.
-type ValueIndex = HashMap<Box<str>, Vec<u64>>;
+/// One indexed top-level field.
+#[derive(Debug, Clone)]
+struct KeyIndex {
+    key: Box<str>,
+    /// Rules that pin this field to exact strings.
+    constrained: Vec<u64>,
+    /// Exact value → rules that accept it.
+    by_value: HashMap<Box<str>, Vec<u64>>,
+}
 
 /// Compiled patterns, each with a payload, matched in insertion order.
 #[derive(Debug, Clone)]
 pub struct RuleSet<T> {
     rules: Vec<(Pattern, T)>,
-    /// Field → exact value → bitset of rule indices pinned to that value.
-    index: Vec<(Box<str>, ValueIndex)>,
-    /// Bitset of rules not in the index: always candidates.
-    unindexed: Vec<u64>,
+    index: Vec<KeyIndex>,
 }
 
 impl<T> Default for RuleSet<T> {
@@ -43,6 +46,7 @@ fn set_bit(bits: &mut Vec<u64>, i: usize) {
     }
 }
 
+/// The exact strings a top-level field requires, if its pattern is only exact strings.
 fn exact_strings(field: &Field) -> Option<Vec<&str>> {
     let FieldKind::Leaf(leaf) = &field.kind else {
         return None;
@@ -53,20 +57,11 @@ fn exact_strings(field: &Field) -> Option<Vec<&str>> {
     leaf.values
         .iter()
         .map(|m| match m {
+            // An IP-address string also matches other spellings of the address: not indexable.
             ValueMatcher::String { value, ip: None } => Some(&**value),
             _ => None,
         })
         .collect()
-}
-
-/// The top-level field and exact strings this pattern requires, if it has such a field.
-fn index_key(pattern: &Pattern) -> Option<(&str, Vec<&str>)> {
-    let fields = &pattern.root.fields;
-    PREFERRED_KEYS
-        .iter()
-        .filter_map(|k| fields.iter().find(|f| &*f.key == *k))
-        .chain(fields.iter())
-        .find_map(|f| exact_strings(f).map(|values| (&*f.key, values)))
 }
 
 impl<T> RuleSet<T> {
@@ -75,29 +70,33 @@ impl<T> RuleSet<T> {
         RuleSet {
             rules: Vec::new(),
             index: Vec::new(),
-            unindexed: Vec::new(),
         }
     }
 
     /// Adds a rule; rules are reported in the order they were added.
     pub fn add(&mut self, pattern: Pattern, payload: T) {
         let i = self.rules.len();
-        match index_key(&pattern) {
-            Some((key, values)) => {
-                let slot = match self.index.iter().position(|(k, _)| &**k == key) {
-                    Some(slot) => slot,
-                    None => {
-                        self.index.push((key.into(), HashMap::new()));
-                        self.index.len() - 1
-                    }
-                };
-                if let Some((_, by_value)) = self.index.get_mut(slot) {
-                    for value in values {
-                        set_bit(by_value.entry(value.into()).or_default(), i);
-                    }
+        for field in &pattern.root.fields {
+            let Some(values) = exact_strings(field) else {
+                continue;
+            };
+            let slot = match self.index.iter().position(|k| k.key == field.key) {
+                Some(slot) => slot,
+                None => {
+                    self.index.push(KeyIndex {
+                        key: field.key.clone(),
+                        constrained: Vec::new(),
+                        by_value: HashMap::new(),
+                    });
+                    self.index.len() - 1
+                }
+            };
+            if let Some(k) = self.index.get_mut(slot) {
+                set_bit(&mut k.constrained, i);
+                for value in values {
+                    set_bit(k.by_value.entry(value.into()).or_default(), i);
                 }
             }
-            None => set_bit(&mut self.unindexed, i),
         }
         self.rules.push((pattern, payload));
     }
@@ -107,22 +106,34 @@ impl<T> RuleSet<T> {
         &'a self,
         event: &serde_json::Value,
     ) -> impl Iterator<Item = &'a T> + use<'a, T> {
-        let mut candidates = vec![0u64; self.rules.len().div_ceil(64)];
-        for (c, u) in candidates.iter_mut().zip(&self.unindexed) {
-            *c |= *u;
+        let n = self.rules.len();
+        let mut candidates = vec![u64::MAX; n.div_ceil(64)];
+        if let Some(last) = candidates.last_mut()
+            && !n.is_multiple_of(64)
+        {
+            *last = (1u64 << (n % 64)) - 1;
         }
-        for (key, by_value) in &self.index {
-            let mut add = |s: &str| {
-                if let Some(bits) = by_value.get(s) {
-                    for (c, b) in candidates.iter_mut().zip(bits) {
-                        *c |= *b;
+        // Per indexed field: a rule stays a candidate if it does not pin the
+        // field, or if it accepts one of the event's strings there.
+        let mut allowed = vec![0u64; candidates.len()];
+        for k in &self.index {
+            for (a, c) in allowed.iter_mut().zip(pad(&k.constrained)) {
+                *a = !c;
+            }
+            let mut accept = |s: &str| {
+                if let Some(bits) = k.by_value.get(s) {
+                    for (a, b) in allowed.iter_mut().zip(bits) {
+                        *a |= *b;
                     }
                 }
             };
-            match event.get(&**key) {
-                Some(serde_json::Value::String(s)) => add(s),
-                Some(serde_json::Value::Array(items)) => add_strings(items, 0, &mut add),
+            match event.get(&*k.key) {
+                Some(serde_json::Value::String(s)) => accept(s),
+                Some(serde_json::Value::Array(items)) => strings_in(items, 0, &mut accept),
                 _ => {}
+            }
+            for (c, a) in candidates.iter_mut().zip(&allowed) {
+                *c &= *a;
             }
         }
         for (w, word) in candidates.iter_mut().enumerate() {
@@ -159,15 +170,20 @@ impl<T> RuleSet<T> {
     }
 }
 
+/// A bitset followed by zero words, so it zips with a longer one.
+fn pad(bits: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    bits.iter().copied().chain(std::iter::repeat(0))
+}
+
 /// Strings inside an event array (and nested arrays), which a pattern treats as any-of.
-fn add_strings(items: &[serde_json::Value], depth: usize, add: &mut impl FnMut(&str)) {
+fn strings_in(items: &[serde_json::Value], depth: usize, accept: &mut impl FnMut(&str)) {
     if depth >= crate::json::MAX_DEPTH {
         return;
     }
     for item in items {
         match item {
-            serde_json::Value::String(s) => add(s),
-            serde_json::Value::Array(inner) => add_strings(inner, depth + 1, add),
+            serde_json::Value::String(s) => accept(s),
+            serde_json::Value::Array(inner) => strings_in(inner, depth + 1, accept),
             _ => {}
         }
     }
