@@ -84,6 +84,9 @@ module "bus" {
   archive_retention_days = var.archive_retention_days
   enable_schema_registry = var.enable_schema_registry
   schema_file            = local.schema_file
+  enable_tap             = var.enable_bus_tap
+  kms_key_arn            = module.key.key_arn
+  log_retention_days     = var.log_retention_days
   tags                   = local.tags
 }
 

@@ -58,6 +58,11 @@ output "event_archive_arn" {
   value       = module.bus.archive_arn
 }
 
+output "bus_tap_log_group" {
+  description = "Log group with a copy of every event, to tail (null unless enable_bus_tap)."
+  value       = module.bus.tap_log_group_name
+}
+
 output "event_source" {
   description = "The `source` of every published event."
   value       = var.event_source

@@ -336,6 +336,12 @@ variable "archive_retention_days" {
   default     = 30
 }
 
+variable "enable_bus_tap" {
+  description = "Copy every published event into the log group /aws/events/<prefix> so `aws logs tail` can follow the bus (costs log ingestion per event)."
+  type        = bool
+  default     = false
+}
+
 variable "enable_schema_registry" {
   description = "Register schemas/integration-event.schema.json in an EventBridge schema registry (skipped if the file is missing)."
   type        = bool

@@ -28,7 +28,8 @@ module "tideline" {
   table_deletion_protection = var.deletion_protection
   lake_force_destroy        = !var.deletion_protection
   log_retention_days        = var.log_retention_days
-  enable_schema_registry    = true
+  enable_schema_registry    = var.enable_schema_registry
+  enable_bus_tap            = true
 }
 
 # The example consumer's read model: one item per entity, keyed by pk.

@@ -33,6 +33,11 @@ output "event_bus_arn" {
   value       = module.tideline.event_bus_arn
 }
 
+output "bus_tap_log_group" {
+  description = "Log group with a copy of every event on the bus: aws logs tail <it> --follow."
+  value       = module.tideline.bus_tap_log_group
+}
+
 output "api_url" {
   description = "Base URL of the query API (SigV4-signed requests)."
   value       = module.tideline.api_url

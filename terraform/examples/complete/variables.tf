@@ -40,6 +40,12 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "enable_schema_registry" {
+  description = "Register schemas/integration-event.schema.json in an EventBridge schema registry (skipped while the file does not exist)."
+  type        = bool
+  default     = false
+}
+
 variable "responder_gap_policy" {
   description = "TIDELINE_GAP_POLICY of the example consumer; null keeps the code's default."
   type        = string

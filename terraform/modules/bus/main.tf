@@ -45,3 +45,58 @@ resource "aws_schemas_schema" "integration_event" {
   content       = file(var.schema_file)
   tags          = var.tags
 }
+
+# ------------------------------------------------------------------- tap
+# EventBridge has no "tail": a catch-all rule copies the bus into a log group.
+
+resource "aws_cloudwatch_log_group" "tap" {
+  count             = var.enable_tap ? 1 : 0
+  name              = "/aws/events/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_cloudwatch_event_rule" "tap" {
+  count          = var.enable_tap ? 1 : 0
+  name           = "${var.name}-tap"
+  description    = "Copies every ${var.event_source} event into ${aws_cloudwatch_log_group.tap[0].name}."
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  event_pattern  = jsonencode({ source = [var.event_source] })
+  tags           = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "tap" {
+  count          = var.enable_tap ? 1 : 0
+  rule           = aws_cloudwatch_event_rule.tap[0].name
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  target_id      = "log-group"
+  arn            = aws_cloudwatch_log_group.tap[0].arn
+}
+
+data "aws_iam_policy_document" "tap" {
+  count = var.enable_tap ? 1 : 0
+
+  statement {
+    sid       = "EventBridgeWritesTap"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.tap[0].arn}:*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com", "delivery.logs.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.tap[0].arn]
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_resource_policy" "tap" {
+  count           = var.enable_tap ? 1 : 0
+  policy_name     = "${var.name}-tap"
+  policy_document = data.aws_iam_policy_document.tap[0].json
+}

@@ -22,3 +22,8 @@ output "schema_registry_name" {
   description = "Name of the schema registry, or null when no schema is registered."
   value       = local.register_schema ? aws_schemas_registry.this[0].name : null
 }
+
+output "tap_log_group_name" {
+  description = "Log group holding a copy of every event (null unless enable_tap)."
+  value       = var.enable_tap ? aws_cloudwatch_log_group.tap[0].name : null
+}

@@ -42,3 +42,20 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "enable_tap" {
+  description = "Copy every event of the bus into a CloudWatch log group, so operators can `aws logs tail` the bus. Costs log ingestion per event."
+  type        = bool
+  default     = false
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed key for the tap's log group."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Days the tap's log group keeps events."
+  type        = number
+  default     = 365
+}
