@@ -33,6 +33,16 @@ output "event_bus_arn" {
   value       = module.tideline.event_bus_arn
 }
 
+output "event_archive_arn" {
+  description = "ARN of the bus archive, the source of replays."
+  value       = module.tideline.event_archive_arn
+}
+
+output "api_execution_arn" {
+  description = "Execution ARN of the query API, for execute-api:Invoke grants."
+  value       = module.tideline.api_execution_arn
+}
+
 output "bus_tap_log_group" {
   description = "Log group with a copy of every event on the bus: aws logs tail <it> --follow."
   value       = module.tideline.bus_tap_log_group
