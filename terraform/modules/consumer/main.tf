@@ -157,7 +157,7 @@ resource "aws_lambda_permission" "events" {
 resource "aws_lambda_function_event_invoke_config" "this" {
   function_name                = module.function.function_name
   maximum_retry_attempts       = var.async_maximum_retry_attempts
-  maximum_event_age_in_seconds = var.target_maximum_event_age_seconds
+  maximum_event_age_in_seconds = var.async_maximum_event_age_seconds
 }
 
 resource "aws_cloudwatch_metric_alarm" "failed_invocations" {

@@ -145,6 +145,17 @@ variable "async_maximum_retry_attempts" {
   }
 }
 
+variable "async_maximum_event_age_seconds" {
+  description = "Age after which Lambda stops retrying a failed asynchronous invocation and dead-letters the event (60-21600, the Lambda limit)."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.async_maximum_event_age_seconds >= 60 && var.async_maximum_event_age_seconds <= 21600
+    error_message = "async_maximum_event_age_seconds must be between 60 and 21600."
+  }
+}
+
 variable "checkpoint_table_deletion_protection" {
   description = "Refuse to delete the checkpoint table."
   type        = bool
