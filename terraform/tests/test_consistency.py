@@ -419,6 +419,20 @@ def test_consumer_rule_comes_from_the_shared_rules_file():
     assert unq(rule_resource[0]["event_pattern"]) == "${jsonencode(try(local.rule.event_pattern, {}))}"
 
 
+def test_example_rules_route_like_local_mode():
+    """The example's rules file and docs/examples/rules.json agree on shared rules."""
+    local = REPO / "docs" / "examples" / "rules.json"
+    if not local.exists():
+        return
+    ours = {r["name"]: r for r in json.loads((TERRAFORM / "examples" / "complete" / "rules.json").read_text())}
+    theirs = {r["name"]: r for r in json.loads(local.read_text())}
+    for name in set(ours) & set(theirs):
+        assert ours[name]["event_pattern"] == theirs[name]["event_pattern"], (
+            f"rule {name}: event_pattern differs between the example and docs/examples/rules.json"
+        )
+        assert ours[name]["target"]["type"] == theirs[name]["target"]["type"]
+
+
 def test_every_variable_and_output_is_documented():
     for path in tf_files():
         for name, body in blocks(path, "variable"):
