@@ -1,6 +1,9 @@
 //! Events per second through RuleSets of 1, 10 and 100 realistic rules, next to
 //! the cost of `serde_json::from_str` of the same event as a baseline.
 
+// Fixture setup: a bad fixture should stop the bench at once.
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

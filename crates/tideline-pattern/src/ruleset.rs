@@ -20,7 +20,7 @@ struct KeyIndex {
     /// Rules that pin this field to exact strings.
     constrained: Vec<u64>,
     /// Exact value → rules that accept it.
-    by_value: HashMap<Box<str>, Vec<u64>>,
+    by_value: HashMap<Box<str>, Vec<u64>, FnvBuild>,
 }
 
 /// Compiled patterns, each with a payload, matched in insertion order.
@@ -86,7 +86,7 @@ impl<T> RuleSet<T> {
                     self.index.push(KeyIndex {
                         key: field.key.clone(),
                         constrained: Vec::new(),
-                        by_value: HashMap::new(),
+                        by_value: HashMap::default(),
                     });
                     self.index.len() - 1
                 }
@@ -115,25 +115,28 @@ impl<T> RuleSet<T> {
         }
         // Per indexed field: a rule stays a candidate if it does not pin the
         // field, or if it accepts one of the event's strings there.
-        let mut allowed = vec![0u64; candidates.len()];
         for k in &self.index {
-            for (a, c) in allowed.iter_mut().zip(pad(&k.constrained)) {
-                *a = !c;
-            }
-            let mut accept = |s: &str| {
-                if let Some(bits) = k.by_value.get(s) {
-                    for (a, b) in allowed.iter_mut().zip(bits) {
-                        *a |= *b;
-                    }
-                }
+            let value = match event {
+                serde_json::Value::Object(map) => crate::event::member(map, &k.key),
+                _ => None,
             };
-            match event.get(&*k.key) {
-                Some(serde_json::Value::String(s)) => accept(s),
-                Some(serde_json::Value::Array(items)) => strings_in(items, 0, &mut accept),
-                _ => {}
-            }
-            for (c, a) in candidates.iter_mut().zip(&allowed) {
-                *c &= *a;
+            match value {
+                Some(serde_json::Value::Array(items)) => {
+                    let mut hits = vec![0u64; candidates.len()];
+                    strings_in(items, 0, &mut |s| {
+                        if let Some(bits) = k.by_value.get(s) {
+                            for (h, b) in hits.iter_mut().zip(bits) {
+                                *h |= *b;
+                            }
+                        }
+                    });
+                    narrow(&mut candidates, &k.constrained, &hits);
+                }
+                Some(serde_json::Value::String(s)) => {
+                    let hits = k.by_value.get(s.as_str()).map_or(&[][..], Vec::as_slice);
+                    narrow(&mut candidates, &k.constrained, hits);
+                }
+                _ => narrow(&mut candidates, &k.constrained, &[]),
             }
         }
         for (w, word) in candidates.iter_mut().enumerate() {
@@ -170,10 +173,40 @@ impl<T> RuleSet<T> {
     }
 }
 
-/// A bitset followed by zero words, so it zips with a longer one.
-fn pad(bits: &[u64]) -> impl Iterator<Item = u64> + '_ {
-    bits.iter().copied().chain(std::iter::repeat(0))
+/// `candidates &= !constrained | hits`; missing words of the shorter sets are zero.
+fn narrow(candidates: &mut [u64], constrained: &[u64], hits: &[u64]) {
+    for (w, c) in candidates.iter_mut().enumerate() {
+        let constrained = constrained.get(w).copied().unwrap_or(0);
+        let hit = hits.get(w).copied().unwrap_or(0);
+        *c &= !constrained | hit;
+    }
 }
+
+/// FNV-1a: the index is keyed by strings from rules, and looked up with event
+/// strings; lookups cannot degrade it, and it is much cheaper than SipHash for
+/// short keys.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 
 /// Strings inside an event array (and nested arrays), which a pattern treats as any-of.
 fn strings_in(items: &[serde_json::Value], depth: usize, accept: &mut impl FnMut(&str)) {
