@@ -1,1 +1,38 @@
-//! tideline-aws
+//! Tideline's AWS adapters: the ports of `tideline-ports`, implemented with
+//! the AWS SDK for Rust, and the decoding of Lambda event payloads into port
+//! types.
+//!
+//! - [`SqsQueue`]: the FIFO queue (`SendMessageBatch`, per-entry results);
+//! - [`DynamoStore`]: the event store and the rejected-records sink
+//!   (`TransactWriteItems` executing the core's append plan, paged `Query`);
+//! - [`EventBridgeBus`]: the bus (`PutEvents`, per-entry `ErrorCode`);
+//! - [`stream`]: DynamoDB Streams records to [`tideline_ports::Change`];
+//! - [`config`]: the environment contract of each Lambda;
+//! - [`error`]: SDK errors classed retryable or permanent.
+//!
+//! The adapters translate and classify; they hold no business rules
+//! (INVARIANTS.md #7). De-duplication, `seq` assignment and the batch contracts
+//! live in `tideline-core` and the stage functions.
+
+pub mod config;
+pub mod dynamo;
+pub mod error;
+pub mod eventbridge;
+pub mod logging;
+pub mod sqs;
+pub mod stream;
+
+pub use config::ConfigError;
+pub use dynamo::DynamoStore;
+pub use eventbridge::EventBridgeBus;
+pub use sqs::SqsQueue;
+
+/// Loads the SDK configuration the standard way (environment, profile,
+/// container/instance credentials). `AWS_ENDPOINT_URL` and the per-service
+/// variants are honoured, which is how tests point every client at moto.
+/// Call it once per process and build every client from the result.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}

@@ -1,1 +1,25 @@
-fn main() {}
+//! `event-emitter` Lambda: DynamoDB stream → EventBridge.
+use lambda_runtime::{run, service_fn};
+use tideline_aws::config::{EmitterConfig, ProcessEnv};
+use tideline_lambdas::emitter::{State, handler};
+use tideline_lambdas::start::fail;
+use tideline_ports::stages::emit::EmitConfig;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), tideline_lambdas::Error> {
+    tideline_aws::logging::init();
+    let config = EmitterConfig::load(&ProcessEnv).map_err(|e| fail("event-emitter", e))?;
+    let sdk = tideline_aws::load_sdk_config().await;
+    let state = State {
+        bus: tideline_aws::EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            &config.event_bus_name,
+        ),
+        config: EmitConfig {
+            source: config.source,
+            ..EmitConfig::default()
+        },
+    };
+    let state = &state;
+    run(service_fn(move |event| handler(state, event))).await
+}

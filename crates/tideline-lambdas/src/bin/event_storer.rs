@@ -1,1 +1,21 @@
-fn main() {}
+//! `event-storer` Lambda: SQS FIFO → DynamoDB.
+use lambda_runtime::{run, service_fn};
+use tideline_aws::config::{ProcessEnv, StorerConfig};
+use tideline_lambdas::start::fail;
+use tideline_lambdas::storer::{State, handler};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), tideline_lambdas::Error> {
+    tideline_aws::logging::init();
+    let config = StorerConfig::load(&ProcessEnv).map_err(|e| fail("event-storer", e))?;
+    let sdk = tideline_aws::load_sdk_config().await;
+    let state = State {
+        store: tideline_aws::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.table_name,
+        )
+        .with_ttl(config.ttl()),
+    };
+    let state = &state;
+    run(service_fn(move |event| handler(state, event))).await
+}

@@ -1,0 +1,230 @@
+//! Each Lambda's configuration, read from environment variables.
+//!
+//! The variables are the contract in `crates/tideline-lambdas/env-contract.json`
+//! (Terraform sets exactly those; a test checks the loaders below read exactly
+//! those). A missing or malformed variable fails at start-up with an error that
+//! names it (INVARIANTS.md #8). Loaders take a lookup function, so tests never
+//! mutate the process environment.
+
+use tideline_core::envelope::DEFAULT_SOURCE;
+use tideline_core::ingest::{FieldMap, IngestConfig};
+
+/// The queue URL (transformer).
+pub const QUEUE_URL: &str = "TIDELINE_QUEUE_URL";
+/// The table name (event-storer, query-api).
+pub const TABLE_NAME: &str = "TIDELINE_TABLE_NAME";
+/// The bus name (event-emitter).
+pub const EVENT_BUS_NAME: &str = "TIDELINE_EVENT_BUS_NAME";
+/// `source` of integration events; optional, default `tideline`.
+pub const EVENT_SOURCE: &str = "TIDELINE_EVENT_SOURCE";
+/// Largest accepted record in bytes (transformer); optional.
+pub const MAX_RECORD_BYTES: &str = "TIDELINE_MAX_RECORD_BYTES";
+/// Field map JSON (transformer); optional.
+pub const FIELD_MAP: &str = "TIDELINE_FIELD_MAP";
+/// Retention of event items in days, written as the TTL attribute (event-storer); optional.
+pub const EVENT_TTL_DAYS: &str = "TIDELINE_EVENT_TTL_DAYS";
+/// Log filter, read by [`crate::logging::init`]; optional everywhere.
+pub const RUST_LOG: &str = "RUST_LOG";
+
+/// A configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set (or empty).
+    #[error("environment variable {variable} is required but not set")]
+    Missing {
+        /// Its name.
+        variable: &'static str,
+    },
+    /// A variable is set to something unusable.
+    #[error("environment variable {variable} is invalid: {reason}")]
+    Invalid {
+        /// Its name.
+        variable: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+pub trait Env {
+    /// The variable's value; `None` when unset or empty.
+    fn get(&self, name: &'static str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &'static str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<F: Fn(&'static str) -> Option<String>> Env for F {
+    fn get(&self, name: &'static str) -> Option<String> {
+        self(name).filter(|v| !v.is_empty())
+    }
+}
+
+fn required(env: &impl Env, variable: &'static str) -> Result<String, ConfigError> {
+    env.get(variable).ok_or(ConfigError::Missing { variable })
+}
+
+fn parse<T: std::str::FromStr>(
+    env: &impl Env,
+    variable: &'static str,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    env.get(variable)
+        .map(|v| {
+            v.trim().parse::<T>().map_err(|e| ConfigError::Invalid {
+                variable,
+                reason: format!("{v:?}: {e}"),
+            })
+        })
+        .transpose()
+}
+
+/// `transformer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformerConfig {
+    /// FIFO queue URL.
+    pub queue_url: String,
+    /// The ingest contract settings, same as local mode's.
+    pub ingest: IngestConfig,
+}
+
+impl TransformerConfig {
+    /// Reads the configuration.
+    pub fn load(env: &impl Env) -> Result<Self, ConfigError> {
+        let queue_url = required(env, QUEUE_URL)?;
+        let mut ingest = IngestConfig::default();
+        if let Some(n) = parse::<usize>(env, MAX_RECORD_BYTES)? {
+            if n == 0 {
+                return Err(ConfigError::Invalid {
+                    variable: MAX_RECORD_BYTES,
+                    reason: "must be at least 1".into(),
+                });
+            }
+            ingest.max_record_bytes = n;
+        }
+        if let Some(text) = env.get(FIELD_MAP) {
+            ingest.fields = FieldMap::from_json(&text).map_err(|reason| ConfigError::Invalid {
+                variable: FIELD_MAP,
+                reason,
+            })?;
+        }
+        Ok(Self { queue_url, ingest })
+    }
+}
+
+/// `event-storer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorerConfig {
+    /// Table name.
+    pub table_name: String,
+    /// Retention: `expires_at` = stored_at + this many days; none when unset.
+    pub ttl_days: Option<u32>,
+}
+
+impl StorerConfig {
+    /// Reads the configuration.
+    pub fn load(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(env, TABLE_NAME)?,
+            ttl_days: parse::<u32>(env, EVENT_TTL_DAYS)?.filter(|d| *d > 0),
+        })
+    }
+
+    /// The retention as a duration.
+    pub fn ttl(&self) -> Option<chrono::Duration> {
+        self.ttl_days.map(|d| chrono::Duration::days(i64::from(d)))
+    }
+}
+
+/// `event-emitter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitterConfig {
+    /// Bus name.
+    pub event_bus_name: String,
+    /// `source` of integration events.
+    pub source: String,
+}
+
+impl EmitterConfig {
+    /// Reads the configuration.
+    pub fn load(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            event_bus_name: required(env, EVENT_BUS_NAME)?,
+            source: env.get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_SOURCE.into()),
+        })
+    }
+}
+
+/// `query-api`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryConfig {
+    /// Table name.
+    pub table_name: String,
+    /// `source` the emitter stamps; accepted (the contract lists it) and
+    /// logged, so an operator can tie the API to its bus. Responses carry
+    /// `detail` objects only, which have no source.
+    pub source: String,
+}
+
+impl QueryConfig {
+    /// Reads the configuration.
+    pub fn load(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(env, TABLE_NAME)?,
+            source: env.get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_SOURCE.into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&'static str, &str)]) -> impl Fn(&'static str) -> Option<String> {
+        let map: HashMap<&'static str, String> =
+            pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let err = TransformerConfig::load(&env(&[])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { variable: QUEUE_URL });
+        assert!(err.to_string().contains("TIDELINE_QUEUE_URL"));
+        let err = StorerConfig::load(&env(&[(TABLE_NAME, "")])).unwrap_err();
+        assert!(err.to_string().contains("TIDELINE_TABLE_NAME"));
+        let err = EmitterConfig::load(&env(&[])).unwrap_err();
+        assert!(err.to_string().contains("TIDELINE_EVENT_BUS_NAME"));
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let err =
+            TransformerConfig::load(&env(&[(QUEUE_URL, "q"), (MAX_RECORD_BYTES, "lots")]))
+                .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { variable: MAX_RECORD_BYTES, .. }));
+        let err = TransformerConfig::load(&env(&[(QUEUE_URL, "q"), (FIELD_MAP, "{\"id\":\"x\"}")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("TIDELINE_FIELD_MAP"), "{err}");
+        let err = StorerConfig::load(&env(&[(TABLE_NAME, "t"), (EVENT_TTL_DAYS, "-1")])).unwrap_err();
+        assert!(err.to_string().contains("TIDELINE_EVENT_TTL_DAYS"));
+    }
+
+    #[test]
+    fn defaults() {
+        let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b")])).unwrap();
+        assert_eq!(c.source, "tideline");
+        let c = StorerConfig::load(&env(&[(TABLE_NAME, "t"), (EVENT_TTL_DAYS, "30")])).unwrap();
+        assert_eq!(c.ttl(), Some(chrono::Duration::days(30)));
+    }
+}

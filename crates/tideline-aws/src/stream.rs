@@ -1,0 +1,71 @@
+//! DynamoDB Streams records, as the Lambda event source delivers them, to
+//! the emit stage's [`Change`]s.
+//!
+//! - `INSERT` of an event item → [`ChangeKind::EventInserted`];
+//! - `REMOVE` of an event item (old image) → [`ChangeKind::EventRemoved`],
+//!   `by_ttl` when the remover is DynamoDB's TTL service
+//!   (`userIdentity` = `Service` / `dynamodb.amazonaws.com`, AWS-CONTRACTS.md);
+//! - anything else → [`ChangeKind::Skipped`] with a kind for metrics:
+//!   `head`, `dedup`, `rejected`, `modify`, `remove`, `unknown`.
+
+use crate::dynamo::{decode_event, item_kind, kind};
+use aws_lambda_events::dynamodb::EventRecord;
+use tideline_ports::{Change, ChangeKind};
+use tracing::warn;
+
+/// The principal of TTL deletions.
+pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
+
+fn skipped(kind: &str) -> ChangeKind {
+    ChangeKind::Skipped { kind: kind.into() }
+}
+
+/// Decodes one stream record.
+pub fn decode_record(record: &EventRecord) -> Change {
+    let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
+    let kind = match record.event_name.as_str() {
+        "INSERT" => {
+            let image = record.change.new_image.inner();
+            match item_kind(image) {
+                Some(kind::EVENT) => match decode_event(image) {
+                    Ok(event) => ChangeKind::EventInserted(event),
+                    Err(e) => {
+                        warn!(stage = "emit", sequence_number = %sequence_number, error = %e, "event item in the stream cannot be decoded; skipped as unknown");
+                        skipped("unknown")
+                    }
+                },
+                Some(k @ (kind::HEAD | kind::DEDUP | kind::REJECTED)) => skipped(k),
+                _ => skipped("unknown"),
+            }
+        }
+        "REMOVE" => {
+            let image = record.change.old_image.inner();
+            match item_kind(image) {
+                Some(kind::EVENT) => match decode_event(image) {
+                    Ok(event) => ChangeKind::EventRemoved {
+                        event,
+                        by_ttl: record.user_identity.as_ref().is_some_and(|u| {
+                            u.type_ == "Service" && u.principal_id == TTL_PRINCIPAL
+                        }),
+                    },
+                    Err(e) => {
+                        warn!(stage = "emit", sequence_number = %sequence_number, error = %e, "removed event item cannot be decoded (is the view type NEW_AND_OLD_IMAGES?); skipped as unknown");
+                        skipped("unknown")
+                    }
+                },
+                _ => skipped("remove"),
+            }
+        }
+        "MODIFY" => skipped("modify"),
+        _ => skipped("unknown"),
+    };
+    Change {
+        sequence_number,
+        kind,
+    }
+}
+
+/// Decodes a batch, in stream order.
+pub fn decode_records(records: &[EventRecord]) -> Vec<Change> {
+    records.iter().map(decode_record).collect()
+}
