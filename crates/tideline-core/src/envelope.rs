@@ -194,10 +194,12 @@ pub struct OversizedEntry {
     pub limit: usize,
 }
 
-/// Splits entries, in order, into PutEvents calls of at most 10 entries and
+/// Splits entries, in order, into PutEvents calls of at most `max_entries`
+/// (EventBridge: [`MAX_PUT_EVENTS_ENTRIES`]) entries and
 /// `max_bytes` each. Order is kept: calls are sent one after the other.
 pub fn put_events_chunks(
     entries: &[BusEntry],
+    max_entries: usize,
     max_bytes: usize,
 ) -> Result<Vec<Range<usize>>, OversizedEntry> {
     let mut chunks = Vec::new();
@@ -212,7 +214,7 @@ pub fn put_events_chunks(
                 limit: max_bytes,
             });
         }
-        if index - start == MAX_PUT_EVENTS_ENTRIES || bytes + size > max_bytes {
+        if index - start == max_entries.max(1) || bytes + size > max_bytes {
             chunks.push(start..index);
             start = index;
             bytes = 0;
@@ -269,7 +271,7 @@ mod tests {
     #[test]
     fn oversized_entry_is_refused() {
         assert_eq!(
-            put_events_chunks(&[entry(10), entry(100)], 50),
+            put_events_chunks(&[entry(10), entry(100)], MAX_PUT_EVENTS_ENTRIES, 50),
             Err(OversizedEntry {
                 index: 1,
                 size: 102,
@@ -282,7 +284,7 @@ mod tests {
         #[test]
         fn chunks_cover_in_order_within_limits(sizes in proptest::collection::vec(0usize..300, 0..60), max in 302usize..2000) {
             let entries: Vec<_> = sizes.iter().map(|&s| entry(s)).collect();
-            let chunks = put_events_chunks(&entries, max).unwrap();
+            let chunks = put_events_chunks(&entries, MAX_PUT_EVENTS_ENTRIES, max).unwrap();
             let mut next = 0;
             for c in &chunks {
                 prop_assert_eq!(c.start, next);

@@ -24,6 +24,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod retry;
+pub mod route;
 
 pub use envelope::{BusEntry, DetailMetadata, EventDetail, IntegrationEvent};
 pub use error::{Classify, ErrorClass};

@@ -215,7 +215,11 @@ pub trait ChangeFeed: Send + Sync {
 pub trait Bus: Send + Sync {
     /// Total request size one PutEvents call may carry.
     fn max_request_bytes(&self) -> usize;
-    /// Publishes up to 10 entries; one result per entry, in order. Failed
+    /// Entries one call may carry (EventBridge: 10).
+    fn max_entries(&self) -> usize {
+        tideline_core::envelope::MAX_PUT_EVENTS_ENTRIES
+    }
+    /// Publishes up to [`Bus::max_entries`] entries; one result per entry, in order. Failed
     /// entries are reported per entry, as PutEvents does with HTTP 200.
     fn put_events(
         &self,

@@ -88,13 +88,14 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
         }
     }
 
-    let chunks = match put_events_chunks(&entries, bus.max_request_bytes()) {
+    let chunks = match put_events_chunks(&entries, bus.max_entries(), bus.max_request_bytes()) {
         Ok(c) => c,
         Err(oversized) => {
             // Never fits: publish what is before it, then rewind to it so the
             // event source's retry limit and on-failure destination take over.
             let before = &entries[..oversized.index];
-            let mut chunks = put_events_chunks(before, bus.max_request_bytes()).unwrap_or_default();
+            let mut chunks = put_events_chunks(before, bus.max_entries(), bus.max_request_bytes())
+                .unwrap_or_default();
             chunks.push(oversized.index..oversized.index);
             out.error = Some(oversized.to_string());
             chunks

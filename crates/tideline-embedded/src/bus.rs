@@ -1,0 +1,245 @@
+//! The embedded event bus: a durable archive in SQLite, fanned out to one
+//! dispatcher per rule.
+//!
+//! `put_events` commits entries to the archive and returns; each rule's
+//! dispatcher reads the archive from its own checkpoint, so a slow webhook
+//! never holds up the emitter or another rule, and after a crash each
+//! dispatcher resumes where it left off (delivery is at least once, as on
+//! EventBridge). Live subscribers (`tideline tail`) get a broadcast copy.
+
+use crate::sqlite::{Db, now_ms, open, port_error};
+use rusqlite::{OptionalExtension, params};
+use std::path::Path;
+use std::sync::Arc;
+use tideline_core::envelope::{BusEntry, DEFAULT_MAX_PUT_EVENTS_BYTES};
+use tideline_core::keys::format_timestamp;
+use tideline_ports::{Bus, EntryFailure, PortError};
+use tokio::sync::{Notify, broadcast};
+
+/// An archived event.
+#[derive(Debug, Clone)]
+pub struct ArchivedEvent {
+    /// Archive position.
+    pub position: i64,
+    /// The full integration event as JSON.
+    pub event: Arc<str>,
+}
+
+/// A dead-lettered delivery.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryDeadLetter {
+    /// The rule.
+    pub rule: String,
+    /// The event.
+    pub event: serde_json::Value,
+    /// Why delivery gave up.
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// The embedded bus.
+#[derive(Debug)]
+pub struct LocalBus {
+    db: Db,
+    /// Woken when events are published.
+    pub published: Arc<Notify>,
+    live: broadcast::Sender<ArchivedEvent>,
+    max_entries: usize,
+}
+
+impl LocalBus {
+    /// Opens (or creates) the bus database.
+    pub fn open(path: &Path, max_entries: usize) -> Result<Self, PortError> {
+        let conn = open(path).map_err(port_error)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS archive (
+                position INTEGER PRIMARY KEY AUTOINCREMENT,
+                event TEXT NOT NULL,
+                published_at INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS target_checkpoints (rule TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS dead_letters (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                rule TEXT NOT NULL, event TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL, dead_at INTEGER NOT NULL
+             );",
+        )
+        .map_err(port_error)?;
+        let (live, _) = broadcast::channel(4096);
+        Ok(Self {
+            db: Db::new(conn),
+            published: Arc::new(Notify::new()),
+            live,
+            max_entries,
+        })
+    }
+
+    /// A live copy of everything published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ArchivedEvent> {
+        self.live.subscribe()
+    }
+
+    /// Archived events after `position`, oldest first.
+    pub fn read_after(&self, position: i64, limit: usize) -> Result<Vec<ArchivedEvent>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached("SELECT position, event FROM archive WHERE position > ?1 ORDER BY position LIMIT ?2").map_err(port_error)?;
+        let rows = stmt
+            .query_map(params![position, limit as i64], |r| {
+                Ok(ArchivedEvent {
+                    position: r.get(0)?,
+                    event: Arc::from(r.get::<_, String>(1)?),
+                })
+            })
+            .map_err(port_error)?;
+        rows.collect::<Result<_, _>>().map_err(port_error)
+    }
+
+    /// Highest archive position.
+    pub fn last_position(&self) -> Result<i64, PortError> {
+        self.db
+            .lock()
+            .query_row("SELECT COALESCE(MAX(position), 0) FROM archive", [], |r| {
+                r.get(0)
+            })
+            .map_err(port_error)
+    }
+
+    /// A rule's delivery checkpoint.
+    pub fn checkpoint(&self, rule: &str) -> Result<i64, PortError> {
+        Ok(self
+            .db
+            .lock()
+            .query_row(
+                "SELECT position FROM target_checkpoints WHERE rule = ?1",
+                params![rule],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(port_error)?
+            .unwrap_or(0))
+    }
+
+    /// Moves a rule's checkpoint.
+    pub fn set_checkpoint(&self, rule: &str, position: i64) -> Result<(), PortError> {
+        self.db
+            .lock()
+            .execute(
+                "INSERT OR REPLACE INTO target_checkpoints (rule, position) VALUES (?1, ?2)",
+                params![rule, position],
+            )
+            .map(|_| ())
+            .map_err(port_error)
+    }
+
+    /// Records a delivery that gave up.
+    pub fn dead_letter(
+        &self,
+        rule: &str,
+        event: &str,
+        reason: &str,
+        attempts: u32,
+    ) -> Result<(), PortError> {
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO dead_letters (rule, event, reason, attempts, dead_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![rule, event, reason, attempts, now_ms()],
+            )
+            .map(|_| ())
+            .map_err(port_error)
+    }
+
+    /// The delivery dead-letter table.
+    pub fn dead_letters(&self) -> Result<Vec<DeliveryDeadLetter>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare("SELECT rule, event, reason, attempts FROM dead_letters ORDER BY id")
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let event: String = r.get(1)?;
+                Ok(DeliveryDeadLetter {
+                    rule: r.get(0)?,
+                    event: serde_json::from_str(&event).unwrap_or(serde_json::Value::String(event)),
+                    reason: r.get(2)?,
+                    attempts: r.get(3)?,
+                })
+            })
+            .map_err(port_error)?;
+        rows.collect::<Result<_, _>>().map_err(port_error)
+    }
+}
+
+fn event_id() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        u16::from_be_bytes([b[4], b[5]]),
+        u16::from_be_bytes([b[6], b[7]]) & 0x0fff | 0x4000,
+        u16::from_be_bytes([b[8], b[9]]) & 0x3fff | 0x8000,
+        u64::from_be_bytes([0, 0, b[10], b[11], b[12], b[13], b[14], b[15]])
+    )
+}
+
+impl Bus for LocalBus {
+    fn max_request_bytes(&self) -> usize {
+        DEFAULT_MAX_PUT_EVENTS_BYTES
+    }
+
+    fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    async fn put_events(
+        &self,
+        entries: &[BusEntry],
+    ) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
+        let time = format_timestamp(chrono::Utc::now());
+        let mut results = Vec::with_capacity(entries.len());
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match entry
+                .to_integration_event(event_id(), time.clone())
+                .and_then(|e| serde_json::to_string(&e))
+            {
+                Ok(json) => {
+                    rows.push(json);
+                    results.push(Ok(()));
+                }
+                // As EventBridge does for a detail that is not a JSON object.
+                Err(e) => results.push(Err(EntryFailure {
+                    code: "MalformedDetail".into(),
+                    message: e.to_string(),
+                    class: tideline_core::ErrorClass::Permanent,
+                })),
+            }
+        }
+        let archived = {
+            let mut conn = self.db.lock();
+            let tx = conn.transaction().map_err(port_error)?;
+            let now = now_ms();
+            let mut archived = Vec::with_capacity(rows.len());
+            {
+                let mut stmt = tx
+                    .prepare_cached("INSERT INTO archive (event, published_at) VALUES (?1, ?2)")
+                    .map_err(port_error)?;
+                for json in rows {
+                    stmt.execute(params![json, now]).map_err(port_error)?;
+                    archived.push(ArchivedEvent {
+                        position: tx.last_insert_rowid(),
+                        event: Arc::from(json),
+                    });
+                }
+            }
+            tx.commit().map_err(port_error)?;
+            archived
+        };
+        for a in archived {
+            // No subscriber is fine: live copies are best effort; the archive is the record.
+            let _ = self.live.send(a);
+        }
+        self.published.notify_waiters();
+        Ok(results)
+    }
+}

@@ -1,0 +1,378 @@
+//! The embedded FIFO queue: SQS FIFO semantics in SQLite.
+//!
+//! - Message groups: a group with a message waiting for redelivery (a failed
+//!   batch, visibility not yet expired) delivers nothing behind it, so a
+//!   group's order survives retries.
+//! - De-duplication window: a repeated `MessageDeduplicationId` within the
+//!   window (5 minutes, as SQS) is accepted and dropped.
+//! - Visibility and retries: a received message is hidden until it is deleted
+//!   or released; after `max_receive_count` receives it moves to the
+//!   dead-letter table with the last error as its reason (SQS `RedrivePolicy`).
+
+use crate::sqlite::{Db, now_ms, open, port_error};
+use rusqlite::{OptionalExtension, params};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tideline_ports::{EntryFailure, OutgoingMessage, PortError, Queue};
+use tokio::sync::Notify;
+
+/// Queue settings; defaults mirror SQS FIFO.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// SQS de-duplication interval: 5 minutes.
+    pub dedup_window: Duration,
+    /// How long a received message stays hidden.
+    pub visibility_timeout: Duration,
+    /// Receives before a message is dead-lettered.
+    pub max_receive_count: u32,
+    /// Messages per send call. Locally there is no SQS 10-message cap, so
+    /// ingest commits a whole Firehose batch in one transaction.
+    pub max_send_batch: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            dedup_window: Duration::from_secs(300),
+            visibility_timeout: Duration::from_secs(30),
+            max_receive_count: 5,
+            max_send_batch: 500,
+        }
+    }
+}
+
+/// A received message.
+#[derive(Debug, Clone)]
+pub struct ReceivedMessage {
+    /// Queue position (also its id).
+    pub seq: i64,
+    /// `MessageGroupId`.
+    pub group_id: String,
+    /// The body.
+    pub body: String,
+    /// Receives so far, this one included.
+    pub receive_count: u32,
+}
+
+impl ReceivedMessage {
+    /// The id the storer reports failures by.
+    pub fn message_id(&self) -> String {
+        format!("m-{}", self.seq)
+    }
+}
+
+/// A dead-lettered message.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// `MessageGroupId`.
+    pub group_id: String,
+    /// The body.
+    pub body: String,
+    /// Receives made.
+    pub receive_count: u32,
+    /// Why.
+    pub reason: String,
+}
+
+/// The embedded FIFO queue.
+#[derive(Debug)]
+pub struct LocalQueue {
+    db: Db,
+    config: QueueConfig,
+    /// Woken when messages arrive.
+    pub arrivals: Arc<Notify>,
+}
+
+impl LocalQueue {
+    /// Opens (or creates) the queue database.
+    pub fn open(path: &Path, config: QueueConfig) -> Result<Self, PortError> {
+        let conn = open(path).map_err(port_error)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS messages (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                group_id TEXT NOT NULL,
+                dedup_id TEXT NOT NULL,
+                body TEXT NOT NULL,
+                sent_at INTEGER NOT NULL,
+                visible_at INTEGER NOT NULL,
+                receive_count INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT
+             );
+             CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages(visible_at);
+             CREATE TABLE IF NOT EXISTS dedup (dedup_id TEXT PRIMARY KEY, sent_at INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS dead_letters (
+                seq INTEGER PRIMARY KEY,
+                group_id TEXT NOT NULL,
+                dedup_id TEXT NOT NULL,
+                body TEXT NOT NULL,
+                receive_count INTEGER NOT NULL,
+                reason TEXT NOT NULL,
+                moved_at INTEGER NOT NULL
+             );",
+        )
+        .map_err(port_error)?;
+        Ok(Self {
+            db: Db::new(conn),
+            config,
+            arrivals: Arc::new(Notify::new()),
+        })
+    }
+
+    /// After a restart nothing is in flight: whatever was received by the dead
+    /// process becomes visible again now (it was never deleted, so it is redelivered).
+    pub fn recover_in_flight(&self) -> Result<usize, PortError> {
+        let conn = self.db.lock();
+        conn.execute(
+            "UPDATE messages SET visible_at = ?1 WHERE visible_at > ?1 AND receive_count > 0",
+            params![now_ms()],
+        )
+        .map_err(port_error)
+    }
+
+    /// Receives up to `max` messages in queue order, skipping groups that have
+    /// a message waiting for redelivery, and dead-lettering over-received ones.
+    pub fn receive(&self, max: usize) -> Result<Vec<ReceivedMessage>, PortError> {
+        let now = now_ms();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_error)?;
+        tx.execute(
+            "INSERT INTO dead_letters (seq, group_id, dedup_id, body, receive_count, reason, moved_at)
+             SELECT seq, group_id, dedup_id, body, receive_count,
+                    'exceeded maxReceiveCount (' || ?2 || '); last error: ' || COALESCE(last_error, 'visibility timeout expired'), ?1
+             FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+            params![now, self.config.max_receive_count],
+        )
+        .map_err(port_error)?;
+        tx.execute(
+            "DELETE FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+            params![now, self.config.max_receive_count],
+        )
+        .map_err(port_error)?;
+        let blocked: HashSet<String> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT DISTINCT group_id FROM messages WHERE visible_at > ?1")
+                .map_err(port_error)?;
+            let rows = stmt
+                .query_map(params![now], |r| r.get::<_, String>(0))
+                .map_err(port_error)?;
+            rows.collect::<Result<_, _>>().map_err(port_error)?
+        };
+        let mut out = Vec::with_capacity(max);
+        {
+            let mut stmt = tx
+                .prepare_cached("SELECT seq, group_id, body, receive_count FROM messages WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2")
+                .map_err(port_error)?;
+            let rows = stmt
+                .query_map(params![now, (max + blocked.len() * 4) as i64], |r| {
+                    Ok(ReceivedMessage {
+                        seq: r.get(0)?,
+                        group_id: r.get(1)?,
+                        body: r.get(2)?,
+                        receive_count: r.get::<_, u32>(3)? + 1,
+                    })
+                })
+                .map_err(port_error)?;
+            for row in rows {
+                let m = row.map_err(port_error)?;
+                if !blocked.contains(&m.group_id) {
+                    out.push(m);
+                    if out.len() == max {
+                        break;
+                    }
+                }
+            }
+        }
+        let hidden_until = now + self.config.visibility_timeout.as_millis() as i64;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE messages SET visible_at = ?2, receive_count = receive_count + 1 WHERE seq = ?1")
+                .map_err(port_error)?;
+            for m in &out {
+                stmt.execute(params![m.seq, hidden_until])
+                    .map_err(port_error)?;
+            }
+        }
+        tx.commit().map_err(port_error)?;
+        Ok(out)
+    }
+
+    /// Deletes handled messages.
+    pub fn delete(&self, seqs: &[i64]) -> Result<(), PortError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_error)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM messages WHERE seq = ?1")
+                .map_err(port_error)?;
+            for s in seqs {
+                stmt.execute(params![s]).map_err(port_error)?;
+            }
+        }
+        tx.commit().map_err(port_error)
+    }
+
+    /// Makes messages visible again after `delay`, recording why they failed.
+    pub fn release(&self, seqs: &[i64], delay: Duration, error: &str) -> Result<(), PortError> {
+        let visible_at = now_ms() + delay.as_millis() as i64;
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_error)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE messages SET visible_at = ?2, last_error = ?3 WHERE seq = ?1",
+                )
+                .map_err(port_error)?;
+            for s in seqs {
+                stmt.execute(params![s, visible_at, error])
+                    .map_err(port_error)?;
+            }
+        }
+        tx.commit().map_err(port_error)
+    }
+
+    /// Messages not yet deleted (waiting, in flight or delayed).
+    pub fn depth(&self) -> Result<u64, PortError> {
+        self.db
+            .lock()
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(port_error)
+    }
+
+    /// The dead-letter table.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare("SELECT group_id, body, receive_count, reason FROM dead_letters ORDER BY seq")
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(DeadLetter {
+                    group_id: r.get(0)?,
+                    body: r.get(1)?,
+                    receive_count: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            })
+            .map_err(port_error)?;
+        rows.collect::<Result<_, _>>().map_err(port_error)
+    }
+
+    /// Forgets de-duplication ids older than the window.
+    pub fn prune_dedup(&self) -> Result<(), PortError> {
+        let cutoff = now_ms() - self.config.dedup_window.as_millis() as i64;
+        self.db
+            .lock()
+            .execute("DELETE FROM dedup WHERE sent_at < ?1", params![cutoff])
+            .map(|_| ())
+            .map_err(port_error)
+    }
+
+    fn send_now(&self, messages: &[OutgoingMessage]) -> Result<(), rusqlite::Error> {
+        let now = now_ms();
+        let window_start = now - self.config.dedup_window.as_millis() as i64;
+        let mut conn = self.db.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut seen = tx.prepare_cached("SELECT sent_at FROM dedup WHERE dedup_id = ?1")?;
+            let mut mark = tx.prepare_cached(
+                "INSERT OR REPLACE INTO dedup (dedup_id, sent_at) VALUES (?1, ?2)",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO messages (group_id, dedup_id, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?;
+            for m in messages {
+                let previous: Option<i64> = seen
+                    .query_row(params![m.dedup_id], |r| r.get(0))
+                    .optional()?;
+                if previous.is_some_and(|t| t >= window_start) {
+                    // SQS FIFO: accepted, not delivered twice.
+                    continue;
+                }
+                mark.execute(params![m.dedup_id, now])?;
+                insert.execute(params![m.group_id, m.dedup_id, m.body, now])?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+impl Queue for LocalQueue {
+    fn max_batch(&self) -> usize {
+        self.config.max_send_batch
+    }
+
+    async fn send_batch(
+        &self,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
+        // One transaction for the call: all entries commit, or the call fails
+        // as a whole and every entry is retried.
+        self.send_now(messages).map_err(port_error)?;
+        self.arrivals.notify_one();
+        Ok(vec![Ok(()); messages.len()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(group: &str, id: &str) -> OutgoingMessage {
+        OutgoingMessage {
+            group_id: group.into(),
+            dedup_id: id.into(),
+            body: format!("{group}:{id}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn fifo_groups_dedup_and_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = LocalQueue::open(
+            &dir.path().join("q.db"),
+            QueueConfig {
+                max_receive_count: 2,
+                ..QueueConfig::default()
+            },
+        )
+        .unwrap();
+        q.send_batch(&[msg("a", "1"), msg("b", "2"), msg("a", "3"), msg("a", "1")])
+            .await
+            .unwrap();
+        assert_eq!(q.depth().unwrap(), 3, "a repeated dedup id is dropped");
+        let got = q.receive(10).unwrap();
+        assert_eq!(
+            got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["a:1", "b:2", "a:3"]
+        );
+        // a:1 fails (and so a:3 behind it); b:2 succeeds.
+        q.delete(&[got[1].seq]).unwrap();
+        q.release(
+            &[got[0].seq, got[2].seq],
+            Duration::from_millis(0),
+            "throttled",
+        )
+        .unwrap();
+        let again = q.receive(10).unwrap();
+        assert_eq!(
+            again.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["a:1", "a:3"]
+        );
+        // While a:1 waits for redelivery, nothing behind it in group a is delivered.
+        q.release(&[again[0].seq], Duration::from_secs(60), "throttled")
+            .unwrap();
+        q.release(&[again[1].seq], Duration::from_millis(0), "throttled")
+            .unwrap();
+        assert!(q.receive(10).unwrap().is_empty());
+        // Past maxReceiveCount, the message moves to the DLQ with the reason.
+        q.release(&[again[0].seq], Duration::from_millis(0), "throttled")
+            .unwrap();
+        assert!(q.receive(10).unwrap().is_empty());
+        let dl = q.dead_letters().unwrap();
+        assert_eq!(dl.len(), 2);
+        assert!(dl[0].reason.contains("maxReceiveCount") && dl[0].reason.contains("throttled"));
+    }
+}

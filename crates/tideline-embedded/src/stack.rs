@@ -1,0 +1,491 @@
+//! Local mode's process: opens the embedded stores, starts the stage workers
+//! and the HTTP server, and shuts them down in order.
+
+use crate::bus::LocalBus;
+use crate::lake::FileLake;
+use crate::queue::{LocalQueue, QueueConfig};
+use crate::store::SqliteStore;
+use crate::targets::{Delivery, Dispatcher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+use tideline_core::envelope::DEFAULT_SOURCE;
+use tideline_core::ingest::IngestConfig;
+use tideline_core::metrics::StageCounters;
+use tideline_core::retry::RetryPolicy;
+use tideline_core::route::{Rule, parse_rules};
+use tideline_ports::stages::emit::{EmitConfig, emit_batch};
+use tideline_ports::stages::store::{IncomingMessage, store_batch};
+use tideline_ports::{ChangeFeed, PortError};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// Settings of `tideline up`.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Where the databases and the lake live.
+    pub data_dir: PathBuf,
+    /// Where the HTTP APIs listen.
+    pub listen: SocketAddr,
+    /// Rules file, if any.
+    pub rules_file: Option<PathBuf>,
+    /// Rules given directly (in addition to the file); used by tests and the demo.
+    pub rules: Vec<Rule>,
+    /// The Firehose delivery stream name the ingest API answers to.
+    pub stream_name: String,
+    /// `source` of integration events.
+    pub source: String,
+    /// The transform's settings.
+    pub ingest: IngestConfig,
+    /// The queue's settings.
+    pub queue: QueueConfig,
+    /// Messages per store batch.
+    pub store_batch: usize,
+    /// Changes per emit batch.
+    pub emit_batch: usize,
+    /// Retries inside stages and of webhook deliveries.
+    pub retry: RetryPolicy,
+    /// Event retention (TTL), if any.
+    pub ttl: Option<chrono::Duration>,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".tideline"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            rules_file: None,
+            rules: Vec::new(),
+            stream_name: "tideline-ingest".into(),
+            source: DEFAULT_SOURCE.into(),
+            ingest: IngestConfig::default(),
+            queue: QueueConfig::default(),
+            store_batch: 500,
+            emit_batch: 500,
+            retry: RetryPolicy::default(),
+            ttl: None,
+        }
+    }
+}
+
+/// Why local mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The data directory cannot be used.
+    #[error("--data-dir {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The rules file cannot be used.
+    #[error("--rules {path}: {message}")]
+    Rules {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// A store failed to open.
+    #[error("opening {what}: {source}")]
+    Store {
+        /// Which store.
+        what: &'static str,
+        /// Why.
+        source: PortError,
+    },
+    /// The listen address cannot be bound.
+    #[error("--listen {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A target cannot be set up.
+    #[error("{0}")]
+    Target(String),
+}
+
+/// Per-stage counters of this process.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Transform (ingest).
+    pub transform: StageCounters,
+    /// Store.
+    pub store: StageCounters,
+    /// Emit.
+    pub emit: StageCounters,
+}
+
+/// What the workers and handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Settings.
+    pub config: LocalConfig,
+    /// The FIFO queue.
+    pub queue: Arc<LocalQueue>,
+    /// The event store and change feed.
+    pub store: Arc<SqliteStore>,
+    /// The bus.
+    pub bus: Arc<LocalBus>,
+    /// The lake.
+    pub lake: FileLake,
+    /// Counters.
+    pub counters: Counters,
+    /// Numbers ingest batches for record ids.
+    pub batch_counter: AtomicU64,
+    /// Distinguishes this process's record ids from an earlier run's.
+    pub instance: u32,
+    /// Rule names.
+    pub rule_names: Vec<String>,
+}
+
+impl Shared {
+    /// Counters and depths as JSON.
+    pub fn metrics(&self) -> serde_json::Value {
+        let (events, entities) = self.store.totals().unwrap_or_default();
+        let (feed_head, feed_checkpoint) = self.store.feed_positions().unwrap_or_default();
+        serde_json::json!({
+            "transform": self.counters.transform.snapshot(),
+            "store": self.counters.store.snapshot(),
+            "emit": self.counters.emit.snapshot(),
+            "queue_depth": self.queue.depth().ok(),
+            "queue_dead_letters": self.queue.dead_letters().map(|d| d.len()).ok(),
+            "rejected": self.store.rejected().map(|r| r.len()).ok(),
+            "delivery_dead_letters": self.bus.dead_letters().map(|d| d.len()).ok(),
+            "events_stored": events,
+            "entities": entities,
+            "feed": {"head": feed_head, "checkpoint": feed_checkpoint},
+            "bus_archive": self.bus.last_position().ok(),
+        })
+    }
+}
+
+/// A running local stack.
+pub struct LocalStack {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    deliveries: broadcast::Sender<Delivery>,
+}
+
+impl LocalStack {
+    /// Opens the stores, starts the workers and the HTTP server.
+    pub async fn start(mut config: LocalConfig) -> Result<Self, LocalError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| LocalError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        if let Some(path) = &config.rules_file {
+            let text = std::fs::read_to_string(path).map_err(|e| LocalError::Rules {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let rules = parse_rules(&text).map_err(|e| LocalError::Rules {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            config.rules.extend(rules);
+        }
+        let queue = Arc::new(
+            LocalQueue::open(&dir.join("queue.db"), config.queue.clone()).map_err(|source| {
+                LocalError::Store {
+                    what: "queue.db",
+                    source,
+                }
+            })?,
+        );
+        let recovered = queue
+            .recover_in_flight()
+            .map_err(|source| LocalError::Store {
+                what: "queue.db",
+                source,
+            })?;
+        let store = Arc::new(
+            SqliteStore::open(&dir.join("store.db"), config.ttl).map_err(|source| {
+                LocalError::Store {
+                    what: "store.db",
+                    source,
+                }
+            })?,
+        );
+        let bus = Arc::new(
+            LocalBus::open(&dir.join("bus.db"), config.emit_batch).map_err(|source| {
+                LocalError::Store {
+                    what: "bus.db",
+                    source,
+                }
+            })?,
+        );
+        let lake = FileLake::new(&dir.join("lake"));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (deliveries, _) = broadcast::channel(65_536);
+
+        let mut dispatchers = Vec::new();
+        for rule in &config.rules {
+            dispatchers.push(
+                Dispatcher::new(rule.clone(), bus.clone(), config.retry, deliveries.clone())
+                    .map_err(LocalError::Target)?,
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| LocalError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| LocalError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+
+        let shared = Arc::new(Shared {
+            rule_names: config.rules.iter().map(|r| r.spec.name.clone()).collect(),
+            config,
+            queue,
+            store,
+            bus,
+            lake,
+            counters: Counters::default(),
+            batch_counter: AtomicU64::new(0),
+            instance: rand::random(),
+        });
+
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(store_worker(
+            shared.clone(),
+            shutdown_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(emit_worker(
+            shared.clone(),
+            shutdown_rx.clone(),
+        )));
+        for d in dispatchers {
+            tasks.push(tokio::spawn(d.run(shutdown_rx.clone())));
+        }
+        let app = crate::server::router(shared.clone());
+        let mut server_shutdown = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let graceful = async move {
+                let _ = server_shutdown.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(graceful)
+                .await
+            {
+                warn!(error = %e, "http server stopped");
+            }
+        }));
+        info!(%addr, data_dir = %shared.config.data_dir.display(), rules = shared.rule_names.len(), recovered_in_flight = recovered, "tideline up: ready");
+        Ok(Self {
+            shared,
+            addr,
+            shutdown,
+            tasks,
+            deliveries,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What the handlers and workers share.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Live deliveries made by targets.
+    pub fn deliveries(&self) -> broadcast::Receiver<Delivery> {
+        self.deliveries.subscribe()
+    }
+
+    /// True when everything ingested is stored, emitted and dispatched.
+    pub fn is_idle(&self) -> Result<bool, PortError> {
+        let s = &self.shared;
+        if s.queue.depth()? > 0 {
+            return Ok(false);
+        }
+        let (head, checkpoint) = s.store.feed_positions()?;
+        if head != checkpoint {
+            return Ok(false);
+        }
+        let last = s.bus.last_position()?;
+        for name in &s.rule_names {
+            if s.bus.checkpoint(name)? < last {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits until [`Self::is_idle`], or the timeout.
+    pub async fn wait_idle(&self, timeout: Duration) -> Result<(), PortError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.is_idle()? {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(PortError::retryable(
+                    "local",
+                    format!("not idle after {timeout:?}: {}", self.shared.metrics()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server and workers; work in progress is committed or redelivered.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        info!("tideline up: stopped");
+    }
+}
+
+async fn wait_or_shutdown(
+    notify: &tokio::sync::Notify,
+    shutdown: &mut watch::Receiver<bool>,
+    max: Duration,
+) {
+    tokio::select! {
+        _ = notify.notified() => {}
+        _ = tokio::time::sleep(max) => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
+/// The store stage's event-source loop: the local equivalent of Lambda's SQS
+/// event source mapping, with the same "report the failure and the rest" contract.
+async fn store_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut failures_in_a_row = 0u32;
+    let mut last_prune = Instant::now();
+    while !*shutdown.borrow() {
+        if last_prune.elapsed() > Duration::from_secs(30) {
+            if let Err(e) = shared.queue.prune_dedup() {
+                warn!(error = %e, "dedup prune failed");
+            }
+            last_prune = Instant::now();
+        }
+        let received = match shared.queue.receive(shared.config.store_batch) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(stage = "store", error = %e, "receive failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        if received.is_empty() {
+            wait_or_shutdown(
+                &shared.queue.arrivals,
+                &mut shutdown,
+                Duration::from_millis(100),
+            )
+            .await;
+            continue;
+        }
+        let messages: Vec<IncomingMessage> = received
+            .iter()
+            .map(|m| IncomingMessage {
+                message_id: m.message_id(),
+                body: m.body.clone(),
+            })
+            .collect();
+        let result = store_batch(&*shared.store, &*shared.store, messages).await;
+        shared.counters.store.add(result.counts);
+        let failed: std::collections::HashSet<&str> = result
+            .failed_message_ids
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let (retry, done): (Vec<_>, Vec<_>) = received
+            .iter()
+            .partition(|m| failed.contains(m.message_id().as_str()));
+        if let Err(e) = shared
+            .queue
+            .delete(&done.iter().map(|m| m.seq).collect::<Vec<_>>())
+        {
+            // Not deleted means redelivered, and the idempotent append stores it once.
+            warn!(stage = "store", error = %e, "delete failed; messages will be redelivered");
+        }
+        if retry.is_empty() {
+            failures_in_a_row = 0;
+        } else {
+            failures_in_a_row += 1;
+            let delay = shared.config.retry.jittered_delay(failures_in_a_row);
+            let reason = result.stop_reason.clone().unwrap_or_default();
+            if let Err(e) = shared.queue.release(
+                &retry.iter().map(|m| m.seq).collect::<Vec<_>>(),
+                delay,
+                &reason,
+            ) {
+                warn!(stage = "store", error = %e, "release failed; messages return after the visibility timeout");
+            }
+        }
+    }
+}
+
+/// The emit stage's event-source loop: the local equivalent of the DynamoDB
+/// Streams event source mapping, rewinding to the lowest failed change.
+async fn emit_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let config = EmitConfig {
+        source: shared.config.source.clone(),
+        retry: shared.config.retry,
+    };
+    let mut failures_in_a_row = 0u32;
+    while !*shutdown.borrow() {
+        let changes = match shared.store.poll(shared.config.emit_batch).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(stage = "emit", error = %e, "feed poll failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        if changes.is_empty() {
+            wait_or_shutdown(
+                &shared.store.appended,
+                &mut shutdown,
+                Duration::from_millis(100),
+            )
+            .await;
+            continue;
+        }
+        let result = emit_batch(&*shared.bus, &config, &changes).await;
+        shared.counters.emit.add(result.counts);
+        let ack_to = match &result.rewind_from {
+            None => changes.last().map(|c| c.sequence_number.clone()),
+            Some(from) => {
+                // Acknowledge everything before the rewind point; replay from it.
+                let pos = changes
+                    .iter()
+                    .position(|c| &c.sequence_number == from)
+                    .unwrap_or(0);
+                pos.checked_sub(1)
+                    .map(|p| changes[p].sequence_number.clone())
+            }
+        };
+        if let Some(seq) = ack_to
+            && let Err(e) = shared.store.ack(&seq).await
+        {
+            warn!(stage = "emit", error = %e, "checkpoint write failed; changes will be emitted again");
+        }
+        if result.rewind_from.is_some() {
+            failures_in_a_row += 1;
+            tokio::time::sleep(shared.config.retry.jittered_delay(failures_in_a_row)).await;
+        } else {
+            failures_in_a_row = 0;
+        }
+    }
+}

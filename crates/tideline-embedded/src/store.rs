@@ -1,0 +1,386 @@
+//! The embedded event store, rejected-records table and change feed (SQLite).
+//!
+//! Appends execute the core's [`plan_append`] inside one transaction, so the
+//! de-duplication check, the `seq` assignment and the insert are atomic
+//! (INVARIANTS.md #2, #3). Triggers refuse any UPDATE or DELETE of an event
+//! row: events are immutable (#6). The change feed is the events table in
+//! commit order (`feed_id`), with a durable checkpoint, so emission resumes
+//! from the last acknowledged change after a crash.
+
+use crate::sqlite::{Db, open, port_error};
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tideline_core::event::{EntityHead, plan_append};
+use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
+use tideline_ports::{
+    Change, ChangeFeed, ChangeKind, EventStore, PortError, RejectSink, RejectedRecord, StoreError,
+};
+use tokio::sync::Notify;
+
+const FEED: &str = "emitter";
+
+/// The embedded store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    db: Db,
+    checkpoint: AtomicI64,
+    ttl: Option<chrono::Duration>,
+    /// Woken when events are appended.
+    pub appended: Arc<Notify>,
+}
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let invalid = |i: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
+    let entity: String = r.get(1)?;
+    let event_id: String = r.get(4)?;
+    let data: String = r.get(6)?;
+    Ok(StoredEvent {
+        entity_id: EntityId::new(entity).map_err(|e| invalid(1, e.to_string()))?,
+        seq: r.get::<_, i64>(2)? as u64,
+        sk: r.get(3)?,
+        event_id: EventId::new(event_id).map_err(|e| invalid(4, e.to_string()))?,
+        event_type: r.get(5)?,
+        data: serde_json::from_str(&data).map_err(|e| invalid(6, e.to_string()))?,
+        occurred_at: r.get(7)?,
+        received_at: r.get(8)?,
+        stored_at: r.get(9)?,
+        correlation_id: r.get(10)?,
+        test: r.get(11)?,
+        schema_version: r.get(12)?,
+        expires_at: r.get(13)?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "feed_id, entity_id, seq, sk, event_id, event_type, data, occurred_at, received_at, stored_at, correlation_id, test, schema_version, expires_at";
+
+impl SqliteStore {
+    /// Opens (or creates) the store database.
+    pub fn open(path: &Path, ttl: Option<chrono::Duration>) -> Result<Self, PortError> {
+        let conn = open(path).map_err(port_error)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS events (
+                feed_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                entity_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                sk TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                data TEXT NOT NULL,
+                occurred_at TEXT NOT NULL,
+                received_at TEXT NOT NULL,
+                stored_at TEXT NOT NULL,
+                correlation_id TEXT,
+                test INTEGER NOT NULL,
+                schema_version INTEGER NOT NULL,
+                expires_at INTEGER,
+                UNIQUE (entity_id, seq),
+                UNIQUE (entity_id, event_id),
+                UNIQUE (entity_id, sk)
+             );
+             CREATE TRIGGER IF NOT EXISTS events_are_immutable BEFORE UPDATE ON events
+                BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;
+             CREATE TRIGGER IF NOT EXISTS events_are_never_deleted BEFORE DELETE ON events
+                BEGIN SELECT RAISE(ABORT, 'events are never deleted in local mode'); END;
+             CREATE TABLE IF NOT EXISTS heads (
+                entity_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_stored_at TEXT NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS rejected (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                stage TEXT NOT NULL, source_id TEXT NOT NULL, reason TEXT NOT NULL, body TEXT NOT NULL, rejected_at TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;",
+        )
+        .map_err(port_error)?;
+        let checkpoint: i64 = conn
+            .query_row(
+                "SELECT position FROM checkpoints WHERE name = ?1",
+                params![FEED],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(port_error)?
+            .unwrap_or(0);
+        Ok(Self {
+            db: Db::new(conn),
+            checkpoint: AtomicI64::new(checkpoint),
+            ttl,
+            appended: Arc::new(Notify::new()),
+        })
+    }
+
+    fn head_in(tx: &Transaction<'_>, entity: &EntityId) -> rusqlite::Result<Option<EntityHead>> {
+        tx.prepare_cached("SELECT last_seq, last_stored_at FROM heads WHERE entity_id = ?1")?
+            .query_row(params![entity.as_str()], |r| {
+                Ok(EntityHead {
+                    entity_id: entity.clone(),
+                    last_seq: r.get::<_, i64>(0)? as u64,
+                    last_stored_at: r.get(1)?,
+                })
+            })
+            .optional()
+    }
+
+    fn is_stored(tx: &Transaction<'_>, entity: &EntityId, id: &EventId) -> rusqlite::Result<bool> {
+        Ok(tx
+            .prepare_cached("SELECT 1 FROM events WHERE entity_id = ?1 AND event_id = ?2")?
+            .query_row(params![entity.as_str(), id.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Plans and writes one append inside `tx`; `heads` caches heads within the transaction.
+    fn append_in(
+        &self,
+        tx: &Transaction<'_>,
+        heads: &mut HashMap<EntityId, Option<EntityHead>>,
+        entity: &EntityId,
+        events: Vec<NewEvent>,
+        expected: ExpectedSeq,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let head = match heads.get(entity) {
+            Some(h) => h.clone(),
+            None => Self::head_in(tx, entity).map_err(port_error)?,
+        };
+        let mut stored_ids = std::collections::HashSet::new();
+        for e in &events {
+            if Self::is_stored(tx, entity, &e.id).map_err(port_error)? {
+                stored_ids.insert(e.id.clone());
+            }
+        }
+        let plan = plan_append(
+            entity,
+            head.as_ref(),
+            expected,
+            events,
+            |id| stored_ids.contains(id),
+            chrono::Utc::now(),
+            self.ttl,
+        )?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (entity_id, seq, sk, event_id, event_type, data, occurred_at, received_at, stored_at, correlation_id, test, schema_version, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .map_err(port_error)?;
+        for e in &plan.to_store {
+            let data = serde_json::to_string(&e.data)
+                .map_err(|err| PortError::permanent("sqlite", err.to_string()))?;
+            insert
+                .execute(params![
+                    e.entity_id.as_str(),
+                    e.seq as i64,
+                    e.sk,
+                    e.event_id.as_str(),
+                    e.event_type,
+                    data,
+                    e.occurred_at,
+                    e.received_at,
+                    e.stored_at,
+                    e.correlation_id,
+                    e.test,
+                    e.schema_version,
+                    e.expires_at
+                ])
+                .map_err(port_error)?;
+        }
+        if let Some(h) = &plan.new_head {
+            tx.prepare_cached("INSERT OR REPLACE INTO heads (entity_id, last_seq, last_stored_at) VALUES (?1, ?2, ?3)")
+                .map_err(port_error)?
+                .execute(params![entity.as_str(), h.last_seq as i64, h.last_stored_at])
+                .map_err(port_error)?;
+            heads.insert(entity.clone(), Some(h.clone()));
+        } else {
+            heads.insert(entity.clone(), head);
+        }
+        Ok(plan.outcomes())
+    }
+
+    /// Rejected records, oldest first.
+    pub fn rejected(&self) -> Result<Vec<RejectedRecord>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare("SELECT stage, source_id, reason, body, rejected_at FROM rejected ORDER BY id")
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RejectedRecord {
+                    stage: r.get(0)?,
+                    source_id: r.get(1)?,
+                    reason: r.get(2)?,
+                    body: r.get(3)?,
+                    rejected_at: r.get(4)?,
+                })
+            })
+            .map_err(port_error)?;
+        rows.collect::<Result<_, _>>().map_err(port_error)
+    }
+
+    /// The highest feed position written, and the acknowledged checkpoint.
+    pub fn feed_positions(&self) -> Result<(i64, i64), PortError> {
+        let max: i64 = self
+            .db
+            .lock()
+            .query_row("SELECT COALESCE(MAX(feed_id), 0) FROM events", [], |r| {
+                r.get(0)
+            })
+            .map_err(port_error)?;
+        Ok((max, self.checkpoint.load(Ordering::SeqCst)))
+    }
+
+    /// Events stored in all, and entities with events.
+    pub fn totals(&self) -> Result<(u64, u64), PortError> {
+        let conn = self.db.lock();
+        let events: i64 = conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .map_err(port_error)?;
+        let entities: i64 = conn
+            .query_row("SELECT COUNT(*) FROM heads", [], |r| r.get(0))
+            .map_err(port_error)?;
+        Ok((events as u64, entities as u64))
+    }
+
+    /// Events from the whole store in commit order after `after_feed_id` (replay, export).
+    pub fn events_after(
+        &self,
+        after_feed_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredEvent)>, PortError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE feed_id > ?1 ORDER BY feed_id LIMIT ?2"
+            ))
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map(params![after_feed_id, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, event_from_row(r)?))
+            })
+            .map_err(port_error)?;
+        rows.collect::<Result<_, _>>().map_err(port_error)
+    }
+}
+
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        entity: &EntityId,
+        events: Vec<NewEvent>,
+        expected: ExpectedSeq,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let outcomes = {
+            let mut conn = self.db.lock();
+            let tx = conn.transaction().map_err(port_error)?;
+            let outcomes = self.append_in(&tx, &mut HashMap::new(), entity, events, expected)?;
+            tx.commit().map_err(port_error)?;
+            outcomes
+        };
+        self.appended.notify_one();
+        Ok(outcomes)
+    }
+
+    /// One transaction for the whole run: each record is still its own
+    /// de-duplicated, gapless append, but the commit cost is paid once.
+    async fn append_each(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
+        let result = (|| {
+            let mut conn = self.db.lock();
+            let tx = conn.transaction().map_err(port_error)?;
+            let mut heads = HashMap::new();
+            let mut outcomes = Vec::with_capacity(events.len());
+            for event in events {
+                let entity = event.entity_id.clone();
+                outcomes.push(self.append_in(
+                    &tx,
+                    &mut heads,
+                    &entity,
+                    vec![event],
+                    ExpectedSeq::Any,
+                )?);
+            }
+            tx.commit().map_err(port_error)?;
+            Ok::<_, StoreError>(outcomes)
+        })();
+        match result {
+            Ok(outcomes) => {
+                self.appended.notify_one();
+                (outcomes, None)
+            }
+            // The transaction rolled back: nothing of the run was stored.
+            Err(e) => (Vec::new(), Some(e)),
+        }
+    }
+
+    async fn read_events(
+        &self,
+        entity: &EntityId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE entity_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"))
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map(
+                params![entity.as_str(), after_seq as i64, limit as i64],
+                event_from_row,
+            )
+            .map_err(port_error)?;
+        Ok(rows.collect::<Result<_, _>>().map_err(port_error)?)
+    }
+
+    async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_error)?;
+        Ok(Self::head_in(&tx, entity).map_err(port_error)?)
+    }
+}
+
+impl RejectSink for SqliteStore {
+    async fn reject(&self, r: RejectedRecord) -> Result<(), PortError> {
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO rejected (stage, source_id, reason, body, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.stage, r.source_id, r.reason, r.body, r.rejected_at],
+            )
+            .map(|_| ())
+            .map_err(port_error)
+    }
+}
+
+impl ChangeFeed for SqliteStore {
+    async fn poll(&self, max: usize) -> Result<Vec<Change>, PortError> {
+        let after = self.checkpoint.load(Ordering::SeqCst);
+        Ok(self
+            .events_after(after, max)?
+            .into_iter()
+            .map(|(feed_id, event)| Change {
+                sequence_number: feed_id.to_string(),
+                kind: ChangeKind::EventInserted(event),
+            })
+            .collect())
+    }
+
+    async fn ack(&self, sequence_number: &str) -> Result<(), PortError> {
+        let position: i64 = sequence_number.parse().map_err(|_| {
+            PortError::permanent("sqlite", format!("bad feed position {sequence_number:?}"))
+        })?;
+        self.db
+            .lock()
+            .execute(
+                "INSERT OR REPLACE INTO checkpoints (name, position) VALUES (?1, ?2)",
+                params![FEED, position],
+            )
+            .map_err(port_error)?;
+        self.checkpoint.store(position, Ordering::SeqCst);
+        Ok(())
+    }
+}

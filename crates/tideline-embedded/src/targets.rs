@@ -1,0 +1,233 @@
+//! Rule targets and their dispatchers.
+//!
+//! One dispatcher per rule reads the bus archive from the rule's checkpoint,
+//! matches each event against the rule's compiled pattern, delivers matches,
+//! and then moves the checkpoint. Delivery is at least once: a crash between
+//! delivery and checkpoint delivers again, and consumers de-duplicate on
+//! `detail.metadata.sequence` (INVARIANTS.md #4).
+//!
+//! - `log`: JSON Lines to a file or standard output.
+//! - `webhook`: POST with retries and jittered backoff; after the last attempt
+//!   the event goes to the bus's dead-letter table with the reason, and the
+//!   dispatcher moves on (nothing is lost, nothing blocks).
+
+use crate::bus::LocalBus;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tideline_core::retry::RetryPolicy;
+use tideline_core::route::{Rule, TargetSpec};
+use tideline_ports::PortError;
+use tokio::sync::{broadcast, watch};
+use tracing::{debug, info, warn};
+
+/// Events read per dispatcher pass.
+const DISPATCH_BATCH: usize = 1000;
+
+/// A delivery made by a target, for live observers (tests, benches, the demo).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The rule that delivered.
+    pub rule: Arc<str>,
+    /// The event JSON.
+    pub event: Arc<str>,
+    /// When it was delivered.
+    pub at: std::time::Instant,
+}
+
+enum Sink {
+    Stdout,
+    File(std::io::BufWriter<std::fs::File>),
+    Webhook {
+        client: reqwest::Client,
+        url: String,
+    },
+}
+
+/// A rule's dispatcher.
+pub struct Dispatcher {
+    rule: Rule,
+    bus: Arc<LocalBus>,
+    sink: Sink,
+    retry: RetryPolicy,
+    deliveries: broadcast::Sender<Delivery>,
+    name: Arc<str>,
+}
+
+impl Dispatcher {
+    /// Prepares a dispatcher; fails if the target cannot be opened.
+    pub fn new(
+        rule: Rule,
+        bus: Arc<LocalBus>,
+        retry: RetryPolicy,
+        deliveries: broadcast::Sender<Delivery>,
+    ) -> Result<Self, String> {
+        let sink = match &rule.spec.target {
+            TargetSpec::Log { path } if path == "-" => Sink::Stdout,
+            TargetSpec::Log { path } => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| {
+                        format!(
+                            "rule {:?}: cannot open log target {path:?}: {e}",
+                            rule.spec.name
+                        )
+                    })?;
+                Sink::File(std::io::BufWriter::new(file))
+            }
+            TargetSpec::Webhook { url } => {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("rule {:?}: http client: {e}", rule.spec.name))?;
+                Sink::Webhook {
+                    client,
+                    url: url.clone(),
+                }
+            }
+            TargetSpec::Lambda { .. } => {
+                return Err(format!(
+                    "rule {:?}: lambda targets are served by the runtime API host",
+                    rule.spec.name
+                ));
+            }
+        };
+        let name = Arc::from(rule.spec.name.as_str());
+        Ok(Self {
+            rule,
+            bus,
+            sink,
+            retry,
+            deliveries,
+            name,
+        })
+    }
+
+    /// Runs until shutdown.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut position = match self.bus.checkpoint(&self.rule.spec.name) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(rule = %self.name, error = %e, "cannot read checkpoint; dispatcher stopped");
+                return;
+            }
+        };
+        let published = self.bus.published.clone();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let woken = published.notified();
+            let batch = match self.bus.read_after(position, DISPATCH_BATCH) {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(rule = %self.name, error = %e, "archive read failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = woken => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let mut matched = Vec::new();
+            for archived in &batch {
+                match serde_json::from_str::<serde_json::Value>(&archived.event) {
+                    Ok(v) if self.rule.pattern.matches(&v) => matched.push(archived.event.clone()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(rule = %self.name, position = archived.position, error = %e, "archived event is not JSON; skipped")
+                    }
+                }
+            }
+            if let Err(e) = self.deliver(&matched).await {
+                warn!(rule = %self.name, error = %e, "delivery failed; will retry the batch");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            let last = batch.last().map_or(position, |a| a.position);
+            if let Err(e) = self.bus.set_checkpoint(&self.rule.spec.name, last) {
+                warn!(rule = %self.name, error = %e, "checkpoint write failed; events may be delivered again");
+            }
+            position = last;
+            debug!(rule = %self.name, read = batch.len(), delivered = matched.len(), position, "dispatched");
+        }
+        info!(rule = %self.name, "dispatcher stopped");
+    }
+
+    async fn deliver(&mut self, events: &[Arc<str>]) -> Result<(), PortError> {
+        let io = |e: std::io::Error| PortError::retryable("log-target", e.to_string());
+        match &mut self.sink {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                for e in events {
+                    writeln!(out, "{e}").map_err(io)?;
+                }
+                out.flush().map_err(io)?;
+            }
+            Sink::File(w) => {
+                for e in events {
+                    w.write_all(e.as_bytes()).map_err(io)?;
+                    w.write_all(b"\n").map_err(io)?;
+                }
+                w.flush().map_err(io)?;
+            }
+            Sink::Webhook { client, url } => {
+                for e in events {
+                    post_with_retries(client, url, e, &self.retry, &self.bus, &self.rule.spec.name)
+                        .await?;
+                }
+            }
+        }
+        let at = std::time::Instant::now();
+        for e in events {
+            let _ = self.deliveries.send(Delivery {
+                rule: self.name.clone(),
+                event: e.clone(),
+                at,
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn post_with_retries(
+    client: &reqwest::Client,
+    url: &str,
+    event: &str,
+    retry: &RetryPolicy,
+    bus: &LocalBus,
+    rule: &str,
+) -> Result<(), PortError> {
+    let mut last_error = String::new();
+    for attempt in 1..=retry.max_attempts.max(1) {
+        if attempt > 1 {
+            tokio::time::sleep(retry.jittered_delay(attempt - 1)).await;
+        }
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(event.to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(resp) if resp.status().is_success() => return Ok(()),
+            Ok(resp) => last_error = format!("HTTP {}", resp.status()),
+            Err(e) => last_error = e.to_string(),
+        }
+        debug!(rule, attempt, error = %last_error, "webhook delivery failed");
+    }
+    warn!(rule, error = %last_error, "webhook retries exhausted; event moved to the dead-letter table");
+    bus.dead_letter(
+        rule,
+        event,
+        &format!("webhook {url}: {last_error}"),
+        retry.max_attempts,
+    )
+}
