@@ -1,0 +1,481 @@
+//! The Lambdas against real AWS APIs (moto in server mode). The harness plays
+//! the event source mappings: it receives from SQS or reads the stream, builds
+//! the exact Lambda event JSON, and calls the handlers.
+//!
+//! Faults are injected with wrappers around the real (moto-backed) ports,
+//! since moto never throttles. Known moto gaps are not asserted: FIFO
+//! de-duplication after delete, redelivery order after a visibility timeout,
+//! FIFO targets of rules, `account` on delivered events.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../tideline-aws/tests/support/mod.rs"]
+mod support;
+
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use aws_lambda_events::firehose::KinesisFirehoseEvent;
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tideline_aws::{DynamoStore, EventBridgeBus, SqsQueue};
+use tideline_core::envelope::IntegrationEvent;
+use tideline_core::event::EntityHead;
+use tideline_core::ingest::IngestConfig;
+use tideline_core::retry::RetryPolicy;
+use tideline_core::{AppendOutcome, EntityId, ErrorClass, ExpectedSeq, NewEvent, StoredEvent};
+use tideline_lambdas::{emitter, query_api, storer, transformer};
+use tideline_ports::stages::emit::EmitConfig;
+use tideline_ports::*;
+
+struct Env {
+    sdk: aws_config::SdkConfig,
+    sqs: aws_sdk_sqs::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    fifo_url: String,
+    table: String,
+    stream_arn: String,
+    bus: String,
+    target_url: String,
+}
+
+async fn env() -> Env {
+    let sdk = support::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let eb = aws_sdk_eventbridge::Client::new(&sdk);
+    let fifo_url = support::create_fifo_queue(&sqs).await;
+    let table = support::unique("tl-events");
+    let stream_arn = support::create_table(&ddb, &table).await;
+    let (bus, target_url) = support::create_bus_with_queue_target(&eb, &sqs).await;
+    Env { sdk, sqs, ddb, fifo_url, table, stream_arn, bus, target_url }
+}
+
+impl Env {
+    fn queue(&self) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), &self.fifo_url)
+    }
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.ddb.clone(), &self.table)
+    }
+    fn bus(&self) -> EventBridgeBus {
+        EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&self.sdk), &self.bus)
+    }
+}
+
+fn lambda<T: serde::de::DeserializeOwned>(payload: Value) -> LambdaEvent<T> {
+    LambdaEvent::new(serde_json::from_value(payload).unwrap(), Context::default())
+}
+
+fn record(entity: &str, id: &str, n: u32) -> Vec<u8> {
+    json!({
+        "entity_id": entity, "type": "ItemAdded", "id": id,
+        "occurred_at": "2026-11-23T08:00:00Z",
+        "data": {"n": n, "name": "Zoë ✓ 日本語 🚀", "quote": "\"x\"\n"},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy::fast(3)
+}
+
+/// Runs the transformer over records; returns the Firehose response JSON.
+async fn transform<Q: Queue>(queue: Q, records: &[Vec<u8>]) -> Value {
+    let state = transformer::State { queue, ingest: IngestConfig::default(), retry: fast() };
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    let event: LambdaEvent<KinesisFirehoseEvent> = lambda(support::firehose_event(&refs));
+    serde_json::to_value(transformer::handler(&state, event).await.unwrap()).unwrap()
+}
+
+/// Plays the FIFO event source mapping until the queue is empty; returns
+/// every batch's reported failures.
+async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<String>> {
+    let state = storer::State { store };
+    let mut reports = Vec::new();
+    for _ in 0..100 {
+        let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+        if messages.is_empty() {
+            break;
+        }
+        let resp = storer::handler(&state, lambda::<SqsEvent>(event)).await.unwrap();
+        let failed: Vec<String> =
+            resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        support::settle_sqs(&e.sqs, &e.fifo_url, &messages, &failed).await;
+        reports.push(failed);
+    }
+    reports
+}
+
+async fn emit<B: Bus>(bus: B, records: Vec<Value>) -> Value {
+    let state = emitter::State { bus, config: EmitConfig { retry: fast(), ..EmitConfig::default() } };
+    let event: LambdaEvent<StreamEvent> = lambda(json!({ "Records": records }));
+    serde_json::to_value(emitter::handler(&state, event).await.unwrap()).unwrap()
+}
+
+async fn delivered(e: &Env, n: usize) -> Vec<IntegrationEvent> {
+    support::drain_bodies(&e.sqs, &e.target_url, n, Duration::from_secs(20))
+        .await
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect()
+}
+
+fn by_entity(events: &[IntegrationEvent]) -> BTreeMap<String, Vec<(u64, Value)>> {
+    let mut m: BTreeMap<String, Vec<(u64, Value)>> = BTreeMap::new();
+    for ev in events {
+        m.entry(ev.detail.metadata.entity_id.clone())
+            .or_default()
+            .push((ev.detail.metadata.sequence, ev.detail.data.clone()));
+    }
+    m
+}
+
+fn is_event_insert(r: &Value) -> bool {
+    r["eventName"] == "INSERT" && r["dynamodb"]["NewImage"]["kind"]["S"] == "event"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_chain_firehose_to_eventbridge_target() {
+    let e = env().await;
+    // Three entities, interleaved, four events each, plus one invalid record.
+    let mut records = Vec::new();
+    for n in 1..=4 {
+        for entity in ["order-a", "order-b", "order-c"] {
+            records.push(record(entity, &format!("{entity}-{n}"), n));
+        }
+    }
+    records.insert(5, b"{not json".to_vec());
+    let resp = transform(e.queue(), &records).await;
+    let out = resp["records"].as_array().unwrap();
+    assert_eq!(out.len(), records.len(), "one output per recordId");
+    for (i, r) in out.iter().enumerate() {
+        assert_eq!(r["recordId"], format!("rec-{i:04}"));
+        if i == 5 {
+            assert_eq!(r["result"], "ProcessingFailed");
+        } else {
+            assert_eq!(r["result"], "Ok", "{r}");
+            assert_eq!(r["metadata"]["partitionKeys"]["event_type"], "ItemAdded");
+            assert_eq!(r["metadata"]["partitionKeys"]["date"], "2026-11-23");
+            use base64::Engine;
+            let line = base64::engine::general_purpose::STANDARD
+                .decode(r["data"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(line.last(), Some(&b'\n'));
+            assert!(String::from_utf8(line).unwrap().contains("Zoë ✓ 日本語 🚀"));
+        }
+    }
+
+    let reports = drain_fifo(&e, e.store()).await;
+    assert!(reports.iter().all(Vec::is_empty), "{reports:?}");
+
+    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let stream = reader.read().await;
+    assert_eq!(stream.iter().filter(|r| is_event_insert(r)).count(), 12);
+    let resp = emit(e.bus(), stream).await;
+    assert_eq!(resp["batchItemFailures"], json!([]));
+
+    let events = delivered(&e, 12).await;
+    assert_eq!(events.len(), 12);
+    let grouped = by_entity(&events);
+    assert_eq!(grouped.len(), 3);
+    for (entity, evs) in &grouped {
+        let seqs: Vec<u64> = evs.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4], "{entity} in order, gapless");
+        for (seq, data) in evs {
+            assert_eq!(data["n"], json!(seq), "{entity}: seq {seq} carries event n={seq}");
+            assert_eq!(data["name"], "Zoë ✓ 日本語 🚀");
+            assert_eq!(data["quote"], "\"x\"\n");
+        }
+    }
+    for ev in &events {
+        assert_eq!(ev.source, "tideline");
+        assert_eq!(ev.detail_type, "ItemAdded");
+        assert_eq!(ev.detail.metadata.event_id, format!("{}-{}", ev.detail.metadata.entity_id, ev.detail.metadata.sequence));
+    }
+
+    // The query API reads the same events back, across pages, with an opaque cursor.
+    let qstate = query_api::State { store: e.store() };
+    let mut seqs = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut qs = json!({"limit": "3"});
+        if let Some(c) = &cursor {
+            qs["cursor"] = json!(c);
+        }
+        let req = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/entities/order-b/events",
+            "rawQueryString": "", "headers": {}, "queryStringParameters": qs,
+            "requestContext": {"http": {"method": "GET", "path": "/entities/order-b/events"}},
+            "isBase64Encoded": false
+        });
+        let resp = query_api::handler(&qstate, lambda(req)).await.unwrap();
+        assert_eq!(resp.status_code, 200);
+        let body: Value = match resp.body.unwrap() {
+            aws_lambda_events::encodings::Body::Text(t) => serde_json::from_str(&t).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        for item in body["items"].as_array().unwrap() {
+            seqs.push(item["metadata"]["sequence"].as_u64().unwrap());
+            assert_eq!(item["data"]["name"], "Zoë ✓ 日本語 🚀");
+        }
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_batch_delivered_twice_adds_nothing() {
+    let e = env().await;
+    let records: Vec<Vec<u8>> = (1..=5).map(|n| record("acct-1", &format!("r-{n}"), n)).collect();
+    transform(e.queue(), &records).await;
+    let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+    assert_eq!(messages.len(), 5);
+    let state = storer::State { store: e.store() };
+    let first = storer::handler(&state, lambda::<SqsEvent>(event.clone())).await.unwrap();
+    assert!(first.batch_item_failures.is_empty());
+    let second = storer::handler(&state, lambda::<SqsEvent>(event)).await.unwrap();
+    assert!(second.batch_item_failures.is_empty());
+
+    let entity = EntityId::new("acct-1").unwrap();
+    let stored = e.store().read_events(&entity, 0, 100).await.unwrap();
+    assert_eq!(stored.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(e.store().head(&entity).await.unwrap().unwrap().last_seq, 5);
+    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let inserts = reader.read().await.into_iter().filter(is_event_insert).count();
+    assert_eq!(inserts, 5, "the second delivery wrote no event item");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_batch_delivered_twice_duplicates_share_id_and_sequence() {
+    let e = env().await;
+    let records: Vec<Vec<u8>> = (1..=3).map(|n| record("cart-9", &format!("c-{n}"), n)).collect();
+    transform(e.queue(), &records).await;
+    drain_fifo(&e, e.store()).await;
+    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let stream = reader.read().await;
+    emit(e.bus(), stream.clone()).await;
+    emit(e.bus(), stream).await;
+    let events = delivered(&e, 6).await;
+    assert_eq!(events.len(), 6);
+    let mut pairs: BTreeMap<(String, u64), u32> = BTreeMap::new();
+    for ev in &events {
+        *pairs
+            .entry((ev.detail.metadata.event_id.clone(), ev.detail.metadata.sequence))
+            .or_default() += 1;
+    }
+    assert_eq!(pairs.len(), 3);
+    assert!(pairs.values().all(|&c| c == 2), "{pairs:?}");
+}
+
+/// Fails the `nth` append (0-based) once, retryably, as a throttled PutItem would.
+struct FlakyStore {
+    inner: DynamoStore,
+    calls: Mutex<usize>,
+    fail_at: usize,
+}
+
+impl EventStore for FlakyStore {
+    async fn append(&self, entity: &EntityId, events: Vec<NewEvent>, expected: ExpectedSeq) -> Result<Vec<AppendOutcome>, StoreError> {
+        let n = {
+            let mut c = self.calls.lock().unwrap();
+            *c += 1;
+            *c - 1
+        };
+        if n == self.fail_at {
+            return Err(PortError::retryable("dynamodb", "PutItem: ProvisionedThroughputExceededException").into());
+        }
+        self.inner.append(entity, events, expected).await
+    }
+    async fn read_events(&self, entity: &EntityId, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.read_events(entity, after, limit).await
+    }
+    async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {
+        self.inner.head(entity).await
+    }
+}
+
+impl RejectSink for FlakyStore {
+    async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
+        self.inner.reject(record).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
+    let e = env().await;
+    // Two groups, interleaved, in one batch of 6.
+    let mut records = Vec::new();
+    for n in 1..=3 {
+        records.push(record("g-1", &format!("g1-{n}"), n));
+        records.push(record("g-2", &format!("g2-{n}"), n));
+    }
+    transform(e.queue(), &records).await;
+    let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+    assert_eq!(messages.len(), 6);
+    let ids: Vec<String> = messages.iter().map(|m| m.message_id().unwrap().to_string()).collect();
+    let state = storer::State { store: FlakyStore { inner: e.store(), calls: Mutex::new(0), fail_at: 2 } };
+    let resp = storer::handler(&state, lambda::<SqsEvent>(event)).await.unwrap();
+    let failed: Vec<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, ids[2..].to_vec(), "the failure and every later message");
+    support::settle_sqs(&e.sqs, &e.fifo_url, &messages, &failed).await;
+    // Redelivery completes; nothing lost, nothing reordered.
+    let reports = drain_fifo(&e, e.store()).await;
+    assert!(reports.iter().all(Vec::is_empty));
+    for g in ["g-1", "g-2"] {
+        let stored = e.store().read_events(&EntityId::new(g).unwrap(), 0, 10).await.unwrap();
+        let got: Vec<(u64, Value)> = stored.iter().map(|s| (s.seq, s.data["n"].clone())).collect();
+        assert_eq!(got, vec![(1, json!(1)), (2, json!(2)), (3, json!(3))], "{g}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_message_goes_to_rejected_records_and_does_not_block() {
+    let e = env().await;
+    transform(e.queue(), &[record("p-1", "p1-1", 1)]).await;
+    e.sqs
+        .send_message()
+        .queue_url(&e.fifo_url)
+        .message_body("{bad json put on the queue by hand")
+        .message_group_id("p-1")
+        .message_deduplication_id("poison-1")
+        .send()
+        .await
+        .unwrap();
+    transform(e.queue(), &[record("p-1", "p1-2", 2)]).await;
+    let reports = drain_fifo(&e, e.store()).await;
+    assert!(reports.iter().all(Vec::is_empty), "{reports:?}");
+    let stored = e.store().read_events(&EntityId::new("p-1").unwrap(), 0, 10).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    let rejected = e
+        .ddb
+        .query()
+        .table_name(&e.table)
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("rejected#store".into()))
+        .send()
+        .await
+        .unwrap();
+    let items = rejected.items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["body"].as_s().unwrap(), "{bad json put on the queue by hand");
+    assert!(items[0]["reason"].as_s().unwrap().contains("not a normalised Tideline record"));
+}
+
+/// Throttles SendMessageBatch: the first call as a whole, then the middle
+/// entries of the next call.
+struct FlakyQueue {
+    inner: SqsQueue,
+    calls: Mutex<usize>,
+}
+
+impl Queue for FlakyQueue {
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
+        let n = {
+            let mut c = self.calls.lock().unwrap();
+            *c += 1;
+            *c
+        };
+        match n {
+            1 => Err(PortError::retryable("sqs", "SendMessageBatch: ThrottlingException")),
+            2 => {
+                // Send only the first and last; report the middle throttled.
+                let mut out = Vec::new();
+                for (i, m) in messages.iter().enumerate() {
+                    if i == 0 || i + 1 == messages.len() {
+                        out.extend(self.inner.send_batch(std::slice::from_ref(m)).await?);
+                    } else {
+                        out.push(Err(memory::throttled()));
+                    }
+                }
+                Ok(out)
+            }
+            _ => self.inner.send_batch(messages).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_send_message_batch_retries_only_failed_entries() {
+    let e = env().await;
+    let records: Vec<Vec<u8>> = (1..=4).map(|n| record("t-1", &format!("t1-{n}"), n)).collect();
+    let resp = transform(FlakyQueue { inner: e.queue(), calls: Mutex::new(0) }, &records).await;
+    assert!(resp["records"].as_array().unwrap().iter().all(|r| r["result"] == "Ok"), "{resp}");
+    drain_fifo(&e, e.store()).await;
+    let stored = e.store().read_events(&EntityId::new("t-1").unwrap(), 0, 10).await.unwrap();
+    assert_eq!(stored.len(), 4, "nothing lost");
+    assert_eq!(stored.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+}
+
+/// PutEvents whose entries with these sequences keep failing with
+/// ThrottlingException while `failing` is set; the rest go to EventBridge.
+struct FlakyBus {
+    inner: EventBridgeBus,
+    fail: Vec<u64>,
+    failing: Mutex<bool>,
+}
+
+impl Bus for FlakyBus {
+    fn max_request_bytes(&self) -> usize {
+        self.inner.max_request_bytes()
+    }
+    async fn put_events(&self, entries: &[tideline_core::BusEntry]) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
+        if !*self.failing.lock().unwrap() {
+            return self.inner.put_events(entries).await;
+        }
+        let mut out = Vec::new();
+        for entry in entries {
+            if self.fail.contains(&entry.sequence) {
+                out.push(Err(EntryFailure { code: "ThrottlingException".into(), message: "Rate exceeded".into(), class: ErrorClass::Retryable }));
+            } else {
+                out.extend(self.inner.put_events(std::slice::from_ref(entry)).await?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
+    let e = env().await;
+    let records: Vec<Vec<u8>> = (1..=6).map(|n| record("r-1", &format!("r1-{n}"), n)).collect();
+    transform(e.queue(), &records).await;
+    drain_fifo(&e, e.store()).await;
+    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let stream = reader.read().await;
+    let events_only: Vec<&Value> = stream.iter().filter(|r| is_event_insert(r)).collect();
+    assert_eq!(events_only.len(), 6);
+
+    // Entries 3 and 4, in the middle of the call, fail on every attempt.
+    let bus = FlakyBus { inner: e.bus(), fail: vec![3, 4], failing: Mutex::new(true) };
+    let state = emitter::State { bus, config: EmitConfig { retry: fast(), ..EmitConfig::default() } };
+    let resp = emitter::handler(&state, lambda(json!({ "Records": stream.clone() }))).await.unwrap();
+    let lowest = events_only[2]["dynamodb"]["SequenceNumber"].as_str().unwrap().to_string();
+    let failures: Vec<Option<String>> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failures, vec![Some(lowest.clone())], "exactly the lowest failed SequenceNumber");
+
+    // Lambda rewinds: replay from that record, now without faults.
+    *state.bus.failing.lock().unwrap() = false;
+    let from = stream.iter().position(|r| r["dynamodb"]["SequenceNumber"] == lowest.as_str()).unwrap();
+    let resp = emitter::handler(&state, lambda(json!({ "Records": stream[from..].to_vec() }))).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+
+    let events = delivered(&e, 8).await;
+    assert_eq!(events.len(), 8);
+    // First attempt published 1, 2, 5, 6; the replay 3, 4, 5, 6 again.
+    let mut seqs: Vec<u64> = events.iter().map(|e| e.detail.metadata.sequence).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "nothing lost");
+    // The replayed tail arrives in sequence order.
+    let tail: Vec<u64> = events[4..].iter().map(|e| e.detail.metadata.sequence).collect();
+    assert_eq!(tail, vec![3, 4, 5, 6]);
+}
