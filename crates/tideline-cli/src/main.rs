@@ -1,1 +1,73 @@
-fn main() {}
+//! `tideline`: run the pipeline on one machine, and operate it.
+//!
+//! - `tideline up`: local mode, the whole pipeline in one process over embedded storage;
+//! - `tideline demo`: a throwaway stack with a realistic sample pushed through it.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration
+//! (every such message names the flag, file or field at fault).
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tideline",
+    version,
+    about = "Event-sourced store with change-data capture: local mode and tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline locally: Firehose API → transform → FIFO queue → store → change feed → bus → rules.
+    Up(commands::up::UpArgs),
+    /// Start a throwaway stack, push a realistic sample through the Firehose API, and show what arrives.
+    Demo(commands::demo::DemoArgs),
+}
+
+/// A command's failure: exit code 2 for bad input or configuration, 1 otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input, flag, file or configuration.
+    #[error("{0}")]
+    Usage(String),
+    /// Something failed while running.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr so stdout stays clean for data (log targets, `tail`, `pattern test`).
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Up(args) => commands::up::run(args).await,
+        Command::Demo(args) => commands::demo::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(CliError::Usage(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Runtime(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
+    }
+}

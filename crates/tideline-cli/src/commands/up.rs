@@ -1,0 +1,112 @@
+//! `tideline up`: local mode.
+
+use crate::CliError;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tideline_core::ingest::{FieldMap, IngestConfig};
+use tideline_embedded::{LocalConfig, LocalError, LocalStack};
+
+/// Flags of `tideline up`.
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// Directory for the databases (queue, store, bus) and the lake.
+    #[arg(long, default_value = "./.tideline", env = "TIDELINE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address of the Firehose and query APIs.
+    #[arg(long, default_value = "127.0.0.1:4566", env = "TIDELINE_LISTEN")]
+    pub listen: SocketAddr,
+    /// Rules file: a JSON array of {"name", "event_pattern", "target"}.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Firehose delivery stream name the ingest API answers to.
+    #[arg(long, default_value = "tideline-ingest")]
+    pub stream_name: String,
+    /// `source` of integration events.
+    #[arg(long, default_value = "tideline", env = "TIDELINE_EVENT_SOURCE")]
+    pub source: String,
+    /// Field map as JSON Pointers, e.g. '{"entity_id": "/order_id"}'.
+    #[arg(long, env = "TIDELINE_FIELD_MAP")]
+    pub field_map: Option<String>,
+    /// Largest accepted record in bytes (Firehose: 1,000 KiB).
+    #[arg(long, env = "TIDELINE_MAX_RECORD_BYTES", default_value_t = tideline_core::ingest::DEFAULT_MAX_RECORD_BYTES)]
+    pub max_record_bytes: usize,
+}
+
+impl UpArgs {
+    /// The stack configuration these flags describe.
+    pub fn to_config(&self) -> Result<LocalConfig, CliError> {
+        let fields = match &self.field_map {
+            Some(text) => FieldMap::from_json(text)
+                .map_err(|e| CliError::Usage(format!("--field-map: {e}")))?,
+            None => FieldMap::default(),
+        };
+        Ok(LocalConfig {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            rules_file: self.rules.clone(),
+            stream_name: self.stream_name.clone(),
+            source: self.source.clone(),
+            ingest: IngestConfig {
+                max_record_bytes: self.max_record_bytes,
+                fields,
+            },
+            ..LocalConfig::default()
+        })
+    }
+}
+
+/// Maps start-up failures to exit codes: configuration problems are usage errors.
+pub fn start_error(e: LocalError) -> CliError {
+    match e {
+        LocalError::Rules { .. }
+        | LocalError::Listen { .. }
+        | LocalError::DataDir { .. }
+        | LocalError::Target(_) => CliError::Usage(e.to_string()),
+        LocalError::Store { .. } => CliError::Runtime(e.to_string()),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Runs until Ctrl-C or SIGTERM, then shuts down gracefully.
+pub async fn run(args: UpArgs) -> Result<ExitCode, CliError> {
+    let stack = LocalStack::start(args.to_config()?)
+        .await
+        .map_err(start_error)?;
+    let addr = stack.local_addr();
+    eprintln!("tideline up: listening on http://{addr}");
+    eprintln!(
+        "  ingest:  aws firehose put-record-batch --endpoint-url http://{addr} --delivery-stream-name {} ...",
+        args.stream_name
+    );
+    eprintln!("  query:   curl http://{addr}/entities/<entity_id>/events");
+    eprintln!("  data:    {}", args.data_dir.display());
+    shutdown_signal().await;
+    eprintln!("tideline up: shutting down");
+    stack.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
