@@ -24,7 +24,9 @@ async fn start(dir: &std::path::Path, rules: Value) -> LocalStack {
 async fn firehose(stack: &LocalStack) -> aws_sdk_firehose::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_firehose::config::Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(aws_sdk_firehose::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
         .endpoint_url(format!("http://{}", stack.local_addr()))
         .load()
         .await;
@@ -32,7 +34,10 @@ async fn firehose(stack: &LocalStack) -> aws_sdk_firehose::Client {
 }
 
 fn record(bytes: impl Into<Vec<u8>>) -> Record {
-    Record::builder().data(Blob::new(bytes.into())).build().unwrap()
+    Record::builder()
+        .data(Blob::new(bytes.into()))
+        .build()
+        .unwrap()
 }
 
 async fn history(stack: &LocalStack, entity: &str, limit: usize) -> (Vec<Value>, usize) {
@@ -41,7 +46,10 @@ async fn history(stack: &LocalStack, entity: &str, limit: usize) -> (Vec<Value>,
     let mut pages = 0;
     let mut cursor: Option<String> = None;
     loop {
-        let mut url = format!("http://{}/entities/{entity}/events?limit={limit}", stack.local_addr());
+        let mut url = format!(
+            "http://{}/entities/{entity}/events?limit={limit}",
+            stack.local_addr()
+        );
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
@@ -75,22 +83,42 @@ async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
             batch.push(record(r#"{"entity_id": "cust-0", "type": "Noted"}"#));
         }
     }
-    let out = client.put_record_batch().delivery_stream_name("tideline-ingest").set_records(Some(batch)).send().await.unwrap();
+    let out = client
+        .put_record_batch()
+        .delivery_stream_name("tideline-ingest")
+        .set_records(Some(batch))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.failed_put_count(), 0);
     assert_eq!(out.request_responses().len(), 66);
 
     // Unknown stream: ResourceNotFoundException, as AWS answers.
-    let err = client.put_record().delivery_stream_name("nope").record(record("{}")).send().await.unwrap_err();
+    let err = client
+        .put_record()
+        .delivery_stream_name("nope")
+        .record(record("{}"))
+        .send()
+        .await
+        .unwrap_err();
     assert!(format!("{:?}", err.into_service_error()).contains("ResourceNotFound"));
     // Over 500 records: refused whole.
     let too_many: Vec<_> = (0..501).map(|_| record("{}")).collect();
-    let err = client.put_record_batch().delivery_stream_name("tideline-ingest").set_records(Some(too_many)).send().await.unwrap_err();
+    let err = client
+        .put_record_batch()
+        .delivery_stream_name("tideline-ingest")
+        .set_records(Some(too_many))
+        .send()
+        .await
+        .unwrap_err();
     assert!(format!("{:?}", err.into_service_error()).contains("InvalidArgument"));
     // PutRecord works too.
     client
         .put_record()
         .delivery_stream_name("tideline-ingest")
-        .record(record(json!({"entity_id": "cust-9", "type": "Single", "data": null}).to_string()))
+        .record(record(
+            json!({"entity_id": "cust-9", "type": "Single", "data": null}).to_string(),
+        ))
         .send()
         .await
         .unwrap();
@@ -99,9 +127,19 @@ async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
 
     for (entity, ns) in &expected {
         let (items, _) = history(&stack, entity, 100).await;
-        let seqs: Vec<u64> = items.iter().map(|i| i["metadata"]["sequence"].as_u64().unwrap()).collect();
-        assert_eq!(seqs, (1..=ns.len() as u64).collect::<Vec<_>>(), "gapless for {entity}");
-        let got: Vec<u32> = items.iter().map(|i| i["data"]["n"].as_u64().unwrap() as u32).collect();
+        let seqs: Vec<u64> = items
+            .iter()
+            .map(|i| i["metadata"]["sequence"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=ns.len() as u64).collect::<Vec<_>>(),
+            "gapless for {entity}"
+        );
+        let got: Vec<u32> = items
+            .iter()
+            .map(|i| i["data"]["n"].as_u64().unwrap() as u32)
+            .collect();
         assert_eq!(&got, ns, "per-entity order for {entity}");
         assert!(items.iter().all(|i| i["data"]["text"] == "Grüße, 東京 — ✓"));
     }
@@ -117,14 +155,22 @@ async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
     }
     assert_eq!(reasons.len(), 6);
     assert!(reasons.iter().any(|r| r.contains("not valid UTF-8")));
-    assert!(reasons.iter().any(|r| r.contains("missing required field `data`")));
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("missing required field `data`"))
+    );
 
     // The log target received every event exactly once, byte-exact text.
     let delivered = std::fs::read_to_string(&log).unwrap();
     assert_eq!(delivered.lines().count(), 61);
     assert!(delivered.contains("Grüße, 東京 — ✓"));
     // The lake holds the normalised records as JSON Lines.
-    let lake_lines: usize = walk(&dir.path().join("data/lake")).iter().filter(|p| !p.starts_with(&failed_dir)).map(|p| std::fs::read_to_string(p).unwrap().lines().count()).sum();
+    let lake_lines: usize = walk(&dir.path().join("data/lake"))
+        .iter()
+        .filter(|p| !p.starts_with(&failed_dir))
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
     assert_eq!(lake_lines, 61);
     stack.shutdown().await;
 }
@@ -134,15 +180,28 @@ async fn redelivered_records_are_stored_once_and_use_no_sequence() {
     let dir = tempfile::tempdir().unwrap();
     let stack = start(dir.path(), json!([])).await;
     let client = firehose(&stack).await;
-    let batch: Vec<_> = (0..20).map(|n| record(json!({"entity_id": "acct-1", "type": "Posted", "data": {"n": n}}).to_string())).collect();
+    let batch: Vec<_> = (0..20)
+        .map(|n| {
+            record(json!({"entity_id": "acct-1", "type": "Posted", "data": {"n": n}}).to_string())
+        })
+        .collect();
     for _ in 0..3 {
         // A producer retry resends the same bytes: same derived ids.
-        client.put_record_batch().delivery_stream_name("tideline-ingest").set_records(Some(batch.clone())).send().await.unwrap();
+        client
+            .put_record_batch()
+            .delivery_stream_name("tideline-ingest")
+            .set_records(Some(batch.clone()))
+            .send()
+            .await
+            .unwrap();
         stack.wait_idle(Duration::from_secs(30)).await.unwrap();
     }
     let (items, _) = history(&stack, "acct-1", 1000).await;
     assert_eq!(items.len(), 20);
-    let ids: HashSet<_> = items.iter().map(|i| i["metadata"]["event_id"].as_str().unwrap().to_string()).collect();
+    let ids: HashSet<_> = items
+        .iter()
+        .map(|i| i["metadata"]["event_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 20);
     assert_eq!(items.last().unwrap()["metadata"]["sequence"], 20);
     stack.shutdown().await;
@@ -157,18 +216,37 @@ async fn query_api_pages_across_many_pages() {
         let batch: Vec<_> = (0..500)
             .map(|n| record(json!({"entity_id": "big/entity", "type": "Tick", "data": {"n": chunk * 500 + n}}).to_string()))
             .collect();
-        client.put_record_batch().delivery_stream_name("tideline-ingest").set_records(Some(batch)).send().await.unwrap();
+        client
+            .put_record_batch()
+            .delivery_stream_name("tideline-ingest")
+            .set_records(Some(batch))
+            .send()
+            .await
+            .unwrap();
     }
     stack.wait_idle(Duration::from_secs(60)).await.unwrap();
     let (items, pages) = history(&stack, "big%2Fentity", 97).await;
     assert_eq!(items.len(), 2500);
     assert_eq!(pages, 26);
-    let ns: Vec<u64> = items.iter().map(|i| i["data"]["n"].as_u64().unwrap()).collect();
+    let ns: Vec<u64> = items
+        .iter()
+        .map(|i| i["data"]["n"].as_u64().unwrap())
+        .collect();
     assert_eq!(ns, (0..2500).collect::<Vec<_>>());
-    let summary: Value = reqwest::get(format!("http://{}/entities/big%2Fentity", stack.local_addr())).await.unwrap().json().await.unwrap();
+    let summary: Value = reqwest::get(format!(
+        "http://{}/entities/big%2Fentity",
+        stack.local_addr()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(summary["last_sequence"], 2500);
     assert_eq!(summary["entity_id"], "big/entity");
-    let health = reqwest::get(format!("http://{}/health", stack.local_addr())).await.unwrap();
+    let health = reqwest::get(format!("http://{}/health", stack.local_addr()))
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     stack.shutdown().await;
 }
