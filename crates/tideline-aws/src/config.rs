@@ -159,7 +159,9 @@ impl EmitterConfig {
     pub fn load(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             event_bus_name: required(env, EVENT_BUS_NAME)?,
-            source: env.get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_SOURCE.into()),
+            source: env
+                .get(EVENT_SOURCE)
+                .unwrap_or_else(|| DEFAULT_SOURCE.into()),
         })
     }
 }
@@ -180,7 +182,9 @@ impl QueryConfig {
     pub fn load(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required(env, TABLE_NAME)?,
-            source: env.get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_SOURCE.into()),
+            source: env
+                .get(EVENT_SOURCE)
+                .unwrap_or_else(|| DEFAULT_SOURCE.into()),
         })
     }
 }
@@ -199,7 +203,12 @@ mod tests {
     #[test]
     fn missing_variable_is_named() {
         let err = TransformerConfig::load(&env(&[])).unwrap_err();
-        assert_eq!(err, ConfigError::Missing { variable: QUEUE_URL });
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                variable: QUEUE_URL
+            }
+        );
         assert!(err.to_string().contains("TIDELINE_QUEUE_URL"));
         let err = StorerConfig::load(&env(&[(TABLE_NAME, "")])).unwrap_err();
         assert!(err.to_string().contains("TIDELINE_TABLE_NAME"));
@@ -209,14 +218,20 @@ mod tests {
 
     #[test]
     fn invalid_values_are_named() {
-        let err =
-            TransformerConfig::load(&env(&[(QUEUE_URL, "q"), (MAX_RECORD_BYTES, "lots")]))
-                .unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { variable: MAX_RECORD_BYTES, .. }));
+        let err = TransformerConfig::load(&env(&[(QUEUE_URL, "q"), (MAX_RECORD_BYTES, "lots")]))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                variable: MAX_RECORD_BYTES,
+                ..
+            }
+        ));
         let err = TransformerConfig::load(&env(&[(QUEUE_URL, "q"), (FIELD_MAP, "{\"id\":\"x\"}")]))
             .unwrap_err();
         assert!(err.to_string().contains("TIDELINE_FIELD_MAP"), "{err}");
-        let err = StorerConfig::load(&env(&[(TABLE_NAME, "t"), (EVENT_TTL_DAYS, "-1")])).unwrap_err();
+        let err =
+            StorerConfig::load(&env(&[(TABLE_NAME, "t"), (EVENT_TTL_DAYS, "-1")])).unwrap_err();
         assert!(err.to_string().contains("TIDELINE_EVENT_TTL_DAYS"));
     }
 

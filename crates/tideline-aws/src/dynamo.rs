@@ -252,7 +252,9 @@ impl EventStore for DynamoStore {
                 Ok(()) => return Ok(plan.outcomes()),
                 Err(e) => e,
             };
-            let cancelled = err.as_service_error().and_then(|se| read_cancellation(&plan, se));
+            let cancelled = err
+                .as_service_error()
+                .and_then(|se| read_cancellation(&plan, se));
             match cancelled {
                 None => return Err(classify("dynamodb", "TransactWriteItems", &err).into()),
                 Some(Cancelled::Duplicates(ids)) => {
@@ -487,7 +489,10 @@ fn get_s<'a, A: Attr>(item: &'a HashMap<String, A>, name: &str) -> Result<&'a st
         .ok_or_else(|| format!("attribute {name} is missing or not a string"))
 }
 
-fn get_n<A: Attr, T: std::str::FromStr>(item: &HashMap<String, A>, name: &str) -> Result<T, String> {
+fn get_n<A: Attr, T: std::str::FromStr>(
+    item: &HashMap<String, A>,
+    name: &str,
+) -> Result<T, String> {
     item.get(name)
         .and_then(Attr::as_number)
         .and_then(|v| v.parse().ok())
@@ -525,7 +530,10 @@ pub fn decode_event<A: Attr>(item: &HashMap<String, A>) -> Result<StoredEvent, S
     })
 }
 
-fn decode_head<A: Attr>(entity: &EntityId, item: &HashMap<String, A>) -> Result<EntityHead, String> {
+fn decode_head<A: Attr>(
+    entity: &EntityId,
+    item: &HashMap<String, A>,
+) -> Result<EntityHead, String> {
     Ok(EntityHead {
         entity_id: entity.clone(),
         last_seq: get_n(item, "last_seq")?,

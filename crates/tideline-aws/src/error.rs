@@ -66,7 +66,10 @@ where
         }
         SdkError::ConstructionFailure(_) => PortError::permanent(
             service,
-            format!("{operation}: request could not be built: {}", DisplayChain(err)),
+            format!(
+                "{operation}: request could not be built: {}",
+                DisplayChain(err)
+            ),
         ),
         // Timeouts, connection failures and unparseable responses: the
         // request may not have reached the service, or may succeed next time.

@@ -53,7 +53,10 @@ impl Bus for EventBridgeBus {
         if entries.len() > MAX_PUT_EVENTS_ENTRIES {
             return Err(PortError::permanent(
                 "eventbridge",
-                format!("{} entries in one PutEvents; the limit is {MAX_PUT_EVENTS_ENTRIES}", entries.len()),
+                format!(
+                    "{} entries in one PutEvents; the limit is {MAX_PUT_EVENTS_ENTRIES}",
+                    entries.len()
+                ),
             ));
         }
         let request: Vec<PutEventsRequestEntry> = entries

@@ -42,7 +42,10 @@ impl Queue for SqsQueue {
         if messages.len() > MAX_SEND_BATCH {
             return Err(PortError::permanent(
                 "sqs",
-                format!("{} messages in one SendMessageBatch; the limit is {MAX_SEND_BATCH}", messages.len()),
+                format!(
+                    "{} messages in one SendMessageBatch; the limit is {MAX_SEND_BATCH}",
+                    messages.len()
+                ),
             ));
         }
         let mut entries = Vec::with_capacity(messages.len());
@@ -76,12 +79,22 @@ impl Queue for SqsQueue {
             })
             .collect();
         for ok in output.successful() {
-            if let Some(slot) = ok.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+            if let Some(slot) = ok
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| results.get_mut(i))
+            {
                 *slot = Ok(());
             }
         }
         for failed in output.failed() {
-            if let Some(slot) = failed.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+            if let Some(slot) = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| results.get_mut(i))
+            {
                 // SenderFault: the request is wrong and will stay wrong, unless
                 // the code itself says throttling.
                 let class = if failed.sender_fault() && !is_retryable_code(failed.code()) {

@@ -5,9 +5,13 @@
 
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsError, TransactWriteItemsOutput};
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
 use aws_sdk_dynamodb::types::CancellationReason;
-use aws_sdk_dynamodb::types::error::{ProvisionedThroughputExceededException, TransactionCanceledException};
+use aws_sdk_dynamodb::types::error::{
+    ProvisionedThroughputExceededException, TransactionCanceledException,
+};
 use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
 use aws_sdk_eventbridge::types::PutEventsResultEntry;
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchError, SendMessageBatchOutput};
@@ -16,11 +20,17 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use tideline_aws::{DynamoStore, EventBridgeBus, SqsQueue};
 use tideline_core::ingest::{IngestConfig, normalize_record};
-use tideline_core::{AppendOutcome, BusEntry, Classify, EntityId, ErrorClass, ExpectedSeq, NewEvent};
+use tideline_core::{
+    AppendOutcome, BusEntry, Classify, EntityId, ErrorClass, ExpectedSeq, NewEvent,
+};
 use tideline_ports::{Bus, EventStore, OutgoingMessage, Queue, RejectSink, RejectedRecord};
 
 fn msg(i: usize) -> OutgoingMessage {
-    OutgoingMessage { group_id: "e".into(), dedup_id: format!("id-{i}"), body: "{}".into() }
+    OutgoingMessage {
+        group_id: "e".into(),
+        dedup_id: format!("id-{i}"),
+        body: "{}".into(),
+    }
 }
 
 fn event(id: &str) -> NewEvent {
@@ -31,11 +41,19 @@ fn event(id: &str) -> NewEvent {
 #[tokio::test]
 async fn send_message_batch_throttled_call_is_retryable() {
     let rule = mock!(aws_sdk_sqs::Client::send_message_batch).then_error(|| {
-        SendMessageBatchError::generic(ErrorMetadata::builder().code("ThrottlingException").message("Rate exceeded").build())
+        SendMessageBatchError::generic(
+            ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
     });
     let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, &[&rule], |c| c
         .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled()));
-    let err = SqsQueue::new(client, "q").send_batch(&[msg(0)]).await.unwrap_err();
+    let err = SqsQueue::new(client, "q")
+        .send_batch(&[msg(0)])
+        .await
+        .unwrap_err();
     assert_eq!(err.class, ErrorClass::Retryable, "{err}");
 }
 
@@ -43,18 +61,55 @@ async fn send_message_batch_throttled_call_is_retryable() {
 async fn send_message_batch_per_entry_results() {
     let rule = mock!(aws_sdk_sqs::Client::send_message_batch).then_output(|| {
         SendMessageBatchOutput::builder()
-            .successful(SendMessageBatchResultEntry::builder().id("0").message_id("m0").md5_of_message_body("x").build().unwrap())
-            .successful(SendMessageBatchResultEntry::builder().id("3").message_id("m3").md5_of_message_body("x").build().unwrap())
-            .failed(BatchResultErrorEntry::builder().id("1").code("ThrottlingException").sender_fault(false).build().unwrap())
-            .failed(BatchResultErrorEntry::builder().id("2").code("InvalidParameterValue").sender_fault(true).build().unwrap())
+            .successful(
+                SendMessageBatchResultEntry::builder()
+                    .id("0")
+                    .message_id("m0")
+                    .md5_of_message_body("x")
+                    .build()
+                    .unwrap(),
+            )
+            .successful(
+                SendMessageBatchResultEntry::builder()
+                    .id("3")
+                    .message_id("m3")
+                    .md5_of_message_body("x")
+                    .build()
+                    .unwrap(),
+            )
+            .failed(
+                BatchResultErrorEntry::builder()
+                    .id("1")
+                    .code("ThrottlingException")
+                    .sender_fault(false)
+                    .build()
+                    .unwrap(),
+            )
+            .failed(
+                BatchResultErrorEntry::builder()
+                    .id("2")
+                    .code("InvalidParameterValue")
+                    .sender_fault(true)
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .unwrap()
     });
     let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, &[&rule]);
-    let results = SqsQueue::new(client, "q").send_batch(&[msg(0), msg(1), msg(2), msg(3)]).await.unwrap();
+    let results = SqsQueue::new(client, "q")
+        .send_batch(&[msg(0), msg(1), msg(2), msg(3)])
+        .await
+        .unwrap();
     assert!(results[0].is_ok() && results[3].is_ok());
-    assert_eq!(results[1].as_ref().unwrap_err().class, ErrorClass::Retryable);
-    assert_eq!(results[2].as_ref().unwrap_err().class, ErrorClass::Permanent);
+    assert_eq!(
+        results[1].as_ref().unwrap_err().class,
+        ErrorClass::Retryable
+    );
+    assert_eq!(
+        results[2].as_ref().unwrap_err().class,
+        ErrorClass::Permanent
+    );
 }
 
 #[tokio::test]
@@ -64,7 +119,11 @@ async fn put_item_throttled_is_retryable() {
             // As the deserializer builds it: the code is in the metadata.
             ProvisionedThroughputExceededException::builder()
                 .message("slow down")
-                .meta(ErrorMetadata::builder().code("ProvisionedThroughputExceededException").build())
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .build(),
+                )
                 .build(),
         )
     });
@@ -93,7 +152,8 @@ fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
 
 #[tokio::test]
 async fn cancelled_transaction_with_existing_marker_is_a_duplicate() {
-    let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let get =
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
     // head, event, marker: the marker exists.
     let tx = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
@@ -101,14 +161,20 @@ async fn cancelled_transaction_with_existing_marker_is_a_duplicate() {
         .build();
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&get, &tx]);
     let entity = EntityId::new("e-1").unwrap();
-    let out = DynamoStore::new(client, "t").append(&entity, vec![event("a")], ExpectedSeq::Any).await.unwrap();
-    assert!(matches!(&out[..], [AppendOutcome::Duplicate { event_id }] if event_id.as_str() == "a"));
+    let out = DynamoStore::new(client, "t")
+        .append(&entity, vec![event("a")], ExpectedSeq::Any)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [AppendOutcome::Duplicate { event_id }] if event_id.as_str() == "a")
+    );
     assert_eq!(tx.num_calls(), 1, "no second write once the plan is empty");
 }
 
 #[tokio::test]
 async fn cancelled_transaction_by_moved_head_replans_then_succeeds() {
-    let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let get =
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
     let tx = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
         .error(|| cancelled(&["ConditionalCheckFailed", "None", "None"]))
@@ -116,33 +182,47 @@ async fn cancelled_transaction_by_moved_head_replans_then_succeeds() {
         .build();
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&get, &tx]);
     let entity = EntityId::new("e-1").unwrap();
-    let out = DynamoStore::new(client, "t").append(&entity, vec![event("a")], ExpectedSeq::Any).await.unwrap();
+    let out = DynamoStore::new(client, "t")
+        .append(&entity, vec![event("a")], ExpectedSeq::Any)
+        .await
+        .unwrap();
     assert!(matches!(&out[..], [AppendOutcome::Stored { seq: 1, .. }]));
     assert_eq!(tx.num_calls(), 2);
 }
 
 #[tokio::test]
 async fn cancelled_transaction_by_throttling_is_retryable() {
-    let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let get =
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
     let tx = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .then_error(|| cancelled(&["ThrottlingError", "None", "None"]));
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&get, &tx]);
     let entity = EntityId::new("e-1").unwrap();
-    let err = DynamoStore::new(client, "t").append(&entity, vec![event("a")], ExpectedSeq::Any).await.unwrap_err();
+    let err = DynamoStore::new(client, "t")
+        .append(&entity, vec![event("a")], ExpectedSeq::Any)
+        .await
+        .unwrap_err();
     assert!(err.is_retryable(), "{err}");
 }
 
 #[tokio::test]
 async fn oversized_item_is_permanent() {
-    let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let get =
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
     let tx = mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(|| {
         TransactWriteItemsError::generic(
-            ErrorMetadata::builder().code("ValidationException").message("Item size has exceeded the maximum allowed size").build(),
+            ErrorMetadata::builder()
+                .code("ValidationException")
+                .message("Item size has exceeded the maximum allowed size")
+                .build(),
         )
     });
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&get, &tx]);
     let entity = EntityId::new("e-1").unwrap();
-    let err = DynamoStore::new(client, "t").append(&entity, vec![event("a")], ExpectedSeq::Any).await.unwrap_err();
+    let err = DynamoStore::new(client, "t")
+        .append(&entity, vec![event("a")], ExpectedSeq::Any)
+        .await
+        .unwrap_err();
     assert!(!err.is_retryable(), "{err}");
 }
 
@@ -151,7 +231,10 @@ async fn more_than_49_events_per_append_is_refused() {
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[]);
     let entity = EntityId::new("e-1").unwrap();
     let events = (0..50).map(|i| event(&format!("id-{i}"))).collect();
-    let err = DynamoStore::new(client, "t").append(&entity, events, ExpectedSeq::Any).await.unwrap_err();
+    let err = DynamoStore::new(client, "t")
+        .append(&entity, events, ExpectedSeq::Any)
+        .await
+        .unwrap_err();
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("49"), "{err}");
 }
@@ -162,20 +245,42 @@ async fn put_events_failed_entries_in_the_middle() {
         PutEventsOutput::builder()
             .failed_entry_count(2)
             .entries(PutEventsResultEntry::builder().event_id("1").build())
-            .entries(PutEventsResultEntry::builder().error_code("ThrottlingException").error_message("Rate exceeded").build())
-            .entries(PutEventsResultEntry::builder().error_code("MalformedDetail").error_message("bad").build())
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code("ThrottlingException")
+                    .error_message("Rate exceeded")
+                    .build(),
+            )
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code("MalformedDetail")
+                    .error_message("bad")
+                    .build(),
+            )
             .entries(PutEventsResultEntry::builder().event_id("4").build())
             .build()
     });
     let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, &[&rule]);
-    let entry = |s: u64| BusEntry { source: "tideline".into(), detail_type: "T".into(), detail: "{}".into(), entity_id: "e".into(), sequence: s };
+    let entry = |s: u64| BusEntry {
+        source: "tideline".into(),
+        detail_type: "T".into(),
+        detail: "{}".into(),
+        entity_id: "e".into(),
+        sequence: s,
+    };
     let results = EventBridgeBus::new(client, "bus")
         .put_events(&[entry(1), entry(2), entry(3), entry(4)])
         .await
         .unwrap();
     assert!(results[0].is_ok() && results[3].is_ok());
     let r1 = results[1].as_ref().unwrap_err();
-    assert_eq!((r1.code.as_str(), r1.class), ("ThrottlingException", ErrorClass::Retryable));
+    assert_eq!(
+        (r1.code.as_str(), r1.class),
+        ("ThrottlingException", ErrorClass::Retryable)
+    );
     let r2 = results[2].as_ref().unwrap_err();
-    assert_eq!((r2.code.as_str(), r2.class), ("MalformedDetail", ErrorClass::Permanent));
+    assert_eq!(
+        (r2.code.as_str(), r2.class),
+        ("MalformedDetail", ErrorClass::Permanent)
+    );
 }

@@ -12,7 +12,12 @@ use tideline_ports::{EventStore, StoreError};
 
 fn event(entity: &str, id: &str, data: serde_json::Value) -> NewEvent {
     let rec = serde_json::json!({"entity_id": entity, "type": "T", "id": id, "data": data});
-    normalize_record(&IngestConfig::default(), rec.to_string().as_bytes(), chrono::Utc::now()).unwrap()
+    normalize_record(
+        &IngestConfig::default(),
+        rec.to_string().as_bytes(),
+        chrono::Utc::now(),
+    )
+    .unwrap()
 }
 
 async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client) {
@@ -30,28 +35,82 @@ async fn history_larger_than_one_page_reads_completely() {
     let blob = "x".repeat(100_000);
     for i in 0..15 {
         store
-            .append(&entity, vec![event("big", &format!("b-{i}"), serde_json::json!({"i": i, "blob": blob}))], ExpectedSeq::Any)
+            .append(
+                &entity,
+                vec![event(
+                    "big",
+                    &format!("b-{i}"),
+                    serde_json::json!({"i": i, "blob": blob}),
+                )],
+                ExpectedSeq::Any,
+            )
             .await
             .unwrap();
     }
     // ~1.5 MB: more than one 1 MB Query page.
     let all = store.read_events(&entity, 0, 1000).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=15).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=15).collect::<Vec<_>>()
+    );
     let tail = store.read_events(&entity, 10, 3).await.unwrap();
-    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![11, 12, 13]);
+    assert_eq!(
+        tail.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![11, 12, 13]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_and_expected_version() {
     let (store, _) = store().await;
     let entity = EntityId::new("d").unwrap();
-    let out = store.append(&entity, vec![event("d", "a", serde_json::json!(1)), event("d", "b", serde_json::json!(2))], ExpectedSeq::Exactly(0)).await.unwrap();
-    assert!(matches!(&out[..], [AppendOutcome::Stored { seq: 1, .. }, AppendOutcome::Stored { seq: 2, .. }]));
+    let out = store
+        .append(
+            &entity,
+            vec![
+                event("d", "a", serde_json::json!(1)),
+                event("d", "b", serde_json::json!(2)),
+            ],
+            ExpectedSeq::Exactly(0),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        &out[..],
+        [
+            AppendOutcome::Stored { seq: 1, .. },
+            AppendOutcome::Stored { seq: 2, .. }
+        ]
+    ));
     // "b" again with a new one: only "c" is stored, as seq 3.
-    let out = store.append(&entity, vec![event("d", "b", serde_json::json!(2)), event("d", "c", serde_json::json!(3))], ExpectedSeq::Any).await.unwrap();
-    assert!(out.contains(&AppendOutcome::Stored { event_id: tideline_core::EventId::new("c").unwrap(), seq: 3 }));
-    assert!(out.iter().any(|o| matches!(o, AppendOutcome::Duplicate { event_id } if event_id.as_str() == "b")));
-    let err = store.append(&entity, vec![event("d", "z", serde_json::json!(0))], ExpectedSeq::Exactly(1)).await.unwrap_err();
+    let out = store
+        .append(
+            &entity,
+            vec![
+                event("d", "b", serde_json::json!(2)),
+                event("d", "c", serde_json::json!(3)),
+            ],
+            ExpectedSeq::Any,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains(&AppendOutcome::Stored {
+        event_id: tideline_core::EventId::new("c").unwrap(),
+        seq: 3
+    }));
+    assert!(
+        out.iter().any(
+            |o| matches!(o, AppendOutcome::Duplicate { event_id } if event_id.as_str() == "b")
+        )
+    );
+    let err = store
+        .append(
+            &entity,
+            vec![event("d", "z", serde_json::json!(0))],
+            ExpectedSeq::Exactly(1),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(c) if c.actual == 3));
     assert_eq!(store.head(&entity).await.unwrap().unwrap().last_seq, 3);
 }
@@ -76,7 +135,14 @@ async fn concurrent_writers_keep_the_sequence_gapless() {
             for i in 0..5 {
                 let mut tries = 0;
                 loop {
-                    match store.append(&entity, vec![event("hot", &format!("w{w}-{i}"), serde_json::json!(i))], ExpectedSeq::Any).await {
+                    match store
+                        .append(
+                            &entity,
+                            vec![event("hot", &format!("w{w}-{i}"), serde_json::json!(i))],
+                            ExpectedSeq::Any,
+                        )
+                        .await
+                    {
                         Ok(_) => break,
                         Err(e) => {
                             tries += 1;
@@ -91,7 +157,10 @@ async fn concurrent_writers_keep_the_sequence_gapless() {
         t.await.unwrap();
     }
     let all = store.read_events(&entity, 0, 100).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=20).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
     let mut ids: Vec<_> = all.iter().map(|e| e.event_id.to_string()).collect();
     ids.sort();
     ids.dedup();

@@ -43,7 +43,11 @@ pub struct State<Q> {
 pub fn partition_keys(record: &NormalizedRecord) -> HashMap<String, String> {
     // `occurred_at` is fixed-width RFC 3339 (`YYYY-MM-DDT...`), so its first
     // ten characters are the UTC date.
-    let date = record.occurred_at.get(..10).unwrap_or("unknown").to_string();
+    let date = record
+        .occurred_at
+        .get(..10)
+        .unwrap_or("unknown")
+        .to_string();
     HashMap::from([
         ("event_type".to_string(), record.event_type.clone()),
         ("date".to_string(), date),

@@ -37,22 +37,39 @@ fn probe(load: Loader) -> (BTreeSet<String>, BTreeSet<String>) {
 }
 
 fn set(v: &serde_json::Value) -> BTreeSet<String> {
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
 fn env_contract_matches_the_loaders() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/env-contract.json")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/env-contract.json")).unwrap();
     let contract: serde_json::Value = serde_json::from_str(&text).unwrap();
     let loaders: [(&str, Loader); 4] = [
-        ("transformer", |e| TransformerConfig::load(&|n| e(n)).map(drop)),
+        ("transformer", |e| {
+            TransformerConfig::load(&|n| e(n)).map(drop)
+        }),
         ("event-storer", |e| StorerConfig::load(&|n| e(n)).map(drop)),
-        ("event-emitter", |e| EmitterConfig::load(&|n| e(n)).map(drop)),
+        ("event-emitter", |e| {
+            EmitterConfig::load(&|n| e(n)).map(drop)
+        }),
         ("query-api", |e| QueryConfig::load(&|n| e(n)).map(drop)),
     ];
     for (function, load) in loaders {
         let (required, optional) = probe(load);
-        assert_eq!(required, set(&contract[function]["required"]), "{function}: required");
-        assert_eq!(optional, set(&contract[function]["optional"]), "{function}: optional");
+        assert_eq!(
+            required,
+            set(&contract[function]["required"]),
+            "{function}: required"
+        );
+        assert_eq!(
+            optional,
+            set(&contract[function]["optional"]),
+            "{function}: optional"
+        );
     }
 }

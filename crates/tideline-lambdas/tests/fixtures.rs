@@ -33,12 +33,18 @@ fn firehose(records: &[&str]) -> Value {
 }
 
 fn t_state(queue: MemoryQueue) -> transformer::State<MemoryQueue> {
-    transformer::State { queue, ingest: IngestConfig::default(), retry: RetryPolicy::fast(3) }
+    transformer::State {
+        queue,
+        ingest: IngestConfig::default(),
+        retry: RetryPolicy::fast(3),
+    }
 }
 
 #[tokio::test]
 async fn transformer_empty_batch() {
-    let resp = transformer::handler(&t_state(MemoryQueue::default()), lambda(firehose(&[]))).await.unwrap();
+    let resp = transformer::handler(&t_state(MemoryQueue::default()), lambda(firehose(&[])))
+        .await
+        .unwrap();
     assert_eq!(serde_json::to_value(resp).unwrap(), json!({"records": []}));
 }
 
@@ -51,21 +57,32 @@ async fn transformer_one_result_per_record_id() {
         "",
         r#"{"entity_id":"b","type":"Closed","data":[1,2]}"#,
     ];
-    let resp = transformer::handler(&state, lambda(firehose(&records))).await.unwrap();
+    let resp = transformer::handler(&state, lambda(firehose(&records)))
+        .await
+        .unwrap();
     let v = serde_json::to_value(resp).unwrap();
     let out = v["records"].as_array().unwrap();
     assert_eq!(out.len(), 4);
     let results: Vec<&str> = out.iter().map(|r| r["result"].as_str().unwrap()).collect();
-    assert_eq!(results, ["Ok", "ProcessingFailed", "ProcessingFailed", "Ok"]);
+    assert_eq!(
+        results,
+        ["Ok", "ProcessingFailed", "ProcessingFailed", "Ok"]
+    );
     for (i, r) in out.iter().enumerate() {
         assert!(r["recordId"].as_str().unwrap().ends_with(&format!("-{i}")));
     }
-    assert_eq!(out[0]["metadata"]["partitionKeys"], json!({"event_type": "Opened", "date": "2026-11-23"}));
+    assert_eq!(
+        out[0]["metadata"]["partitionKeys"],
+        json!({"event_type": "Opened", "date": "2026-11-23"})
+    );
     // A failed record carries its original bytes back.
     assert_eq!(out[1]["data"], b64(records[1]));
     let sent = state.queue.messages();
     assert_eq!(sent.len(), 2);
-    assert_eq!((sent[0].group_id.as_str(), sent[0].dedup_id.as_str()), ("a", "e1"));
+    assert_eq!(
+        (sent[0].group_id.as_str(), sent[0].dedup_id.as_str()),
+        ("a", "e1")
+    );
     assert_eq!(sent[1].group_id, "b");
     assert!(sent[1].dedup_id.starts_with("sha256-"));
 }
@@ -75,7 +92,12 @@ async fn transformer_enqueue_failure_is_processing_failed() {
     let queue = MemoryQueue::default();
     queue.faults.script((0..10).map(|_| Some(throttled())));
     let state = t_state(queue);
-    let resp = transformer::handler(&state, lambda(firehose(&[r#"{"entity_id":"a","type":"T","data":{}}"#]))).await.unwrap();
+    let resp = transformer::handler(
+        &state,
+        lambda(firehose(&[r#"{"entity_id":"a","type":"T","data":{}}"#])),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.records[0].result.as_deref(), Some("ProcessingFailed"));
 }
 
@@ -108,13 +130,26 @@ struct Store {
 }
 
 impl EventStore for Store {
-    async fn append(&self, e: &tideline_core::EntityId, ev: Vec<tideline_core::NewEvent>, x: tideline_core::ExpectedSeq) -> Result<Vec<tideline_core::AppendOutcome>, StoreError> {
+    async fn append(
+        &self,
+        e: &tideline_core::EntityId,
+        ev: Vec<tideline_core::NewEvent>,
+        x: tideline_core::ExpectedSeq,
+    ) -> Result<Vec<tideline_core::AppendOutcome>, StoreError> {
         self.events.append(e, ev, x).await
     }
-    async fn read_events(&self, e: &tideline_core::EntityId, a: u64, l: usize) -> Result<Vec<tideline_core::StoredEvent>, StoreError> {
+    async fn read_events(
+        &self,
+        e: &tideline_core::EntityId,
+        a: u64,
+        l: usize,
+    ) -> Result<Vec<tideline_core::StoredEvent>, StoreError> {
         self.events.read_events(e, a, l).await
     }
-    async fn head(&self, e: &tideline_core::EntityId) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
+    async fn head(
+        &self,
+        e: &tideline_core::EntityId,
+    ) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
         self.events.head(e).await
     }
 }
@@ -127,17 +162,31 @@ impl RejectSink for Store {
 
 #[tokio::test]
 async fn storer_empty_batch() {
-    let state = storer::State { store: Store::default() };
-    let resp = storer::handler(&state, lambda(json!({"Records": []}))).await.unwrap();
-    assert_eq!(serde_json::to_value(resp).unwrap(), json!({"batchItemFailures": []}));
+    let state = storer::State {
+        store: Store::default(),
+    };
+    let resp = storer::handler(&state, lambda(json!({"Records": []})))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(resp).unwrap(),
+        json!({"batchItemFailures": []})
+    );
 }
 
 #[tokio::test]
 async fn storer_mixed_groups_with_poison_and_a_failure() {
-    let state = storer::State { store: Store::default() };
+    let state = storer::State {
+        store: Store::default(),
+    };
     // Appends: m1 ok, m3 ok, m4 throttled → report m4 and everything after it.
     state.events_faults(&[None, None, Some(throttled())]);
-    let (b1, b3, b4, b5) = (normalized("g1", "a"), normalized("g2", "b"), normalized("g1", "c"), normalized("g2", "d"));
+    let (b1, b3, b4, b5) = (
+        normalized("g1", "a"),
+        normalized("g2", "b"),
+        normalized("g1", "c"),
+        normalized("g2", "d"),
+    );
     let event = sqs_event(&[
         ("m1", "g1", &b1),
         ("m2", "g2", "{bad json put on the queue by hand"),
@@ -175,13 +224,23 @@ fn image(kind: &str, entity: &str, seq: u64) -> Value {
             "stored_at": {"S": format!("2026-11-23T08:00:00.00000{seq}Z")}, "test": {"BOOL": false},
             "schema_version": {"N": "1"}, "expires_at": {"N": "1795420800"}
         }),
-        "head" => json!({"pk": {"S": entity}, "sk": {"S": "#head"}, "kind": {"S": "head"}, "last_seq": {"N": seq.to_string()}, "last_stored_at": {"S": "2026-11-23T08:00:00.000000Z"}}),
-        "dedup" => json!({"pk": {"S": entity}, "sk": {"S": format!("id#ev-{seq}")}, "kind": {"S": "dedup"}, "event_seq": {"N": seq.to_string()}}),
+        "head" => {
+            json!({"pk": {"S": entity}, "sk": {"S": "#head"}, "kind": {"S": "head"}, "last_seq": {"N": seq.to_string()}, "last_stored_at": {"S": "2026-11-23T08:00:00.000000Z"}})
+        }
+        "dedup" => {
+            json!({"pk": {"S": entity}, "sk": {"S": format!("id#ev-{seq}")}, "kind": {"S": "dedup"}, "event_seq": {"N": seq.to_string()}})
+        }
         _ => json!({"pk": {"S": "rejected#store"}, "sk": {"S": "x#m"}, "kind": {"S": "rejected"}}),
     }
 }
 
-fn stream_record(name: &str, seqno: &str, new: Option<Value>, old: Option<Value>, ttl: bool) -> Value {
+fn stream_record(
+    name: &str,
+    seqno: &str,
+    new: Option<Value>,
+    old: Option<Value>,
+    ttl: bool,
+) -> Value {
     let mut d = json!({"ApproximateCreationDateTime": 1_795_420_800.0, "Keys": {}, "SequenceNumber": seqno, "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"});
     if let Some(n) = new {
         d["NewImage"] = n;
@@ -198,7 +257,13 @@ fn stream_record(name: &str, seqno: &str, new: Option<Value>, old: Option<Value>
 }
 
 fn e_state(bus: MemoryBus) -> emitter::State<MemoryBus> {
-    emitter::State { bus, config: EmitConfig { retry: RetryPolicy::fast(2), ..EmitConfig::default() } }
+    emitter::State {
+        bus,
+        config: EmitConfig {
+            retry: RetryPolicy::fast(2),
+            ..EmitConfig::default()
+        },
+    }
 }
 
 #[tokio::test]
@@ -215,7 +280,10 @@ async fn emitter_every_record_shape() {
         stream_record("INSERT", "800", Some(json!({"pk": {"S": "x"}})), None, false),
     ]});
     let resp = emitter::handler(&state, lambda(records)).await.unwrap();
-    assert_eq!(serde_json::to_value(resp).unwrap(), json!({"batchItemFailures": []}));
+    assert_eq!(
+        serde_json::to_value(resp).unwrap(),
+        json!({"batchItemFailures": []})
+    );
     let published = state.bus.published.lock().unwrap().clone();
     assert_eq!(published.len(), 2);
     assert_eq!(published[0].detail_type, "Opened");
@@ -224,7 +292,13 @@ async fn emitter_every_record_shape() {
     assert_eq!(d["metadata"]["sequence"], 1);
     assert_eq!(published[1].detail_type, "EventExpired");
     let d: Value = serde_json::from_str(&published[1].detail).unwrap();
-    assert_eq!((d["metadata"]["entity_id"].as_str(), d["metadata"]["sequence"].as_u64()), (Some("a"), Some(1)));
+    assert_eq!(
+        (
+            d["metadata"]["entity_id"].as_str(),
+            d["metadata"]["sequence"].as_u64()
+        ),
+        (Some("a"), Some(1))
+    );
 
     // The stream decoding itself, with the kinds counted by the stage.
     let ev: aws_lambda_events::dynamodb::Event = serde_json::from_value(json!({"Records": [
@@ -235,23 +309,44 @@ async fn emitter_every_record_shape() {
         stream_record("INSERT", "5", Some(image("dedup", "a", 1)), None, false),
     ]})).unwrap();
     let changes = tideline_aws::stream::decode_records(&ev.records);
-    assert!(matches!(&changes[0].kind, ChangeKind::EventRemoved { by_ttl: true, .. }));
-    assert!(matches!(&changes[1].kind, ChangeKind::EventRemoved { by_ttl: false, .. }));
-    let kinds: Vec<String> = changes[2..].iter().map(|c| match &c.kind { ChangeKind::Skipped { kind } => kind.clone(), other => format!("{other:?}") }).collect();
+    assert!(matches!(
+        &changes[0].kind,
+        ChangeKind::EventRemoved { by_ttl: true, .. }
+    ));
+    assert!(matches!(
+        &changes[1].kind,
+        ChangeKind::EventRemoved { by_ttl: false, .. }
+    ));
+    let kinds: Vec<String> = changes[2..]
+        .iter()
+        .map(|c| match &c.kind {
+            ChangeKind::Skipped { kind } => kind.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
     assert_eq!(kinds, ["modify", "remove", "dedup"]);
 }
 
 #[tokio::test]
 async fn emitter_empty_batch() {
-    let resp = emitter::handler(&e_state(MemoryBus::default()), lambda(json!({"Records": []}))).await.unwrap();
-    assert_eq!(serde_json::to_value(resp).unwrap(), json!({"batchItemFailures": []}));
+    let resp = emitter::handler(
+        &e_state(MemoryBus::default()),
+        lambda(json!({"Records": []})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(resp).unwrap(),
+        json!({"batchItemFailures": []})
+    );
 }
 
 #[tokio::test]
 async fn emitter_rewinds_to_lowest_failed_sequence_number() {
     let bus = MemoryBus::default();
     // Entry 2 of 3 fails on both attempts.
-    bus.faults.script([None, Some(throttled()), None, Some(throttled())]);
+    bus.faults
+        .script([None, Some(throttled()), None, Some(throttled())]);
     let state = e_state(bus);
     let records = json!({"Records": [
         stream_record("INSERT", "1000000000000000000001", Some(image("event", "a", 1)), None, false),
@@ -286,27 +381,70 @@ fn body(r: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> Value {
 async fn query_api_routes() {
     let store = MemoryStore::default();
     for n in 1..=3 {
-        let rec: tideline_core::NewEvent = serde_json::from_str(&normalized("acct-1", &format!("e{n}"))).unwrap();
-        store.append(&rec.entity_id.clone(), vec![rec], tideline_core::ExpectedSeq::Any).await.unwrap();
+        let rec: tideline_core::NewEvent =
+            serde_json::from_str(&normalized("acct-1", &format!("e{n}"))).unwrap();
+        store
+            .append(
+                &rec.entity_id.clone(),
+                vec![rec],
+                tideline_core::ExpectedSeq::Any,
+            )
+            .await
+            .unwrap();
     }
     let state = query_api::State { store };
-    let r = query_api::handler(&state, lambda(http("GET", "/health", json!({})))).await.unwrap();
+    let r = query_api::handler(&state, lambda(http("GET", "/health", json!({}))))
+        .await
+        .unwrap();
     assert_eq!(r.status_code, 200);
     assert_eq!(r.headers["content-type"], "application/json");
-    let r = query_api::handler(&state, lambda(http("GET", "/entities/acct-1", json!({})))).await.unwrap();
+    let r = query_api::handler(&state, lambda(http("GET", "/entities/acct-1", json!({}))))
+        .await
+        .unwrap();
     assert_eq!(body(&r)["last_sequence"], 3);
-    let r = query_api::handler(&state, lambda(http("GET", "/entities/acct-1/events", json!({"limit": "2"})))).await.unwrap();
+    let r = query_api::handler(
+        &state,
+        lambda(http(
+            "GET",
+            "/entities/acct-1/events",
+            json!({"limit": "2"}),
+        )),
+    )
+    .await
+    .unwrap();
     let b = body(&r);
     assert_eq!(b["items"].as_array().unwrap().len(), 2);
     let cursor = b["next_cursor"].as_str().unwrap().to_string();
-    let r = query_api::handler(&state, lambda(http("GET", "/entities/acct-1/events", json!({"limit": "2", "cursor": cursor})))).await.unwrap();
+    let r = query_api::handler(
+        &state,
+        lambda(http(
+            "GET",
+            "/entities/acct-1/events",
+            json!({"limit": "2", "cursor": cursor}),
+        )),
+    )
+    .await
+    .unwrap();
     let b = body(&r);
     assert_eq!(b["items"][0]["metadata"]["sequence"], 3);
     assert_eq!(b["next_cursor"], Value::Null);
-    let r = query_api::handler(&state, lambda(http("GET", "/entities/nobody", json!({})))).await.unwrap();
+    let r = query_api::handler(&state, lambda(http("GET", "/entities/nobody", json!({}))))
+        .await
+        .unwrap();
     assert_eq!(r.status_code, 404);
-    let r = query_api::handler(&state, lambda(http("POST", "/health", json!({})))).await.unwrap();
+    let r = query_api::handler(&state, lambda(http("POST", "/health", json!({}))))
+        .await
+        .unwrap();
     assert_eq!(r.status_code, 405);
-    let r = query_api::handler(&state, lambda(http("GET", "/entities/acct-1/events", json!({"cursor": "garbage"})))).await.unwrap();
+    let r = query_api::handler(
+        &state,
+        lambda(http(
+            "GET",
+            "/entities/acct-1/events",
+            json!({"cursor": "garbage"}),
+        )),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status_code, 400);
 }

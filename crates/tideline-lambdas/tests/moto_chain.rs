@@ -49,7 +49,16 @@ async fn env() -> Env {
     let table = support::unique("tl-events");
     let stream_arn = support::create_table(&ddb, &table).await;
     let (bus, target_url) = support::create_bus_with_queue_target(&eb, &sqs).await;
-    Env { sdk, sqs, ddb, fifo_url, table, stream_arn, bus, target_url }
+    Env {
+        sdk,
+        sqs,
+        ddb,
+        fifo_url,
+        table,
+        stream_arn,
+        bus,
+        target_url,
+    }
 }
 
 impl Env {
@@ -84,7 +93,11 @@ fn fast() -> RetryPolicy {
 
 /// Runs the transformer over records; returns the Firehose response JSON.
 async fn transform<Q: Queue>(queue: Q, records: &[Vec<u8>]) -> Value {
-    let state = transformer::State { queue, ingest: IngestConfig::default(), retry: fast() };
+    let state = transformer::State {
+        queue,
+        ingest: IngestConfig::default(),
+        retry: fast(),
+    };
     let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
     let event: LambdaEvent<KinesisFirehoseEvent> = lambda(support::firehose_event(&refs));
     serde_json::to_value(transformer::handler(&state, event).await.unwrap()).unwrap()
@@ -100,9 +113,14 @@ async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<St
         if messages.is_empty() {
             break;
         }
-        let resp = storer::handler(&state, lambda::<SqsEvent>(event)).await.unwrap();
-        let failed: Vec<String> =
-            resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        let resp = storer::handler(&state, lambda::<SqsEvent>(event))
+            .await
+            .unwrap();
+        let failed: Vec<String> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
         support::settle_sqs(&e.sqs, &e.fifo_url, &messages, &failed).await;
         reports.push(failed);
     }
@@ -110,7 +128,13 @@ async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<St
 }
 
 async fn emit<B: Bus>(bus: B, records: Vec<Value>) -> Value {
-    let state = emitter::State { bus, config: EmitConfig { retry: fast(), ..EmitConfig::default() } };
+    let state = emitter::State {
+        bus,
+        config: EmitConfig {
+            retry: fast(),
+            ..EmitConfig::default()
+        },
+    };
     let event: LambdaEvent<StreamEvent> = lambda(json!({ "Records": records }));
     serde_json::to_value(emitter::handler(&state, event).await.unwrap()).unwrap()
 }
@@ -185,7 +209,11 @@ async fn full_chain_firehose_to_eventbridge_target() {
         let seqs: Vec<u64> = evs.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, vec![1, 2, 3, 4], "{entity} in order, gapless");
         for (seq, data) in evs {
-            assert_eq!(data["n"], json!(seq), "{entity}: seq {seq} carries event n={seq}");
+            assert_eq!(
+                data["n"],
+                json!(seq),
+                "{entity}: seq {seq} carries event n={seq}"
+            );
             assert_eq!(data["name"], "Zoë ✓ 日本語 🚀");
             assert_eq!(data["quote"], "\"x\"\n");
         }
@@ -193,7 +221,13 @@ async fn full_chain_firehose_to_eventbridge_target() {
     for ev in &events {
         assert_eq!(ev.source, "tideline");
         assert_eq!(ev.detail_type, "ItemAdded");
-        assert_eq!(ev.detail.metadata.event_id, format!("{}-{}", ev.detail.metadata.entity_id, ev.detail.metadata.sequence));
+        assert_eq!(
+            ev.detail.metadata.event_id,
+            format!(
+                "{}-{}",
+                ev.detail.metadata.entity_id, ev.detail.metadata.sequence
+            )
+        );
     }
 
     // The query API reads the same events back, across pages, with an opaque cursor.
@@ -232,29 +266,45 @@ async fn full_chain_firehose_to_eventbridge_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_batch_delivered_twice_adds_nothing() {
     let e = env().await;
-    let records: Vec<Vec<u8>> = (1..=5).map(|n| record("acct-1", &format!("r-{n}"), n)).collect();
+    let records: Vec<Vec<u8>> = (1..=5)
+        .map(|n| record("acct-1", &format!("r-{n}"), n))
+        .collect();
     transform(e.queue(), &records).await;
     let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
     assert_eq!(messages.len(), 5);
     let state = storer::State { store: e.store() };
-    let first = storer::handler(&state, lambda::<SqsEvent>(event.clone())).await.unwrap();
+    let first = storer::handler(&state, lambda::<SqsEvent>(event.clone()))
+        .await
+        .unwrap();
     assert!(first.batch_item_failures.is_empty());
-    let second = storer::handler(&state, lambda::<SqsEvent>(event)).await.unwrap();
+    let second = storer::handler(&state, lambda::<SqsEvent>(event))
+        .await
+        .unwrap();
     assert!(second.batch_item_failures.is_empty());
 
     let entity = EntityId::new("acct-1").unwrap();
     let stored = e.store().read_events(&entity, 0, 100).await.unwrap();
-    assert_eq!(stored.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        stored.iter().map(|s| s.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
     assert_eq!(e.store().head(&entity).await.unwrap().unwrap().last_seq, 5);
     let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
-    let inserts = reader.read().await.into_iter().filter(is_event_insert).count();
+    let inserts = reader
+        .read()
+        .await
+        .into_iter()
+        .filter(is_event_insert)
+        .count();
     assert_eq!(inserts, 5, "the second delivery wrote no event item");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_batch_delivered_twice_duplicates_share_id_and_sequence() {
     let e = env().await;
-    let records: Vec<Vec<u8>> = (1..=3).map(|n| record("cart-9", &format!("c-{n}"), n)).collect();
+    let records: Vec<Vec<u8>> = (1..=3)
+        .map(|n| record("cart-9", &format!("c-{n}"), n))
+        .collect();
     transform(e.queue(), &records).await;
     drain_fifo(&e, e.store()).await;
     let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
@@ -266,7 +316,10 @@ async fn stream_batch_delivered_twice_duplicates_share_id_and_sequence() {
     let mut pairs: BTreeMap<(String, u64), u32> = BTreeMap::new();
     for ev in &events {
         *pairs
-            .entry((ev.detail.metadata.event_id.clone(), ev.detail.metadata.sequence))
+            .entry((
+                ev.detail.metadata.event_id.clone(),
+                ev.detail.metadata.sequence,
+            ))
             .or_default() += 1;
     }
     assert_eq!(pairs.len(), 3);
@@ -281,18 +334,32 @@ struct FlakyStore {
 }
 
 impl EventStore for FlakyStore {
-    async fn append(&self, entity: &EntityId, events: Vec<NewEvent>, expected: ExpectedSeq) -> Result<Vec<AppendOutcome>, StoreError> {
+    async fn append(
+        &self,
+        entity: &EntityId,
+        events: Vec<NewEvent>,
+        expected: ExpectedSeq,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
         let n = {
             let mut c = self.calls.lock().unwrap();
             *c += 1;
             *c - 1
         };
         if n == self.fail_at {
-            return Err(PortError::retryable("dynamodb", "PutItem: ProvisionedThroughputExceededException").into());
+            return Err(PortError::retryable(
+                "dynamodb",
+                "PutItem: ProvisionedThroughputExceededException",
+            )
+            .into());
         }
         self.inner.append(entity, events, expected).await
     }
-    async fn read_events(&self, entity: &EntityId, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn read_events(
+        &self,
+        entity: &EntityId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         self.inner.read_events(entity, after, limit).await
     }
     async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {
@@ -318,19 +385,49 @@ async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
     transform(e.queue(), &records).await;
     let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
     assert_eq!(messages.len(), 6);
-    let ids: Vec<String> = messages.iter().map(|m| m.message_id().unwrap().to_string()).collect();
-    let state = storer::State { store: FlakyStore { inner: e.store(), calls: Mutex::new(0), fail_at: 2 } };
-    let resp = storer::handler(&state, lambda::<SqsEvent>(event)).await.unwrap();
-    let failed: Vec<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-    assert_eq!(failed, ids[2..].to_vec(), "the failure and every later message");
+    let ids: Vec<String> = messages
+        .iter()
+        .map(|m| m.message_id().unwrap().to_string())
+        .collect();
+    let state = storer::State {
+        store: FlakyStore {
+            inner: e.store(),
+            calls: Mutex::new(0),
+            fail_at: 2,
+        },
+    };
+    let resp = storer::handler(&state, lambda::<SqsEvent>(event))
+        .await
+        .unwrap();
+    let failed: Vec<String> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        ids[2..].to_vec(),
+        "the failure and every later message"
+    );
     support::settle_sqs(&e.sqs, &e.fifo_url, &messages, &failed).await;
     // Redelivery completes; nothing lost, nothing reordered.
     let reports = drain_fifo(&e, e.store()).await;
     assert!(reports.iter().all(Vec::is_empty));
     for g in ["g-1", "g-2"] {
-        let stored = e.store().read_events(&EntityId::new(g).unwrap(), 0, 10).await.unwrap();
-        let got: Vec<(u64, Value)> = stored.iter().map(|s| (s.seq, s.data["n"].clone())).collect();
-        assert_eq!(got, vec![(1, json!(1)), (2, json!(2)), (3, json!(3))], "{g}");
+        let stored = e
+            .store()
+            .read_events(&EntityId::new(g).unwrap(), 0, 10)
+            .await
+            .unwrap();
+        let got: Vec<(u64, Value)> = stored
+            .iter()
+            .map(|s| (s.seq, s.data["n"].clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, json!(1)), (2, json!(2)), (3, json!(3))],
+            "{g}"
+        );
     }
 }
 
@@ -350,21 +447,36 @@ async fn poison_message_goes_to_rejected_records_and_does_not_block() {
     transform(e.queue(), &[record("p-1", "p1-2", 2)]).await;
     let reports = drain_fifo(&e, e.store()).await;
     assert!(reports.iter().all(Vec::is_empty), "{reports:?}");
-    let stored = e.store().read_events(&EntityId::new("p-1").unwrap(), 0, 10).await.unwrap();
+    let stored = e
+        .store()
+        .read_events(&EntityId::new("p-1").unwrap(), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 2);
     let rejected = e
         .ddb
         .query()
         .table_name(&e.table)
         .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("rejected#store".into()))
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S("rejected#store".into()),
+        )
         .send()
         .await
         .unwrap();
     let items = rejected.items();
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["body"].as_s().unwrap(), "{bad json put on the queue by hand");
-    assert!(items[0]["reason"].as_s().unwrap().contains("not a normalised Tideline record"));
+    assert_eq!(
+        items[0]["body"].as_s().unwrap(),
+        "{bad json put on the queue by hand"
+    );
+    assert!(
+        items[0]["reason"]
+            .as_s()
+            .unwrap()
+            .contains("not a normalised Tideline record")
+    );
 }
 
 /// Throttles SendMessageBatch: the first call as a whole, then the middle
@@ -378,14 +490,20 @@ impl Queue for FlakyQueue {
     fn max_batch(&self) -> usize {
         self.inner.max_batch()
     }
-    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
+    async fn send_batch(
+        &self,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
         let n = {
             let mut c = self.calls.lock().unwrap();
             *c += 1;
             *c
         };
         match n {
-            1 => Err(PortError::retryable("sqs", "SendMessageBatch: ThrottlingException")),
+            1 => Err(PortError::retryable(
+                "sqs",
+                "SendMessageBatch: ThrottlingException",
+            )),
             2 => {
                 // Send only the first and last; report the middle throttled.
                 let mut out = Vec::new();
@@ -406,13 +524,36 @@ impl Queue for FlakyQueue {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_send_message_batch_retries_only_failed_entries() {
     let e = env().await;
-    let records: Vec<Vec<u8>> = (1..=4).map(|n| record("t-1", &format!("t1-{n}"), n)).collect();
-    let resp = transform(FlakyQueue { inner: e.queue(), calls: Mutex::new(0) }, &records).await;
-    assert!(resp["records"].as_array().unwrap().iter().all(|r| r["result"] == "Ok"), "{resp}");
+    let records: Vec<Vec<u8>> = (1..=4)
+        .map(|n| record("t-1", &format!("t1-{n}"), n))
+        .collect();
+    let resp = transform(
+        FlakyQueue {
+            inner: e.queue(),
+            calls: Mutex::new(0),
+        },
+        &records,
+    )
+    .await;
+    assert!(
+        resp["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["result"] == "Ok"),
+        "{resp}"
+    );
     drain_fifo(&e, e.store()).await;
-    let stored = e.store().read_events(&EntityId::new("t-1").unwrap(), 0, 10).await.unwrap();
+    let stored = e
+        .store()
+        .read_events(&EntityId::new("t-1").unwrap(), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 4, "nothing lost");
-    assert_eq!(stored.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        stored.iter().map(|s| s.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
 }
 
 /// PutEvents whose entries with these sequences keep failing with
@@ -427,14 +568,21 @@ impl Bus for FlakyBus {
     fn max_request_bytes(&self) -> usize {
         self.inner.max_request_bytes()
     }
-    async fn put_events(&self, entries: &[tideline_core::BusEntry]) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
+    async fn put_events(
+        &self,
+        entries: &[tideline_core::BusEntry],
+    ) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
         if !*self.failing.lock().unwrap() {
             return self.inner.put_events(entries).await;
         }
         let mut out = Vec::new();
         for entry in entries {
             if self.fail.contains(&entry.sequence) {
-                out.push(Err(EntryFailure { code: "ThrottlingException".into(), message: "Rate exceeded".into(), class: ErrorClass::Retryable }));
+                out.push(Err(EntryFailure {
+                    code: "ThrottlingException".into(),
+                    message: "Rate exceeded".into(),
+                    class: ErrorClass::Retryable,
+                }));
             } else {
                 out.extend(self.inner.put_events(std::slice::from_ref(entry)).await?);
             }
@@ -446,7 +594,9 @@ impl Bus for FlakyBus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
     let e = env().await;
-    let records: Vec<Vec<u8>> = (1..=6).map(|n| record("r-1", &format!("r1-{n}"), n)).collect();
+    let records: Vec<Vec<u8>> = (1..=6)
+        .map(|n| record("r-1", &format!("r1-{n}"), n))
+        .collect();
     transform(e.queue(), &records).await;
     drain_fifo(&e, e.store()).await;
     let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
@@ -455,17 +605,48 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
     assert_eq!(events_only.len(), 6);
 
     // Entries 3 and 4, in the middle of the call, fail on every attempt.
-    let bus = FlakyBus { inner: e.bus(), fail: vec![3, 4], failing: Mutex::new(true) };
-    let state = emitter::State { bus, config: EmitConfig { retry: fast(), ..EmitConfig::default() } };
-    let resp = emitter::handler(&state, lambda(json!({ "Records": stream.clone() }))).await.unwrap();
-    let lowest = events_only[2]["dynamodb"]["SequenceNumber"].as_str().unwrap().to_string();
-    let failures: Vec<Option<String>> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-    assert_eq!(failures, vec![Some(lowest.clone())], "exactly the lowest failed SequenceNumber");
+    let bus = FlakyBus {
+        inner: e.bus(),
+        fail: vec![3, 4],
+        failing: Mutex::new(true),
+    };
+    let state = emitter::State {
+        bus,
+        config: EmitConfig {
+            retry: fast(),
+            ..EmitConfig::default()
+        },
+    };
+    let resp = emitter::handler(&state, lambda(json!({ "Records": stream.clone() })))
+        .await
+        .unwrap();
+    let lowest = events_only[2]["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failures: Vec<Option<String>> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failures,
+        vec![Some(lowest.clone())],
+        "exactly the lowest failed SequenceNumber"
+    );
 
     // Lambda rewinds: replay from that record, now without faults.
     *state.bus.failing.lock().unwrap() = false;
-    let from = stream.iter().position(|r| r["dynamodb"]["SequenceNumber"] == lowest.as_str()).unwrap();
-    let resp = emitter::handler(&state, lambda(json!({ "Records": stream[from..].to_vec() }))).await.unwrap();
+    let from = stream
+        .iter()
+        .position(|r| r["dynamodb"]["SequenceNumber"] == lowest.as_str())
+        .unwrap();
+    let resp = emitter::handler(
+        &state,
+        lambda(json!({ "Records": stream[from..].to_vec() })),
+    )
+    .await
+    .unwrap();
     assert!(resp.batch_item_failures.is_empty());
 
     let events = delivered(&e, 8).await;
@@ -476,6 +657,9 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
     seqs.dedup();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "nothing lost");
     // The replayed tail arrives in sequence order.
-    let tail: Vec<u64> = events[4..].iter().map(|e| e.detail.metadata.sequence).collect();
+    let tail: Vec<u64> = events[4..]
+        .iter()
+        .map(|e| e.detail.metadata.sequence)
+        .collect();
     assert_eq!(tail, vec![3, 4, 5, 6]);
 }

@@ -55,16 +55,21 @@ fn start_moto() -> String {
     let script = format!(
         "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m"
     );
-    std::process::Command::new("sh")
+    // The watchdog outlives nothing but this process; it is deliberately not waited on.
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(script)
         .arg(&server)
         .stdin(std::process::Stdio::null())
         .spawn()
         .expect("start moto_server");
+    std::mem::forget(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     format!("http://127.0.0.1:{port}")
@@ -113,7 +118,13 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> String 
             .build()
             .unwrap()
     };
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
     let out = ddb
         .create_table()
         .table_name(name)
@@ -128,7 +139,11 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> String 
                 .index_name("by-sequence")
                 .key_schema(key("pk", KeyType::Hash))
                 .key_schema(key("seq", KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .unwrap(),
         )
@@ -217,7 +232,11 @@ pub fn firehose_event(records: &[&[u8]]) -> Value {
 pub fn sqs_record(m: &aws_sdk_sqs::types::Message, queue_arn: &str) -> Value {
     let attributes: HashMap<String, String> = m
         .attributes()
-        .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     json!({
         "messageId": m.message_id(),
@@ -248,7 +267,10 @@ pub async fn receive_sqs_event(
         .await
         .unwrap();
     let messages = out.messages.unwrap_or_default();
-    let arn = format!("arn:aws:sqs:{REGION}:123456789012:{}", url.rsplit('/').next().unwrap());
+    let arn = format!(
+        "arn:aws:sqs:{REGION}:123456789012:{}",
+        url.rsplit('/').next().unwrap()
+    );
     let records: Vec<Value> = messages.iter().map(|m| sqs_record(m, &arn)).collect();
     (json!({ "Records": records }), messages)
 }
@@ -263,7 +285,10 @@ pub async fn settle_sqs(
 ) {
     for m in messages {
         let handle = m.receipt_handle().unwrap();
-        if failed_ids.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+        if failed_ids
+            .iter()
+            .any(|f| Some(f.as_str()) == m.message_id())
+        {
             sqs.change_message_visibility()
                 .queue_url(url)
                 .receipt_handle(handle)
@@ -272,14 +297,24 @@ pub async fn settle_sqs(
                 .await
                 .unwrap();
         } else {
-            sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap();
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .unwrap();
         }
     }
 }
 
 /// Receives everything from a (standard) queue until `n` messages arrived or
 /// the timeout passes; deletes them. Returns the bodies in receive order.
-pub async fn drain_bodies(sqs: &aws_sdk_sqs::Client, url: &str, n: usize, timeout: Duration) -> Vec<String> {
+pub async fn drain_bodies(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    n: usize,
+    timeout: Duration,
+) -> Vec<String> {
     let deadline = Instant::now() + timeout;
     let mut bodies = Vec::new();
     while bodies.len() < n && Instant::now() < deadline {
@@ -318,7 +353,12 @@ pub struct StreamReader {
 impl StreamReader {
     pub async fn new(sdk: &SdkConfig, arn: &str) -> Self {
         let client = aws_sdk_dynamodbstreams::Client::new(sdk);
-        let desc = client.describe_stream().stream_arn(arn).send().await.unwrap();
+        let desc = client
+            .describe_stream()
+            .stream_arn(arn)
+            .send()
+            .await
+            .unwrap();
         let mut iterators = Vec::new();
         for shard in desc.stream_description.unwrap().shards() {
             let it = client
@@ -332,7 +372,11 @@ impl StreamReader {
                 .shard_iterator;
             iterators.push(it);
         }
-        Self { client, arn: arn.to_string(), iterators }
+        Self {
+            client,
+            arn: arn.to_string(),
+            iterators,
+        }
     }
 
     /// Everything new on every shard, as Lambda event records (stream order per shard).
@@ -340,7 +384,13 @@ impl StreamReader {
         let mut out = Vec::new();
         for it in &mut self.iterators {
             let Some(current) = it.clone() else { continue };
-            let page = self.client.get_records().shard_iterator(current).send().await.unwrap();
+            let page = self
+                .client
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .unwrap();
             for r in page.records() {
                 out.push(stream_record_json(r, &self.arn));
             }
@@ -367,7 +417,11 @@ pub fn attr_json(v: &aws_sdk_dynamodbstreams::types::AttributeValue) -> Value {
 }
 
 pub fn item_json(item: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>) -> Value {
-    Value::Object(item.iter().map(|(k, v)| (k.clone(), attr_json(v))).collect())
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attr_json(v)))
+            .collect(),
+    )
 }
 
 /// A stream record in the exact shape the Lambda event source delivers.
@@ -376,7 +430,10 @@ pub fn stream_record_json(r: &aws_sdk_dynamodbstreams::types::Record, arn: &str)
     let mut change = serde_json::Map::new();
     change.insert(
         "ApproximateCreationDateTime".into(),
-        json!(d.approximate_creation_date_time().map_or(0.0, |t| t.as_secs_f64())),
+        json!(
+            d.approximate_creation_date_time()
+                .map_or(0.0, |t| t.as_secs_f64())
+        ),
     );
     if let Some(k) = d.keys() {
         change.insert("Keys".into(), item_json(k));
