@@ -21,6 +21,7 @@ pub mod bus;
 pub mod firehose;
 pub mod lake;
 pub mod queue;
+pub mod runtime_api;
 pub mod server;
 pub mod sqlite;
 pub mod stack;

@@ -1,5 +1,11 @@
 //! The HTTP front of local mode: the Firehose API at `/` (POST with
 //! `X-Amz-Target`), the query API, and operational endpoints under `/_tideline/`.
+//!
+//! `GET /_tideline/tail?pattern=<JSON>` streams the bus live as server-sent
+//! events (what `tideline tail` follows): each published event that matches
+//! the pattern (all events without one) is a `data:` line with the archive
+//! position as `id:`. A client too slow for the live broadcast gets an
+//! `event: lagged` with `{"skipped": n}` instead of a silent gap.
 
 use crate::firehose;
 use crate::stack::Shared;
@@ -7,10 +13,14 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use std::convert::Infallible;
 use std::sync::Arc;
+use tideline_pattern::Pattern;
 use tideline_ports::stages::query::{QueryRequest, handle_query};
+use tokio::sync::broadcast::error::RecvError;
 
 /// Largest request body: a 4 MiB PutRecordBatch grows by a third in base64.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -21,6 +31,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/", post(firehose_api))
         .route("/_tideline/metrics", get(metrics))
         .route("/_tideline/dead-letters", get(dead_letters))
+        .route("/_tideline/tail", get(tail))
         .fallback(query_api)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
@@ -73,4 +84,56 @@ async fn dead_letters(State(shared): State<Arc<Shared>>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, e).into_response()
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct TailParams {
+    pattern: Option<String>,
+}
+
+/// Live events as server-sent events, filtered here with the compiled pattern.
+async fn tail(State(shared): State<Arc<Shared>>, Query(params): Query<TailParams>) -> Response {
+    let pattern = match params.pattern.as_deref().map(str::trim) {
+        Some(text) if !text.is_empty() => match Pattern::parse(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!("invalid pattern: {e}\n"))
+                    .into_response();
+            }
+        },
+        _ => None,
+    };
+    // Subscribed before the response starts: a client that has the headers misses nothing after them.
+    let live = shared.bus.subscribe();
+    let stop = shared.stop.clone();
+    let stream = futures::stream::unfold(
+        (live, stop, pattern),
+        |(mut live, mut stop, pattern)| async move {
+            loop {
+                let received = tokio::select! {
+                    r = live.recv() => r,
+                    _ = stop.wait_for(|s| *s) => return None,
+                };
+                let event = match received {
+                    Ok(a) => {
+                        let keep = pattern
+                            .as_ref()
+                            .is_none_or(|p| p.matches_json(&a.event).unwrap_or(false));
+                        if !keep {
+                            continue;
+                        }
+                        Event::default().id(a.position.to_string()).data(&*a.event)
+                    }
+                    Err(RecvError::Lagged(skipped)) => Event::default()
+                        .event("lagged")
+                        .data(serde_json::json!({ "skipped": skipped }).to_string()),
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((Ok::<_, Infallible>(event), (live, stop, pattern)));
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }

@@ -143,6 +143,8 @@ pub struct Shared {
     pub instance: u32,
     /// Rule names.
     pub rule_names: Vec<String>,
+    /// Becomes true at shutdown; ends long-lived responses (the tail stream).
+    pub stop: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -256,6 +258,7 @@ impl LocalStack {
             counters: Counters::default(),
             batch_counter: AtomicU64::new(0),
             instance: rand::random(),
+            stop: shutdown_rx.clone(),
         });
 
         let mut tasks = Vec::new();

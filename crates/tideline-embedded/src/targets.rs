@@ -10,8 +10,12 @@
 //! - `webhook`: POST with retries and jittered backoff; after the last attempt
 //!   the event goes to the bus's dead-letter table with the reason, and the
 //!   dispatcher moves on (nothing is lost, nothing blocks).
+//! - `lambda`: a local Lambda binary behind the Lambda Runtime API
+//!   ([`crate::runtime_api`]), one event at a time, retried and then
+//!   dead-lettered like a webhook.
 
 use crate::bus::LocalBus;
+use crate::runtime_api::LambdaTarget;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +46,7 @@ enum Sink {
         client: reqwest::Client,
         url: String,
     },
+    Lambda(Box<LambdaTarget>),
 }
 
 /// A rule's dispatcher.
@@ -87,11 +92,8 @@ impl Dispatcher {
                     url: url.clone(),
                 }
             }
-            TargetSpec::Lambda { .. } => {
-                return Err(format!(
-                    "rule {:?}: lambda targets are served by the runtime API host",
-                    rule.spec.name
-                ));
+            TargetSpec::Lambda { command, env } => {
+                Sink::Lambda(Box::new(LambdaTarget::new(&rule.spec.name, command, env)?))
             }
         };
         let name = Arc::from(rule.spec.name.as_str());
@@ -114,6 +116,9 @@ impl Dispatcher {
                 return;
             }
         };
+        if let Sink::Lambda(target) = &mut self.sink {
+            target.set_shutdown(shutdown.clone());
+        }
         let published = self.bus.published.clone();
         loop {
             if *shutdown.borrow() {
@@ -158,6 +163,9 @@ impl Dispatcher {
             position = last;
             debug!(rule = %self.name, read = batch.len(), delivered = matched.len(), position, "dispatched");
         }
+        if let Sink::Lambda(target) = &mut self.sink {
+            target.stop().await;
+        }
         info!(rule = %self.name, "dispatcher stopped");
     }
 
@@ -182,6 +190,11 @@ impl Dispatcher {
                 for e in events {
                     post_with_retries(client, url, e, &self.retry, &self.bus, &self.rule.spec.name)
                         .await?;
+                }
+            }
+            Sink::Lambda(target) => {
+                for e in events {
+                    target.deliver(e, &self.retry, &self.bus).await?;
                 }
             }
         }
