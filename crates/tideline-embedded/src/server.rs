@@ -31,6 +31,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/", post(firehose_api))
         .route("/_tideline/metrics", get(metrics))
         .route("/_tideline/dead-letters", get(dead_letters))
+        .route("/_tideline/replay", post(replay))
         .route("/_tideline/tail", get(tail))
         .fallback(query_api)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -135,5 +136,141 @@ async fn tail(State(shared): State<Arc<Shared>>, Query(params): Query<TailParams
     );
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Body of `POST /_tideline/replay`: one entity's range, or a stored-at window.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    entity: Option<String>,
+    from_seq: Option<u64>,
+    to_seq: Option<u64>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// Events read from the store per page.
+const REPLAY_PAGE: usize = 500;
+
+fn replay_refusal(message: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({"error": "BadReplayRequest", "message": message.into()})),
+    )
+        .into_response()
+}
+
+/// `tideline replay` against local mode: re-emits stored events to the bus,
+/// marked `metadata.replay = true`, in `seq` order per entity (the emit
+/// stage's `replay_events`). Consumers with the guard ignore them unless
+/// their checkpoint was reset.
+async fn replay(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    use tideline_core::keys::{format_timestamp, parse_timestamp};
+    use tideline_ports::EventStore;
+    use tideline_ports::stages::emit::{EmitConfig, replay_events};
+    let req: ReplayRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return replay_refusal(format!("body: {e}")),
+    };
+    let config = EmitConfig {
+        source: shared.config.source.clone(),
+        retry: shared.config.retry,
+    };
+    let (mut published, mut failed) = (0u64, 0u64);
+    let mut stop: Option<(Option<String>, Option<String>)> = None;
+    match (&req.entity, &req.since, &req.until) {
+        (Some(entity), None, None) => {
+            let entity = match tideline_core::EntityId::new(entity.as_str()) {
+                Ok(e) => e,
+                Err(e) => return replay_refusal(format!("entity: {e}")),
+            };
+            let from = req.from_seq.unwrap_or(1).max(1);
+            let to = req.to_seq.unwrap_or(u64::MAX);
+            if to < from {
+                return replay_refusal(format!("to_seq {to} is below from_seq {from}"));
+            }
+            let mut after = from - 1;
+            while after < to {
+                let page = match shared.store.read_events(&entity, after, REPLAY_PAGE).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+                    }
+                };
+                let Some(last) = page.last().map(|e| e.seq) else {
+                    break;
+                };
+                let events: Vec<_> = page.into_iter().filter(|e| e.seq <= to).collect();
+                let out = replay_events(&*shared.bus, &config, &events).await;
+                published += out.counts.sent;
+                failed += out.counts.failed;
+                if out.rewind_from.is_some() {
+                    stop = Some((out.rewind_from, out.error));
+                    break;
+                }
+                after = last;
+            }
+        }
+        (None, since, until) if since.is_some() || until.is_some() => {
+            let bound = |t: &Option<String>, name: &str| match t {
+                None => Ok(None),
+                Some(t) => parse_timestamp(t)
+                    .map(|t| Some(format_timestamp(t)))
+                    .ok_or_else(|| format!("{name} {t:?} is not an RFC 3339 time")),
+            };
+            let (since, until) = match (bound(since, "since"), bound(until, "until")) {
+                (Ok(s), Ok(u)) => (s, u),
+                (Err(e), _) | (_, Err(e)) => return replay_refusal(e),
+            };
+            // The whole store in commit order: per entity, that is `seq` order.
+            let mut position = 0;
+            loop {
+                let page = match shared.store.events_after(position, REPLAY_PAGE) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+                    }
+                };
+                let Some(last) = page.last().map(|(p, _)| *p) else {
+                    break;
+                };
+                let events: Vec<_> = page
+                    .into_iter()
+                    .map(|(_, e)| e)
+                    .filter(|e| since.as_ref().is_none_or(|s| &e.stored_at >= s))
+                    .filter(|e| until.as_ref().is_none_or(|u| &e.stored_at < u))
+                    .collect();
+                let out = replay_events(&*shared.bus, &config, &events).await;
+                published += out.counts.sent;
+                failed += out.counts.failed;
+                if out.rewind_from.is_some() {
+                    stop = Some((out.rewind_from, out.error));
+                    break;
+                }
+                position = last;
+            }
+        }
+        _ => {
+            return replay_refusal(
+                "give either {\"entity\", \"from_seq\"?, \"to_seq\"?} or {\"since\"?, \"until\"?}",
+            );
+        }
+    }
+    let (rewind_from, error) = stop.unwrap_or_default();
+    let status = if rewind_from.is_some() {
+        StatusCode::BAD_GATEWAY
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "published": published,
+            "failed": failed,
+            "rewind_from": rewind_from,
+            "error": error,
+        })),
+    )
         .into_response()
 }
