@@ -2,6 +2,8 @@
 //!
 //! - `tideline up`: local mode, the whole pipeline in one process over embedded storage;
 //! - `tideline demo`: a throwaway stack with a realistic sample pushed through it.
+//! - `tideline pattern test|check`: try patterns and validate rules files offline;
+//! - `tideline tail`: follow the bus live (locally, or on AWS with `--aws --bus`).
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration
 //! (every such message names the flag, file or field at fault).
@@ -28,6 +30,10 @@ enum Command {
     Up(commands::up::UpArgs),
     /// Start a throwaway stack, push a realistic sample through the Firehose API, and show what arrives.
     Demo(commands::demo::DemoArgs),
+    /// Try EventBridge patterns against events, and validate rules files.
+    Pattern(commands::pattern::PatternArgs),
+    /// Follow the bus live as JSON Lines: `tideline up` locally, or an EventBridge bus with --aws.
+    Tail(commands::tail::TailArgs),
 }
 
 /// A command's failure: exit code 2 for bad input or configuration, 1 otherwise.
@@ -58,6 +64,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => commands::up::run(args).await,
         Command::Demo(args) => commands::demo::run(args).await,
+        Command::Pattern(args) => commands::pattern::run(args),
+        Command::Tail(args) => commands::tail::run(args).await,
     };
     match result {
         Ok(code) => code,
