@@ -1,0 +1,214 @@
+//! `tideline pattern test` and `tideline pattern check`, through the built binary:
+//! output, exit codes (0, and 2 for bad input), and messages that say what and where.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+fn tideline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tideline"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn pattern_test_prints_true_or_false_and_exits_0() {
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        r#"{"source":["tideline"],"detail":{"metadata":{"entity_id":[{"prefix":"order-"}]}}}"#,
+        "--event",
+        r#"{"source":"tideline","detail":{"metadata":{"entity_id":"order-7"}}}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "true\n");
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        r#"{"source":["tideline"]}"#,
+        "--event",
+        r#"{"source":"elsewhere"}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "false\n");
+}
+
+#[test]
+fn pattern_test_compares_number_literals_numerically() {
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        r#"{"detail":{"n":[{"numeric":["=",3.0]}]}}"#,
+        "--event",
+        r#"{"detail":{"n":3}}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "true\n");
+    // Beyond ±5e9 EventBridge compares exact values by literal: 1e10 is not 10000000000.
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        r#"{"detail":{"n":[10000000000]}}"#,
+        "--event",
+        r#"{"detail":{"n":1e10}}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "false\n");
+}
+
+#[test]
+fn pattern_test_reads_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.json");
+    let e = dir.path().join("e.json");
+    std::fs::write(&p, r#"{"detail-type":["OrderPlaced"]}"#).unwrap();
+    std::fs::write(&e, r#"{"detail-type":"OrderPlaced"}"#).unwrap();
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        &format!("@{}", p.display()),
+        "--event",
+        &format!("@{}", e.display()),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "true\n");
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        "@/no/such/file",
+        "--event",
+        "{}",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--pattern @/no/such/file: cannot read"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_invalid_pattern_or_event_exits_2_saying_what_and_where() {
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        r#"{"detail":{"price":[{"numeric":[">"]}]}}"#,
+        "--event",
+        "{}",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).is_empty());
+    let err = stderr(&o);
+    assert!(err.contains("--pattern"), "{err}");
+    assert!(err.contains("at detail.price[0].numeric"), "{err}");
+    assert!(err.contains("missing its number"), "{err}");
+
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        r#"{"a":[1"#,
+        "--event",
+        "{}",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--pattern: pattern is not valid JSON: line 1"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = tideline(&[
+        "pattern",
+        "test",
+        "--pattern",
+        r#"{"a":[1]}"#,
+        "--event",
+        r#"{"a":"#,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--event: event is not valid JSON: line 1, column"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn pattern_check_reports_every_bad_rule_with_index_and_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[
+          {"name": "orders", "event_pattern": {"detail-type": ["OrderPlaced"]}, "target": {"type": "log", "path": "-"}},
+          {"name": "bad-pattern", "event_pattern": {"source": "tideline"}, "target": {"type": "log", "path": "-"}},
+          {"name": "orders", "event_pattern": {"source": ["tideline"]}, "target": {"type": "webhook", "url": "http://127.0.0.1:9/x"}},
+          {"name": "typo", "event_pattern": {"source": ["tideline"]}, "target": {"type": "lambda", "comand": ["x"]}}
+        ]"#,
+    )
+    .unwrap();
+    let o = tideline(&["pattern", "check", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains(r#"rule 1 ("bad-pattern"): invalid event_pattern: at source:"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"rule 2 ("orders"): name is used by an earlier rule"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"rule 3 ("typo"): unknown field `comand`"#),
+        "{err}"
+    );
+    assert!(!err.contains("rule 0"), "{err}");
+    assert!(err.contains("3 problems found"), "{err}");
+}
+
+#[test]
+fn pattern_check_prints_a_one_line_summary_when_all_rules_are_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[
+          {"name": "orders", "event_pattern": {"detail-type": ["OrderPlaced"]}, "target": {"type": "log", "path": "-"}},
+          {"name": "hook", "event_pattern": {"detail": {"data": {"total": [{"numeric": [">", 100]}]}}}, "target": {"type": "webhook", "url": "https://example.invalid/x"}},
+          {"name": "fn", "event_pattern": {"source": ["tideline"]}, "target": {"type": "lambda", "command": ["target/debug/event-responder"], "env": {"A": "1"}}}
+        ]"#,
+    )
+    .unwrap();
+    let o = tideline(&["pattern", "check", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("OK, 3 rules (1 log, 1 webhook, 1 lambda)"),
+        "{out}"
+    );
+
+    let o = tideline(&["pattern", "check", "/no/such/rules.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::write(&rules, "{\"name\": 1}").unwrap();
+    let o = tideline(&["pattern", "check", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("JSON array"), "{}", stderr(&o));
+}
