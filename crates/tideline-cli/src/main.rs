@@ -34,6 +34,12 @@ enum Command {
     Pattern(commands::pattern::PatternArgs),
     /// Follow the bus live as JSON Lines: `tideline up` locally, or an EventBridge bus with --aws.
     Tail(commands::tail::TailArgs),
+    /// Re-emit stored events to the bus, marked replay, in order per entity.
+    Replay(commands::replay::ReplayArgs),
+    /// Operate consumers: `reset` deletes checkpoints so a replay rebuilds a read model.
+    Consumer(commands::consumer::ConsumerArgs),
+    /// Feed lake files (processing-failed/ included) back through ingest.
+    Reingest(commands::reingest::ReingestArgs),
 }
 
 /// A command's failure: exit code 2 for bad input or configuration, 1 otherwise.
@@ -66,6 +72,9 @@ async fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Pattern(args) => commands::pattern::run(args),
         Command::Tail(args) => commands::tail::run(args).await,
+        Command::Replay(args) => commands::replay::run(args).await,
+        Command::Consumer(args) => commands::consumer::run(args).await,
+        Command::Reingest(args) => commands::reingest::run(args).await,
     };
     match result {
         Ok(code) => code,

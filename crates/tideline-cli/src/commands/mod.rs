@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod consumer;
 pub mod demo;
 pub mod pattern;
+pub mod reingest;
+pub mod replay;
 pub mod tail;
 pub mod up;
