@@ -157,6 +157,8 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
                     println!("  … (use --verbose to see every event)");
                 }
             }
+            // A slow terminal may fall behind the live copy; the log target still has every event.
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped))) => shown += skipped,
             Ok(Err(_)) | Err(_) => {}
         }
     }
