@@ -1,6 +1,11 @@
 //! moto for the DynamoDB tests: `TIDELINE_MOTO_ENDPOINT`, or moto started
 //! once per test binary from `.venv/bin/moto_server` (`scripts/moto.sh`).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::zombie_processes)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::zombie_processes
+)]
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;

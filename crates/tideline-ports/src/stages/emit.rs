@@ -271,7 +271,13 @@ pub async fn replay_events<B: Bus>(
         out.counts.failed = out.counts.received - out.counts.sent;
     }
     let c = out.counts;
-    info!(stage = "replay", received = c.received, sent = c.sent, failed = c.failed, "replay batch done");
+    info!(
+        stage = "replay",
+        received = c.received,
+        sent = c.sent,
+        failed = c.failed,
+        "replay batch done"
+    );
     out
 }
 
