@@ -21,6 +21,7 @@ use crate::rng::Rng;
 use crate::stats::{Percentiles, SendStats};
 use crate::targets::{Delivered, Outgoing, RetryPolicy, Sink, deliver};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -247,7 +248,8 @@ struct Worker<S, C> {
 impl<S: Sink, C: Clock> Worker<S, C> {
     async fn run(mut self, mut rx: mpsc::Receiver<Outgoing>) {
         let limits = self.sink.limits();
-        let mut resends: Vec<Outgoing> = Vec::new();
+        // Re-sends and held records, oldest first; they go before anything newer.
+        let mut resends: VecDeque<Outgoing> = VecDeque::new();
         let mut open = true;
         while open || !resends.is_empty() {
             let mut batch: Vec<Outgoing> = Vec::new();
@@ -258,13 +260,14 @@ impl<S: Sink, C: Clock> Worker<S, C> {
                         && bytes + o.record.bytes.len() <= limits.max_bytes)
             };
             // Re-sends go first: they are the oldest.
-            while let Some(o) = resends.first() {
+            while let Some(o) = resends.front() {
                 if !fits(&batch, bytes, o) {
                     break;
                 }
-                let o = resends.remove(0);
-                bytes += o.record.bytes.len();
-                batch.push(o);
+                if let Some(o) = resends.pop_front() {
+                    bytes += o.record.bytes.len();
+                    batch.push(o);
+                }
             }
             if open && batch.is_empty() {
                 match rx.recv().await {
@@ -277,8 +280,9 @@ impl<S: Sink, C: Clock> Worker<S, C> {
             }
             // Then whatever is already queued, without waiting: at high rates the
             // queue fills during the previous call, so batches grow by themselves.
+            // Nothing newer may overtake what is still waiting in `resends`.
             let mut held: Option<Outgoing> = None;
-            while open {
+            while open && resends.is_empty() {
                 match rx.try_recv() {
                     Ok(o) => {
                         if fits(&batch, bytes, &o) {
@@ -310,12 +314,12 @@ impl<S: Sink, C: Clock> Worker<S, C> {
             self.account(delivered, &mut resends);
             if let Some(o) = held {
                 // Kept for the next call, ahead of anything received later.
-                resends.push(o);
+                resends.push_back(o);
             }
         }
     }
 
-    fn account(&mut self, d: Delivered, resends: &mut Vec<Outgoing>) {
+    fn account(&mut self, d: Delivered, resends: &mut VecDeque<Outgoing>) {
         let stats = &self.stats;
         SendStats::add(&stats.retried, d.retried);
         let mut log: Vec<(ManifestEntry, u32)> =
@@ -346,7 +350,7 @@ impl<S: Sink, C: Clock> Worker<S, C> {
                 r.entity,
             ));
             if r.duplicate && !o.resend {
-                resends.push(Outgoing {
+                resends.push_back(Outgoing {
                     record: o.record,
                     resend: true,
                 });
@@ -384,6 +388,113 @@ impl<S: Sink, C: Clock> Worker<S, C> {
                 if let Err(err) = w.append(e, name) {
                     stats.manifest_failed(&err);
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profiles::Profile;
+    use crate::rate::FakeClock;
+    use crate::targets::{BatchLimits, CallResult, RecordError};
+    use std::future::Future;
+
+    /// Accepts everything except every 7th record on its first try, and logs calls.
+    #[derive(Default)]
+    struct Recording {
+        /// Per call: (entity, gen_seq, a re-send or a retry).
+        calls: Mutex<Vec<Vec<(u32, u64, bool)>>>,
+        tried: Mutex<std::collections::HashSet<u64>>,
+    }
+
+    impl Sink for Recording {
+        fn limits(&self) -> BatchLimits {
+            BatchLimits {
+                max_records: 16,
+                max_bytes: 8 * 1024,
+            }
+        }
+        fn put(&self, batch: &[&Outgoing]) -> impl Future<Output = CallResult> + Send {
+            let mut tried = self.tried.lock().unwrap();
+            let mut log = Vec::new();
+            let results = batch
+                .iter()
+                .map(|o| {
+                    let first = tried.insert(o.record.n);
+                    log.push((o.record.entity, o.record.gen_seq, o.resend || !first));
+                    (first && o.record.n % 7 == 3 && !o.resend).then(|| RecordError {
+                        code: "ServiceUnavailableException".into(),
+                        retryable: true,
+                    })
+                })
+                .collect();
+            self.calls.lock().unwrap().push(log);
+            std::future::ready(Ok(results))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn senders_own_their_entities_and_resend_duplicates() {
+        let concurrency = 3;
+        let config = SendConfig {
+            gen_config: GenConfig {
+                seed: 5,
+                profile: Profile::Transactions,
+                entities: 20,
+                duplicates_pct: 10.0,
+                invalid_pct: 3.0,
+                ..GenConfig::default()
+            },
+            stop: Stop::Count(3000),
+            rate: 0.0,
+            concurrency,
+            retry: RetryPolicy::default(),
+        };
+        let sink = Arc::new(Recording::default());
+        let stats = Arc::new(SendStats::default());
+        let out: Box<dyn Write + Send> = Box::new(Vec::new());
+        let manifest = Arc::new(Mutex::new(
+            ManifestWriter::new(out, 5, 0, "gen-5-").unwrap(),
+        ));
+        let s = run(
+            config,
+            sink.clone(),
+            Arc::new(FakeClock::new()),
+            stats,
+            Some(manifest.clone()),
+        )
+        .await;
+        assert_eq!((s.generated, s.sent, s.failed), (3000, 3000, 0));
+        assert!(s.retried > 300, "{}", s.line());
+        assert!((200..400).contains(&s.duplicates), "{}", s.line());
+        assert!(s.manifest_bytes.unwrap() > 3000);
+
+        let calls = sink.calls.lock().unwrap();
+        let mut highest = [0u64; 20];
+        for call in calls.iter() {
+            assert!(call.len() <= 16);
+            // One call carries the entities of one sender only.
+            let owner = call[0].0 as usize % concurrency;
+            assert!(
+                call.iter()
+                    .all(|(e, _, _)| *e as usize % concurrency == owner)
+            );
+        }
+        // First tries of each entity's records go out in generator order; only
+        // re-sends and retries after a partial failure come later.
+        for call in calls.iter() {
+            for &(e, gen_seq, again) in call {
+                if gen_seq == 0 || again {
+                    continue;
+                }
+                assert!(
+                    gen_seq > highest[e as usize],
+                    "entity {e}: {gen_seq} after {}",
+                    highest[e as usize]
+                );
+                highest[e as usize] = gen_seq;
             }
         }
     }
