@@ -182,6 +182,23 @@ impl BusEntry {
     }
 }
 
+impl BusEntry {
+    /// The full event as a target receives it, as JSON text, built without
+    /// re-parsing `detail` (it is already JSON). Equal to serialising
+    /// [`BusEntry::to_integration_event`]; a test holds them together.
+    pub fn to_event_json(&self, id: &str, time: &str) -> String {
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        format!(
+            r#"{{"version":"0","id":{},"detail-type":{},"source":{},"time":{},"resources":[],"detail":{}}}"#,
+            quote(id),
+            quote(&self.detail_type),
+            quote(&self.source),
+            quote(time),
+            self.detail
+        )
+    }
+}
+
 /// An entry that can never fit a PutEvents call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("entry {index} is {size} bytes; a PutEvents call takes at most {limit} bytes")]
@@ -266,6 +283,33 @@ mod tests {
             on_disk == current,
             "schemas/integration-event.schema.json is stale: run `TIDELINE_UPDATE_SCHEMAS=1 cargo test -p tideline-core schema_on_disk_is_current`"
         );
+    }
+
+    #[test]
+    fn event_json_equals_the_typed_serialisation() {
+        let detail = EventDetail {
+            metadata: DetailMetadata {
+                event_id: "e\"1".into(),
+                event_type: "Grüße \"quoted\"".into(),
+                schema_version: 1,
+                entity_id: "ä/1".into(),
+                sequence: 7,
+                occurred_at: "2026-01-01T00:00:00.000000Z".into(),
+                stored_at: "2026-01-01T00:00:00.000001Z".into(),
+                correlation_id: None,
+                test: true,
+                replay: false,
+            },
+            data: serde_json::json!({"z": 1, "a": [1.5, "東京"]}),
+        };
+        let entry = BusEntry::new("src", &detail);
+        let typed = serde_json::to_string(
+            &entry
+                .to_integration_event("id-1".into(), "t".into())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(entry.to_event_json("id-1", "t"), typed);
     }
 
     #[test]

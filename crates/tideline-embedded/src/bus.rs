@@ -199,20 +199,17 @@ impl Bus for LocalBus {
         let mut results = Vec::with_capacity(entries.len());
         let mut rows = Vec::with_capacity(entries.len());
         for entry in entries {
-            match entry
-                .to_integration_event(event_id(), time.clone())
-                .and_then(|e| serde_json::to_string(&e))
-            {
-                Ok(json) => {
-                    rows.push(json);
-                    results.push(Ok(()));
-                }
-                // As EventBridge does for a detail that is not a JSON object.
-                Err(e) => results.push(Err(EntryFailure {
+            // Entries come from the emit stage, whose detail is always a JSON
+            // object; as EventBridge does, anything else is refused per entry.
+            if entry.detail.trim_start().starts_with('{') {
+                rows.push(entry.to_event_json(&event_id(), &time));
+                results.push(Ok(()));
+            } else {
+                results.push(Err(EntryFailure {
                     code: "MalformedDetail".into(),
-                    message: e.to_string(),
+                    message: "Detail is not a JSON object".into(),
                     class: tideline_core::ErrorClass::Permanent,
-                })),
+                }));
             }
         }
         let archived = {

@@ -101,6 +101,9 @@ impl LocalQueue {
                 last_error TEXT
              );
              CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages(visible_at);
+             -- Only received messages (in flight or waiting for redelivery): keeps the
+             -- dead-letter sweep independent of the backlog's size.
+             CREATE INDEX IF NOT EXISTS messages_received ON messages(receive_count) WHERE receive_count > 0;
              CREATE TABLE IF NOT EXISTS dedup (dedup_id TEXT PRIMARY KEY, sent_at INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS dead_letters (
                 seq INTEGER PRIMARY KEY,
@@ -141,7 +144,7 @@ impl LocalQueue {
             "INSERT INTO dead_letters (seq, group_id, dedup_id, body, receive_count, reason, moved_at)
              SELECT seq, group_id, dedup_id, body, receive_count,
                     'exceeded maxReceiveCount (' || ?2 || '); last error: ' || COALESCE(last_error, 'visibility timeout expired'), ?1
-             FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+             FROM messages WHERE receive_count > 0 AND receive_count >= ?2 AND visible_at <= ?1",
             params![now, self.config.max_receive_count],
         )
         .map_err(port_error)?;
@@ -162,7 +165,9 @@ impl LocalQueue {
         let mut out = Vec::with_capacity(max);
         {
             let mut stmt = tx
-                .prepare_cached("SELECT seq, group_id, body, receive_count FROM messages WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2")
+                .prepare_cached(// Queue order is rowid order: scan it and stop at the limit, instead of
+                // letting the planner sort every visible message of the backlog.
+                "SELECT seq, group_id, body, receive_count FROM messages NOT INDEXED WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2")
                 .map_err(port_error)?;
             let rows = stmt
                 .query_map(params![now, (max + blocked.len() * 4) as i64], |r| {

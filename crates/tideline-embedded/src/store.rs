@@ -22,6 +22,14 @@ use tokio::sync::Notify;
 
 const FEED: &str = "emitter";
 
+/// Heads read or changed within one transaction; each changed head is written
+/// once, at the end, however many of the entity's events the transaction appends.
+#[derive(Default)]
+struct TxHeads {
+    cached: HashMap<EntityId, Option<EntityHead>>,
+    dirty: std::collections::HashSet<EntityId>,
+}
+
 /// The embedded store.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -78,9 +86,9 @@ impl SqliteStore {
                 test INTEGER NOT NULL,
                 schema_version INTEGER NOT NULL,
                 expires_at INTEGER,
+                -- (entity_id, sk) is unique too: sk embeds the event id.
                 UNIQUE (entity_id, seq),
-                UNIQUE (entity_id, event_id),
-                UNIQUE (entity_id, sk)
+                UNIQUE (entity_id, event_id)
              );
              CREATE TRIGGER IF NOT EXISTS events_are_immutable BEFORE UPDATE ON events
                 BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;
@@ -137,12 +145,12 @@ impl SqliteStore {
     fn append_in(
         &self,
         tx: &Transaction<'_>,
-        heads: &mut HashMap<EntityId, Option<EntityHead>>,
+        heads: &mut TxHeads,
         entity: &EntityId,
         events: Vec<NewEvent>,
         expected: ExpectedSeq,
     ) -> Result<Vec<AppendOutcome>, StoreError> {
-        let head = match heads.get(entity) {
+        let head = match heads.cached.get(entity) {
             Some(h) => h.clone(),
             None => Self::head_in(tx, entity).map_err(port_error)?,
         };
@@ -188,16 +196,35 @@ impl SqliteStore {
                 ])
                 .map_err(port_error)?;
         }
-        if let Some(h) = &plan.new_head {
-            tx.prepare_cached("INSERT OR REPLACE INTO heads (entity_id, last_seq, last_stored_at) VALUES (?1, ?2, ?3)")
-                .map_err(port_error)?
-                .execute(params![entity.as_str(), h.last_seq as i64, h.last_stored_at])
-                .map_err(port_error)?;
-            heads.insert(entity.clone(), Some(h.clone()));
-        } else {
-            heads.insert(entity.clone(), head);
+        let outcomes = plan.outcomes();
+        match plan.new_head {
+            Some(h) => {
+                heads.dirty.insert(entity.clone());
+                heads.cached.insert(entity.clone(), Some(h));
+            }
+            None => {
+                heads.cached.insert(entity.clone(), head);
+            }
         }
-        Ok(plan.outcomes())
+        Ok(outcomes)
+    }
+
+    /// Writes the heads changed in this transaction, once per entity.
+    fn write_heads(tx: &Transaction<'_>, heads: &TxHeads) -> Result<(), StoreError> {
+        let mut stmt = tx
+            .prepare_cached("INSERT OR REPLACE INTO heads (entity_id, last_seq, last_stored_at) VALUES (?1, ?2, ?3)")
+            .map_err(port_error)?;
+        for entity in &heads.dirty {
+            if let Some(Some(h)) = heads.cached.get(entity) {
+                stmt.execute(params![
+                    entity.as_str(),
+                    h.last_seq as i64,
+                    h.last_stored_at
+                ])
+                .map_err(port_error)?;
+            }
+        }
+        Ok(())
     }
 
     /// Rejected records, oldest first.
@@ -275,7 +302,9 @@ impl EventStore for SqliteStore {
         let outcomes = {
             let mut conn = self.db.lock();
             let tx = conn.transaction().map_err(port_error)?;
-            let outcomes = self.append_in(&tx, &mut HashMap::new(), entity, events, expected)?;
+            let mut heads = TxHeads::default();
+            let outcomes = self.append_in(&tx, &mut heads, entity, events, expected)?;
+            Self::write_heads(&tx, &heads)?;
             tx.commit().map_err(port_error)?;
             outcomes
         };
@@ -292,7 +321,7 @@ impl EventStore for SqliteStore {
         let result = (|| {
             let mut conn = self.db.lock();
             let tx = conn.transaction().map_err(port_error)?;
-            let mut heads = HashMap::new();
+            let mut heads = TxHeads::default();
             let mut outcomes = Vec::with_capacity(events.len());
             for event in events {
                 let entity = event.entity_id.clone();
@@ -304,6 +333,7 @@ impl EventStore for SqliteStore {
                     ExpectedSeq::Any,
                 )?);
             }
+            Self::write_heads(&tx, &heads)?;
             tx.commit().map_err(port_error)?;
             Ok::<_, StoreError>(outcomes)
         })();
