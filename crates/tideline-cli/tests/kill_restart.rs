@@ -25,7 +25,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(data: &std::path::Path, rules: &std::path::Path, port: u16) -> Child {
+/// Kills the server when the test ends, passing or failing, so no process outlives it.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(data: &std::path::Path, rules: &std::path::Path, port: u16) -> Server {
     Command::new(env!("CARGO_BIN_EXE_tideline"))
         .args(["up", "--data-dir"])
         .arg(data)
@@ -35,6 +45,7 @@ fn spawn(data: &std::path::Path, rules: &std::path::Path, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Server)
         .unwrap()
 }
 
@@ -126,8 +137,8 @@ async fn kill_9_mid_load_loses_nothing_and_stores_nothing_twice() {
             !done.load(Ordering::SeqCst),
             "the load finished before the kill; the test would prove nothing"
         );
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
         child = spawn(&data, &rules, port);
         wait_healthy(&client, &base).await;
     }
@@ -226,6 +237,5 @@ async fn kill_9_mid_load_loses_nothing_and_stores_nothing_twice() {
     assert!(delivered.values().all(|s| s.len() == total / ENTITIES));
     eprintln!("kill -9 twice during {total} records: {resends} batch resends, all stored once");
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }

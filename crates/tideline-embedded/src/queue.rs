@@ -5,9 +5,15 @@
 //!   group's order survives retries.
 //! - De-duplication window: a repeated `MessageDeduplicationId` within the
 //!   window (5 minutes, as SQS) is accepted and dropped.
-//! - Visibility and retries: a received message is hidden until it is deleted
-//!   or released; after `max_receive_count` receives it moves to the
-//!   dead-letter table with the last error as its reason (SQS `RedrivePolicy`).
+//! - Visibility and retries: a received message is in flight until it is
+//!   deleted or released; a released message is hidden for its backoff delay;
+//!   after `max_receive_count` failed receives it moves to the dead-letter
+//!   table with the last error as its reason (SQS `RedrivePolicy`).
+//!
+//! Local mode has one consumer, the store worker, so "in flight" is kept in
+//! memory: a receive writes nothing, and after a crash whatever was in flight
+//! is simply visible again (it was never deleted), as an expired visibility
+//! timeout would make it on SQS.
 
 use crate::sqlite::{Db, now_ms, open, port_error};
 use rusqlite::{OptionalExtension, params};
@@ -23,9 +29,7 @@ use tokio::sync::Notify;
 pub struct QueueConfig {
     /// SQS de-duplication interval: 5 minutes.
     pub dedup_window: Duration,
-    /// How long a received message stays hidden.
-    pub visibility_timeout: Duration,
-    /// Receives before a message is dead-lettered.
+    /// Failed receives before a message is dead-lettered.
     pub max_receive_count: u32,
     /// Messages per send call. Locally there is no SQS 10-message cap, so
     /// ingest commits a whole Firehose batch in one transaction.
@@ -36,7 +40,6 @@ impl Default for QueueConfig {
     fn default() -> Self {
         Self {
             dedup_window: Duration::from_secs(300),
-            visibility_timeout: Duration::from_secs(30),
             max_receive_count: 5,
             max_send_batch: 500,
         }
@@ -81,6 +84,8 @@ pub struct DeadLetter {
 pub struct LocalQueue {
     db: Db,
     config: QueueConfig,
+    /// Received and not yet deleted or released: queue position → group.
+    in_flight: std::sync::Mutex<std::collections::HashMap<i64, String>>,
     /// Woken when messages arrive.
     pub arrivals: Arc<Notify>,
 }
@@ -119,12 +124,14 @@ impl LocalQueue {
         Ok(Self {
             db: Db::new(conn),
             config,
+            in_flight: Default::default(),
             arrivals: Arc::new(Notify::new()),
         })
     }
 
-    /// After a restart nothing is in flight: whatever was received by the dead
-    /// process becomes visible again now (it was never deleted, so it is redelivered).
+    /// After a restart, messages waiting out a retry delay become visible at
+    /// once; what the dead process had in flight was never deleted, so it is
+    /// redelivered anyway.
     pub fn recover_in_flight(&self) -> Result<usize, PortError> {
         let conn = self.db.lock();
         conn.execute(
@@ -134,43 +141,59 @@ impl LocalQueue {
         .map_err(port_error)
     }
 
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, String>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Receives up to `max` messages in queue order, skipping groups that have
-    /// a message waiting for redelivery, and dead-lettering over-received ones.
+    /// a message in flight or waiting for redelivery (so a group's order
+    /// survives retries), and dead-lettering messages that failed too often.
     pub fn receive(&self, max: usize) -> Result<Vec<ReceivedMessage>, PortError> {
         let now = now_ms();
         let mut conn = self.db.lock();
+        let mut in_flight = self.in_flight();
         let tx = conn.transaction().map_err(port_error)?;
+        // `receive_count > 0` selects the partial index: the sweep costs what
+        // is being retried, not the size of the backlog.
         tx.execute(
             "INSERT INTO dead_letters (seq, group_id, dedup_id, body, receive_count, reason, moved_at)
              SELECT seq, group_id, dedup_id, body, receive_count,
-                    'exceeded maxReceiveCount (' || ?2 || '); last error: ' || COALESCE(last_error, 'visibility timeout expired'), ?1
+                    'exceeded maxReceiveCount (' || ?2 || '); last error: ' || COALESCE(last_error, 'none recorded'), ?1
              FROM messages WHERE receive_count > 0 AND receive_count >= ?2 AND visible_at <= ?1",
             params![now, self.config.max_receive_count],
         )
         .map_err(port_error)?;
         tx.execute(
-            "DELETE FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+            "DELETE FROM messages WHERE receive_count > 0 AND receive_count >= ?2 AND visible_at <= ?1",
             params![now, self.config.max_receive_count],
         )
         .map_err(port_error)?;
-        let blocked: HashSet<String> = {
+        let mut blocked: HashSet<String> = in_flight.values().cloned().collect();
+        {
             let mut stmt = tx
                 .prepare_cached("SELECT DISTINCT group_id FROM messages WHERE visible_at > ?1")
                 .map_err(port_error)?;
             let rows = stmt
                 .query_map(params![now], |r| r.get::<_, String>(0))
                 .map_err(port_error)?;
-            rows.collect::<Result<_, _>>().map_err(port_error)?
-        };
+            for g in rows {
+                blocked.insert(g.map_err(port_error)?);
+            }
+        }
         let mut out = Vec::with_capacity(max);
         {
+            // Queue order is rowid order: scan it and stop at the limit, instead
+            // of letting the planner sort every visible message of the backlog.
             let mut stmt = tx
-                .prepare_cached(// Queue order is rowid order: scan it and stop at the limit, instead of
-                // letting the planner sort every visible message of the backlog.
-                "SELECT seq, group_id, body, receive_count FROM messages NOT INDEXED WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2")
+                .prepare_cached(
+                    "SELECT seq, group_id, body, receive_count FROM messages NOT INDEXED WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2",
+                )
                 .map_err(port_error)?;
+            let scan = max + in_flight.len() + blocked.len() * 4;
             let rows = stmt
-                .query_map(params![now, (max + blocked.len() * 4) as i64], |r| {
+                .query_map(params![now, scan as i64], |r| {
                     Ok(ReceivedMessage {
                         seq: r.get(0)?,
                         group_id: r.get(1)?,
@@ -189,17 +212,10 @@ impl LocalQueue {
                 }
             }
         }
-        let hidden_until = now + self.config.visibility_timeout.as_millis() as i64;
-        {
-            let mut stmt = tx
-                .prepare_cached("UPDATE messages SET visible_at = ?2, receive_count = receive_count + 1 WHERE seq = ?1")
-                .map_err(port_error)?;
-            for m in &out {
-                stmt.execute(params![m.seq, hidden_until])
-                    .map_err(port_error)?;
-            }
-        }
         tx.commit().map_err(port_error)?;
+        for m in &out {
+            in_flight.insert(m.seq, m.group_id.clone());
+        }
         Ok(out)
     }
 
@@ -215,26 +231,35 @@ impl LocalQueue {
                 stmt.execute(params![s]).map_err(port_error)?;
             }
         }
-        tx.commit().map_err(port_error)
+        tx.commit().map_err(port_error)?;
+        let mut in_flight = self.in_flight();
+        for s in seqs {
+            in_flight.remove(s);
+        }
+        Ok(())
     }
 
-    /// Makes messages visible again after `delay`, recording why they failed.
+    /// Makes messages visible again after `delay`, counting the failed
+    /// receive and recording why it failed.
     pub fn release(&self, seqs: &[i64], delay: Duration, error: &str) -> Result<(), PortError> {
         let visible_at = now_ms() + delay.as_millis() as i64;
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_error)?;
         {
             let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE messages SET visible_at = ?2, last_error = ?3 WHERE seq = ?1",
-                )
+                .prepare_cached("UPDATE messages SET visible_at = ?2, receive_count = receive_count + 1, last_error = ?3 WHERE seq = ?1")
                 .map_err(port_error)?;
             for s in seqs {
                 stmt.execute(params![s, visible_at, error])
                     .map_err(port_error)?;
             }
         }
-        tx.commit().map_err(port_error)
+        tx.commit().map_err(port_error)?;
+        let mut in_flight = self.in_flight();
+        for s in seqs {
+            in_flight.remove(s);
+        }
+        Ok(())
     }
 
     /// Messages not yet deleted (waiting, in flight or delayed).
