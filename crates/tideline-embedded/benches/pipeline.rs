@@ -37,14 +37,22 @@ fn transform(c: &mut Criterion) {
         })
     });
     g.bench_function("normalize_record_and_json_line", |b| {
-        b.iter(|| black_box(normalize_record(&config, black_box(&rec), now).unwrap().to_json_line()))
+        b.iter(|| {
+            black_box(
+                normalize_record(&config, black_box(&rec), now)
+                    .unwrap()
+                    .to_json_line(),
+            )
+        })
     });
     g.finish();
 }
 
 fn append(c: &mut Criterion) {
     const BATCH: usize = 500;
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = IngestConfig::default();
     let now = chrono::Utc::now();
@@ -63,12 +71,24 @@ fn append(c: &mut Criterion) {
         b.iter(|| {
             let tx = raw.transaction().unwrap();
             {
-                let mut stmt = tx.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)").unwrap();
+                let mut stmt = tx
+                    .prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+                    .unwrap();
                 for _ in 0..BATCH {
                     let r = normalize_record(&config, &record(next), now).unwrap();
                     next += 1;
                     let data = serde_json::to_string(&r.data).unwrap();
-                    stmt.execute(rusqlite::params![r.entity_id.as_str(), next as i64, r.received_at, r.id.as_str(), r.event_type, data, r.occurred_at, r.received_at]).unwrap();
+                    stmt.execute(rusqlite::params![
+                        r.entity_id.as_str(),
+                        next as i64,
+                        r.received_at,
+                        r.id.as_str(),
+                        r.event_type,
+                        data,
+                        r.occurred_at,
+                        r.received_at
+                    ])
+                    .unwrap();
                 }
             }
             tx.commit().unwrap();
