@@ -7,90 +7,15 @@
 //! The endpoint comes from `TIDELINE_MOTO_ENDPOINT`; when unset, moto is
 //! started once per test binary from `.venv/bin/moto_server` (install it with
 //! `scripts/moto.sh`) and stopped when the test process exits.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_sqs::config::Credentials;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub const REGION: &str = "us-east-1";
-
-static ENDPOINT: OnceLock<String> = OnceLock::new();
-
-fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The moto endpoint, starting moto if needed.
-pub fn endpoint() -> String {
-    ENDPOINT
-        .get_or_init(|| {
-            if let Ok(e) = std::env::var("TIDELINE_MOTO_ENDPOINT")
-                && !e.is_empty()
-            {
-                return e;
-            }
-            start_moto()
-        })
-        .clone()
-}
-
-fn start_moto() -> String {
-    let server = repo_root().join(".venv/bin/moto_server");
-    assert!(
-        server.exists(),
-        "moto is not installed at {}: run scripts/moto.sh (or set TIDELINE_MOTO_ENDPOINT to a running moto)",
-        server.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // A watchdog shell stops moto when this test process exits.
-    let parent = std::process::id();
-    let script = format!(
-        "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m"
-    );
-    // The watchdog outlives nothing but this process; it is deliberately not waited on.
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(&server)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    std::mem::forget(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    format!("http://127.0.0.1:{port}")
-}
-
-/// SDK config for moto: explicit endpoint, region and dummy credentials, no
-/// global environment changes.
-pub async fn sdk_config() -> SdkConfig {
-    let endpoint = endpoint();
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .endpoint_url(endpoint)
-        .load()
-        .await
-}
-
-/// A unique resource name.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", rand::random::<u64>())
-}
+// The emulator, SDK config and unique names are shared by every moto-backed test.
+pub use aws_config::SdkConfig;
+pub use tideline_testkit::{REGION, endpoint, sdk_config, unique};
 
 /// Creates a FIFO queue; returns its URL.
 pub async fn create_fifo_queue(sqs: &aws_sdk_sqs::Client) -> String {
@@ -107,57 +32,11 @@ pub async fn create_fifo_queue(sqs: &aws_sdk_sqs::Client) -> String {
         .unwrap()
 }
 
-/// The table contract: `pk`/`sk` strings, LSI `by-sequence` on (`pk`, `seq`),
-/// a NEW_AND_OLD_IMAGES stream. Returns the stream ARN.
+/// The table contract with its NEW_AND_OLD_IMAGES stream. Returns the stream ARN.
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> String {
-    use aws_sdk_dynamodb::types::*;
-    let attr = |n: &str, t: ScalarAttributeType| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(t)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    let out = ddb
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk", ScalarAttributeType::S))
-        .attribute_definitions(attr("sk", ScalarAttributeType::S))
-        .attribute_definitions(attr("seq", ScalarAttributeType::N))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .local_secondary_indexes(
-            LocalSecondaryIndex::builder()
-                .index_name("by-sequence")
-                .key_schema(key("pk", KeyType::Hash))
-                .key_schema(key("seq", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    tideline_testkit::create_event_table(ddb, name, true)
         .await
-        .unwrap();
-    out.table_description.unwrap().latest_stream_arn.unwrap()
+        .unwrap()
 }
 
 /// A custom bus with a rule (`source` = `tideline`) targeting a new standard
