@@ -293,8 +293,8 @@ impl Sink for FirehoseSink {
 /// would enqueue; invalid records go as they are and must be refused as poison.
 #[derive(Debug, Clone)]
 pub struct SqsSink {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
+    // The pipeline's own SQS adapter: one mapping of SendMessageBatch results.
+    queue: Arc<tideline_aws::SqsQueue>,
     entity_names: Arc<Vec<String>>,
     id_prefix: String,
     limits: BatchLimits,
@@ -310,8 +310,7 @@ impl SqsSink {
         limits: BatchLimits,
     ) -> Self {
         Self {
-            client,
-            queue_url,
+            queue: Arc::new(tideline_aws::SqsQueue::new(client, queue_url)),
             entity_names,
             id_prefix,
             limits,
@@ -325,80 +324,43 @@ impl Sink for SqsSink {
     }
 
     fn put(&self, batch: &[&Outgoing]) -> impl Future<Output = CallResult> + Send {
-        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
         use tideline_core::ingest::{IngestConfig, normalize_record};
+        use tideline_ports::{OutgoingMessage, Queue};
         let config = IngestConfig::default();
-        let entries: Result<Vec<_>, _> = batch
+        let messages: Vec<OutgoingMessage> = batch
             .iter()
-            .enumerate()
-            .map(|(i, o)| {
+            .map(|o| {
                 let r = &o.record;
                 let body = match normalize_record(&config, &r.bytes, chrono::Utc::now()) {
                     Ok(norm) => String::from_utf8_lossy(&norm.to_json_line()).into_owned(),
                     Err(_) => String::from_utf8_lossy(&r.bytes).into_owned(),
                 };
-                let entity = self
-                    .entity_names
-                    .get(r.entity as usize)
-                    .cloned()
-                    .unwrap_or_default();
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body)
-                    .message_group_id(entity)
-                    .message_deduplication_id(format!("{}{}", self.id_prefix, r.n))
-                    .build()
+                OutgoingMessage {
+                    group_id: self
+                        .entity_names
+                        .get(r.entity as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    dedup_id: format!("{}{}", self.id_prefix, r.n),
+                    body,
+                }
             })
             .collect();
-        let n = batch.len();
+        let queue = self.queue.clone();
         async move {
-            let entries = entries.map_err(|e| CallError {
+            let results = queue.send_batch(&messages).await.map_err(|e| CallError {
                 message: e.to_string(),
-                retryable: false,
+                retryable: e.class == tideline_core::ErrorClass::Retryable,
             })?;
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| call_error(&e))?;
-            let mut results: Vec<Option<RecordError>> = vec![
-                Some(RecordError {
-                    code: "not in the response".into(),
-                    retryable: true,
-                });
-                n
-            ];
-            for ok in out.successful() {
-                if let Some(slot) = ok
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| results.get_mut(i))
-                {
-                    *slot = None;
-                }
-            }
-            for failed in out.failed() {
-                if let Some(slot) = failed
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| results.get_mut(i))
-                {
-                    *slot = Some(RecordError {
-                        code: format!(
-                            "{}: {}",
-                            failed.code(),
-                            failed.message().unwrap_or_default()
-                        ),
-                        retryable: !failed.sender_fault(),
-                    });
-                }
-            }
-            Ok(results)
+            Ok(results
+                .into_iter()
+                .map(|r| {
+                    r.err().map(|f| RecordError {
+                        code: format!("{}: {}", f.code, f.message),
+                        retryable: f.class == tideline_core::ErrorClass::Retryable,
+                    })
+                })
+                .collect())
         }
     }
 }
