@@ -1,0 +1,73 @@
+//! The example consumer runs unchanged as a rule-bound Lambda under local
+//! mode: `tideline up` serves it the Lambda Runtime API, and its read model
+//! ends with one summary per entity matching the store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tideline_core::route::parse_rules;
+use tideline_embedded::{LocalConfig, LocalStack};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_responder_runs_as_a_local_lambda_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("consumer.db");
+    let rules = parse_rules(
+        &json!([{
+            "name": "event-responder",
+            "event_pattern": {"source": ["tideline"]},
+            "target": {"type": "lambda", "command": [env!("CARGO_BIN_EXE_event-responder")], "env": {
+                "TIDELINE_CONSUMER_NAME": "event-responder",
+                "TIDELINE_CHECKPOINT_TABLE": format!("sqlite:{}", db.display()),
+                "TIDELINE_READ_MODEL_TABLE": "read_model"
+            }}
+        }])
+        .to_string(),
+    )
+    .unwrap();
+    let stack = LocalStack::start(LocalConfig {
+        data_dir: dir.path().join("data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rules,
+        ..LocalConfig::default()
+    })
+    .await
+    .unwrap();
+
+    let types = ["OrderPlaced", "OrderPaid", "OrderShipped", "OrderDelivered"];
+    let records: Vec<Value> = (0..40)
+        .map(|n| json!({"entity_id": format!("order-{}", n % 10), "type": types[n / 10], "data": {"n": n, "note": "Grüße"}}))
+        .collect();
+    let body = json!({
+        "DeliveryStreamName": "tideline-ingest",
+        "Records": records.iter().map(|r| json!({"Data": base64::engine::general_purpose::STANDARD.encode(r.to_string())})).collect::<Vec<_>>(),
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/", stack.local_addr()))
+        .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    stack.wait_idle(Duration::from_secs(60)).await.unwrap();
+    assert!(stack.shared().bus.dead_letters().unwrap().is_empty());
+    stack.shutdown().await;
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn.prepare("SELECT * FROM read_model ORDER BY 1").unwrap();
+    let rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 10);
+    for (entity, summary) in rows {
+        let s: Value = serde_json::from_str(&summary).unwrap();
+        assert_eq!(s["last_sequence"], 4, "{entity}: {s}");
+        assert_eq!(s["count"], 4, "{entity}: {s}");
+        assert_eq!(s["last_type"], "OrderDelivered");
+        assert_eq!(s["status"], "delivered");
+    }
+}
