@@ -9,8 +9,11 @@
 //! ids are stable, the store keeps each event once however often it is
 //! reingested (INVARIANTS.md #2).
 //!
-//! `--lake` is a local directory (`tideline up`'s `<data-dir>/lake`, or an S3
-//! prefix synced down with `aws s3 sync`). `s3://` URLs are not read directly yet.
+//! `--lake` is a local directory (`tideline up`'s `<data-dir>/lake`) or an S3
+//! prefix (`s3://bucket/prefix`, the Firehose data lake: ListObjectsV2 is
+//! followed across pages). Time bounds use the hour directories local mode
+//! writes (`YYYY/MM/DD/HH/`) or the day partitions Firehose writes
+//! (`date=YYYY-MM-DD/`); objects with neither are always included.
 
 use crate::CliError;
 use aws_sdk_firehose::primitives::Blob;
@@ -30,7 +33,7 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Flags of `tideline reingest`.
 #[derive(Args, Debug, Clone)]
 pub struct ReingestArgs {
-    /// The lake: a directory of JSON Lines files (YYYY/MM/DD/HH/, processing-failed/...).
+    /// The lake: a directory of JSON Lines files (YYYY/MM/DD/HH/, processing-failed/...), or s3://bucket/prefix.
     #[arg(long)]
     pub lake: String,
     /// Only files of hours at or after this RFC 3339 time.
@@ -66,21 +69,161 @@ fn parse_bound(name: &str, t: &Option<String>) -> Result<Option<DateTime<Utc>>, 
         .transpose()
 }
 
-/// The hour a lake file belongs to, from its `YYYY/MM/DD/HH/` directories.
-fn file_hour(path: &Path) -> Option<DateTime<Utc>> {
-    let parts: Vec<&str> = path
-        .parent()?
-        .components()
-        .rev()
-        .take(4)
-        .filter_map(|c| c.as_os_str().to_str())
-        .collect();
-    let [h, d, m, y] = parts.as_slice() else {
+/// The time span a lake object covers, from its path: `YYYY/MM/DD/HH/`
+/// (local mode, one hour) or a `date=YYYY-MM-DD` partition (Firehose, one day).
+fn object_period(path: &str) -> Option<(DateTime<Utc>, chrono::Duration)> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let dirs = &parts[..parts.len().saturating_sub(1)];
+    if let Some(day) = dirs.iter().rev().find_map(|d| d.strip_prefix("date=")) {
+        let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+        return Some((
+            date.and_hms_opt(0, 0, 0)?.and_utc(),
+            chrono::Duration::days(1),
+        ));
+    }
+    let [.., y, m, d, h] = dirs else {
         return None;
     };
-    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?
-        .and_hms_opt(h.parse().ok()?, 0, 0)
-        .map(|t| t.and_utc())
+    let start = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?
+        .and_hms_opt(h.parse().ok()?, 0, 0)?;
+    Some((start.and_utc(), chrono::Duration::hours(1)))
+}
+
+/// Whether an object (path relative to the lake root) is selected.
+fn selected(
+    relative: &str,
+    failed_only: bool,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> bool {
+    let failed = relative.starts_with("processing-failed");
+    let period = object_period(relative);
+    (!failed_only || failed)
+        && from.is_none_or(|from| period.is_none_or(|(start, len)| start + len > from))
+        && to.is_none_or(|to| period.is_none_or(|(start, _)| start < to))
+}
+
+/// Where lake objects are read from.
+enum LakeSource {
+    Dir(PathBuf),
+    S3 {
+        client: aws_sdk_s3::Client,
+        bucket: String,
+        prefix: String,
+    },
+}
+
+impl LakeSource {
+    async fn open(lake: &str) -> Result<Self, CliError> {
+        let Some(rest) = lake.strip_prefix("s3://") else {
+            return Ok(Self::Dir(PathBuf::from(lake)));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(CliError::Usage(format!("--lake {lake}: no bucket name")));
+        }
+        let sdk = tideline_aws::load_sdk_config().await;
+        // Emulators and S3-compatible stores behind an endpoint override need path-style URLs.
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(path_style)
+            .build();
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        Ok(Self::S3 {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: bucket.to_string(),
+            prefix,
+        })
+    }
+
+    /// Object names relative to the lake root, sorted.
+    async fn list(&self) -> Result<Vec<String>, CliError> {
+        let mut names = Vec::new();
+        match self {
+            Self::Dir(root) => {
+                let mut files = Vec::new();
+                collect_files(root, &mut files)
+                    .map_err(|e| CliError::Usage(format!("--lake {}: {e}", root.display())))?;
+                for f in files {
+                    if let Ok(rel) = f.strip_prefix(root) {
+                        names.push(
+                            rel.to_string_lossy()
+                                .replace(std::path::MAIN_SEPARATOR, "/"),
+                        );
+                    }
+                }
+            }
+            Self::S3 {
+                client,
+                bucket,
+                prefix,
+            } => {
+                // ListObjectsV2 returns at most 1,000 keys a page: follow the token.
+                let mut pages = client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| {
+                        CliError::Runtime(format!(
+                            "s3://{bucket}/{prefix}: {}",
+                            aws_sdk_s3::error::DisplayErrorContext(&e)
+                        ))
+                    })?;
+                    for object in page.contents() {
+                        if let Some(key) = object.key().filter(|k| !k.ends_with('/')) {
+                            names
+                                .push(key.strip_prefix(prefix.as_str()).unwrap_or(key).to_string());
+                        }
+                    }
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    async fn read(&self, name: &str) -> Result<String, CliError> {
+        match self {
+            Self::Dir(root) => std::fs::read_to_string(root.join(name))
+                .map_err(|e| CliError::Runtime(format!("{}: {e}", root.join(name).display()))),
+            Self::S3 {
+                client,
+                bucket,
+                prefix,
+            } => {
+                let key = format!("{prefix}{name}");
+                let object = client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        CliError::Runtime(format!(
+                            "s3://{bucket}/{key}: {}",
+                            aws_sdk_s3::error::DisplayErrorContext(&e)
+                        ))
+                    })?;
+                let bytes = object
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| CliError::Runtime(format!("s3://{bucket}/{key}: {e}")))?
+                    .into_bytes();
+                String::from_utf8(bytes.to_vec()).map_err(|e| {
+                    CliError::Runtime(format!("s3://{bucket}/{key}: not UTF-8 JSON Lines: {e}"))
+                })
+            }
+        }
+    }
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -112,27 +255,11 @@ pub fn record_of_line(line: &str) -> Result<Vec<u8>, String> {
 
 /// Runs `tideline reingest`.
 pub async fn run(args: ReingestArgs) -> Result<ExitCode, CliError> {
-    if args.lake.starts_with("s3://") {
-        return Err(CliError::Usage(
-            "--lake s3://... is not supported yet: `aws s3 sync s3://bucket/prefix DIR` first, then --lake DIR".into(),
-        ));
-    }
     let from = parse_bound("from", &args.from)?;
     let to = parse_bound("to", &args.to)?;
-    let root = PathBuf::from(&args.lake);
-    let mut files = Vec::new();
-    collect_files(&root, &mut files)
-        .map_err(|e| CliError::Usage(format!("--lake {}: {e}", root.display())))?;
-    files.sort();
-    files.retain(|f| {
-        let failed = f
-            .strip_prefix(&root)
-            .is_ok_and(|r| r.starts_with("processing-failed"));
-        let hour = file_hour(f);
-        (!args.failed_only || failed)
-            && from.is_none_or(|from| hour.is_none_or(|h| h + chrono::Duration::hours(1) > from))
-            && to.is_none_or(|to| hour.is_none_or(|h| h < to))
-    });
+    let source = LakeSource::open(&args.lake).await?;
+    let mut files = source.list().await?;
+    files.retain(|f| selected(f, args.failed_only, from, to));
 
     let client = if args.aws {
         aws_sdk_firehose::Client::new(&tideline_aws::load_sdk_config().await)
@@ -152,8 +279,7 @@ pub async fn run(args: ReingestArgs) -> Result<ExitCode, CliError> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut batch_bytes = 0;
     for file in &files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| CliError::Runtime(format!("{}: {e}", file.display())))?;
+        let text = source.read(file).await?;
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -162,7 +288,7 @@ pub async fn run(args: ReingestArgs) -> Result<ExitCode, CliError> {
             let record = match record_of_line(line) {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("warning: {}:{}: {e}; skipped", file.display(), n + 1);
+                    eprintln!("warning: {file}:{}: {e}; skipped", n + 1);
                     skipped += 1;
                     continue;
                 }
