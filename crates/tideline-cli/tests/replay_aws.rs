@@ -3,8 +3,12 @@
 //! entity, reach a rule's SQS target; a reset clears a consumer's checkpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../tideline-aws/tests/support/mod.rs"]
+mod support;
+
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::time::Duration;
 use tideline_consumer::{CheckpointStore, CheckpointUpdate, DynamoCheckpoints};
 use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{EntityId, ExpectedSeq};
@@ -21,30 +25,12 @@ fn tideline(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return out;
-        }
-        for m in messages {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Vec<Value> {
+    let bodies = support::drain_bodies(sqs, url, n, Duration::from_secs(20)).await;
+    bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect()
 }
 
 fn by_entity(events: &[Value]) -> BTreeMap<String, Vec<u64>> {
@@ -88,49 +74,7 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
 
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let bus = tideline_testkit::unique("bus");
-    events.create_event_bus().name(&bus).send().await.unwrap();
-    let url = sqs
-        .create_queue()
-        .queue_name(tideline_testkit::unique("target"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    let rule = tideline_testkit::unique("rule");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(json!({"source": ["tideline"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (bus, url) = support::create_bus_with_queue_target(&events, &sqs).await;
 
     // By entity and sequence range.
     let out = tideline(&[
@@ -150,7 +94,7 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got = by_entity(&drain(&sqs, &url).await);
+    let got = by_entity(&drain(&sqs, &url, 2).await);
     assert_eq!(got, BTreeMap::from([("order-1".to_string(), vec![2, 3])]));
 
     // By time window: every entity, in full.
@@ -171,7 +115,7 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got = by_entity(&drain(&sqs, &url).await);
+    let got = by_entity(&drain(&sqs, &url, 5).await);
     assert_eq!(
         got,
         BTreeMap::from([
@@ -182,40 +126,7 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
 
     // A consumer's checkpoint, reset for one entity.
     let checkpoints_table = tideline_testkit::unique("checkpoints");
-    ddb.create_table()
-        .table_name(&checkpoints_table)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Range)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    tideline_testkit::create_key_table(&ddb, &checkpoints_table, true).await;
     let checkpoints = DynamoCheckpoints::new(ddb.clone(), &checkpoints_table);
     for entity in ["order-1", "order-2"] {
         let advance = CheckpointUpdate::Advance {

@@ -145,3 +145,35 @@ pub async fn create_event_table(
     let out = request.send().await.unwrap();
     out.table_description.and_then(|t| t.latest_stream_arn)
 }
+
+/// Creates a table with a string `pk` (and a string `sk` when `with_sk`), as
+/// the Terraform `consumer` module (checkpoints) and the example (read model) create.
+pub async fn create_key_table(ddb: &aws_sdk_dynamodb::Client, name: &str, with_sk: bool) {
+    use aws_sdk_dynamodb::types::*;
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let mut request = ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .key_schema(key("pk", KeyType::Hash));
+    if with_sk {
+        request = request
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("sk", KeyType::Range));
+    }
+    request.send().await.unwrap();
+}
