@@ -172,6 +172,16 @@ async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
         .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
         .sum();
     assert_eq!(lake_lines, 61);
+    // Every stage counts received / sent / discarded / failed under one scheme.
+    let m = stack.shared().metrics();
+    assert_eq!(m["transform"]["received"], 67);
+    assert_eq!(m["transform"]["failed"], 6);
+    assert_eq!(m["store"]["sent"], 61);
+    assert_eq!(m["emit"]["sent"], 61);
+    assert_eq!(
+        m["route"]["log"],
+        json!({"received": 61, "sent": 61, "discarded": 0, "failed": 0})
+    );
     stack.shutdown().await;
 }
 

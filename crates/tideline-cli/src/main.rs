@@ -1,7 +1,10 @@
 //! `tideline`: run the pipeline on one machine, and operate it.
 //!
 //! - `tideline up`: local mode, the whole pipeline in one process over embedded storage;
-//! - `tideline demo`: a throwaway stack with a realistic sample pushed through it.
+//! - `tideline demo`: a throwaway stack with a realistic sample pushed through it;
+//! - `tideline pattern test|check`: EventBridge patterns and rules files;
+//! - `tideline tail`: the live bus, locally (server-sent events) or on AWS (a temporary queue and rule);
+//! - `tideline replay`, `tideline consumer reset`, `tideline reingest`: rebuild read models, re-ingest the lake.
 //! - `tideline pattern test|check`: try patterns and validate rules files offline;
 //! - `tideline tail`: follow the bus live (locally, or on AWS with `--aws --bus`).
 //!

@@ -46,6 +46,8 @@ pub struct LocalBus {
     pub published: Arc<Notify>,
     live: broadcast::Sender<ArchivedEvent>,
     max_entries: usize,
+    /// Dead letters written by this process, per rule: the `failed` count of each target.
+    dead_lettered: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl LocalBus {
@@ -71,6 +73,7 @@ impl LocalBus {
             published: Arc::new(Notify::new()),
             live,
             max_entries,
+            dead_lettered: Default::default(),
         })
     }
 
@@ -145,8 +148,25 @@ impl LocalBus {
                 "INSERT INTO dead_letters (rule, event, reason, attempts, dead_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![rule, event, reason, attempts, now_ms()],
             )
-            .map(|_| ())
-            .map_err(port_error)
+            .map_err(port_error)?;
+        *self
+            .dead_lettered_counts()
+            .entry(rule.to_string())
+            .or_default() += 1;
+        Ok(())
+    }
+
+    fn dead_lettered_counts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.dead_lettered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Deliveries of `rule` dead-lettered since this process started.
+    pub fn dead_lettered(&self, rule: &str) -> u64 {
+        self.dead_lettered_counts().get(rule).copied().unwrap_or(0)
     }
 
     /// The delivery dead-letter table.

@@ -143,6 +143,8 @@ pub struct Shared {
     pub instance: u32,
     /// Rule names.
     pub rule_names: Vec<String>,
+    /// Each rule's counts (stage `route`), in rule order.
+    pub route_counters: Vec<Arc<StageCounters>>,
     /// Becomes true at shutdown; ends long-lived responses (the tail stream).
     pub stop: watch::Receiver<bool>,
 }
@@ -156,6 +158,7 @@ impl Shared {
             "transform": self.counters.transform.snapshot(),
             "store": self.counters.store.snapshot(),
             "emit": self.counters.emit.snapshot(),
+            "route": self.rule_names.iter().zip(&self.route_counters).map(|(n, c)| (n.clone(), serde_json::json!(c.snapshot()))).collect::<serde_json::Map<_, _>>(),
             "queue_depth": self.queue.depth().ok(),
             "queue_dead_letters": self.queue.dead_letters().map(|d| d.len()).ok(),
             "rejected": self.store.rejected().map(|r| r.len()).ok(),
@@ -250,6 +253,7 @@ impl LocalStack {
 
         let shared = Arc::new(Shared {
             rule_names: config.rules.iter().map(|r| r.spec.name.clone()).collect(),
+            route_counters: dispatchers.iter().map(Dispatcher::counters).collect(),
             config,
             queue,
             store,

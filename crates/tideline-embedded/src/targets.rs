@@ -19,6 +19,7 @@ use crate::runtime_api::LambdaTarget;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use tideline_core::metrics::{Counts, StageCounters};
 use tideline_core::retry::RetryPolicy;
 use tideline_core::route::{Rule, TargetSpec};
 use tideline_ports::PortError;
@@ -57,6 +58,7 @@ pub struct Dispatcher {
     retry: RetryPolicy,
     deliveries: broadcast::Sender<Delivery>,
     name: Arc<str>,
+    counters: Arc<StageCounters>,
 }
 
 impl Dispatcher {
@@ -104,7 +106,15 @@ impl Dispatcher {
             retry,
             deliveries,
             name,
+            counters: Arc::default(),
         })
+    }
+
+    /// This rule's counts (stage `route`): received = events read from the
+    /// bus, sent = delivered, discarded = not matching the pattern,
+    /// failed = dead-lettered after the retries.
+    pub fn counters(&self) -> Arc<StageCounters> {
+        self.counters.clone()
     }
 
     /// Runs until shutdown.
@@ -151,6 +161,7 @@ impl Dispatcher {
                     }
                 }
             }
+            let dead_before = self.bus.dead_lettered(&self.rule.spec.name);
             if let Err(e) = self.deliver(&matched).await {
                 warn!(rule = %self.name, error = %e, "delivery failed; will retry the batch");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -161,7 +172,18 @@ impl Dispatcher {
                 warn!(rule = %self.name, error = %e, "checkpoint write failed; events may be delivered again");
             }
             position = last;
-            debug!(rule = %self.name, read = batch.len(), delivered = matched.len(), position, "dispatched");
+            let failed = self
+                .bus
+                .dead_lettered(&self.rule.spec.name)
+                .saturating_sub(dead_before);
+            let counts = Counts {
+                received: batch.len() as u64,
+                sent: (matched.len() as u64).saturating_sub(failed),
+                discarded: (batch.len() - matched.len()) as u64,
+                failed,
+            };
+            self.counters.add(counts);
+            debug!(stage = "route", rule = %self.name, received = counts.received, sent = counts.sent, discarded = counts.discarded, failed = counts.failed, position, "batch done");
         }
         if let Sink::Lambda(target) = &mut self.sink {
             target.stop().await;

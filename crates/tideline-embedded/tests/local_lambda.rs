@@ -115,6 +115,14 @@ async fn lambda_target_runs_a_lambda_runtime_consumer_in_order_and_dead_letters_
 
     let dead = stack.shared().bus.dead_letters().unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
+    // The target's counts: one failed (dead-lettered), the rest delivered.
+    let route = &stack.shared().metrics()["route"]["consumer"];
+    assert_eq!(route["failed"], 1, "{route}");
+    assert_eq!(
+        route["sent"].as_u64().unwrap() + 1,
+        route["received"].as_u64().unwrap(),
+        "{route}"
+    );
     assert_eq!(dead[0].rule, "consumer");
     assert_eq!(dead[0].event["detail"]["metadata"]["entity_id"], "e-2");
     assert_eq!(dead[0].event["detail"]["metadata"]["sequence"], 3);
