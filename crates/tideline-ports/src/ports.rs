@@ -210,10 +210,19 @@ pub enum ChangeKind {
         /// True when DynamoDB's TTL removed it.
         by_ttl: bool,
     },
-    /// Anything else (head updates, de-duplication markers, rejected items, ...): skipped, and counted by kind.
+    /// A documented skip, counted by kind: head and marker records, rejected
+    /// records, `MODIFY`, and the removal of a non-event item.
     Skipped {
-        /// A short label for metrics, e.g. `head`, `dedup-marker`, `modify`.
+        /// A short label for metrics, e.g. `head`, `dedup`, `modify`.
         kind: String,
+    },
+    /// A change the emitter cannot read (an event item that does not decode,
+    /// an item of unknown kind). Never skipped: the stage rewinds to it, so the
+    /// event source retries it and, past its retry limit, sends it to the
+    /// on-failure destination with the reason logged.
+    Undecodable {
+        /// Why it cannot be read.
+        reason: String,
     },
 }
 
