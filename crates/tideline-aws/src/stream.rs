@@ -62,14 +62,19 @@ pub fn decode_record(record: &EventRecord) -> Change {
                     },
                     Err(e) => undecodable(
                         &sequence_number,
-                        format!("removed event item cannot be decoded (is the view type NEW_AND_OLD_IMAGES?): {e}"),
+                        format!(
+                            "removed event item cannot be decoded (is the view type NEW_AND_OLD_IMAGES?): {e}"
+                        ),
                     ),
                 },
                 _ => skipped("remove"),
             }
         }
         "MODIFY" => skipped("modify"),
-        other => undecodable(&sequence_number, format!("unknown stream event name {other:?}")),
+        other => undecodable(
+            &sequence_number,
+            format!("unknown stream event name {other:?}"),
+        ),
     };
     Change {
         sequence_number,

@@ -98,7 +98,10 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
 
     if let Some(change) = changes.get(readable) {
         if let ChangeKind::Undecodable { reason } = &change.kind {
-            out.error = Some(format!("change {} cannot be read: {reason}", change.sequence_number));
+            out.error = Some(format!(
+                "change {} cannot be read: {reason}",
+                change.sequence_number
+            ));
         }
         out.rewind_from = Some(change.sequence_number.clone());
         out.counts.failed += (changes.len() - readable) as u64;
