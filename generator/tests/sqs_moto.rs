@@ -82,7 +82,12 @@ async fn sqs_target_enqueues_normalised_records_per_entity_in_order() {
             let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
             // The body is what the transform would enqueue: a normalised record.
             assert_eq!(body["entity_id"], group.as_str());
-            assert_eq!(body["id"], dedup.as_str());
+            // De-duplication is per entity: derived from (entity, event id).
+            let expected = tideline_core::ids::queue_dedup_id(
+                &tideline_core::EntityId::new(group.as_str()).unwrap(),
+                &tideline_core::EventId::new(body["id"].as_str().unwrap()).unwrap(),
+            );
+            assert_eq!(expected, dedup);
             assert!(dedup_ids.insert(dedup));
             by_entity
                 .entry(group)
