@@ -498,3 +498,59 @@ proptest! {
         }
     }
 }
+
+/// A queue that records each call's payload total, to check SendMessageBatch's 1 MiB.
+#[derive(Default)]
+struct CallRecordingQueue {
+    calls: std::sync::Mutex<Vec<(usize, usize)>>,
+}
+
+impl tideline_ports::Queue for CallRecordingQueue {
+    fn max_batch(&self) -> usize {
+        limits::SQS_BATCH_ENTRIES
+    }
+    async fn send_batch(
+        &self,
+        messages: &[tideline_ports::OutgoingMessage],
+    ) -> Result<Vec<Result<(), EntryFailure>>, tideline_ports::PortError> {
+        let bytes = messages.iter().map(|m| m.body.len()).sum();
+        self.calls.lock().unwrap().push((messages.len(), bytes));
+        Ok(messages.iter().map(|_| Ok(())).collect())
+    }
+}
+
+/// Defect 2: SendMessageBatch's 1 MiB total is enforced, not only its 10 entries.
+#[tokio::test]
+async fn send_message_batch_calls_stay_within_the_byte_total() {
+    let config = IngestConfig {
+        limits: HopLimits {
+            sqs_message_bytes: limits::SQS_MAX_MESSAGE_BYTES,
+            ..HopLimits::default()
+        },
+        ..IngestConfig::default()
+    };
+    let pad = "z".repeat(300 * 1024);
+    let input: Vec<_> = (0..10)
+        .map(|i| {
+            incoming(
+                &format!("r{i}"),
+                &json!({"entity_id": format!("e{i}"), "type":"T","data":{"pad":pad}}),
+            )
+        })
+        .collect();
+    let queue = CallRecordingQueue::default();
+    let out = transform_batch(&config, &queue, &RetryPolicy::fast(2), input).await;
+    assert_eq!(out.counts.sent, 10);
+    let calls = queue.calls.lock().unwrap().clone();
+    assert!(
+        calls
+            .iter()
+            .all(|&(_, bytes)| bytes <= limits::SQS_BATCH_BYTES),
+        "{calls:?}"
+    );
+    assert_eq!(calls.iter().map(|&(n, _)| n).sum::<usize>(), 10);
+    assert!(
+        calls.len() >= 4,
+        "10 records of 300 KiB need at least 4 calls: {calls:?}"
+    );
+}
