@@ -36,6 +36,29 @@ fn refusal(record: &Value) -> RejectReason {
     .unwrap_err()
 }
 
+/// Admits a record that must be valid.
+fn admitted(record: &Value) -> tideline_core::ingest::AdmittedRecord {
+    admit(
+        &IngestConfig::default(),
+        record.to_string().as_bytes(),
+        Utc::now(),
+    )
+    .unwrap()
+}
+
+/// Admits a record and appends it, as the storer would.
+async fn append(store: &MemoryStore, record: &Value) {
+    let admitted = admitted(record);
+    store
+        .append(
+            &admitted.record.entity_id.clone(),
+            vec![admitted.record],
+            ExpectedSeq::Any,
+        )
+        .await
+        .unwrap();
+}
+
 fn nested(depth: usize) -> Value {
     let mut v = json!(1);
     for _ in 0..depth {
@@ -245,22 +268,11 @@ async fn query_pages_are_bounded_by_bytes() {
     let store = MemoryStore::default();
     let big = "y".repeat(200 * 1024);
     for i in 0..40 {
-        let admitted = admit(
-            &IngestConfig::default(),
-            json!({"entity_id":"e","type":"T","data":{"i":i,"pad":big}})
-                .to_string()
-                .as_bytes(),
-            Utc::now(),
+        append(
+            &store,
+            &json!({"entity_id":"e","type":"T","data":{"i":i,"pad":big}}),
         )
-        .unwrap();
-        store
-            .append(
-                &admitted.record.entity_id.clone(),
-                vec![admitted.record],
-                ExpectedSeq::Any,
-            )
-            .await
-            .unwrap();
+        .await;
     }
     let mut cursor = String::new();
     let mut seen = Vec::new();
@@ -298,22 +310,7 @@ async fn undecodable_change_rewinds_instead_of_being_skipped() {
     let store = MemoryStore::default();
     let mut changes = Vec::new();
     for i in 0..3 {
-        let admitted = admit(
-            &IngestConfig::default(),
-            json!({"entity_id":"e","type":"T","data":i})
-                .to_string()
-                .as_bytes(),
-            Utc::now(),
-        )
-        .unwrap();
-        store
-            .append(
-                &admitted.record.entity_id.clone(),
-                vec![admitted.record],
-                ExpectedSeq::Any,
-            )
-            .await
-            .unwrap();
+        append(&store, &json!({"entity_id":"e","type":"T","data":i})).await;
     }
     let events = store.all_events();
     changes.push(Change {
