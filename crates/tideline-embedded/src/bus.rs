@@ -356,3 +356,73 @@ impl Bus for LocalBus {
         Ok(results)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(source: &str, detail_type: &str, detail: String) -> BusEntry {
+        BusEntry {
+            source: source.into(),
+            detail_type: detail_type.into(),
+            detail,
+            entity_id: "e".into(),
+            sequence: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn put_events_refuses_what_put_events_refuses_per_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus =
+            LocalBus::open_with(&dir.path().join("bus.db"), 10, 2048, Durability::Normal).unwrap();
+        let small = || r#"{"data":1}"#.to_string();
+        let entries = [
+            entry("tideline", "Placed", small()),
+            entry("tideline", &"T".repeat(DETAIL_TYPE_CHARS + 1), small()),
+            entry("tideline", &"T".repeat(DETAIL_TYPE_CHARS), small()),
+            entry(&"s".repeat(SOURCE_CHARS + 1), "Placed", small()),
+            entry("", "Placed", small()),
+            entry("tideline", "", small()),
+        ];
+        let results = bus.put_events(&entries).await.unwrap();
+        let verdicts: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(verdicts, [true, false, true, false, false, false]);
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(e.code, "InvalidArgument");
+            assert_eq!(e.class, ErrorClass::Permanent);
+        }
+        assert!(
+            results[1]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("DetailType")
+        );
+        assert!(results[3].as_ref().unwrap_err().message.contains("Source"));
+
+        // One entry over the request size: refused, alone.
+        let big = entry(
+            "tideline",
+            "Placed",
+            format!(r#"{{"data":"{}"}}"#, "x".repeat(2048)),
+        );
+        let results = bus.put_events(std::slice::from_ref(&big)).await.unwrap();
+        let e = results[0].as_ref().unwrap_err();
+        assert_eq!(e.code, "InvalidArgument");
+        assert!(e.message.contains("2048"), "{e}");
+        // Several entries over the request size together: the call fails.
+        let half = entry(
+            "tideline",
+            "Placed",
+            format!(r#"{{"d":"{}"}}"#, "x".repeat(1100)),
+        );
+        assert!(bus.put_events(&[half.clone(), half]).await.is_err());
+
+        assert_eq!(
+            bus.read_after(0, 100).unwrap().len(),
+            2,
+            "only the valid entries are archived"
+        );
+    }
+}

@@ -610,4 +610,185 @@ mod tests {
         assert_eq!(dl.len(), 2);
         assert!(dl[0].reason.contains("maxReceiveCount") && dl[0].reason.contains("throttled"));
     }
+
+    fn open_queue(dir: &tempfile::TempDir, config: QueueConfig) -> LocalQueue {
+        LocalQueue::open(&dir.path().join("q.db"), config).unwrap()
+    }
+
+    fn bodies(got: &[ReceivedMessage]) -> Vec<&str> {
+        got.iter().map(|m| m.body.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn dedup_is_per_group_not_queue_wide() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = open_queue(&dir, QueueConfig::default());
+        // The same de-duplication id in two groups: two entities' events.
+        q.send_batch(&[msg("acct-A", "1"), msg("acct-B", "1")])
+            .await
+            .unwrap();
+        assert_eq!(bodies(&q.receive(10).unwrap()), ["acct-A:1", "acct-B:1"]);
+        // A repeat within the same group is still dropped.
+        q.send_batch(&[msg("acct-A", "1")]).await.unwrap();
+        assert_eq!(q.depth().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn entries_over_sqs_limits_are_refused_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = open_queue(
+            &dir,
+            QueueConfig {
+                max_message_bytes: 1024,
+                ..QueueConfig::default()
+            },
+        );
+        let big = OutgoingMessage {
+            group_id: "g".into(),
+            dedup_id: "big".into(),
+            body: "x".repeat(1025),
+        };
+        let fits = OutgoingMessage {
+            body: "x".repeat(1024),
+            dedup_id: "fits".into(),
+            ..big.clone()
+        };
+        let long_group = msg(&"g".repeat(SQS_ID_CHARS + 1), "1");
+        let empty_dedup = msg("g", "");
+        let spaced_group = msg("a b", "2");
+        let longest_ok = msg(&"h".repeat(SQS_ID_CHARS), &"i".repeat(SQS_ID_CHARS));
+        let results = q
+            .send_batch(&[big, fits, long_group, empty_dedup, spaced_group, longest_ok])
+            .await
+            .unwrap();
+        let verdicts: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(verdicts, [false, true, false, false, false, true]);
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(r.code, INVALID_PARAMETER);
+            assert_eq!(r.class, ErrorClass::Permanent);
+        }
+        assert!(
+            results[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("MaximumMessageSize")
+        );
+        assert!(
+            results[2]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("MessageGroupId")
+        );
+        assert!(
+            results[3]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("MessageDeduplicationId")
+        );
+        // Only the accepted entries are in the queue.
+        assert_eq!(q.depth().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_over_the_batch_limits_fails_as_a_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = open_queue(
+            &dir,
+            QueueConfig {
+                max_message_bytes: tideline_core::limits::SQS_MAX_MESSAGE_BYTES,
+                ..QueueConfig::default()
+            },
+        );
+        let eleven: Vec<OutgoingMessage> = (0..SQS_BATCH_ENTRIES + 1)
+            .map(|i| msg(&format!("g{i}"), "1"))
+            .collect();
+        let e = q.send_batch(&eleven).await.unwrap_err();
+        assert_eq!(e.class, ErrorClass::Permanent);
+        assert!(e.message.contains("TooManyEntriesInBatchRequest"), "{e}");
+        let half = SQS_BATCH_BYTES / 2 + 1;
+        let two_halves: Vec<OutgoingMessage> = (0..2)
+            .map(|i| OutgoingMessage {
+                group_id: format!("g{i}"),
+                dedup_id: "1".into(),
+                body: "x".repeat(half),
+            })
+            .collect();
+        let e = q.send_batch(&two_halves).await.unwrap_err();
+        assert!(e.message.contains("BatchRequestTooLong"), "{e}");
+        assert!(
+            q.send_batch(&[]).await.is_err(),
+            "SQS refuses an empty batch"
+        );
+        assert_eq!(q.depth().unwrap(), 0, "a failed call enqueues nothing");
+        assert!(q.send_batch(&eleven[..SQS_BATCH_ENTRIES]).await.is_ok());
+    }
+
+    /// Makes the next statement of `kind` (DELETE or UPDATE) on `messages`
+    /// fail, through a second connection, as a full disk or an I/O error would.
+    fn break_messages(dir: &tempfile::TempDir, kind: &str) -> rusqlite::Connection {
+        let other = rusqlite::Connection::open(dir.path().join("q.db")).unwrap();
+        other
+            .execute_batch(&format!(
+                "CREATE TRIGGER broken BEFORE {kind} ON messages BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END;"
+            ))
+            .unwrap();
+        other
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_or_release_leaves_nothing_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = open_queue(&dir, QueueConfig::default());
+        q.send_batch(&[msg("a", "1"), msg("b", "2")]).await.unwrap();
+        let got = q.receive(10).unwrap();
+        assert_eq!(got.len(), 2);
+
+        let other = break_messages(&dir, "DELETE");
+        assert!(q.delete(&[got[0].seq]).is_err());
+        other.execute_batch("DROP TRIGGER broken").unwrap();
+        assert_eq!(q.in_flight_count(), 1, "a:1 left the in-flight set");
+        // Group a is not stalled: a:1 is delivered again (b:2 is still in flight).
+        assert_eq!(bodies(&q.receive(10).unwrap()), ["a:1"]);
+
+        let other = break_messages(&dir, "UPDATE");
+        assert!(
+            q.release(&[got[1].seq], Duration::from_secs(60), "x")
+                .is_err()
+        );
+        assert!(
+            q.return_uncounted(&[got[0].seq], Duration::from_secs(60), "x")
+                .is_err()
+        );
+        other.execute_batch("DROP TRIGGER broken").unwrap();
+        assert_eq!(q.in_flight_count(), 0);
+        // Neither group is stalled until a restart.
+        assert_eq!(bodies(&q.receive(10).unwrap()), ["a:1", "b:2"]);
+    }
+
+    #[tokio::test]
+    async fn an_uncounted_hand_back_does_not_move_toward_the_dead_letter_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = open_queue(
+            &dir,
+            QueueConfig {
+                max_receive_count: 2,
+                ..QueueConfig::default()
+            },
+        );
+        q.send_batch(&[msg("a", "1")]).await.unwrap();
+        for _ in 0..5 {
+            let got = q.receive(10).unwrap();
+            assert_eq!(bodies(&got), ["a:1"]);
+            q.return_uncounted(&[got[0].seq], Duration::ZERO, "database is locked")
+                .unwrap();
+        }
+        let seq = q.receive(10).unwrap()[0].seq;
+        let (count, error) = q.receive_state(seq).unwrap().unwrap();
+        assert_eq!(count, 0);
+        assert_eq!(error.as_deref(), Some("database is locked"));
+        assert!(q.dead_letters().unwrap().is_empty());
+    }
 }

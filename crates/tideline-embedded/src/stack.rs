@@ -645,3 +645,175 @@ async fn emit_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tideline_ports::{OutgoingMessage, Queue};
+
+    /// The embedded store, failing its first `transient` appends as SQLite
+    /// does when busy or out of disk, and (if `reject_fails`) every rejection
+    /// permanently.
+    struct Flaky {
+        inner: SqliteStore,
+        transient: AtomicU32,
+        reject_fails: bool,
+    }
+
+    impl EventStore for Flaky {
+        async fn append(
+            &self,
+            entity: &EntityId,
+            events: Vec<NewEvent>,
+            expected: ExpectedSeq,
+        ) -> Result<Vec<AppendOutcome>, StoreError> {
+            self.inner.append(entity, events, expected).await
+        }
+        async fn append_each(
+            &self,
+            events: Vec<NewEvent>,
+        ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
+            if self
+                .transient
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return (
+                    Vec::new(),
+                    Some(PortError::retryable("sqlite", "database is locked").into()),
+                );
+            }
+            self.inner.append_each(events).await
+        }
+        async fn read_events(
+            &self,
+            entity: &EntityId,
+            after_seq: u64,
+            limit: usize,
+        ) -> Result<Vec<StoredEvent>, StoreError> {
+            self.inner.read_events(entity, after_seq, limit).await
+        }
+        async fn head(
+            &self,
+            entity: &EntityId,
+        ) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
+            self.inner.head(entity).await
+        }
+    }
+
+    impl RejectSink for Flaky {
+        async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
+            if self.reject_fails {
+                return Err(PortError::permanent(
+                    "sqlite",
+                    "no such table: rejected (simulated)",
+                ));
+            }
+            self.inner.reject(record).await
+        }
+    }
+
+    fn record(entity: &str, id: u32) -> OutgoingMessage {
+        let body = serde_json::json!({
+            "entity_id": entity, "id": format!("{entity}-{id}"), "type": "Placed", "data": {"n": id},
+        });
+        let admitted = tideline_core::ingest::admit(
+            &IngestConfig::default(),
+            body.to_string().as_bytes(),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        OutgoingMessage::for_record(&admitted)
+    }
+
+    fn setup(dir: &tempfile::TempDir, transient: u32, reject_fails: bool) -> (LocalQueue, Flaky) {
+        let queue = LocalQueue::open(
+            &dir.path().join("queue.db"),
+            QueueConfig {
+                max_receive_count: 2,
+                ..QueueConfig::default()
+            },
+        )
+        .unwrap();
+        let store = Flaky {
+            inner: SqliteStore::open(&dir.path().join("store.db"), None).unwrap(),
+            transient: AtomicU32::new(transient),
+            reject_fails,
+        };
+        (queue, store)
+    }
+
+    async fn drain(queue: &LocalQueue, store: &Flaky, passes: usize) {
+        let retry = RetryPolicy::fast(3);
+        let mut failures = 0;
+        for _ in 0..passes {
+            if queue.depth().unwrap() == 0 {
+                break;
+            }
+            let _ = store_once(queue, store, 500, &retry, &mut failures).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_store_errors_do_not_dead_letter_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        // Four busy appends in a row: twice the maxReceiveCount of 2.
+        let (queue, store) = setup(&dir, 4, false);
+        for chunk in (0..30u32).collect::<Vec<_>>().chunks(10) {
+            let batch: Vec<_> = chunk
+                .iter()
+                .map(|i| record(&format!("e{}", i % 3), *i))
+                .collect();
+            queue.send_batch(&batch).await.unwrap();
+        }
+        drain(&queue, &store, 200).await;
+        assert!(
+            queue.dead_letters().unwrap().is_empty(),
+            "{:?}",
+            queue.dead_letters()
+        );
+        assert_eq!(queue.depth().unwrap(), 0);
+        assert_eq!(store.inner.totals().unwrap().0, 30);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_counts_only_the_message_it_stopped_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let (queue, store) = setup(&dir, 0, true);
+        // A poison message whose rejection cannot be recorded, then 9 good
+        // records of other entities behind it in the same batch.
+        let mut batch = vec![OutgoingMessage {
+            group_id: "poison".into(),
+            dedup_id: "p".into(),
+            body: "not a record".into(),
+        }];
+        batch.extend((0..9u32).map(|i| record(&format!("e{i}"), i)));
+        queue.send_batch(&batch).await.unwrap();
+        let retry = RetryPolicy::fast(3);
+        let mut failures = 0;
+        let counts = store_once(&queue, &store, 500, &retry, &mut failures)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counts.received, 10);
+        let first = queue.receive_state(1).unwrap().unwrap();
+        let behind = queue.receive_state(2).unwrap().unwrap();
+        assert_eq!(
+            first.0, 1,
+            "the message the batch stopped at counts a receive"
+        );
+        assert_eq!(behind.0, 0, "messages behind it were never attempted");
+        drain(&queue, &store, 200).await;
+        let dead = queue.dead_letters().unwrap();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0].group_id, "poison");
+        assert!(
+            dead[0].reason.contains("no such table"),
+            "{}",
+            dead[0].reason
+        );
+        assert_eq!(store.inner.totals().unwrap().0, 9);
+    }
+}
