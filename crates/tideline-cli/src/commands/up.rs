@@ -137,3 +137,40 @@ pub async fn run(args: UpArgs) -> Result<ExitCode, CliError> {
     stack.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use clap::Parser;
+    use tideline_embedded::sqlite::Durability;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<LocalConfig, String> {
+        let cli = Cli::try_parse_from(std::iter::once("up").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.up.to_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn durability_defaults_to_normal_and_full_is_accepted() {
+        assert_eq!(config(&[]).unwrap().durability, Durability::Normal);
+        assert_eq!(
+            config(&["--durability", "full"]).unwrap().durability,
+            Durability::Full
+        );
+        let e = config(&["--durability", "fsync"]).unwrap_err();
+        assert!(e.contains("normal") && e.contains("full"), "{e}");
+    }
+
+    #[test]
+    fn allowed_hosts_are_passed_on() {
+        let c = config(&["--allow-host", "tideline", "--allow-host", "box.lan"]).unwrap();
+        assert_eq!(c.allowed_hosts, ["tideline", "box.lan"]);
+    }
+}
