@@ -6,13 +6,22 @@
 //! never holds up the emitter or another rule, and after a crash each
 //! dispatcher resumes where it left off (delivery is at least once, as on
 //! EventBridge). Live subscribers (`tideline tail`) get a broadcast copy.
+//!
+//! `put_events` refuses what PutEvents refuses, per entry and with an
+//! EventBridge-like `ErrorCode` (AWS-CONTRACTS.md, "Limits at the edges"): a
+//! `DetailType` over 128 characters, a `Source` over 256, an entry larger
+//! than the request size limit, a `Detail` that is not a JSON object. A call
+//! whose entries together exceed the request limit fails as a whole, as
+//! PutEvents' `ValidationException` does.
 
-use crate::sqlite::{Db, now_ms, open, port_error};
+use crate::sqlite::{Db, Durability, now_ms, open, port_error};
 use rusqlite::{OptionalExtension, params};
 use std::path::Path;
 use std::sync::Arc;
-use tideline_core::envelope::{BusEntry, DEFAULT_MAX_PUT_EVENTS_BYTES};
+use tideline_core::ErrorClass;
+use tideline_core::envelope::BusEntry;
 use tideline_core::keys::format_timestamp;
+use tideline_core::limits::{DEFAULT_PUT_EVENTS_REQUEST_BYTES, DETAIL_TYPE_CHARS, SOURCE_CHARS};
 use tideline_ports::{Bus, EntryFailure, PortError};
 use tokio::sync::{Notify, broadcast};
 
@@ -46,14 +55,32 @@ pub struct LocalBus {
     pub published: Arc<Notify>,
     live: broadcast::Sender<ArchivedEvent>,
     max_entries: usize,
+    /// PutEvents' request size limit (`limits.put_events_request_bytes`).
+    max_request_bytes: usize,
     /// Dead letters written by this process, per rule: the `failed` count of each target.
     dead_lettered: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl LocalBus {
-    /// Opens (or creates) the bus database.
+    /// Opens (or creates) the bus database with today's PutEvents request
+    /// limit and the default durability.
     pub fn open(path: &Path, max_entries: usize) -> Result<Self, PortError> {
-        let conn = open(path).map_err(port_error)?;
+        Self::open_with(
+            path,
+            max_entries,
+            DEFAULT_PUT_EVENTS_REQUEST_BYTES,
+            Durability::default(),
+        )
+    }
+
+    /// Opens (or creates) the bus database.
+    pub fn open_with(
+        path: &Path,
+        max_entries: usize,
+        max_request_bytes: usize,
+        durability: Durability,
+    ) -> Result<Self, PortError> {
+        let conn = open(path, durability).map_err(port_error)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS archive (
                 position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,8 +100,68 @@ impl LocalBus {
             published: Arc::new(Notify::new()),
             live,
             max_entries,
+            max_request_bytes,
             dead_lettered: Default::default(),
         })
+    }
+
+    /// The database's `synchronous` setting (1 NORMAL, 2 FULL).
+    pub fn synchronous(&self) -> Result<i64, PortError> {
+        self.db.synchronous()
+    }
+
+    /// Archives an event as given, bypassing `put_events`' checks: for tests
+    /// that must reach the dispatcher with what no stage would publish.
+    pub fn archive_raw(&self, event: &str) -> Result<i64, PortError> {
+        let conn = self.db.lock();
+        conn.execute(
+            "INSERT INTO archive (event, published_at) VALUES (?1, ?2)",
+            params![event, now_ms()],
+        )
+        .map_err(port_error)?;
+        let position = conn.last_insert_rowid();
+        drop(conn);
+        self.published.notify_waiters();
+        Ok(position)
+    }
+
+    /// The checks PutEvents makes on one entry.
+    fn check_entry(&self, entry: &BusEntry) -> Result<(), EntryFailure> {
+        let invalid = |message: String| EntryFailure {
+            code: "InvalidArgument".into(),
+            message,
+            // The same entry gets the same answer.
+            class: ErrorClass::Permanent,
+        };
+        let detail_type = entry.detail_type.chars().count();
+        if detail_type == 0 || detail_type > DETAIL_TYPE_CHARS {
+            return Err(invalid(format!(
+                "DetailType is {detail_type} characters; PutEvents takes 1 to {DETAIL_TYPE_CHARS}"
+            )));
+        }
+        let source = entry.source.chars().count();
+        if source == 0 || source > SOURCE_CHARS {
+            return Err(invalid(format!(
+                "Source is {source} characters; PutEvents takes 1 to {SOURCE_CHARS}"
+            )));
+        }
+        if entry.size() > self.max_request_bytes {
+            return Err(invalid(format!(
+                "the entry is {} bytes (Source + DetailType + Detail); a PutEvents request carries at most {}",
+                entry.size(),
+                self.max_request_bytes
+            )));
+        }
+        // Entries come from the emit stage, whose detail is always a JSON
+        // object; as EventBridge does, anything else is refused.
+        if !entry.detail.trim_start().starts_with('{') {
+            return Err(EntryFailure {
+                code: "MalformedDetail".into(),
+                message: "Detail is not a JSON object".into(),
+                class: ErrorClass::Permanent,
+            });
+        }
+        Ok(())
     }
 
     /// A live copy of everything published from now on.
@@ -204,7 +291,7 @@ fn event_id() -> String {
 
 impl Bus for LocalBus {
     fn max_request_bytes(&self) -> usize {
-        DEFAULT_MAX_PUT_EVENTS_BYTES
+        self.max_request_bytes
     }
 
     fn max_entries(&self) -> usize {
@@ -215,21 +302,30 @@ impl Bus for LocalBus {
         &self,
         entries: &[BusEntry],
     ) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
+        let total: usize = entries.iter().map(BusEntry::size).sum();
+        if entries.len() > 1 && total > self.max_request_bytes {
+            // PutEvents: "Total size of the entries in the request is over the limit."
+            return Err(PortError::permanent(
+                "eventbridge-local",
+                format!(
+                    "ValidationException: the entries total {total} bytes; a PutEvents request carries at most {}",
+                    self.max_request_bytes
+                ),
+            ));
+        }
         let time = format_timestamp(chrono::Utc::now());
         let mut results = Vec::with_capacity(entries.len());
         let mut rows = Vec::with_capacity(entries.len());
         for entry in entries {
-            // Entries come from the emit stage, whose detail is always a JSON
-            // object; as EventBridge does, anything else is refused per entry.
-            if entry.detail.trim_start().starts_with('{') {
-                rows.push(entry.to_event_json(&event_id(), &time));
-                results.push(Ok(()));
-            } else {
-                results.push(Err(EntryFailure {
-                    code: "MalformedDetail".into(),
-                    message: "Detail is not a JSON object".into(),
-                    class: tideline_core::ErrorClass::Permanent,
-                }));
+            match self.check_entry(entry) {
+                Ok(()) => {
+                    rows.push(entry.to_event_json(&event_id(), &time));
+                    results.push(Ok(()));
+                }
+                Err(e) => {
+                    tracing::warn!(bus = "local", entity_id = %entry.entity_id, sequence = entry.sequence, code = %e.code, reason = %e.message, "entry refused");
+                    results.push(Err(e));
+                }
             }
         }
         let archived = {
@@ -258,5 +354,75 @@ impl Bus for LocalBus {
         }
         self.published.notify_waiters();
         Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(source: &str, detail_type: &str, detail: String) -> BusEntry {
+        BusEntry {
+            source: source.into(),
+            detail_type: detail_type.into(),
+            detail,
+            entity_id: "e".into(),
+            sequence: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn put_events_refuses_what_put_events_refuses_per_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus =
+            LocalBus::open_with(&dir.path().join("bus.db"), 10, 2048, Durability::Normal).unwrap();
+        let small = || r#"{"data":1}"#.to_string();
+        let entries = [
+            entry("tideline", "Placed", small()),
+            entry("tideline", &"T".repeat(DETAIL_TYPE_CHARS + 1), small()),
+            entry("tideline", &"T".repeat(DETAIL_TYPE_CHARS), small()),
+            entry(&"s".repeat(SOURCE_CHARS + 1), "Placed", small()),
+            entry("", "Placed", small()),
+            entry("tideline", "", small()),
+        ];
+        let results = bus.put_events(&entries).await.unwrap();
+        let verdicts: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(verdicts, [true, false, true, false, false, false]);
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(e.code, "InvalidArgument");
+            assert_eq!(e.class, ErrorClass::Permanent);
+        }
+        assert!(
+            results[1]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("DetailType")
+        );
+        assert!(results[3].as_ref().unwrap_err().message.contains("Source"));
+
+        // One entry over the request size: refused, alone.
+        let big = entry(
+            "tideline",
+            "Placed",
+            format!(r#"{{"data":"{}"}}"#, "x".repeat(2048)),
+        );
+        let results = bus.put_events(std::slice::from_ref(&big)).await.unwrap();
+        let e = results[0].as_ref().unwrap_err();
+        assert_eq!(e.code, "InvalidArgument");
+        assert!(e.message.contains("2048"), "{e}");
+        // Several entries over the request size together: the call fails.
+        let half = entry(
+            "tideline",
+            "Placed",
+            format!(r#"{{"d":"{}"}}"#, "x".repeat(1100)),
+        );
+        assert!(bus.put_events(&[half.clone(), half]).await.is_err());
+
+        assert_eq!(
+            bus.read_after(0, 100).unwrap().len(),
+            2,
+            "only the valid entries are archived"
+        );
     }
 }

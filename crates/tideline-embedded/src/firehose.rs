@@ -6,6 +6,16 @@
 //! API, as Firehose accepts it, and lands in `processing-failed/` with its
 //! reason. A record that could not be enqueued is reported as failed in
 //! `RequestResponses` with `FailedPutCount`, so the producer retries it.
+//!
+//! A record is acknowledged only once its outcome is durable where it
+//! belongs (INVARIANTS.md #1): a refused record once its line is in
+//! `processing-failed/`, a valid record once it is in the queue *and* the
+//! lake. If the lake write fails (the directory is not writable, the disk is
+//! full), the records it carried are reported failed with
+//! `ServiceUnavailableException`, so the producer retries them. A valid record
+//! is already in the queue then; its retry is de-duplicated per entity (the
+//! queue's window, and the store's idempotent append), so it is stored once
+//! and reaches the lake on the retry.
 
 use crate::stack::Shared;
 use axum::http::{HeaderMap, StatusCode};
@@ -19,9 +29,9 @@ use tideline_ports::stages::transform::{IncomingRecord, transform_batch};
 use tideline_ports::{FailedRecord, Lake};
 
 /// PutRecordBatch: at most 500 records per call.
-pub const MAX_BATCH_RECORDS: usize = 500;
+pub const MAX_BATCH_RECORDS: usize = tideline_core::limits::FIREHOSE_BATCH_RECORDS;
 /// PutRecordBatch: at most 4 MiB per call (sum of record data).
-pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_BATCH_BYTES: usize = tideline_core::limits::FIREHOSE_BATCH_BYTES;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -55,6 +65,11 @@ pub fn aws_error(status: StatusCode, error_type: &str, message: impl Into<String
         json!({"__type": error_type, "message": message}).to_string(),
     )
         .into_response()
+}
+
+/// A `RequestResponses` entry for a record the producer must retry.
+fn unavailable(message: String) -> Value {
+    json!({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": message})
 }
 
 fn ok_json(body: Value) -> Response {
@@ -167,18 +182,21 @@ async fn put(shared: &Shared, stream: &str, records: Vec<RecordIn>, batch: bool)
     shared.counters.transform.add(out.counts);
 
     let mut valid = Vec::new();
+    let mut valid_at = Vec::new();
     let mut refused = Vec::new();
+    let mut refused_at = Vec::new();
     let mut responses = Vec::with_capacity(out.records.len());
     let mut failed_puts = 0;
-    for (record, raw) in out.records.into_iter().zip(raw) {
+    for (i, (record, raw)) in out.records.into_iter().zip(raw).enumerate() {
         match record.result {
             Ok(r) => {
                 valid.push(r.record);
+                valid_at.push(i);
                 responses.push(json!({"RecordId": record.record_id}));
             }
             Err(e) if e.is_transient() => {
                 failed_puts += 1;
-                responses.push(json!({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": e.to_string()}));
+                responses.push(unavailable(e.to_string()));
             }
             Err(failure) => {
                 refused.push(FailedRecord {
@@ -187,27 +205,50 @@ async fn put(shared: &Shared, stream: &str, records: Vec<RecordIn>, batch: bool)
                     error_code: failure.code().into(),
                     error_message: failure.to_string(),
                 });
+                refused_at.push(i);
                 responses.push(json!({"RecordId": record.record_id}));
             }
         }
     }
     // The lake is written before answering, so an acknowledged record is in
-    // the lake (or in processing-failed with its reason).
-    if let Err(e) = shared.lake.write_records(&valid).await {
-        tracing::error!(error = %e, "lake write failed: records are queued but missing from the lake");
+    // the lake (or in processing-failed with its reason). What the lake could
+    // not take is reported failed: the producer retries it, nothing is
+    // acknowledged and lost.
+    if !valid.is_empty()
+        && let Err(e) = shared.lake.write_records(&valid).await
+    {
+        tracing::error!(error = %e, records = valid.len(), "lake write failed: records are queued; reported failed so the producer retries");
+        for &i in &valid_at {
+            responses[i] = unavailable(format!("the lake could not be written: {e}"));
+        }
+        failed_puts += valid_at.len();
     }
-    if let Err(e) = shared.lake.write_failed(&refused).await {
-        tracing::error!(error = %e, records = refused.len(), "processing-failed write failed");
+    if !refused.is_empty()
+        && let Err(e) = shared.lake.write_failed(&refused).await
+    {
+        tracing::error!(error = %e, records = refused.len(), "processing-failed write failed: refused records reported failed so the producer retries");
+        for &i in &refused_at {
+            responses[i] = unavailable(format!(
+                "the record was refused, and its processing-failed record could not be written: {e}"
+            ));
+        }
+        failed_puts += refused_at.len();
     }
     if batch {
         ok_json(
             json!({"FailedPutCount": failed_puts, "Encrypted": false, "RequestResponses": responses}),
         )
     } else if failed_puts > 0 {
+        let message = responses
+            .first()
+            .and_then(|r| r.get("ErrorMessage"))
+            .and_then(Value::as_str)
+            .unwrap_or("the record could not be accepted; retry")
+            .to_string();
         aws_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailableException",
-            "the record could not be enqueued; retry",
+            message,
         )
     } else {
         let id = responses

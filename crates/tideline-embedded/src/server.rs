@@ -6,27 +6,68 @@
 //! the pattern (all events without one) is a `data:` line with the archive
 //! position as `id:`. A client too slow for the live broadcast gets an
 //! `event: lagged` with `{"skipped": n}` instead of a silent gap.
+//!
+//! The server is meant for the developer's machine, and guards itself:
+//! - A connection must send its request headers within `header_timeout` and
+//!   its body within `body_timeout`, so a half-open or trickling connection is
+//!   closed instead of held forever; at most `max_connections` are served at
+//!   once (further ones wait in the listen backlog).
+//! - The `Host` header must name a loopback host (`localhost`, `127.0.0.1`,
+//!   `[::1]`), the listen address, or a host allowed by `--allow-host`:
+//!   anything else gets 421, the defence against DNS rebinding (a web page on
+//!   `evil.example` that resolves to 127.0.0.1 sends `Host: evil.example`).
+//! - `POST /_tideline/replay` changes what consumers see, so it accepts only
+//!   a request a cross-site form cannot make: `content-type:
+//!   application/json`, or the header `x-tideline-request`.
 
 use crate::firehose;
 use crate::stack::Shared;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tideline_pattern::Pattern;
 use tideline_ports::stages::query::{QueryRequest, handle_query};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, warn};
 
 /// Largest request body: a 4 MiB PutRecordBatch grows by a third in base64.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// The HTTP server's limits on connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time a connection has to send a request's headers (also while idle
+    /// between keep-alive requests).
+    pub header_timeout: Duration,
+    /// Time a request has to send its whole body.
+    pub body_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 256,
+        }
+    }
+}
+
 /// Builds the router.
 pub fn router(shared: Arc<Shared>) -> Router {
+    let body_timeout = shared.config.http.body_timeout;
     Router::new()
         .route("/", post(firehose_api))
         .route("/_tideline/metrics", get(metrics))
@@ -35,7 +76,167 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_tideline/tail", get(tail))
         .fallback(query_api)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| read_body_within(body_timeout, req, next),
+        ))
+        // Outermost: a request for a foreign host is refused before its body is read.
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            check_host,
+        ))
         .with_state(shared)
+}
+
+/// Serves `app` on `listener` until `shutdown` turns true, with the
+/// connection limits of `limits`. Waits (at most 10 s) for open connections
+/// to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                // Timeouts and resets land here: the client's problem, not ours.
+                debug!(%peer, error = %e, "connection closed with an error");
+            }
+        });
+    }
+    let open = tokio::time::timeout(Duration::from_secs(10), slots.acquire_many(max as u32)).await;
+    if open.is_err() {
+        warn!("http server stopped with connections still open");
+    }
+}
+
+/// Resolves once `rx` turns true (or its sender is gone); holds no borrow of
+/// the value across an await, so the future stays `Send`.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Reads the whole body within `timeout` (a trickling body is cut off with
+/// 408), then hands the request on.
+async fn read_body_within(timeout: Duration, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body unreadable or over {MAX_BODY_BYTES} bytes: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {timeout:?}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Whether a `Host` header names this server: a loopback name or address,
+/// the listen address (any address when listening on all interfaces: an
+/// address literal cannot be rebound), or an allowed host.
+pub fn host_allowed(host: &str, listen: SocketAddr, allowed: &[String]) -> bool {
+    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    let name = authority.host().trim_end_matches('.').to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") {
+        // RFC 6761: always the loopback interface.
+        return true;
+    }
+    let literal = name.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return ip.is_loopback() || listen.ip().is_unspecified() || ip == listen.ip();
+    }
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(&name))
+}
+
+async fn check_host(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let config = &shared.config;
+    match host {
+        Some(h) if host_allowed(&h, config.listen, &config.allowed_hosts) => next.run(req).await,
+        Some(h) => {
+            warn!(host = %h, path = %req.uri().path(), "request for a foreign Host refused");
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "Host {h:?} is not served here: tideline up answers to localhost, loopback addresses and its listen address {}; \
+                     start it with --allow-host <name> to accept another name (this check defends against DNS rebinding)\n",
+                    config.listen
+                ),
+            )
+                .into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            "missing Host header (HTTP/1.1 requires it)\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The header that marks a request as made by a program, not a web form.
+pub const REQUEST_HEADER: &str = "x-tideline-request";
+
+/// True when `headers` could not come from a cross-site "simple" request: a
+/// JSON content type, or the custom header (either forces a CORS preflight,
+/// which this server never grants).
+fn is_non_simple(headers: &HeaderMap) -> bool {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    json || headers.contains_key(REQUEST_HEADER)
 }
 
 async fn firehose_api(
@@ -165,10 +366,24 @@ fn replay_refusal(message: impl Into<String>) -> Response {
 /// marked `metadata.replay = true`, in `seq` order per entity (the emit
 /// stage's `replay_events`). Consumers with the guard ignore them unless
 /// their checkpoint was reset.
-async fn replay(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn replay(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     use tideline_core::keys::{format_timestamp, parse_timestamp};
     use tideline_ports::EventStore;
     use tideline_ports::stages::emit::{EmitConfig, replay_events};
+    if !is_non_simple(&headers) {
+        warn!(
+            content_type = ?headers.get(axum::http::header::CONTENT_TYPE),
+            "replay refused: not a JSON request"
+        );
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            axum::Json(serde_json::json!({
+                "error": "UnsupportedMediaType",
+                "message": "POST /_tideline/replay takes a JSON body with `content-type: application/json` (or the header `x-tideline-request: 1`); form and plain-text posts are refused so that a web page cannot trigger a replay",
+            })),
+        )
+            .into_response();
+    }
     let req: ReplayRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return replay_refusal(format!("body: {e}")),

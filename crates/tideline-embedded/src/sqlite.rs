@@ -5,13 +5,60 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tideline_ports::PortError;
 
-/// Opens a database in WAL mode with `synchronous=NORMAL`: a commit survives a
-/// process crash (`kill -9`), which is the durability local mode promises; only
-/// an OS crash or power loss may lose the last commits.
-pub fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+/// How hard local mode makes a commit durable (`tideline up --durability`).
+///
+/// - [`Durability::Normal`] (the default): SQLite `synchronous=NORMAL` in WAL
+///   mode. A commit survives a crash of the process (`kill -9`, a panic, an
+///   out-of-memory kill): nothing acknowledged is lost. An OS crash or a power
+///   loss may lose the last commits before the WAL was synced, including
+///   records the Firehose API had already acknowledged.
+/// - [`Durability::Full`]: `synchronous=FULL` on every database: each commit
+///   is fsynced before it returns, so an acknowledged record also survives an
+///   OS crash or power loss, at the price of one fsync per commit. Lake files
+///   should be fsynced too in this mode (see `docs/local-mode.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives a process crash.
+    #[default]
+    Normal,
+    /// Survives an OS crash or power loss too.
+    Full,
+}
+
+impl Durability {
+    /// SQLite's `synchronous` setting for this mode.
+    pub fn synchronous(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+
+    /// Whether files written outside SQLite (the lake) must be fsynced.
+    pub fn sync_files(self) -> bool {
+        self == Self::Full
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            other => Err(format!(
+                "durability {other:?}: expected \"normal\" (survives a process crash) or \"full\" (survives an OS crash or power loss)"
+            )),
+        }
+    }
+}
+
+/// Opens a database in WAL mode with the `synchronous` setting of
+/// `durability` (see [`Durability`] for what each survives).
+pub fn open(path: &Path, durability: Durability) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "synchronous", durability.synchronous())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // 64 MiB of page cache: the store's indexes are written in entity order,
@@ -32,6 +79,11 @@ pub fn port_error(e: rusqlite::Error) -> PortError {
     }
 }
 
+/// The `synchronous` setting of a connection (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
+pub fn synchronous_of(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+}
+
 /// A connection shared by the tasks of one component.
 #[derive(Debug)]
 pub struct Db(Mutex<Connection>);
@@ -44,6 +96,10 @@ impl Db {
     /// Locks the connection. Work under the lock is short and never awaits.
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    /// The connection's `synchronous` setting (1 NORMAL, 2 FULL).
+    pub fn synchronous(&self) -> Result<i64, PortError> {
+        synchronous_of(&self.lock()).map_err(port_error)
     }
 }
 

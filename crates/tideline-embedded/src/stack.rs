@@ -4,6 +4,8 @@
 use crate::bus::LocalBus;
 use crate::lake::FileLake;
 use crate::queue::{LocalQueue, QueueConfig};
+use crate::server::HttpLimits;
+use crate::sqlite::Durability;
 use crate::store::SqliteStore;
 use crate::targets::{Delivery, Dispatcher};
 use std::net::SocketAddr;
@@ -13,12 +15,14 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tideline_core::envelope::DEFAULT_SOURCE;
 use tideline_core::ingest::IngestConfig;
+use tideline_core::metrics::Counts;
 use tideline_core::metrics::StageCounters;
 use tideline_core::retry::RetryPolicy;
 use tideline_core::route::{Rule, parse_rules};
+use tideline_core::{AppendOutcome, EntityId, ErrorClass, ExpectedSeq, NewEvent, StoredEvent};
 use tideline_ports::stages::emit::{EmitConfig, emit_batch};
 use tideline_ports::stages::store::{IncomingMessage, store_batch};
-use tideline_ports::{ChangeFeed, PortError};
+use tideline_ports::{ChangeFeed, EventStore, PortError, RejectSink, RejectedRecord, StoreError};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -50,6 +54,13 @@ pub struct LocalConfig {
     pub retry: RetryPolicy,
     /// Event retention (TTL), if any.
     pub ttl: Option<chrono::Duration>,
+    /// What a commit survives (`--durability`): see [`Durability`].
+    pub durability: Durability,
+    /// The HTTP server's timeouts and connection cap.
+    pub http: HttpLimits,
+    /// Host names the HTTP server answers to besides loopback names and
+    /// addresses and its listen address (`--allow-host`).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for LocalConfig {
@@ -67,6 +78,9 @@ impl Default for LocalConfig {
             emit_batch: 500,
             retry: RetryPolicy::default(),
             ttl: None,
+            durability: Durability::default(),
+            http: HttpLimits::default(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -199,6 +213,11 @@ impl LocalStack {
             })?;
             config.rules.extend(rules);
         }
+        // One source of truth for the queue's limits: the numbers ingest admits
+        // by (HopLimits), so a record ingest accepts is one the queue carries.
+        config.queue.max_message_bytes = config.ingest.limits.sqs_message_bytes;
+        config.queue.max_batch_bytes = config.ingest.limits.sqs_batch_bytes;
+        config.queue.durability = config.durability;
         let queue = Arc::new(
             LocalQueue::open(&dir.join("queue.db"), config.queue.clone()).map_err(|source| {
                 LocalError::Store {
@@ -214,19 +233,23 @@ impl LocalStack {
                 source,
             })?;
         let store = Arc::new(
-            SqliteStore::open(&dir.join("store.db"), config.ttl).map_err(|source| {
-                LocalError::Store {
+            SqliteStore::open_with(&dir.join("store.db"), config.ttl, config.durability).map_err(
+                |source| LocalError::Store {
                     what: "store.db",
                     source,
-                }
-            })?,
+                },
+            )?,
         );
         let bus = Arc::new(
-            LocalBus::open(&dir.join("bus.db"), config.emit_batch).map_err(|source| {
-                LocalError::Store {
-                    what: "bus.db",
-                    source,
-                }
+            LocalBus::open_with(
+                &dir.join("bus.db"),
+                config.emit_batch,
+                config.ingest.limits.put_events_request_bytes,
+                config.durability,
+            )
+            .map_err(|source| LocalError::Store {
+                what: "bus.db",
+                source,
             })?,
         );
         let lake = FileLake::new(&dir.join("lake"));
@@ -278,19 +301,18 @@ impl LocalStack {
             tasks.push(tokio::spawn(d.run(shutdown_rx.clone())));
         }
         let app = crate::server::router(shared.clone());
-        let mut server_shutdown = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let graceful = async move {
-                let _ = server_shutdown.wait_for(|stop| *stop).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(graceful)
-                .await
-            {
-                warn!(error = %e, "http server stopped");
-            }
-        }));
-        info!(%addr, data_dir = %shared.config.data_dir.display(), rules = shared.rule_names.len(), recovered_in_flight = recovered, "tideline up: ready");
+        tasks.push(tokio::spawn(crate::server::serve(
+            listener,
+            app,
+            shared.config.http,
+            shutdown_rx.clone(),
+        )));
+        if !addr.ip().is_loopback() {
+            // The APIs have no authentication: anyone who can reach the port can
+            // ingest, read every event and trigger replays.
+            warn!(%addr, "listening beyond loopback: the ingest, query and replay APIs have no authentication; anyone who can reach this address can use them");
+        }
+        info!(%addr, data_dir = %shared.config.data_dir.display(), rules = shared.rule_names.len(), recovered_in_flight = recovered, durability = ?shared.config.durability, "tideline up: ready");
         Ok(Self {
             shared,
             addr,
@@ -385,61 +407,188 @@ async fn store_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) 
             }
             last_prune = Instant::now();
         }
-        let received = match shared.queue.receive(shared.config.store_batch) {
-            Ok(r) => r,
+        match store_once(
+            &shared.queue,
+            &*shared.store,
+            shared.config.store_batch,
+            &shared.config.retry,
+            &mut failures_in_a_row,
+        )
+        .await
+        {
+            Ok(Some(counts)) => shared.counters.store.add(counts),
+            Ok(None) => {
+                wait_or_shutdown(
+                    &shared.queue.arrivals,
+                    &mut shutdown,
+                    Duration::from_millis(100),
+                )
+                .await;
+            }
             Err(e) => {
                 warn!(stage = "store", error = %e, "receive failed");
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        if received.is_empty() {
-            wait_or_shutdown(
-                &shared.queue.arrivals,
-                &mut shutdown,
-                Duration::from_millis(100),
-            )
-            .await;
-            continue;
-        }
-        let messages: Vec<IncomingMessage> = received
-            .iter()
-            .map(|m| IncomingMessage {
-                message_id: m.message_id(),
-                body: m.body.clone(),
-            })
-            .collect();
-        let result = store_batch(&*shared.store, &*shared.store, messages).await;
-        shared.counters.store.add(result.counts);
-        let failed: std::collections::HashSet<&str> = result
-            .failed_message_ids
-            .iter()
-            .map(String::as_str)
-            .collect();
-        let (retry, done): (Vec<_>, Vec<_>) = received
-            .iter()
-            .partition(|m| failed.contains(m.message_id().as_str()));
-        if let Err(e) = shared
-            .queue
-            .delete(&done.iter().map(|m| m.seq).collect::<Vec<_>>())
-        {
-            // Not deleted means redelivered, and the idempotent append stores it once.
-            warn!(stage = "store", error = %e, "delete failed; messages will be redelivered");
-        }
-        if retry.is_empty() {
-            failures_in_a_row = 0;
-        } else {
-            failures_in_a_row += 1;
-            let delay = shared.config.retry.jittered_delay(failures_in_a_row);
-            let reason = result.stop_reason.clone().unwrap_or_default();
-            if let Err(e) = shared.queue.release(
-                &retry.iter().map(|m| m.seq).collect::<Vec<_>>(),
-                delay,
-                &reason,
-            ) {
-                warn!(stage = "store", error = %e, "release failed; messages return after the visibility timeout");
             }
         }
+    }
+}
+
+/// One pass of the store worker: receive, run the store stage, delete what
+/// it handled and hand back what it reported. `Ok(None)` when the queue had
+/// nothing to deliver.
+///
+/// The receive-count rule (what moves a message toward the dead-letter
+/// table, `max_receive_count`):
+/// - The store stage stops at the first failure and reports that message and
+///   every later one. Only the message it stopped at was attempted; the ones
+///   behind it are handed back uncounted.
+/// - If the failure is transient (SQLite busy or locked, disk full, an I/O
+///   error: the error's class is retryable), the stopped message is handed
+///   back uncounted too, with jittered exponential backoff (capped by the
+///   retry policy's `max_delay`). Seconds or minutes of a busy or full disk
+///   therefore never dead-letter anything: the messages wait in the queue,
+///   durable and in order, and `queue_depth` shows them. Dead-lettering them
+///   instead would break their entity's order for a failure that is not
+///   theirs.
+/// - A permanent failure (the stage could not even record a poison message
+///   as rejected) counts one receive for the stopped message; after
+///   `max_receive_count` of those it is dead-lettered with the last error.
+pub async fn store_once<S: EventStore + RejectSink>(
+    queue: &LocalQueue,
+    store: &S,
+    batch: usize,
+    retry: &RetryPolicy,
+    failures_in_a_row: &mut u32,
+) -> Result<Option<Counts>, PortError> {
+    let received = queue.receive(batch)?;
+    if received.is_empty() {
+        return Ok(None);
+    }
+    let messages: Vec<IncomingMessage> = received
+        .iter()
+        .map(|m| IncomingMessage {
+            message_id: m.message_id(),
+            body: m.body.clone(),
+        })
+        .collect();
+    let observed = Observed::new(store);
+    let result = store_batch(&observed, &observed, messages).await;
+    let failed: std::collections::HashSet<&str> = result
+        .failed_message_ids
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let (retry_now, done): (Vec<_>, Vec<_>) = received
+        .iter()
+        .partition(|m| failed.contains(m.message_id().as_str()));
+    if let Err(e) = queue.delete(&done.iter().map(|m| m.seq).collect::<Vec<_>>()) {
+        // Not deleted means redelivered, and the idempotent append stores it once.
+        warn!(stage = "store", error = %e, messages = done.len(), "delete failed; messages will be redelivered");
+    }
+    if retry_now.is_empty() {
+        *failures_in_a_row = 0;
+        return Ok(Some(result.counts));
+    }
+    *failures_in_a_row += 1;
+    let delay = retry.jittered_delay(*failures_in_a_row);
+    let reason = result.stop_reason.clone().unwrap_or_default();
+    // The stage's stop is always an error some call returned; if none was
+    // seen, treat it as transient (never burn a receive on a guess).
+    let class = observed.stop_class().unwrap_or(ErrorClass::Retryable);
+    let seqs: Vec<i64> = retry_now.iter().map(|m| m.seq).collect();
+    let handed_back = match (class, seqs.split_first()) {
+        (ErrorClass::Permanent, Some((first, rest))) => queue
+            .release(&[*first], delay, &reason)
+            .and(queue.return_uncounted(rest, delay, &reason)),
+        _ => queue.return_uncounted(&seqs, delay, &reason),
+    };
+    warn!(stage = "store", messages = seqs.len(), class = ?class, delay_ms = delay.as_millis() as u64, reason = %reason, "batch stopped; messages handed back");
+    if let Err(e) = handed_back {
+        warn!(stage = "store", error = %e, "hand-back failed; messages are visible again at once");
+    }
+    Ok(Some(result.counts))
+}
+
+/// The store and reject sink as the store stage sees them, remembering the
+/// class of the last error either returned: the stage stops at an error and
+/// makes no call after it, so that is the class of the error that stopped it.
+struct Observed<'a, S> {
+    inner: &'a S,
+    last_error: std::sync::Mutex<Option<ErrorClass>>,
+}
+
+impl<'a, S> Observed<'a, S> {
+    fn new(inner: &'a S) -> Self {
+        Self {
+            inner,
+            last_error: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn note(&self, class: ErrorClass) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(class);
+    }
+
+    fn stop_class(&self) -> Option<ErrorClass> {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<S: EventStore> EventStore for Observed<'_, S> {
+    async fn append(
+        &self,
+        entity: &EntityId,
+        events: Vec<NewEvent>,
+        expected: ExpectedSeq,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let r = self.inner.append(entity, events, expected).await;
+        if let Err(e) = &r {
+            self.note(tideline_core::Classify::class(e));
+        }
+        r
+    }
+
+    async fn append_each(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
+        let (done, error) = self.inner.append_each(events).await;
+        if let Some(e) = &error {
+            self.note(tideline_core::Classify::class(e));
+        }
+        (done, error)
+    }
+
+    async fn read_events(
+        &self,
+        entity: &EntityId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.read_events(entity, after_seq, limit).await
+    }
+
+    async fn head(
+        &self,
+        entity: &EntityId,
+    ) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
+        self.inner.head(entity).await
+    }
+}
+
+impl<S: RejectSink> RejectSink for Observed<'_, S> {
+    async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
+        let r = self.inner.reject(record).await;
+        if let Err(e) = &r {
+            self.note(e.class);
+        }
+        r
     }
 }
 
@@ -494,5 +643,177 @@ async fn emit_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         } else {
             failures_in_a_row = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tideline_ports::{OutgoingMessage, Queue};
+
+    /// The embedded store, failing its first `transient` appends as SQLite
+    /// does when busy or out of disk, and (if `reject_fails`) every rejection
+    /// permanently.
+    struct Flaky {
+        inner: SqliteStore,
+        transient: AtomicU32,
+        reject_fails: bool,
+    }
+
+    impl EventStore for Flaky {
+        async fn append(
+            &self,
+            entity: &EntityId,
+            events: Vec<NewEvent>,
+            expected: ExpectedSeq,
+        ) -> Result<Vec<AppendOutcome>, StoreError> {
+            self.inner.append(entity, events, expected).await
+        }
+        async fn append_each(
+            &self,
+            events: Vec<NewEvent>,
+        ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
+            if self
+                .transient
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return (
+                    Vec::new(),
+                    Some(PortError::retryable("sqlite", "database is locked").into()),
+                );
+            }
+            self.inner.append_each(events).await
+        }
+        async fn read_events(
+            &self,
+            entity: &EntityId,
+            after_seq: u64,
+            limit: usize,
+        ) -> Result<Vec<StoredEvent>, StoreError> {
+            self.inner.read_events(entity, after_seq, limit).await
+        }
+        async fn head(
+            &self,
+            entity: &EntityId,
+        ) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
+            self.inner.head(entity).await
+        }
+    }
+
+    impl RejectSink for Flaky {
+        async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
+            if self.reject_fails {
+                return Err(PortError::permanent(
+                    "sqlite",
+                    "no such table: rejected (simulated)",
+                ));
+            }
+            self.inner.reject(record).await
+        }
+    }
+
+    fn record(entity: &str, id: u32) -> OutgoingMessage {
+        let body = serde_json::json!({
+            "entity_id": entity, "id": format!("{entity}-{id}"), "type": "Placed", "data": {"n": id},
+        });
+        let admitted = tideline_core::ingest::admit(
+            &IngestConfig::default(),
+            body.to_string().as_bytes(),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        OutgoingMessage::for_record(&admitted)
+    }
+
+    fn setup(dir: &tempfile::TempDir, transient: u32, reject_fails: bool) -> (LocalQueue, Flaky) {
+        let queue = LocalQueue::open(
+            &dir.path().join("queue.db"),
+            QueueConfig {
+                max_receive_count: 2,
+                ..QueueConfig::default()
+            },
+        )
+        .unwrap();
+        let store = Flaky {
+            inner: SqliteStore::open(&dir.path().join("store.db"), None).unwrap(),
+            transient: AtomicU32::new(transient),
+            reject_fails,
+        };
+        (queue, store)
+    }
+
+    async fn drain(queue: &LocalQueue, store: &Flaky, passes: usize) {
+        let retry = RetryPolicy::fast(3);
+        let mut failures = 0;
+        for _ in 0..passes {
+            if queue.depth().unwrap() == 0 {
+                break;
+            }
+            let _ = store_once(queue, store, 500, &retry, &mut failures).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_store_errors_do_not_dead_letter_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        // Four busy appends in a row: twice the maxReceiveCount of 2.
+        let (queue, store) = setup(&dir, 4, false);
+        for chunk in (0..30u32).collect::<Vec<_>>().chunks(10) {
+            let batch: Vec<_> = chunk
+                .iter()
+                .map(|i| record(&format!("e{}", i % 3), *i))
+                .collect();
+            queue.send_batch(&batch).await.unwrap();
+        }
+        drain(&queue, &store, 200).await;
+        assert!(
+            queue.dead_letters().unwrap().is_empty(),
+            "{:?}",
+            queue.dead_letters()
+        );
+        assert_eq!(queue.depth().unwrap(), 0);
+        assert_eq!(store.inner.totals().unwrap().0, 30);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_counts_only_the_message_it_stopped_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let (queue, store) = setup(&dir, 0, true);
+        // A poison message whose rejection cannot be recorded, then 9 good
+        // records of other entities behind it in the same batch.
+        let mut batch = vec![OutgoingMessage {
+            group_id: "poison".into(),
+            dedup_id: "p".into(),
+            body: "not a record".into(),
+        }];
+        batch.extend((0..9u32).map(|i| record(&format!("e{i}"), i)));
+        queue.send_batch(&batch).await.unwrap();
+        let retry = RetryPolicy::fast(3);
+        let mut failures = 0;
+        let counts = store_once(&queue, &store, 500, &retry, &mut failures)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counts.received, 10);
+        let first = queue.receive_state(1).unwrap().unwrap();
+        let behind = queue.receive_state(2).unwrap().unwrap();
+        assert_eq!(
+            first.0, 1,
+            "the message the batch stopped at counts a receive"
+        );
+        assert_eq!(behind.0, 0, "messages behind it were never attempted");
+        drain(&queue, &store, 200).await;
+        let dead = queue.dead_letters().unwrap();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0].group_id, "poison");
+        assert!(
+            dead[0].reason.contains("no such table"),
+            "{}",
+            dead[0].reason
+        );
+        assert_eq!(store.inner.totals().unwrap().0, 9);
     }
 }

@@ -7,7 +7,7 @@
 //! commit order (`feed_id`), with a durable checkpoint, so emission resumes
 //! from the last acknowledged change after a crash.
 
-use crate::sqlite::{Db, open, port_error};
+use crate::sqlite::{Db, Durability, open, port_error};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 use std::path::Path;
@@ -67,9 +67,18 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
 const EVENT_COLUMNS: &str = "feed_id, entity_id, seq, sk, event_id, event_type, data, occurred_at, received_at, stored_at, correlation_id, test, schema_version, expires_at";
 
 impl SqliteStore {
-    /// Opens (or creates) the store database.
+    /// Opens (or creates) the store database with the default durability.
     pub fn open(path: &Path, ttl: Option<chrono::Duration>) -> Result<Self, PortError> {
-        let conn = open(path).map_err(port_error)?;
+        Self::open_with(path, ttl, Durability::default())
+    }
+
+    /// Opens (or creates) the store database.
+    pub fn open_with(
+        path: &Path,
+        ttl: Option<chrono::Duration>,
+        durability: Durability,
+    ) -> Result<Self, PortError> {
+        let conn = open(path, durability).map_err(port_error)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS events (
                 feed_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -119,6 +128,11 @@ impl SqliteStore {
             ttl,
             appended: Arc::new(Notify::new()),
         })
+    }
+
+    /// The database's `synchronous` setting (1 NORMAL, 2 FULL).
+    pub fn synchronous(&self) -> Result<i64, PortError> {
+        self.db.synchronous()
     }
 
     fn head_in(tx: &Transaction<'_>, entity: &EntityId) -> rusqlite::Result<Option<EntityHead>> {

@@ -13,6 +13,13 @@
 //! - `lambda`: a local Lambda binary behind the Lambda Runtime API
 //!   ([`crate::runtime_api`]), one event at a time, retried and then
 //!   dead-lettered like a webhook.
+//!
+//! Nothing is skipped silently (INVARIANTS.md #1): an archived event the
+//! dispatcher cannot read (not JSON, or nested deeper than serde_json's 128
+//! levels, which EventBridge itself would accept up to 1,100) goes to the
+//! dead-letter table with the reason and counts as `failed`; if even that
+//! write fails, the batch is retried. `discarded` counts only the documented
+//! skip: an event that does not match the rule's pattern.
 
 use crate::bus::LocalBus;
 use crate::runtime_api::LambdaTarget;
@@ -112,7 +119,7 @@ impl Dispatcher {
 
     /// This rule's counts (stage `route`): received = events read from the
     /// bus, sent = delivered, discarded = not matching the pattern,
-    /// failed = dead-lettered after the retries.
+    /// failed = dead-lettered (unreadable, or undeliverable after the retries).
     pub fn counters(&self) -> Arc<StageCounters> {
         self.counters.clone()
     }
@@ -152,18 +159,25 @@ impl Dispatcher {
                 continue;
             }
             let mut matched = Vec::new();
+            let mut unreadable = Vec::new();
             for archived in &batch {
                 match serde_json::from_str::<serde_json::Value>(&archived.event) {
                     Ok(v) if self.rule.pattern.matches(&v) => matched.push(archived.event.clone()),
                     Ok(_) => {}
-                    Err(e) => {
-                        warn!(rule = %self.name, position = archived.position, error = %e, "archived event is not JSON; skipped")
-                    }
+                    Err(e) => unreadable.push((archived, e)),
                 }
             }
             let dead_before = self.bus.dead_lettered(&self.rule.spec.name);
             if let Err(e) = self.deliver(&matched).await {
                 warn!(rule = %self.name, error = %e, "delivery failed; will retry the batch");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            // After delivery, so a failed delivery's retry does not dead-letter
+            // them twice. If the dead-letter write fails, the checkpoint stays
+            // and the batch is read again: never skipped.
+            if let Err(e) = self.dead_letter_unreadable(&unreadable) {
+                warn!(rule = %self.name, error = %e, "dead-letter write failed; will retry the batch");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -176,10 +190,13 @@ impl Dispatcher {
                 .bus
                 .dead_lettered(&self.rule.spec.name)
                 .saturating_sub(dead_before);
+            // `failed` includes the unreadable events; only matched events
+            // that were dead-lettered are subtracted from `sent`.
+            let undeliverable = failed.saturating_sub(unreadable.len() as u64);
             let counts = Counts {
                 received: batch.len() as u64,
-                sent: (matched.len() as u64).saturating_sub(failed),
-                discarded: (batch.len() - matched.len()) as u64,
+                sent: (matched.len() as u64).saturating_sub(undeliverable),
+                discarded: (batch.len() - matched.len() - unreadable.len()) as u64,
                 failed,
             };
             self.counters.add(counts);
@@ -189,6 +206,25 @@ impl Dispatcher {
             target.stop().await;
         }
         info!(rule = %self.name, "dispatcher stopped");
+    }
+
+    /// Moves events the dispatcher cannot read to the dead-letter table, each
+    /// with the parser's reason.
+    fn dead_letter_unreadable(
+        &self,
+        unreadable: &[(&crate::bus::ArchivedEvent, serde_json::Error)],
+    ) -> Result<(), PortError> {
+        for (archived, error) in unreadable {
+            let reason = format!(
+                "archived event at position {} cannot be read: {error} (serde_json reads at most {} levels of nesting; EventBridge accepts more)",
+                archived.position,
+                tideline_core::limits::JSON_READER_DEPTH
+            );
+            warn!(rule = %self.name, position = archived.position, error = %error, "archived event unreadable; moved to the dead-letter table");
+            self.bus
+                .dead_letter(&self.rule.spec.name, &archived.event, &reason, 0)?;
+        }
+        Ok(())
     }
 
     async fn deliver(&mut self, events: &[Arc<str>]) -> Result<(), PortError> {

@@ -100,6 +100,9 @@ async fn replay_local(args: &ReplayArgs) -> Result<serde_json::Value, CliError> 
     let url = format!("{}/_tideline/replay", args.endpoint.trim_end_matches('/'));
     let resp = reqwest::Client::new()
         .post(&url)
+        // `tideline up` takes a replay only from a request a web form cannot
+        // make: `.json` sets the JSON content type; the header says so too.
+        .header("x-tideline-request", "1")
         .json(&body)
         .send()
         .await

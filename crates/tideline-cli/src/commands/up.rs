@@ -38,6 +38,17 @@ pub struct UpArgs {
     /// refused at ingest, as on AWS.
     #[arg(long, env = "TIDELINE_MAX_MESSAGE_BYTES", default_value_t = tideline_core::limits::DEFAULT_SQS_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
+    /// What an acknowledged record survives. `normal` (the default): a crash
+    /// of the process (SQLite `synchronous=NORMAL` in WAL mode). `full`: also
+    /// an OS crash or power loss (`synchronous=FULL`, an fsync per commit;
+    /// slower). See docs/local-mode.md.
+    #[arg(long, default_value = "normal", value_parser = ["normal", "full"], env = "TIDELINE_DURABILITY")]
+    pub durability: String,
+    /// Another host name the HTTP server answers to (repeatable), besides
+    /// localhost, loopback addresses and the --listen address. Other `Host`
+    /// headers are refused (a DNS-rebinding defence).
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
 }
 
 impl UpArgs {
@@ -63,6 +74,11 @@ impl UpArgs {
             stream_name: self.stream_name.clone(),
             source: self.source.clone(),
             ingest: IngestConfig { limits, fields },
+            durability: self
+                .durability
+                .parse()
+                .map_err(|e: String| CliError::Usage(format!("--durability: {e}")))?,
+            allowed_hosts: self.allow_hosts.clone(),
             ..LocalConfig::default()
         })
     }
@@ -120,4 +136,41 @@ pub async fn run(args: UpArgs) -> Result<ExitCode, CliError> {
     eprintln!("tideline up: shutting down");
     stack.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use clap::Parser;
+    use tideline_embedded::sqlite::Durability;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<LocalConfig, String> {
+        let cli = Cli::try_parse_from(std::iter::once("up").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.up.to_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn durability_defaults_to_normal_and_full_is_accepted() {
+        assert_eq!(config(&[]).unwrap().durability, Durability::Normal);
+        assert_eq!(
+            config(&["--durability", "full"]).unwrap().durability,
+            Durability::Full
+        );
+        let e = config(&["--durability", "fsync"]).unwrap_err();
+        assert!(e.contains("normal") && e.contains("full"), "{e}");
+    }
+
+    #[test]
+    fn allowed_hosts_are_passed_on() {
+        let c = config(&["--allow-host", "tideline", "--allow-host", "box.lan"]).unwrap();
+        assert_eq!(c.allowed_hosts, ["tideline", "box.lan"]);
+    }
 }
