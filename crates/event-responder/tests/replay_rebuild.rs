@@ -134,7 +134,15 @@ async fn rebuild_by_replay_equals_live_build() {
     );
     let o0 = live.iter().find(|s| s.entity_id == "order-0").unwrap();
     assert_eq!((o0.count, o0.status.as_str()), (3, "cancelled"));
-    assert_eq!(responder.counts().test_skipped, 1);
+    // The test event is skipped each time it is delivered (every third
+    // archived event is delivered twice, so which ones depends on positions).
+    let test_deliveries = live_events
+        .iter()
+        .chain(live_events.iter().step_by(3))
+        .filter(|e| e["detail"]["metadata"]["test"] == true)
+        .count();
+    assert!(test_deliveries >= 1);
+    assert_eq!(responder.counts().test_skipped, test_deliveries as u64);
 
     // A replay without a reset is ignored.
     let out = replay(addr, json!({"since": "2000-01-01T00:00:00Z"})).await;
