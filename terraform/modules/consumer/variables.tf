@@ -24,8 +24,16 @@ variable "rules_file" {
   }
 
   validation {
-    condition     = can(tolist(jsondecode(file(var.rules_file))))
-    error_message = "rules_file must hold a JSON array of rules."
+    # A JSON array decodes to a tuple whose elements may have different
+    # shapes (rules with different targets), so tolist() cannot unify them and
+    # must not be the test: check for an array, then that every element is a
+    # rule with a name.
+    condition = (
+      can(regex("^\\s*\\[", file(var.rules_file))) &&
+      can(jsondecode(file(var.rules_file))) &&
+      alltrue([for rule in try(jsondecode(file(var.rules_file)), [{}]) : can(tostring(rule.name))])
+    )
+    error_message = "rules_file must hold a JSON array of rules, each an object with a \"name\"."
   }
 }
 
