@@ -1,14 +1,32 @@
 # ------------------------------------------------------------------ general
 
 variable "name_prefix" {
-  description = "Prefix of every resource name; lets several Tideline stacks share an account."
+  description = "Prefix of every resource name; lets several Tideline stacks share an account. 2-23 lowercase letters, digits and single hyphens."
   type        = string
   default     = "tideline"
 
   validation {
-    # Kept short: the longest derived name, "<prefix>-event-emitter-role", must stay within IAM's 64 characters.
-    condition     = can(regex("^[a-z][a-z0-9-]{1,23}$", var.name_prefix))
-    error_message = "name_prefix must be 2-24 lowercase letters, digits or '-', starting with a letter."
+    # The longest derived name is the data lake bucket,
+    # "<prefix>-ingest-lake-<12-digit account>-<region>": 40 characters
+    # besides the prefix with the longest region names (14, e.g.
+    # ap-southeast-4), within S3's 63. IAM role names ("<prefix>-ingest-firehose-role",
+    # 64) and the bus archive ("<prefix>-archive", 48) fit with room to spare.
+    condition     = can(regex("^[a-z][a-z0-9-]{0,21}[a-z0-9]$", var.name_prefix)) && !strcontains(var.name_prefix, "--")
+    error_message = "name_prefix must be 2-23 lowercase letters, digits or single '-', starting with a letter and not ending with '-' (the data lake bucket name, with account id and region, must fit S3's 63 characters)."
+  }
+
+  validation {
+    # "default" would name the bus like the account's default bus; "aws"
+    # starts names AWS reserves (KMS alias/aws, EventBridge aws.*); xn--,
+    # sthree- and amzn-s3-demo- start bucket names S3 refuses.
+    condition = (
+      var.name_prefix != "default" &&
+      !startswith(var.name_prefix, "aws") &&
+      !startswith(var.name_prefix, "xn--") &&
+      !startswith(var.name_prefix, "sthree") &&
+      !startswith(var.name_prefix, "amzn-s3-demo")
+    )
+    error_message = "name_prefix must not be \"default\" (the reserved bus name) nor start with \"aws\", \"xn--\", \"sthree\" or \"amzn-s3-demo\" (reserved by KMS, EventBridge or S3)."
   }
 }
 

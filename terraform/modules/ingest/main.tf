@@ -25,6 +25,15 @@ resource "aws_s3_bucket" "lake" {
   bucket        = local.bucket_name
   force_destroy = var.force_destroy
   tags          = var.tags
+
+  lifecycle {
+    precondition {
+      # Checked with the real account id and region, which name_prefix's
+      # validation can only assume.
+      condition     = length(local.bucket_name) >= 3 && length(local.bucket_name) <= 63 && can(regex("^[a-z0-9][a-z0-9.-]*[a-z0-9]$", local.bucket_name))
+      error_message = "The data lake bucket name \"${local.bucket_name}\" (${length(local.bucket_name)} characters) is not a valid S3 bucket name of at most 63 characters: shorten name_prefix or set lake_bucket_name."
+    }
+  }
 }
 
 resource "aws_s3_bucket_ownership_controls" "lake" {
