@@ -29,6 +29,8 @@ module "key" {
   source = "./modules/key"
 
   name                    = var.name_prefix
+  event_bus_name          = var.name_prefix
+  administrator_arns      = var.kms_administrator_arns
   deletion_window_in_days = var.kms_deletion_window_days
   tags                    = local.tags
 }
@@ -73,6 +75,7 @@ module "store" {
   table_name          = "${var.name_prefix}-events"
   kms_key_arn         = module.key.key_arn
   deletion_protection = var.table_deletion_protection
+  alarm_actions       = local.alarm_actions
   tags                = local.tags
 }
 
@@ -113,6 +116,9 @@ module "api" {
   jwt_audience           = var.api_jwt_audience
   throttling_rate_limit  = var.api_throttling_rate_limit
   throttling_burst_limit = var.api_throttling_burst_limit
+  # API Gateway waits as long as the function may run (at most 30 s).
+  integration_timeout_ms = var.query_api.timeout_seconds * 1000
+  latency_alarm_ms       = var.api_latency_alarm_ms
   kms_key_arn            = module.key.key_arn
   log_retention_days     = var.log_retention_days
   alarm_actions          = local.alarm_actions

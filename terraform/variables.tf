@@ -82,6 +82,12 @@ variable "event_source" {
   }
 }
 
+variable "kms_administrator_arns" {
+  description = "Principals that administer the pipeline key (policy, rotation, deletion) without being able to use it; empty means the account root (IAM decides)."
+  type        = list(string)
+  default     = []
+}
+
 variable "kms_deletion_window_days" {
   description = "Days KMS waits before deleting the pipeline key after destroy (7-30)."
   type        = number
@@ -98,6 +104,12 @@ variable "transformer" {
     reserved_concurrency = optional(number, -1)
   })
   default = {}
+
+  validation {
+    # 0 would stop the function, and with it the pipeline.
+    condition     = var.transformer.reserved_concurrency == -1 || var.transformer.reserved_concurrency >= 1
+    error_message = "transformer.reserved_concurrency must be -1 (unreserved) or at least 1."
+  }
 
   validation {
     # Firehose waits at most 5 minutes for a transformation invocation.
@@ -126,6 +138,14 @@ variable "event_storer" {
     reserved_concurrency = optional(number, -1)
   })
   default = {}
+
+  validation {
+    # Below storer_maximum_concurrency the SQS event source starts pollers
+    # the function cannot run: messages are throttled back to the queue,
+    # count as receives and reach the DLQ without a real failure. 0 stops it.
+    condition     = var.event_storer.reserved_concurrency == -1 || var.event_storer.reserved_concurrency >= var.storer_maximum_concurrency
+    error_message = "event_storer.reserved_concurrency must be -1 (unreserved) or at least storer_maximum_concurrency."
+  }
 }
 
 variable "event_ttl_days" {
@@ -147,6 +167,12 @@ variable "event_emitter" {
     reserved_concurrency = optional(number, -1)
   })
   default = {}
+
+  validation {
+    # 0 would stop publishing; stream records expire after 24 h.
+    condition     = var.event_emitter.reserved_concurrency == -1 || var.event_emitter.reserved_concurrency >= 1
+    error_message = "event_emitter.reserved_concurrency must be -1 (unreserved) or at least 1 (one per shard x parallelization factor avoids throttling)."
+  }
 }
 
 variable "query_api" {
@@ -390,6 +416,12 @@ variable "api_jwt_audience" {
   description = "Accepted JWT audiences when api_authorization is JWT."
   type        = list(string)
   default     = []
+}
+
+variable "api_latency_alarm_ms" {
+  description = "Alarm when the query API's p99 latency stays above this many milliseconds."
+  type        = number
+  default     = 2000
 }
 
 variable "api_throttling_rate_limit" {

@@ -99,3 +99,26 @@ run "name_prefix_aws_is_reserved" {
 
   expect_failures = [var.name_prefix]
 }
+
+run "storer_reserved_below_maximum_concurrency" {
+  # Reserved 5 < the event source's maximum concurrency of 10: messages would
+  # be throttled back to the queue and dead-lettered without a failure.
+  command = plan
+
+  variables {
+    event_storer = { reserved_concurrency = 5 }
+  }
+
+  expect_failures = [var.event_storer]
+}
+
+run "storer_reserved_at_maximum_concurrency_plans" {
+  command = plan
+
+  variables {
+    event_storer               = { reserved_concurrency = 10 }
+    transformer                = { reserved_concurrency = 20 }
+    event_emitter              = { reserved_concurrency = 4 }
+    storer_maximum_concurrency = 10
+  }
+}

@@ -12,7 +12,11 @@ locals {
 
 resource "aws_cloudwatch_event_bus" "this" {
   name = var.name
-  tags = var.tags
+  # Events on the bus are encrypted with the pipeline key (the key policy
+  # admits EventBridge for this bus only). The archive has no key argument in
+  # hashicorp/aws 5.100, so it keeps EventBridge's AWS owned key.
+  kms_key_identifier = var.kms_key_arn
+  tags               = var.tags
 }
 
 resource "aws_cloudwatch_event_archive" "this" {

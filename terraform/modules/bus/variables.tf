@@ -50,7 +50,7 @@ variable "enable_tap" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer managed key for the tap's log group."
+  description = "Customer managed key for the bus's events and the tap's log group."
   type        = string
 }
 

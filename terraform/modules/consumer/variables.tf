@@ -75,6 +75,17 @@ variable "table_arns" {
   default     = []
 }
 
+variable "read_model_actions" {
+  description = "DynamoDB actions on table_arns: what the handler reads (GetItem, Query) and the item kinds it returns for the transaction (PutItem, UpdateItem, DeleteItem, ConditionCheckItem)."
+  type        = list(string)
+  default     = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+
+  validation {
+    condition     = length(var.read_model_actions) > 0 && alltrue([for a in var.read_model_actions : startswith(a, "dynamodb:") && !strcontains(a, "*")])
+    error_message = "read_model_actions must be explicit dynamodb: actions, without wildcards."
+  }
+}
+
 variable "policy_statements" {
   description = "Further IAM statements the consumer needs (explicit actions only)."
   type = list(object({

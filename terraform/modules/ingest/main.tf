@@ -487,3 +487,37 @@ resource "aws_cloudwatch_metric_alarm" "data_freshness" {
   ok_actions          = var.alarm_actions
   tags                = var.tags
 }
+
+resource "aws_cloudwatch_metric_alarm" "throttled_records" {
+  alarm_name          = "${var.name}-throttled-records"
+  alarm_description   = "Producers were throttled by the delivery stream's quota: they must retry the throttled records (FailedPutCount), or ask AWS to raise the stream's limits."
+  namespace           = "AWS/Firehose"
+  metric_name         = "ThrottledRecords"
+  dimensions          = { DeliveryStreamName = aws_kinesis_firehose_delivery_stream.this.name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "partition_count_exceeded" {
+  alarm_name          = "${var.name}-partition-count-exceeded"
+  alarm_description   = "More active dynamic partitions (event_type x date) than the stream's quota: Firehose sends the excess to processing-failed/. Reduce event types or ask AWS to raise the active partition limit."
+  namespace           = "AWS/Firehose"
+  metric_name         = "PartitionCountExceeded"
+  dimensions          = { DeliveryStreamName = aws_kinesis_firehose_delivery_stream.this.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}

@@ -34,5 +34,7 @@ output "alarm_arns" {
     aws_cloudwatch_metric_alarm.delivery_failed.arn,
     aws_cloudwatch_metric_alarm.processing_failed.arn,
     aws_cloudwatch_metric_alarm.data_freshness.arn,
+    aws_cloudwatch_metric_alarm.throttled_records.arn,
+    aws_cloudwatch_metric_alarm.partition_count_exceeded.arn,
   ]
 }
