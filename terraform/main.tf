@@ -20,7 +20,10 @@ locals {
   # workspace root; path.module is terraform/ whether this module is applied
   # directly or called from examples/complete.
   lambda_zip_dir = coalesce(var.lambda_zip_dir, "${path.module}/../target/lambda")
-  schema_file    = coalesce(var.schema_file, "${path.module}/../schemas/integration-event.schema.json")
+  # The registry takes JSON Schema Draft 4, not the 2020-12 schema schemars
+  # writes: tideline-core renders this Draft 4 twin from the same types, and
+  # a test keeps it fresh (crates/tideline-core/src/schema_draft4.rs).
+  schema_file = coalesce(var.schema_file, "${path.module}/../schemas/integration-event.draft4.schema.json")
 
   alarm_actions = concat([aws_sns_topic.alarms.arn], var.alarm_actions)
 }

@@ -387,13 +387,13 @@ variable "enable_bus_tap" {
 }
 
 variable "enable_schema_registry" {
-  description = "Register schemas/integration-event.schema.json in an EventBridge schema registry (skipped if the file is missing)."
+  description = "Register the integration event schema (schemas/integration-event.draft4.schema.json, JSON Schema Draft 4) in an EventBridge schema registry (skipped if the file is missing)."
   type        = bool
   default     = false
 }
 
 variable "schema_file" {
-  description = "Path of the integration event JSON Schema; null means <repo>/schemas/integration-event.schema.json."
+  description = "Path of the integration event schema in JSON Schema Draft 4 (what the registry accepts); null means <repo>/schemas/integration-event.draft4.schema.json."
   type        = string
   default     = null
 }

@@ -122,3 +122,44 @@ run "storer_reserved_at_maximum_concurrency_plans" {
     storer_maximum_concurrency = 10
   }
 }
+
+run "schema_registry_registers_the_draft4_schema" {
+  command = plan
+
+  module {
+    source = "./modules/bus"
+  }
+
+  variables {
+    name                   = "tideline"
+    event_source           = "tideline"
+    kms_key_arn            = "arn:aws:kms:ap-southeast-4:123456789012:key/11111111-2222-3333-4444-555555555555"
+    enable_schema_registry = true
+    schema_file            = "../schemas/integration-event.draft4.schema.json"
+  }
+
+  assert {
+    condition     = length(aws_schemas_schema.integration_event) == 1
+    error_message = "the Draft 4 schema should be registered"
+  }
+}
+
+run "schema_registry_refuses_a_2020_12_schema" {
+  # The registry type is JSONSchemaDraft4: the 2020-12 schema must not be
+  # registered as if it were Draft 4.
+  command = plan
+
+  module {
+    source = "./modules/bus"
+  }
+
+  variables {
+    name                   = "tideline"
+    event_source           = "tideline"
+    kms_key_arn            = "arn:aws:kms:ap-southeast-4:123456789012:key/11111111-2222-3333-4444-555555555555"
+    enable_schema_registry = true
+    schema_file            = "../schemas/integration-event.schema.json"
+  }
+
+  expect_failures = [aws_schemas_schema.integration_event]
+}

@@ -8,12 +8,14 @@
 //! - [`ingest`]: the record a producer sends, validated and normalised (the transform stage);
 //! - [`ids`]: entity and event ids, with the SQS character rules they must satisfy;
 //! - [`keys`]: the store's key scheme (`pk`, sortable unique `sk`, gapless `seq`);
+//! - [`lake_layout`]: the data lake's paths and partition values, on S3 and on disk;
 //! - [`event`]: the stored event and the append plan that assigns `seq`;
 //! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
 //! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
 //! - [`retry`]: exponential backoff with jitter that stops;
 //! - [`error`]: the retryable/permanent classification every error carries;
-//! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps.
+//! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps;
+//! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
 
 pub mod batch;
 pub mod envelope;
@@ -22,9 +24,11 @@ pub mod event;
 pub mod ids;
 pub mod ingest;
 pub mod keys;
+pub mod lake_layout;
 pub mod metrics;
 pub mod retry;
 pub mod route;
+pub mod schema_draft4;
 
 pub use envelope::{BusEntry, DetailMetadata, EventDetail, IntegrationEvent};
 pub use error::{Classify, ErrorClass};
