@@ -52,6 +52,10 @@ module "ingest" {
   transition_days                   = var.lake_transition_days
   transition_storage_class          = var.lake_transition_storage_class
   expiration_days                   = var.lake_expiration_days
+  glue_database_name                = coalesce(var.lake_glue_database_name, "${replace(var.name_prefix, "-", "_")}_lake")
+  event_types                       = var.lake_event_types
+  projection_start_date             = var.lake_projection_start_date
+  athena_bytes_scanned_cutoff       = var.athena_bytes_scanned_cutoff
   force_destroy                     = var.lake_force_destroy
   log_retention_days                = var.log_retention_days
   alarm_actions                     = local.alarm_actions

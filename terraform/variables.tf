@@ -241,6 +241,30 @@ variable "lake_expiration_days" {
   default     = 365
 }
 
+variable "lake_glue_database_name" {
+  description = "Glue database of the lake's Athena tables; null derives <prefix with - as _>_lake (tideline_lake by default), the name docs/lake.md uses."
+  type        = string
+  default     = null
+}
+
+variable "lake_event_types" {
+  description = "Event types (path-safe, as in the lake) Athena enumerates for the events table; empty makes event_type an injected partition that every query must name."
+  type        = list(string)
+  default     = []
+}
+
+variable "lake_projection_start_date" {
+  description = "First day (YYYY-MM-DD) the lake tables' date projection covers."
+  type        = string
+  default     = "2026-01-01"
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Bytes one Athena query of the lake workgroup may scan (default 10 GiB)."
+  type        = number
+  default     = 10737418240
+}
+
 variable "lake_force_destroy" {
   description = "Let destroy empty the buckets (test stacks only)."
   type        = bool

@@ -29,6 +29,12 @@ run "apply_defaults" {
   }
 
   assert {
+    # The database docs/lake.md's queries name.
+    condition     = output.lake_glue_database == "tideline_lake"
+    error_message = "the lake's Glue database must be tideline_lake by default"
+  }
+
+  assert {
     condition     = output.data_lake_bucket != ""
     error_message = "the data lake bucket must be named"
   }

@@ -13,9 +13,12 @@ locals {
   account_id  = data.aws_caller_identity.current.account_id
   region      = data.aws_region.current.name
   bucket_name = coalesce(var.bucket_name, "${var.name}-lake-${local.account_id}-${local.region}")
-  # Partition keys returned by the transformer in metadata.partitionKeys.
+  # The one lake layout (crates/tideline-core/src/lake_layout.rs), which
+  # local mode writes too: partition keys returned by the transformer in
+  # metadata.partitionKeys (already path-safe), and Firehose's error output
+  # type and arrival day for refused records.
   data_prefix  = "events/event_type=!{partitionKeyFromLambda:event_type}/date=!{partitionKeyFromLambda:date}/"
-  error_prefix = "processing-failed/!{firehose:error-output-type}/date=!{timestamp:yyyy-MM-dd}/"
+  error_prefix = "processing-failed/error_type=!{firehose:error-output-type}/date=!{timestamp:yyyy-MM-dd}/"
 }
 
 # ---------------------------------------------------------------- data lake
@@ -382,10 +385,11 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
     error_output_prefix = local.error_prefix
     buffering_size      = var.buffering_size_mb
     buffering_interval  = var.buffering_interval_seconds
-    # Objects are encrypted by the bucket's default SSE-KMS; Firehose's own
-    # compression stays off so each object is plain JSON Lines (the
-    # transformer appends the newline to every record).
-    compression_format = "UNCOMPRESSED"
+    # GZIP JSON Lines (the transformer appends the newline to every record):
+    # Athena and DuckDB read it as is, `tideline reingest` unzips it, and it
+    # scans (and is billed per byte scanned) several times smaller.
+    # Objects are encrypted by the bucket's default SSE-KMS.
+    compression_format = "GZIP"
     kms_key_arn        = var.kms_key_arn
 
     dynamic_partitioning_configuration {

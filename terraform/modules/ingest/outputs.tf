@@ -38,3 +38,13 @@ output "alarm_arns" {
     aws_cloudwatch_metric_alarm.partition_count_exceeded.arn,
   ]
 }
+
+output "glue_database" {
+  description = "Glue database holding the lake tables events and processing_failed."
+  value       = aws_glue_catalog_database.lake.name
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup for lake queries (encrypted results, scan cap)."
+  value       = aws_athena_workgroup.lake.name
+}
