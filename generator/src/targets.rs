@@ -324,25 +324,27 @@ impl Sink for SqsSink {
     }
 
     fn put(&self, batch: &[&Outgoing]) -> impl Future<Output = CallResult> + Send {
-        use tideline_core::ingest::{IngestConfig, normalize_record};
+        use tideline_core::ingest::{IngestConfig, admit};
         use tideline_ports::{OutgoingMessage, Queue};
         let config = IngestConfig::default();
         let messages: Vec<OutgoingMessage> = batch
             .iter()
             .map(|o| {
                 let r = &o.record;
-                let body = match normalize_record(&config, &r.bytes, chrono::Utc::now()) {
-                    Ok(norm) => String::from_utf8_lossy(&norm.to_json_line()).into_owned(),
-                    Err(_) => String::from_utf8_lossy(&r.bytes).into_owned(),
-                };
-                OutgoingMessage {
-                    group_id: self
-                        .entity_names
-                        .get(r.entity as usize)
-                        .cloned()
-                        .unwrap_or_default(),
-                    dedup_id: format!("{}{}", self.id_prefix, r.n),
-                    body,
+                match admit(&config, &r.bytes, chrono::Utc::now()) {
+                    // What the transformer would enqueue: the same message builder.
+                    Ok(admitted) => OutgoingMessage::for_record(&admitted),
+                    // Invalid on purpose (negative profiles): sent as is, so the
+                    // storer's poison handling is exercised.
+                    Err(_) => OutgoingMessage {
+                        group_id: self
+                            .entity_names
+                            .get(r.entity as usize)
+                            .cloned()
+                            .unwrap_or_default(),
+                        dedup_id: format!("{}{}", self.id_prefix, r.n),
+                        body: String::from_utf8_lossy(&r.bytes).into_owned(),
+                    },
                 }
             })
             .collect();

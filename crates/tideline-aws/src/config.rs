@@ -19,6 +19,9 @@ pub const EVENT_BUS_NAME: &str = "TIDELINE_EVENT_BUS_NAME";
 pub const EVENT_SOURCE: &str = "TIDELINE_EVENT_SOURCE";
 /// Largest accepted record in bytes (transformer); optional.
 pub const MAX_RECORD_BYTES: &str = "TIDELINE_MAX_RECORD_BYTES";
+/// The queue's `MaximumMessageSize` (Terraform `max_message_size`), so ingest
+/// refuses what the queue would.
+pub const MAX_MESSAGE_BYTES: &str = "TIDELINE_MAX_MESSAGE_BYTES";
 /// Field map JSON (transformer); optional.
 pub const FIELD_MAP: &str = "TIDELINE_FIELD_MAP";
 /// Retention of event items in days, written as the TTL attribute (event-storer); optional.
@@ -109,8 +112,24 @@ impl TransformerConfig {
                     reason: "must be at least 1".into(),
                 });
             }
-            ingest.max_record_bytes = n;
+            ingest.limits.record_bytes = n;
         }
+        if let Some(n) = parse::<usize>(env, MAX_MESSAGE_BYTES)? {
+            ingest.limits.sqs_message_bytes = n;
+        }
+        ingest
+            .limits
+            .validate()
+            .map_err(|reason| ConfigError::Invalid {
+                variable: if ingest.limits.record_bytes
+                    > tideline_core::limits::FIREHOSE_RECORD_BYTES
+                {
+                    MAX_RECORD_BYTES
+                } else {
+                    MAX_MESSAGE_BYTES
+                },
+                reason,
+            })?;
         if let Some(text) = env.get(FIELD_MAP) {
             ingest.fields = FieldMap::from_json(&text).map_err(|reason| ConfigError::Invalid {
                 variable: FIELD_MAP,

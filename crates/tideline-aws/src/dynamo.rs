@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use std::collections::{HashMap, HashSet};
 use tideline_core::event::{EntityHead, plan_append};
 use tideline_core::keys::{HEAD_SK, dedup_sort_key};
+use tideline_core::limits::{DYNAMODB_ITEM_BYTES, ItemValue, event_item_attributes, item_size};
 use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
 use tideline_ports::{EventStore, PortError, RejectSink, RejectedRecord, StoreError};
 use tracing::debug;
@@ -41,17 +42,8 @@ pub const BY_SEQUENCE_INDEX: &str = "by-sequence";
 /// Re-plans after a concurrent writer moved the head, before giving up (retryably).
 pub const DEFAULT_CONFLICT_RETRIES: u32 = 5;
 
-/// `kind` values.
-pub mod kind {
-    /// An event item.
-    pub const EVENT: &str = "event";
-    /// The head item.
-    pub const HEAD: &str = "head";
-    /// A de-duplication marker.
-    pub const DEDUP: &str = "dedup";
-    /// A rejected record.
-    pub const REJECTED: &str = "rejected";
-}
+/// `kind` values: the core's, one definition for every store.
+pub use tideline_core::keys::item_kind as kind;
 
 /// The DynamoDB adapter: [`EventStore`] and [`RejectSink`].
 #[derive(Debug, Clone)]
@@ -236,6 +228,11 @@ impl EventStore for DynamoStore {
         }
         let mut known: HashSet<EventId> = HashSet::new();
         let mut attempt = 0;
+        // Serialised once per append; the item is measured as written.
+        let data_json: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(&e.data).unwrap_or_default())
+            .collect();
         loop {
             let head = self.read_head(entity).await?;
             let plan = plan_append(
@@ -249,6 +246,28 @@ impl EventStore for DynamoStore {
             )?;
             if plan.to_store.is_empty() {
                 return Ok(plan.outcomes());
+            }
+            // DynamoDB would refuse an item over 400 KB with a ValidationException
+            // after a round trip; refusing here names the limit (ingest already
+            // refuses such records, so this guards records enqueued before it did).
+            for event in &plan.to_store {
+                let text = events
+                    .iter()
+                    .position(|e| e.id == event.event_id)
+                    .and_then(|i| data_json.get(i))
+                    .map_or("", String::as_str);
+                let size = item_size(&event_item_attributes(event, text))
+                    + tideline_core::limits::DYNAMODB_LSI_OVERHEAD_BYTES;
+                if size > DYNAMODB_ITEM_BYTES {
+                    return Err(PortError::permanent(
+                        "dynamodb",
+                        format!(
+                            "event {} is {size} bytes as a DynamoDB item (index copy included); the item limit is {DYNAMODB_ITEM_BYTES} bytes",
+                            event.event_id
+                        ),
+                    )
+                    .into());
+                }
             }
             let err = match self.write_plan(entity, &plan).await {
                 Ok(()) => return Ok(plan.outcomes()),
@@ -349,8 +368,38 @@ impl EventStore for DynamoStore {
     }
 }
 
+/// Room a rejected record's item keeps for everything but the body: its
+/// keys, reason and bookkeeping attributes, with margin.
+const REJECTED_ITEM_RESERVE: usize = 16 * 1024;
+
+/// The body as stored in a rejected-record item: whole when it fits the
+/// 400 KB item limit, else cut at a character boundary. A poison message can
+/// be as large as the queue allows (up to 1 MiB), and an item that cannot be
+/// written would block its entity and reach the DLQ with no reason; the full
+/// bytes stay in the lake (Firehose wrote the record) and the DLQ.
+pub fn stored_body(body: &str, reason_len: usize) -> (&str, bool) {
+    let room = DYNAMODB_ITEM_BYTES.saturating_sub(REJECTED_ITEM_RESERVE + reason_len);
+    let stored = prefix_at_char_boundary(body, room);
+    (stored, stored.len() < body.len())
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn prefix_at_char_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
 impl RejectSink for DynamoStore {
     async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
+        // The reason is ours and short, but bound it too.
+        let reason = prefix_at_char_boundary(&record.reason, 8 * 1024);
+        let (body, truncated) = stored_body(&record.body, reason.len());
         let mut item = HashMap::from([
             ("pk".to_string(), s(&format!("rejected#{}", record.stage))),
             (
@@ -360,10 +409,18 @@ impl RejectSink for DynamoStore {
             ("kind".to_string(), s(kind::REJECTED)),
             ("stage".to_string(), s(&record.stage)),
             ("source_id".to_string(), s(&record.source_id)),
-            ("reason".to_string(), s(&record.reason)),
-            ("body".to_string(), s(&record.body)),
+            ("reason".to_string(), s(reason)),
+            ("body".to_string(), s(body)),
+            ("body_bytes".to_string(), n(record.body.len())),
             ("rejected_at".to_string(), s(&record.rejected_at)),
         ]);
+        if truncated {
+            item.insert("body_truncated".to_string(), AttributeValue::Bool(true));
+            item.insert(
+                "body_sha256".to_string(),
+                s(&hex_sha256(record.body.as_bytes())),
+            );
+        }
         // Rejected records expire with the events' retention, so a stream of
         // bad input cannot fill the table.
         if let Some(t) = expires_at(&record.rejected_at, self.ttl) {
@@ -399,32 +456,27 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// The event item of a stored event.
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The event item of a stored event: the core's layout
+/// ([`event_item_attributes`]), so what ingest measured is what is written.
 pub fn event_item(e: &StoredEvent) -> HashMap<String, AttributeValue> {
-    let mut item = HashMap::with_capacity(14);
-    item.insert("pk".into(), s(e.entity_id.as_str()));
-    item.insert("sk".into(), s(&e.sk));
-    item.insert("seq".into(), n(e.seq));
-    item.insert("kind".into(), s(kind::EVENT));
-    item.insert("event_id".into(), s(e.event_id.as_str()));
-    item.insert("event_type".into(), s(&e.event_type));
     // A Value always serialises; the text is what comes back, byte for byte.
-    item.insert(
-        "data".into(),
-        s(&serde_json::to_string(&e.data).unwrap_or_default()),
-    );
-    item.insert("occurred_at".into(), s(&e.occurred_at));
-    item.insert("received_at".into(), s(&e.received_at));
-    item.insert("stored_at".into(), s(&e.stored_at));
-    if let Some(c) = &e.correlation_id {
-        item.insert("correlation_id".into(), s(c));
-    }
-    item.insert("test".into(), AttributeValue::Bool(e.test));
-    item.insert("schema_version".into(), n(e.schema_version));
-    if let Some(t) = e.expires_at {
-        item.insert("expires_at".into(), n(t));
-    }
-    item
+    let data = serde_json::to_string(&e.data).unwrap_or_default();
+    event_item_attributes(e, &data)
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                ItemValue::S(v) => s(v),
+                ItemValue::N(v) => AttributeValue::N(v),
+                ItemValue::Bool(v) => AttributeValue::Bool(v),
+            };
+            (name.to_string(), value)
+        })
+        .collect()
 }
 
 fn head_item(h: &EntityHead) -> HashMap<String, AttributeValue> {

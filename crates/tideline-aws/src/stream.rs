@@ -5,13 +5,22 @@
 //! - `REMOVE` of an event item (old image) → [`ChangeKind::EventRemoved`],
 //!   `by_ttl` when the remover is DynamoDB's TTL service
 //!   (`userIdentity` = `Service` / `dynamodb.amazonaws.com`, AWS-CONTRACTS.md);
-//! - anything else → [`ChangeKind::Skipped`] with a kind for metrics:
-//!   `head`, `dedup`, `rejected`, `modify`, `remove`, `unknown`.
+//! - head, marker and rejected-record items, `MODIFY`, and the removal of a
+//!   non-event item → [`ChangeKind::Skipped`] with a kind for metrics:
+//!   `head`, `dedup`, `rejected`, `modify`, `remove` (documented skips);
+//! - an event item that does not decode, an item of no known kind, an unknown
+//!   event name → [`ChangeKind::Undecodable`] with the reason: never skipped,
+//!   the emit stage rewinds to it (no silent drop, INVARIANTS.md #1).
 
 use crate::dynamo::{decode_event, item_kind, kind};
 use aws_lambda_events::dynamodb::EventRecord;
 use tideline_ports::{Change, ChangeKind};
 use tracing::warn;
+
+fn undecodable(sequence_number: &str, reason: String) -> ChangeKind {
+    warn!(stage = "emit", sequence_number, reason = %reason, "stream record cannot be read; the batch rewinds to it");
+    ChangeKind::Undecodable { reason }
+}
 
 /// The principal of TTL deletions.
 pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
@@ -29,13 +38,16 @@ pub fn decode_record(record: &EventRecord) -> Change {
             match item_kind(image) {
                 Some(kind::EVENT) => match decode_event(image) {
                     Ok(event) => ChangeKind::EventInserted(event),
-                    Err(e) => {
-                        warn!(stage = "emit", sequence_number = %sequence_number, error = %e, "event item in the stream cannot be decoded; skipped as unknown");
-                        skipped("unknown")
-                    }
+                    Err(e) => undecodable(
+                        &sequence_number,
+                        format!("inserted event item cannot be decoded: {e}"),
+                    ),
                 },
                 Some(k @ (kind::HEAD | kind::DEDUP | kind::REJECTED)) => skipped(k),
-                _ => skipped("unknown"),
+                other => undecodable(
+                    &sequence_number,
+                    format!("inserted item has no known kind ({other:?})"),
+                ),
             }
         }
         "REMOVE" => {
@@ -48,16 +60,21 @@ pub fn decode_record(record: &EventRecord) -> Change {
                             u.type_ == "Service" && u.principal_id == TTL_PRINCIPAL
                         }),
                     },
-                    Err(e) => {
-                        warn!(stage = "emit", sequence_number = %sequence_number, error = %e, "removed event item cannot be decoded (is the view type NEW_AND_OLD_IMAGES?); skipped as unknown");
-                        skipped("unknown")
-                    }
+                    Err(e) => undecodable(
+                        &sequence_number,
+                        format!(
+                            "removed event item cannot be decoded (is the view type NEW_AND_OLD_IMAGES?): {e}"
+                        ),
+                    ),
                 },
                 _ => skipped("remove"),
             }
         }
         "MODIFY" => skipped("modify"),
-        _ => skipped("unknown"),
+        other => undecodable(
+            &sequence_number,
+            format!("unknown stream event name {other:?}"),
+        ),
     };
     Change {
         sequence_number,

@@ -9,6 +9,14 @@
 //!   buffered successors are then applied the same way;
 //! - `s > last + 1`: a **gap**, handled by the [`GapPolicy`].
 //!
+//! An `EventExpired` notice (`metadata.removed_by` set) is not a live event:
+//! its `sequence` names the removed event rather than taking a place in the
+//! entity's sequence, so it is handed to the handler outside the ordering
+//! rules (no duplicate/gap check against the checkpoint, which it leaves
+//! unchanged). Its writes still commit atomically with a checkpoint
+//! condition; the handler must be idempotent for it (a notice can be
+//! redelivered), which removal handlers naturally are.
+//!
 //! Test events (`metadata.test`) are skipped unless the consumer opts in.
 //! Replayed events (`metadata.replay`) go through the same rules: a consumer
 //! ignores a replay unless its checkpoint was reset.
@@ -75,6 +83,11 @@ pub enum Outcome {
     Buffered,
     /// A test event, and the consumer does not accept them.
     TestSkipped,
+    /// An `EventExpired` notice, handled outside live-event ordering.
+    Expiry {
+        /// The sequence of the removed event it names.
+        removed_sequence: u64,
+    },
 }
 
 /// Counters since the guard was built.
@@ -206,6 +219,9 @@ impl<S: CheckpointStore> Guard<S> {
         }
         let entity = meta.entity_id.as_str();
         let seq = meta.sequence;
+        if meta.is_expiry() {
+            return self.handle_expiry(event, &handler).await;
+        }
         for _ in 0..CONFLICT_RETRIES {
             let cp = self.store.load(&self.consumer, entity).await?;
             if seq <= cp.last_sequence || cp.buffered.contains_key(&seq) {
@@ -289,6 +305,49 @@ impl<S: CheckpointStore> Guard<S> {
         Err(ConsumerError::Conflict {
             entity: entity.to_string(),
             expected: seq.saturating_sub(1),
+        })
+    }
+
+    /// Runs the handler for an expiry notice and commits its writes with the
+    /// checkpoint unchanged (conditional on it not moving meanwhile).
+    async fn handle_expiry<T, H, Fut>(
+        &self,
+        event: IntegrationEvent<T>,
+        handler: &H,
+    ) -> Result<Outcome, ConsumerError>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send,
+        H: Fn(IntegrationEvent<T>) -> Fut,
+        Fut: Future<Output = Result<S::Write, ConsumerError>>,
+    {
+        let entity = event.entity_id().to_string();
+        let removed_sequence = event.sequence();
+        for _ in 0..CONFLICT_RETRIES {
+            let cp = self.store.load(&self.consumer, &entity).await?;
+            let write = handler(event.clone()).await?;
+            let unchanged = CheckpointUpdate::Advance {
+                expected: cp.last_sequence,
+                to: cp.last_sequence,
+                unbuffer: None,
+                accepted_gap: false,
+            };
+            match self
+                .store
+                .commit(&self.consumer, &entity, unchanged, Some(write))
+                .await
+            {
+                Ok(()) => {
+                    bump(&self.counters.applied);
+                    debug!(consumer = %self.consumer, entity = %entity, removed_sequence, "expiry notice applied");
+                    return Ok(Outcome::Expiry { removed_sequence });
+                }
+                Err(ConsumerError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ConsumerError::Conflict {
+            entity,
+            expected: removed_sequence,
         })
     }
 

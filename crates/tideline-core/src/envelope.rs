@@ -92,6 +92,38 @@ pub struct DetailMetadata {
     /// True when re-emitted by `tideline replay`.
     #[serde(default)]
     pub replay: bool,
+    /// Set on `EventExpired` only: what removed the event (`ttl` or
+    /// `erasure`). An expiry notice is not a live event: its `event_id` is its
+    /// own ([`expiry_event_id`]), and consumers handle it outside the ordering
+    /// of live events (its `sequence` names the removed event, it does not
+    /// take a place of its own in the entity's sequence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_by: Option<Removal>,
+}
+
+/// What removed a stored event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// DynamoDB's TTL (retention).
+    Ttl,
+    /// An explicit, logged erasure.
+    Erasure,
+}
+
+/// The `event_id` of the `EventExpired` notice for a removed event. A space
+/// is never part of an ingested event id (SQS's id characters exclude it), so
+/// this cannot collide with any live event's id, and it is stable, so a
+/// redelivered notice de-duplicates.
+pub fn expiry_event_id(expired_event_id: &str) -> String {
+    format!("{expired_event_id} expired")
+}
+
+impl DetailMetadata {
+    /// True for an `EventExpired` notice (handled outside live-event ordering).
+    pub fn is_expiry(&self) -> bool {
+        self.removed_by.is_some()
+    }
 }
 
 impl EventDetail {
@@ -109,20 +141,32 @@ impl EventDetail {
                 correlation_id: event.correlation_id.clone(),
                 test: event.test,
                 replay,
+                removed_by: None,
             },
             data: event.data.clone(),
         }
     }
 
-    /// The detail of the `EventExpired` event for a removed event: same entity
-    /// and sequence, so consumers can tie it to what they applied.
-    pub fn expired(event: &StoredEvent) -> Self {
+    /// The detail of the `EventExpired` notice for a removed event: an
+    /// identity of its own ([`expiry_event_id`]), `removed_by` set, and the
+    /// removed event's entity and sequence so consumers can tie it to what
+    /// they applied. Its data is small and fixed, so it always fits the bus.
+    pub fn expired(event: &StoredEvent, by_ttl: bool) -> Self {
+        let removal = if by_ttl {
+            Removal::Ttl
+        } else {
+            Removal::Erasure
+        };
         let mut detail = Self::from_stored(event, false);
+        detail.metadata.event_id = expiry_event_id(event.event_id.as_str());
         detail.metadata.event_type = EVENT_EXPIRED.to_string();
+        detail.metadata.removed_by = Some(removal);
         detail.data = serde_json::json!({
             "expired_event_id": event.event_id.as_str(),
             "expired_event_type": event.event_type,
+            "expired_sequence": event.seq,
             "expires_at": event.expires_at,
+            "removed_by": removal,
         });
         detail
     }
@@ -299,6 +343,7 @@ mod tests {
                 correlation_id: None,
                 test: true,
                 replay: false,
+                removed_by: None,
             },
             data: serde_json::json!({"z": 1, "a": [1.5, "東京"]}),
         };

@@ -8,8 +8,13 @@
 //! are. A record that breaks the contract gets a [`RejectReason`] that says
 //! what and where; it is never stored and never blocks its neighbours.
 
+use crate::event::StoredEvent;
 use crate::ids::{EntityId, EventId, IdError};
-use crate::keys::format_timestamp;
+use crate::keys::{event_sort_key, format_timestamp};
+use crate::limits::{
+    ENVELOPE_DEPTH, HopLimits, JSON_READER_DEPTH, Limit, MAX_DATA_DEPTH, OverLimit, WORST_CASE_SEQ,
+    deeper_than, json_depth,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,11 +23,11 @@ use serde_json::Value;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Firehose's per-record limit: 1,000 KiB before base64 (AWS-CONTRACTS.md).
-pub const DEFAULT_MAX_RECORD_BYTES: usize = 1_000 * 1024;
+pub const DEFAULT_MAX_RECORD_BYTES: usize = crate::limits::FIREHOSE_RECORD_BYTES;
 
-/// Longest accepted event type. EventBridge's `DetailType` is free text, but a
-/// bound keeps rule matching and metrics labels sane.
-pub const MAX_EVENT_TYPE_CHARS: usize = 256;
+/// Longest accepted event type: the type becomes PutEvents' `DetailType`,
+/// which takes 1–128 characters. A longer one could be stored but never published.
+pub const MAX_EVENT_TYPE_CHARS: usize = crate::limits::DETAIL_TYPE_CHARS;
 
 /// Where each contract field lives in the producer's JSON, as JSON Pointers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,21 +111,12 @@ impl FieldMap {
 }
 
 /// Settings of the transform stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IngestConfig {
-    /// Largest accepted record, in bytes.
-    pub max_record_bytes: usize,
+    /// Every hop's limits a record must fit, the record size among them.
+    pub limits: HopLimits,
     /// Where the contract fields live.
     pub fields: FieldMap,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        Self {
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            fields: FieldMap::default(),
-        }
-    }
 }
 
 /// Why a record was refused. The `Display` text is the reason stored next to
@@ -130,8 +126,8 @@ pub enum RejectReason {
     /// Zero bytes, or only whitespace.
     #[error("record is empty")]
     Empty,
-    /// Over the configured size.
-    #[error("record is {size} bytes; the limit is {limit} bytes")]
+    /// Over the configured size (Firehose's record limit, or lower).
+    #[error("record is {size} bytes; the limit is {limit} bytes (Firehose record size)")]
     TooLarge {
         /// Record size.
         size: usize,
@@ -190,6 +186,9 @@ pub enum RejectReason {
         /// What is wrong.
         problem: String,
     },
+    /// Valid here, but a later hop could not carry it.
+    #[error("record would not fit every hop: {0}")]
+    OverLimit(#[from] OverLimit),
 }
 
 impl RejectReason {
@@ -204,6 +203,7 @@ impl RejectReason {
             Self::MissingField { .. } => "MissingField",
             Self::WrongType { .. } => "WrongType",
             Self::InvalidField { .. } => "InvalidField",
+            Self::OverLimit(_) => "OverLimit",
         }
     }
 }
@@ -306,10 +306,10 @@ pub fn normalize_record(
     bytes: &[u8],
     arrival: DateTime<Utc>,
 ) -> Result<NormalizedRecord, RejectReason> {
-    if bytes.len() > config.max_record_bytes {
+    if bytes.len() > config.limits.record_bytes {
         return Err(RejectReason::TooLarge {
             size: bytes.len(),
-            limit: config.max_record_bytes,
+            limit: config.limits.record_bytes,
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|e| RejectReason::NotUtf8 {
@@ -320,15 +320,25 @@ pub fn normalize_record(
     if text.trim_start().is_empty() {
         return Err(RejectReason::Empty);
     }
-    let doc: Value = serde_json::from_str(text).map_err(|e| RejectReason::NotJson {
-        message: e
-            .to_string()
-            .split(" at line")
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        line: e.line(),
-        column: e.column(),
+    let doc: Value = serde_json::from_str(text).map_err(|e| {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            // Deeper than any Rust reader along the way can parse.
+            return RejectReason::OverLimit(OverLimit {
+                limit: Limit::JsonDepth,
+                size: JSON_READER_DEPTH + 1,
+                max: JSON_READER_DEPTH,
+            });
+        }
+        RejectReason::NotJson {
+            message: e
+                .to_string()
+                .split(" at line")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            line: e.line(),
+            column: e.column(),
+        }
     })?;
     if !doc.is_object() {
         return Err(RejectReason::NotObject { found: kind(&doc) });
@@ -368,6 +378,16 @@ pub fn normalize_record(
                 pointer: f.data.clone(),
             })?
     };
+
+    // `data` travels inside envelopes up to ENVELOPE_DEPTH levels deep (a
+    // bundled bus event); past that, a consumer's parser would refuse the event.
+    if deeper_than(&data, MAX_DATA_DEPTH) {
+        return Err(RejectReason::OverLimit(OverLimit {
+            limit: Limit::JsonDepth,
+            size: json_depth(&data) + ENVELOPE_DEPTH,
+            max: JSON_READER_DEPTH,
+        }));
+    }
 
     let id = match optional_string(&doc, "id", &f.id)? {
         Some(s) => EventId::new(s).map_err(|e| invalid_id("id", &f.id, e))?,
@@ -418,7 +438,70 @@ pub fn normalize_record(
     })
 }
 
+/// A record admitted at ingest: normalised, serialised once, and checked
+/// against every later hop's limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdmittedRecord {
+    /// The normalised record.
+    pub record: NormalizedRecord,
+    /// The record as compact JSON (no newline): the queue message's body and,
+    /// with a newline, the lake's line. Serialised once, used by every hop.
+    pub body: String,
+}
+
+impl AdmittedRecord {
+    /// The record as one JSON Lines line, as Firehose writes it to the lake.
+    pub fn json_line(&self) -> Vec<u8> {
+        let mut line = Vec::with_capacity(self.body.len() + 1);
+        line.extend_from_slice(self.body.as_bytes());
+        line.push(b'\n');
+        line
+    }
+}
+
+/// The transform stage's admission of one record: [`normalize_record`], then
+/// the record as it will travel, measured against every hop after ingest
+/// (queue message, stored item, bus entry). A record that some later hop could
+/// not carry is refused here with a reason that names the limit and the hop.
+pub fn admit(
+    config: &IngestConfig,
+    bytes: &[u8],
+    arrival: DateTime<Utc>,
+) -> Result<AdmittedRecord, RejectReason> {
+    let mut record = normalize_record(config, bytes, arrival)?;
+    let body = record.to_json();
+    // The serialised `data` is the body less the record serialised without it
+    // (serde_json's compact output of a value does not depend on where it sits):
+    // a small second serialisation instead of a second pass over `data`.
+    let data = std::mem::take(&mut record.data);
+    let data_len = body.len() + "null".len() - record.to_json().len();
+    record.data = data;
+    let worst = StoredEvent {
+        entity_id: record.entity_id.clone(),
+        seq: WORST_CASE_SEQ,
+        sk: event_sort_key(&record.received_at, record.id.as_str()),
+        event_id: record.id.clone(),
+        event_type: record.event_type.clone(),
+        data: Value::Null,
+        occurred_at: record.occurred_at.clone(),
+        received_at: record.received_at.clone(),
+        stored_at: record.received_at.clone(),
+        correlation_id: record.correlation_id.clone(),
+        test: record.test,
+        schema_version: SCHEMA_VERSION,
+        expires_at: Some(i64::MAX),
+    };
+    config.limits.check_record(&worst, body.len(), data_len)?;
+    Ok(AdmittedRecord { record, body })
+}
+
 impl NormalizedRecord {
+    /// The record as compact JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising a struct of strings and a Value cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
     /// The record as one JSON Lines line (newline-terminated), as Firehose
     /// writes it to the lake: Firehose concatenates records, so the newline is ours.
     pub fn to_json_line(&self) -> Vec<u8> {
@@ -532,7 +615,10 @@ mod tests {
             RejectReason::WrongType { field: "test", .. }
         ));
         let small = IngestConfig {
-            max_record_bytes: 10,
+            limits: HopLimits {
+                record_bytes: 10,
+                ..HopLimits::default()
+            },
             ..IngestConfig::default()
         };
         assert_eq!(

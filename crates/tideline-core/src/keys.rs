@@ -20,6 +20,18 @@ pub const HEAD_SK: &str = "#head";
 /// Prefix of de-duplication marker sort keys.
 pub const DEDUP_SK_PREFIX: &str = "id#";
 
+/// The `kind` attribute of each item the store writes.
+pub mod item_kind {
+    /// An event item.
+    pub const EVENT: &str = "event";
+    /// The head item.
+    pub const HEAD: &str = "head";
+    /// A de-duplication marker.
+    pub const DEDUP: &str = "dedup";
+    /// A rejected record.
+    pub const REJECTED: &str = "rejected";
+}
+
 /// Fixed-width, lexicographically sortable UTC timestamp with microseconds.
 pub fn format_timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)

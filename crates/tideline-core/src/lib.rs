@@ -7,6 +7,7 @@
 //! The flow the modules follow:
 //! - [`ingest`]: the record a producer sends, validated and normalised (the transform stage);
 //! - [`ids`]: entity and event ids, with the SQS character rules they must satisfy;
+//! - [`limits`]: every hop's limits, in one model that ingest checks records against;
 //! - [`keys`]: the store's key scheme (`pk`, sortable unique `sk`, gapless `seq`);
 //! - [`lake_layout`]: the data lake's paths and partition values, on S3 and on disk;
 //! - [`event`]: the stored event and the append plan that assigns `seq`;
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod ingest;
 pub mod keys;
 pub mod lake_layout;
+pub mod limits;
 pub mod metrics;
 pub mod retry;
 pub mod route;

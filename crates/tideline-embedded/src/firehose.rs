@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
-use tideline_ports::stages::transform::{IncomingRecord, TransformFailure, transform_batch};
+use tideline_ports::stages::transform::{IncomingRecord, transform_batch};
 use tideline_ports::{FailedRecord, Lake};
 
 /// PutRecordBatch: at most 500 records per call.
@@ -173,21 +173,21 @@ async fn put(shared: &Shared, stream: &str, records: Vec<RecordIn>, batch: bool)
     for (record, raw) in out.records.into_iter().zip(raw) {
         match record.result {
             Ok(r) => {
-                valid.push(r);
+                valid.push(r.record);
                 responses.push(json!({"RecordId": record.record_id}));
             }
-            Err(TransformFailure::Rejected(reason)) => {
+            Err(e) if e.is_transient() => {
+                failed_puts += 1;
+                responses.push(json!({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": e.to_string()}));
+            }
+            Err(failure) => {
                 refused.push(FailedRecord {
                     record_id: record.record_id.clone(),
                     raw,
-                    error_code: reason.code().into(),
-                    error_message: reason.to_string(),
+                    error_code: failure.code().into(),
+                    error_message: failure.to_string(),
                 });
                 responses.push(json!({"RecordId": record.record_id}));
-            }
-            Err(e @ TransformFailure::EnqueueFailed { .. }) => {
-                failed_puts += 1;
-                responses.push(json!({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": e.to_string()}));
             }
         }
     }

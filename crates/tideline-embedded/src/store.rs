@@ -24,7 +24,7 @@ const FEED: &str = "emitter";
 
 /// Heads read or changed within one transaction; each changed head is written
 /// once, at the end, however many of the entity's events the transaction appends.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct TxHeads {
     cached: HashMap<EntityId, Option<EntityHead>>,
     dirty: std::collections::HashSet<EntityId>,
@@ -313,34 +313,72 @@ impl EventStore for SqliteStore {
     }
 
     /// One transaction for the whole run: each record is still its own
-    /// de-duplicated, gapless append, but the commit cost is paid once.
+    /// de-duplicated, gapless append (a savepoint), but the commit cost is paid
+    /// once. A record that fails rolls back to its savepoint only: the records
+    /// before it commit, and the outcome list ends where it stopped, so the
+    /// store stage blames the right message. A failure of the transaction
+    /// itself (begin, head write, commit) is about no record: nothing is
+    /// stored, and it is classed retryable so no valid record is rejected for it.
     async fn append_each(
         &self,
         events: Vec<NewEvent>,
     ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
-        let result = (|| {
-            let mut conn = self.db.lock();
-            let tx = conn.transaction().map_err(port_error)?;
-            let mut heads = TxHeads::default();
-            let mut outcomes = Vec::with_capacity(events.len());
-            for event in events {
-                let entity = event.entity_id.clone();
-                outcomes.push(self.append_in(
-                    &tx,
-                    &mut heads,
-                    &entity,
-                    vec![event],
-                    ExpectedSeq::Any,
-                )?);
+        let transaction_failed = |e: rusqlite::Error| {
+            StoreError::Port(PortError::retryable(
+                "sqlite",
+                format!("append transaction: {e}"),
+            ))
+        };
+        let mut conn = self.db.lock();
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => return (Vec::new(), Some(transaction_failed(e))),
+        };
+        let mut heads = TxHeads::default();
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut stopped = None;
+        for event in events {
+            let entity = event.entity_id.clone();
+            if let Err(e) = tx.execute_batch("SAVEPOINT append_one") {
+                stopped = Some(transaction_failed(e));
+                break;
             }
-            Self::write_heads(&tx, &heads)?;
-            tx.commit().map_err(port_error)?;
-            Ok::<_, StoreError>(outcomes)
-        })();
-        match result {
-            Ok(outcomes) => {
-                self.appended.notify_one();
-                (outcomes, None)
+            let heads_before = heads.clone();
+            match self.append_in(&tx, &mut heads, &entity, vec![event], ExpectedSeq::Any) {
+                Ok(outcome) => {
+                    if let Err(e) = tx.execute_batch("RELEASE append_one") {
+                        stopped = Some(transaction_failed(e));
+                        break;
+                    }
+                    outcomes.push(outcome);
+                }
+                Err(e) => {
+                    heads = heads_before;
+                    if let Err(rollback) =
+                        tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")
+                    {
+                        stopped = Some(transaction_failed(rollback));
+                        outcomes.clear();
+                        break;
+                    }
+                    stopped = Some(e);
+                    break;
+                }
+            }
+        }
+        let committed = Self::write_heads(&tx, &heads)
+            .map_err(|e| match e {
+                StoreError::Port(p) => StoreError::Port(PortError::retryable("sqlite", p.message)),
+                other => other,
+            })
+            .and_then(|()| tx.commit().map_err(transaction_failed));
+        drop(conn);
+        match committed {
+            Ok(()) => {
+                if !outcomes.is_empty() {
+                    self.appended.notify_one();
+                }
+                (outcomes, stopped)
             }
             // The transaction rolled back: nothing of the run was stored.
             Err(e) => (Vec::new(), Some(e)),

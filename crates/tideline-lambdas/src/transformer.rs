@@ -18,9 +18,12 @@ use aws_lambda_events::firehose::{
 use lambda_runtime::LambdaEvent;
 use std::collections::HashMap;
 use tideline_core::ingest::{IngestConfig, NormalizedRecord};
+use tideline_core::limits::json_string_bound;
 use tideline_core::retry::RetryPolicy;
 use tideline_ports::Queue;
-use tideline_ports::stages::transform::{IncomingRecord, transform_batch};
+use tideline_ports::stages::transform::{
+    IncomingRecord, TransformFailure, TransformedRecord, admit_batch, enqueue_admitted, finish,
+};
 use tracing::warn;
 
 /// Firehose result values.
@@ -49,7 +52,70 @@ pub fn partition_keys(record: &NormalizedRecord) -> HashMap<String, String> {
         .collect()
 }
 
+/// The fixed part of one response record's JSON, beyond its record id, data
+/// and partition keys: `{"recordId":"","result":"ProcessingFailed","data":"",
+/// "metadata":{"partitionKeys":{"event_type":"","date":"YYYY-MM-DD"}}},`
+/// rounded up.
+const RESPONSE_RECORD_OVERHEAD: usize = 160;
+/// `{"records":[]}` and slack.
+const RESPONSE_ENVELOPE: usize = 64;
+
+/// The largest a response record can serialise to: `data_len` bytes of data
+/// (before base64), a record id, and an event type as a partition key.
+pub fn response_record_bound(record_id: &str, data_len: usize, event_type: Option<&str>) -> usize {
+    json_string_bound(record_id)
+        + data_len.div_ceil(3) * 4
+        // A path-safe partition value may escape every character.
+        + event_type.map_or(0, |t| 3 * json_string_bound(t))
+        + RESPONSE_RECORD_OVERHEAD
+}
+
+/// Keeps the response under Lambda's 6 MB (a Firehose transformation response
+/// counts: AWS-CONTRACTS.md). Small records grow about twice when normalised
+/// and base64'd, so a full processor buffer could answer with more than the
+/// limit, and Firehose would fail the whole invocation. Records are decided in
+/// order: each stays `Ok` only if the response still fits when every record
+/// after it falls back to `ProcessingFailed` (its original bytes, which the
+/// request already carried); the rest are refused *before* they are enqueued,
+/// with a reason, and `tideline reingest` resends them from `processing-failed/`.
+pub fn apply_response_budget(
+    records: &mut [TransformedRecord],
+    originals: &[Vec<u8>],
+    budget: usize,
+) {
+    let failed_size: Vec<usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            response_record_bound(&r.record_id, originals.get(i).map_or(0, Vec::len), None)
+        })
+        .collect();
+    let mut total: usize = RESPONSE_ENVELOPE + failed_size.iter().sum::<usize>();
+    for i in 0..records.len() {
+        let Ok(admitted) = &records[i].result else {
+            continue;
+        };
+        let ok_size = response_record_bound(
+            &records[i].record_id,
+            admitted.body.len() + 1,
+            Some(&admitted.record.event_type),
+        );
+        let if_ok = total - failed_size[i] + ok_size;
+        if if_ok <= budget {
+            total = if_ok;
+        } else {
+            records[i].result = Err(TransformFailure::OverResponseBudget { budget });
+        }
+    }
+}
+
 /// Handles one Firehose transformation invocation.
+///
+/// A valid record that could not be enqueued for a transient reason fails the
+/// whole invocation, so Firehose retries it (up to its retry duration) instead
+/// of writing a valid record to `processing-failed/`. Retrying is safe: event
+/// ids and queue de-duplication ids are stable, so what was enqueued before is
+/// not enqueued twice, and the store de-duplicates per entity in any case.
 pub async fn handler<Q: Queue>(
     state: &State<Q>,
     event: LambdaEvent<KinesisFirehoseEvent>,
@@ -66,7 +132,34 @@ pub async fn handler<Q: Queue>(
             arrival: r.approximate_arrival_timestamp.0,
         });
     }
-    let batch = transform_batch(&state.ingest, &state.queue, &state.retry, input).await;
+    let mut admitted = admit_batch(&state.ingest, input);
+    apply_response_budget(
+        &mut admitted,
+        &originals,
+        state.ingest.limits.lambda_payload_bytes,
+    );
+    enqueue_admitted(
+        &state.queue,
+        &state.retry,
+        state.ingest.limits.sqs_batch_bytes,
+        &mut admitted,
+    )
+    .await;
+    let batch = finish(admitted);
+    if batch.has_transient_failures() {
+        let stalled = batch
+            .records
+            .iter()
+            .filter(|r| r.result.as_ref().is_err_and(TransformFailure::is_transient))
+            .count();
+        let error = TransientEnqueueFailure { records: stalled };
+        warn!(
+            stage = "transform",
+            records = stalled,
+            "queue unavailable; failing the invocation so Firehose retries it"
+        );
+        return Err(error.into());
+    }
     let mut response = KinesisFirehoseResponse::default();
     response.records = batch
         .records
@@ -76,10 +169,10 @@ pub async fn handler<Q: Queue>(
             let mut out = KinesisFirehoseResponseRecord::default();
             let mut metadata = KinesisFirehoseResponseRecordMetadata::default();
             match t.result {
-                Ok(record) => {
+                Ok(admitted) => {
                     out.result = Some(RESULT_OK.into());
-                    metadata.partition_keys = partition_keys(&record);
-                    out.data.0 = record.to_json_line();
+                    metadata.partition_keys = partition_keys(&admitted.record);
+                    out.data.0 = admitted.json_line();
                 }
                 Err(failure) => {
                     warn!(stage = "transform", record_id = %t.record_id, code = failure.code(), reason = %failure, "record ProcessingFailed");
@@ -93,4 +186,14 @@ pub async fn handler<Q: Queue>(
         })
         .collect();
     Ok(response)
+}
+
+/// The invocation's error when valid records could not be enqueued now.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{records} valid records could not be enqueued (queue unavailable or throttled); Firehose retries the invocation"
+)]
+pub struct TransientEnqueueFailure {
+    /// How many records were left out of the queue.
+    pub records: usize,
 }

@@ -6,7 +6,7 @@
 use std::future::Future;
 use tideline_core::envelope::BusEntry;
 use tideline_core::event::{AppendConflict, EntityHead};
-use tideline_core::ingest::NormalizedRecord;
+use tideline_core::ingest::{AdmittedRecord, NormalizedRecord};
 use tideline_core::{
     AppendOutcome, Classify, EntityId, ErrorClass, ExpectedSeq, NewEvent, StoredEvent,
 };
@@ -53,10 +53,25 @@ impl Classify for PortError {
 pub struct OutgoingMessage {
     /// `MessageGroupId`: the entity id, so SQS keeps per-entity order.
     pub group_id: String,
-    /// `MessageDeduplicationId`: the event id (INVARIANTS.md #2).
+    /// `MessageDeduplicationId`: derived from entity and event id ([`tideline_core::ids::queue_dedup_id`]).
     pub dedup_id: String,
     /// The normalised record as JSON.
     pub body: String,
+}
+
+impl OutgoingMessage {
+    /// The queue message of an admitted record: group = entity, de-duplication
+    /// id derived from (entity, event id) so de-duplication is per entity
+    /// whatever the queue's `DeduplicationScope`, body = the record as
+    /// serialised once at admission. The one place a queue message is built.
+    pub fn for_record(admitted: &AdmittedRecord) -> Self {
+        let record = &admitted.record;
+        Self {
+            group_id: record.entity_id.to_string(),
+            dedup_id: tideline_core::ids::queue_dedup_id(&record.entity_id, &record.id),
+            body: admitted.body.clone(),
+        }
+    }
 }
 
 /// Why one entry of a batch failed.
@@ -195,10 +210,19 @@ pub enum ChangeKind {
         /// True when DynamoDB's TTL removed it.
         by_ttl: bool,
     },
-    /// Anything else (head updates, de-duplication markers, rejected items, ...): skipped, and counted by kind.
+    /// A documented skip, counted by kind: head and marker records, rejected
+    /// records, `MODIFY`, and the removal of a non-event item.
     Skipped {
-        /// A short label for metrics, e.g. `head`, `dedup-marker`, `modify`.
+        /// A short label for metrics, e.g. `head`, `dedup`, `modify`.
         kind: String,
+    },
+    /// A change the emitter cannot read (an event item that does not decode,
+    /// an item of unknown kind). Never skipped: the stage rewinds to it, so the
+    /// event source retries it and, past its retry limit, sends it to the
+    /// on-failure destination with the reason logged.
+    Undecodable {
+        /// Why it cannot be read.
+        reason: String,
     },
 }
 

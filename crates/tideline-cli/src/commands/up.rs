@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tideline_core::ingest::{FieldMap, IngestConfig};
+use tideline_core::limits::HopLimits;
 use tideline_embedded::{LocalConfig, LocalError, LocalStack};
 
 /// Flags of `tideline up`.
@@ -32,6 +33,11 @@ pub struct UpArgs {
     /// Largest accepted record in bytes (Firehose: 1,000 KiB).
     #[arg(long, env = "TIDELINE_MAX_RECORD_BYTES", default_value_t = tideline_core::ingest::DEFAULT_MAX_RECORD_BYTES)]
     pub max_record_bytes: usize,
+    /// The queue's message size limit in bytes (SQS MaximumMessageSize; the
+    /// Terraform queue's `max_message_size`). Records that would not fit are
+    /// refused at ingest, as on AWS.
+    #[arg(long, env = "TIDELINE_MAX_MESSAGE_BYTES", default_value_t = tideline_core::limits::DEFAULT_SQS_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
 }
 
 impl UpArgs {
@@ -42,16 +48,21 @@ impl UpArgs {
                 .map_err(|e| CliError::Usage(format!("--field-map: {e}")))?,
             None => FieldMap::default(),
         };
+        let limits = HopLimits {
+            record_bytes: self.max_record_bytes,
+            sqs_message_bytes: self.max_message_bytes,
+            ..HopLimits::default()
+        };
+        limits
+            .validate()
+            .map_err(|e| CliError::Usage(format!("--max-record-bytes/--max-message-bytes: {e}")))?;
         Ok(LocalConfig {
             data_dir: self.data_dir.clone(),
             listen: self.listen,
             rules_file: self.rules.clone(),
             stream_name: self.stream_name.clone(),
             source: self.source.clone(),
-            ingest: IngestConfig {
-                max_record_bytes: self.max_record_bytes,
-                fields,
-            },
+            ingest: IngestConfig { limits, fields },
             ..LocalConfig::default()
         })
     }

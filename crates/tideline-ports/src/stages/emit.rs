@@ -57,10 +57,11 @@ pub fn entry_for_change(change: &Change, source: &str) -> Result<BusEntry, Strin
             &EventDetail::from_stored(event, false),
         )),
         // INVARIANTS.md #6: removal (TTL or an explicit erasure) emits EventExpired.
-        ChangeKind::EventRemoved { event, .. } => {
-            Ok(BusEntry::new(source, &EventDetail::expired(event)))
+        ChangeKind::EventRemoved { event, by_ttl } => {
+            Ok(BusEntry::new(source, &EventDetail::expired(event, *by_ttl)))
         }
         ChangeKind::Skipped { kind } => Err(kind.clone()),
+        ChangeKind::Undecodable { reason } => Err(format!("undecodable: {reason}")),
     }
 }
 
@@ -73,9 +74,16 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
         },
         ..EmitBatch::default()
     };
+    // A change the emitter cannot read is never skipped: publish what comes
+    // before it, then rewind to it (the event source retries it, and past its
+    // retry limit hands it to the on-failure destination).
+    let readable = changes
+        .iter()
+        .position(|c| matches!(c.kind, ChangeKind::Undecodable { .. }))
+        .unwrap_or(changes.len());
     let mut entries = Vec::with_capacity(changes.len());
     let mut positions = Vec::with_capacity(changes.len());
-    for (i, change) in changes.iter().enumerate() {
+    for (i, change) in changes[..readable].iter().enumerate() {
         match entry_for_change(change, &config.source) {
             Ok(entry) => {
                 entries.push(entry);
@@ -86,6 +94,17 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
                 out.counts.discarded += 1;
             }
         }
+    }
+
+    if let Some(change) = changes.get(readable) {
+        if let ChangeKind::Undecodable { reason } = &change.kind {
+            out.error = Some(format!(
+                "change {} cannot be read: {reason}",
+                change.sequence_number
+            ));
+        }
+        out.rewind_from = Some(change.sequence_number.clone());
+        out.counts.failed += (changes.len() - readable) as u64;
     }
 
     let chunks = match put_events_chunks(&entries, bus.max_entries(), bus.max_request_bytes()) {
@@ -141,6 +160,7 @@ fn mark_failed_from(
     entry_count: usize,
 ) {
     if let Some(&pos) = positions.get(entry_index) {
+        // Earlier than an undecodable change's rewind point, if any.
         out.rewind_from = Some(changes[pos].sequence_number.clone());
     }
     out.counts.failed += (entry_count - entry_index) as u64;

@@ -3,13 +3,17 @@
 //!
 //! Firehose needs exactly one result per `recordId` (AWS-CONTRACTS.md), so the
 //! output has one entry per input, in input order. A record is `Ok` only once
-//! its enqueue succeeded; one whose enqueue failed after retries is a failure,
-//! so Firehose keeps it in `processing-failed/` and it can be re-ingested.
+//! its enqueue succeeded. A record refused (the contract, a hop's limit, the
+//! queue's own verdict) is a failure with a reason. A valid record the queue
+//! could not take *now* is never refused: the transformer fails the
+//! invocation and Firehose retries it; local mode reports it in
+//! `FailedPutCount` and the producer retries it.
 
 use crate::ports::{OutgoingMessage, Queue};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use tideline_core::ErrorClass;
-use tideline_core::ingest::{IngestConfig, NormalizedRecord, RejectReason, normalize_record};
+use tideline_core::ingest::{AdmittedRecord, IngestConfig, RejectReason, admit};
 use tideline_core::metrics::Counts;
 use tideline_core::retry::RetryPolicy;
 use tracing::{info, warn};
@@ -28,16 +32,36 @@ pub struct IncomingRecord {
 /// Why a record did not pass.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransformFailure {
-    /// It breaks the ingest contract.
+    /// It breaks the ingest contract, or a later hop's limit.
     #[error("{0}")]
     Rejected(RejectReason),
-    /// It was valid, but could not be enqueued after retries.
+    /// It was valid, but the queue could not take it now (throttled,
+    /// unavailable) after retries. Transient: the caller fails the invocation
+    /// (Lambda) or the record (local `FailedPutCount`) so the producer's side
+    /// retries it; it is never turned into a refusal.
     #[error("enqueue failed after {attempts} attempts: {last_error}")]
     EnqueueFailed {
         /// Attempts made.
         attempts: u32,
         /// The last error.
         last_error: String,
+    },
+    /// The queue refused this record permanently (an entry-level error that a
+    /// resend cannot fix): it is refused with the queue's reason.
+    #[error("the queue refused the record: {reason}")]
+    EnqueueRefused {
+        /// The queue's reason.
+        reason: String,
+    },
+    /// Not enqueued because the invocation's response would have exceeded
+    /// its size budget (Lambda's 6 MB); refused, so it lands in
+    /// `processing-failed/` and `tideline reingest` resends it.
+    #[error(
+        "not processed: the transform response would exceed its {budget}-byte budget (Lambda response limit)"
+    )]
+    OverResponseBudget {
+        /// The budget in bytes.
+        budget: usize,
     },
 }
 
@@ -47,7 +71,14 @@ impl TransformFailure {
         match self {
             Self::Rejected(r) => r.code(),
             Self::EnqueueFailed { .. } => "EnqueueFailed",
+            Self::EnqueueRefused { .. } => "EnqueueRefused",
+            Self::OverResponseBudget { .. } => "OverResponseBudget",
         }
+    }
+
+    /// True for a transient failure: the record must be retried, not refused.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::EnqueueFailed { .. })
     }
 }
 
@@ -56,8 +87,8 @@ impl TransformFailure {
 pub struct TransformedRecord {
     /// The input's record id.
     pub record_id: String,
-    /// The normalised record, or why not.
-    pub result: Result<NormalizedRecord, TransformFailure>,
+    /// The admitted record (normalised, serialised once), or why not.
+    pub result: Result<AdmittedRecord, TransformFailure>,
 }
 
 /// One batch's results and counts.
@@ -69,46 +100,42 @@ pub struct TransformBatch {
     pub counts: Counts,
 }
 
-/// Runs the transform stage over a batch.
+impl TransformBatch {
+    /// True when some valid record could not be enqueued for a transient
+    /// reason: the Lambda fails the invocation so Firehose retries the batch
+    /// (safe: event ids and queue de-duplication ids are stable).
+    pub fn has_transient_failures(&self) -> bool {
+        self.records
+            .iter()
+            .any(|r| r.result.as_ref().is_err_and(TransformFailure::is_transient))
+    }
+}
+
+/// Admits each record (validate, normalise, check every hop's limits), in input order.
+pub fn admit_batch(config: &IngestConfig, input: Vec<IncomingRecord>) -> Vec<TransformedRecord> {
+    input
+        .into_iter()
+        .map(|r| TransformedRecord {
+            result: admit(config, &r.data, r.arrival).map_err(TransformFailure::Rejected),
+            record_id: r.record_id,
+        })
+        .collect()
+}
+
+/// Runs the transform stage over a batch: admit, then enqueue.
 pub async fn transform_batch<Q: Queue>(
     config: &IngestConfig,
     queue: &Q,
     retry: &RetryPolicy,
     input: Vec<IncomingRecord>,
 ) -> TransformBatch {
-    let mut records: Vec<TransformedRecord> = input
-        .into_iter()
-        .map(|r| TransformedRecord {
-            result: normalize_record(config, &r.data, r.arrival)
-                .map_err(TransformFailure::Rejected),
-            record_id: r.record_id,
-        })
-        .collect();
+    let mut records = admit_batch(config, input);
+    enqueue_admitted(queue, retry, config.limits.sqs_batch_bytes, &mut records).await;
+    finish(records)
+}
 
-    // Indexes of valid records, enqueued in input order, one call at a time,
-    // so records of one entity within a batch enter the FIFO queue in order.
-    let valid: Vec<usize> = (0..records.len())
-        .filter(|&i| records[i].result.is_ok())
-        .collect();
-    for chunk in valid.chunks(queue.max_batch().max(1)) {
-        let messages: Vec<OutgoingMessage> = chunk
-            .iter()
-            .filter_map(|&i| records[i].result.as_ref().ok())
-            .map(|r| OutgoingMessage {
-                group_id: r.entity_id.to_string(),
-                dedup_id: r.id.to_string(),
-                body: String::from_utf8(r.to_json_line())
-                    .unwrap_or_default()
-                    .trim_end()
-                    .to_string(),
-            })
-            .collect();
-        let failures = send_with_retries(queue, retry, messages).await;
-        for (pos, failure) in failures {
-            records[chunk[pos]].result = Err(failure);
-        }
-    }
-
+/// Counts and logs a batch whose records are all decided.
+pub fn finish(records: Vec<TransformedRecord>) -> TransformBatch {
     let failed = records.iter().filter(|r| r.result.is_err()).count() as u64;
     let counts = Counts {
         received: records.len() as u64,
@@ -127,78 +154,144 @@ pub async fn transform_batch<Q: Queue>(
     TransformBatch { records, counts }
 }
 
-/// Sends messages, resending only the entries that failed retryably, with
-/// jittered backoff, until the policy's attempts run out.
-/// Returns the positions that never made it, with why.
-async fn send_with_retries<Q: Queue>(
+/// Enqueues the admitted records, keeping each entity's order.
+///
+/// SQS processes a `SendMessageBatch`'s entries independently: if entry 3 of
+/// entity A fails and entry 5 of entity A succeeds, resending 3 puts it behind
+/// 5. So a call carries at most one message per entity (the entity's earliest
+/// not-yet-enqueued record), and the next record of an entity is sent only
+/// once the one before it is in the queue. Calls are also bounded by the
+/// batch's byte total (SQS `SendMessageBatch`: 1 MiB). Entries that fail
+/// transiently are resent with jittered backoff until the policy's attempts
+/// run out; then they, and every later record of their entity, are left as
+/// [`TransformFailure::EnqueueFailed`].
+pub async fn enqueue_admitted<Q: Queue>(
     queue: &Q,
     retry: &RetryPolicy,
-    messages: Vec<OutgoingMessage>,
-) -> Vec<(usize, TransformFailure)> {
-    let mut pending: Vec<usize> = (0..messages.len()).collect();
-    let mut failed: Vec<(usize, TransformFailure)> = Vec::new();
-    let mut last_error: Vec<String> = vec![String::new(); messages.len()];
-    let mut attempt = 0;
-    while !pending.is_empty() && attempt < retry.max_attempts.max(1) {
-        if attempt > 0 {
-            tokio::time::sleep(retry.jittered_delay(attempt)).await;
+    max_batch_bytes: usize,
+    records: &mut [TransformedRecord],
+) {
+    let messages: Vec<Option<OutgoingMessage>> = records
+        .iter()
+        .map(|r| r.result.as_ref().ok().map(OutgoingMessage::for_record))
+        .collect();
+    let mut pending: Vec<usize> = (0..records.len())
+        .filter(|&i| messages[i].is_some())
+        .collect();
+    let mut attempts: Vec<u32> = vec![0; records.len()];
+    let mut last_error: Vec<String> = vec![String::new(); records.len()];
+    let max_attempts = retry.max_attempts.max(1);
+    let max_entries = queue.max_batch().max(1);
+    let mut backoff_round = 0;
+    while !pending.is_empty() {
+        // One call: the earliest pending message of each entity, in order.
+        let mut groups: HashSet<&str> = HashSet::new();
+        let mut call: Vec<usize> = Vec::new();
+        let mut bytes = 0;
+        for &i in &pending {
+            let Some(m) = &messages[i] else { continue };
+            if call.len() == max_entries {
+                break;
+            }
+            if !groups.insert(m.group_id.as_str()) {
+                continue;
+            }
+            if !call.is_empty() && bytes + m.body.len() > max_batch_bytes {
+                break;
+            }
+            bytes += m.body.len();
+            call.push(i);
         }
-        attempt += 1;
-        let batch: Vec<OutgoingMessage> = pending.iter().map(|&i| messages[i].clone()).collect();
+        let batch: Vec<OutgoingMessage> =
+            call.iter().filter_map(|&i| messages[i].clone()).collect();
+        let mut done: HashSet<usize> = HashSet::new();
+        let mut exhausted: Vec<usize> = Vec::new();
+        let mut any_transient = false;
+        let mut note_transient = |i: usize, error: String, exhausted: &mut Vec<usize>| {
+            attempts[i] += 1;
+            last_error[i] = error;
+            if attempts[i] >= max_attempts {
+                exhausted.push(i);
+            }
+        };
         match queue.send_batch(&batch).await {
             Ok(results) => {
-                let mut still = Vec::new();
-                for (k, &i) in pending.iter().enumerate() {
+                for (k, &i) in call.iter().enumerate() {
                     match results.get(k) {
-                        Some(Ok(())) => {}
-                        Some(Err(e)) if e.class == ErrorClass::Permanent => failed.push((
-                            i,
-                            TransformFailure::EnqueueFailed {
-                                attempts: attempt,
-                                last_error: e.to_string(),
-                            },
-                        )),
+                        Some(Ok(())) => {
+                            done.insert(i);
+                        }
+                        Some(Err(e)) if e.class == ErrorClass::Permanent => {
+                            records[i].result = Err(TransformFailure::EnqueueRefused {
+                                reason: e.to_string(),
+                            });
+                            done.insert(i);
+                        }
                         Some(Err(e)) => {
-                            last_error[i] = e.to_string();
-                            still.push(i);
+                            any_transient = true;
+                            note_transient(i, e.to_string(), &mut exhausted);
                         }
                         None => {
-                            last_error[i] = "queue returned fewer results than messages".into();
-                            still.push(i);
+                            any_transient = true;
+                            note_transient(
+                                i,
+                                "queue returned fewer results than messages".into(),
+                                &mut exhausted,
+                            );
                         }
                     }
                 }
-                pending = still;
-            }
-            Err(e) if e.class == ErrorClass::Permanent => {
-                for &i in &pending {
-                    failed.push((
-                        i,
-                        TransformFailure::EnqueueFailed {
-                            attempts: attempt,
-                            last_error: e.to_string(),
-                        },
-                    ));
-                }
-                pending.clear();
             }
             Err(e) => {
-                warn!(stage = "transform", error = %e, attempt, "enqueue call failed; will retry");
-                for &i in &pending {
-                    last_error[i] = e.to_string();
+                // A whole-call failure, transient or not (a missing queue, a
+                // denied permission), is no verdict on the records: they stay
+                // valid and are retried by the producer's side.
+                any_transient = true;
+                warn!(stage = "transform", error = %e, "enqueue call failed; will retry");
+                for &i in &call {
+                    // A permanent call error will not heal by resending now:
+                    // give up on this invocation at once.
+                    let rounds = if e.class == ErrorClass::Permanent {
+                        max_attempts
+                    } else {
+                        1
+                    };
+                    for _ in 0..rounds {
+                        note_transient(i, e.to_string(), &mut exhausted);
+                    }
                 }
             }
         }
+        if !exhausted.is_empty() {
+            // These entities' records stay out of the queue, in order behind
+            // the one that could not go: the caller has them retried.
+            let stalled: HashSet<String> = exhausted
+                .iter()
+                .filter_map(|&i| messages[i].as_ref().map(|m| m.group_id.clone()))
+                .collect();
+            pending.retain(|&i| {
+                let stuck = messages[i]
+                    .as_ref()
+                    .is_some_and(|m| stalled.contains(&m.group_id));
+                if stuck {
+                    records[i].result = Err(TransformFailure::EnqueueFailed {
+                        attempts: attempts[i].max(1),
+                        last_error: if last_error[i].is_empty() {
+                            "an earlier record of the same entity could not be enqueued".into()
+                        } else {
+                            last_error[i].clone()
+                        },
+                    });
+                }
+                !stuck
+            });
+        }
+        pending.retain(|i| !done.contains(i));
+        if any_transient && !pending.is_empty() {
+            backoff_round += 1;
+            tokio::time::sleep(retry.jittered_delay(backoff_round)).await;
+        } else {
+            backoff_round = 0;
+        }
     }
-    for i in pending {
-        failed.push((
-            i,
-            TransformFailure::EnqueueFailed {
-                attempts: attempt,
-                last_error: std::mem::take(&mut last_error[i]),
-            },
-        ));
-    }
-    failed.sort_by_key(|(i, _)| *i);
-    failed
 }

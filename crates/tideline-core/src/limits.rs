@@ -1,0 +1,405 @@
+//! One model of every hop's limits.
+//!
+//! A record crosses Firehose, the transformer's Lambda response, SQS FIFO,
+//! DynamoDB, the stream, PutEvents and a consumer. Each hop has limits, and a
+//! record that one hop accepts but a later one cannot carry is lost at that
+//! later hop, far from the producer. So every limit lives here, once, with its
+//! AWS source and today's value, and ingest ([`crate::ingest::admit`]) refuses
+//! every record that some later hop could not carry, with a reason that names
+//! the limit and the hop (INVARIANTS.md #1). Local mode's adapters enforce the
+//! same values, so a local test fails where AWS would.
+//!
+//! Where AWS lets users change a limit (the queue's `MaximumMessageSize`,
+//! PutEvents' request size, which AWS raised in January 2026), it is a field of
+//! [`HopLimits`] with today's value as the default. `docs/limits.md` lists each
+//! limit, its source, and where it is enforced.
+
+use crate::event::StoredEvent;
+use serde_json::Value;
+use std::fmt;
+
+/// Firehose `PutRecord`/`PutRecordBatch`: a record is at most 1,000 KiB before base64.
+pub const FIREHOSE_RECORD_BYTES: usize = 1_000 * 1024;
+/// Firehose `PutRecordBatch`: at most 500 records per call.
+pub const FIREHOSE_BATCH_RECORDS: usize = 500;
+/// Firehose `PutRecordBatch`: at most 4 MiB per call.
+pub const FIREHOSE_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Lambda: a synchronous invocation's request and response are each at most
+/// 6 MB; a Firehose transformation response counts.
+pub const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1000 * 1000;
+/// SQS: `MessageGroupId` and `MessageDeduplicationId` are 1–128 characters.
+pub const SQS_ID_CHARS: usize = 128;
+/// SQS: at most 10 entries per `SendMessageBatch`/`ReceiveMessage`/`DeleteMessageBatch`.
+pub const SQS_BATCH_ENTRIES: usize = 10;
+/// SQS: the Terraform provider's default `max_message_size` for `aws_sqs_queue`
+/// (256 KiB); AWS allows up to 1 MiB since January 2026. The queue's configured
+/// value is what counts, so it is a setting.
+pub const DEFAULT_SQS_MESSAGE_BYTES: usize = 256 * 1024;
+/// SQS: the largest `MaximumMessageSize` a queue can have (1 MiB since January 2026).
+pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// SQS: a `SendMessageBatch` call's total payload (the sum of its bodies).
+pub const SQS_BATCH_BYTES: usize = 1024 * 1024;
+/// DynamoDB: an item is at most 400 KB, attribute names included.
+pub const DYNAMODB_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB: what a local secondary index adds to each projected item: the
+/// index key and 100 bytes of overhead (`by-sequence` projects ALL).
+pub const DYNAMODB_LSI_OVERHEAD_BYTES: usize = 100;
+/// DynamoDB: `TransactWriteItems` takes at most 100 actions.
+pub const DYNAMODB_TRANSACTION_ACTIONS: usize = 100;
+/// DynamoDB: `TransactWriteItems` carries at most 4 MB.
+pub const DYNAMODB_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+/// DynamoDB: a Query page is at most 1 MB.
+pub const DYNAMODB_QUERY_PAGE_BYTES: usize = 1024 * 1024;
+/// EventBridge PutEvents: at most 10 entries per call.
+pub const PUT_EVENTS_ENTRIES: usize = 10;
+/// EventBridge PutEvents: total request size; 1 MB since January 2026 (it was 256 KB).
+pub const DEFAULT_PUT_EVENTS_REQUEST_BYTES: usize = 1024 * 1024;
+/// EventBridge PutEvents: `DetailType` is 1–128 characters.
+pub const DETAIL_TYPE_CHARS: usize = 128;
+/// EventBridge PutEvents: `Source` is 1–256 characters.
+pub const SOURCE_CHARS: usize = 256;
+/// The deepest JSON that serde_json (every Rust reader along the way: the
+/// storer, the emitter, the local dispatcher, Rust consumers) parses: its
+/// recursion limit is 128, so a document 128 levels deep fails and 127 parses.
+/// EventBridge itself accepts 1,100 levels, so Rust readers are the binding hop.
+pub const JSON_READER_DEPTH: usize = 127;
+/// The deepest wrapper any hop puts around a record's `data`: a bundled bus
+/// event's `detail.events[i].data` (event → detail → events → entry → data).
+/// A plain bus event adds 2, the queue message 1, the stored item 0 (`data`
+/// is stored as JSON text).
+pub const ENVELOPE_DEPTH: usize = 4;
+/// The `seq` ingest sizes a record's stored item with: the widest there is.
+pub const WORST_CASE_SEQ: u64 = u64::MAX;
+
+/// A limit, named by the hop that imposes it. Its `Display` is what a refusal says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Firehose's per-record size (or a lower configured maximum).
+    FirehoseRecord,
+    /// The queue's `MaximumMessageSize`.
+    SqsMessage,
+    /// DynamoDB's item size, measured on the event item as written, index copy included.
+    DynamoDbItem,
+    /// PutEvents' request size, which one entry must fit.
+    PutEventsEntry,
+    /// PutEvents `DetailType` length.
+    DetailType,
+    /// The nesting Rust readers (serde_json) parse, envelope included.
+    JsonDepth,
+    /// SQS `MessageGroupId`/`MessageDeduplicationId` rules.
+    SqsId,
+}
+
+impl Limit {
+    /// The hop, and the service's own name for the limit.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Self::FirehoseRecord => ("Firehose PutRecordBatch", "record size"),
+            Self::SqsMessage => ("SQS SendMessageBatch", "queue MaximumMessageSize"),
+            Self::DynamoDbItem => ("DynamoDB TransactWriteItems", "item size (400 KB)"),
+            Self::PutEventsEntry => ("EventBridge PutEvents", "entry size"),
+            Self::DetailType => ("EventBridge PutEvents", "DetailType length"),
+            Self::JsonDepth => ("Rust readers (serde_json)", "JSON nesting depth"),
+            Self::SqsId => ("SQS FIFO", "MessageGroupId/MessageDeduplicationId"),
+        }
+    }
+
+    /// The unit the limit is counted in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::DetailType | Self::SqsId => "characters",
+            Self::JsonDepth => "levels",
+            _ => "bytes",
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (hop, name) = self.describe();
+        write!(f, "{hop} {name}")
+    }
+}
+
+/// Every hop's limits, with today's AWS values as defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopLimits {
+    /// Largest record ingest accepts: Firehose's 1,000 KiB, or lower.
+    pub record_bytes: usize,
+    /// The queue's `MaximumMessageSize` (`max_message_size` in Terraform).
+    pub sqs_message_bytes: usize,
+    /// A `SendMessageBatch` call's total payload.
+    pub sqs_batch_bytes: usize,
+    /// DynamoDB's item size limit.
+    pub dynamodb_item_bytes: usize,
+    /// PutEvents' request size.
+    pub put_events_request_bytes: usize,
+    /// Longest `Source` the emitter may be configured with.
+    pub source_chars: usize,
+    /// A Lambda's response (the transformer's, the query API's).
+    pub lambda_payload_bytes: usize,
+}
+
+impl Default for HopLimits {
+    fn default() -> Self {
+        Self {
+            record_bytes: FIREHOSE_RECORD_BYTES,
+            sqs_message_bytes: DEFAULT_SQS_MESSAGE_BYTES,
+            sqs_batch_bytes: SQS_BATCH_BYTES,
+            dynamodb_item_bytes: DYNAMODB_ITEM_BYTES,
+            put_events_request_bytes: DEFAULT_PUT_EVENTS_REQUEST_BYTES,
+            source_chars: SOURCE_CHARS,
+            lambda_payload_bytes: LAMBDA_PAYLOAD_BYTES,
+        }
+    }
+}
+
+/// A record some hop could not carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{size} {unit} is over the {limit} limit of {max} {unit}", unit = limit.unit())]
+pub struct OverLimit {
+    /// Which limit.
+    pub limit: Limit,
+    /// What the record measures.
+    pub size: usize,
+    /// The limit's value.
+    pub max: usize,
+}
+
+fn check(limit: Limit, size: usize, max: usize) -> Result<(), OverLimit> {
+    if size > max {
+        Err(OverLimit { limit, size, max })
+    } else {
+        Ok(())
+    }
+}
+
+/// The most `data` may nest so that the deepest envelope still parses.
+pub const MAX_DATA_DEPTH: usize = JSON_READER_DEPTH - ENVELOPE_DEPTH;
+
+/// `true` when `value` nests deeper than `max` levels (a scalar is 0, `[]` is 1).
+/// Stops descending once past `max`, so a deep document costs no more than
+/// the limit allows.
+pub fn deeper_than(value: &Value, max: usize) -> bool {
+    fn depth_exceeds(v: &Value, remaining: usize) -> bool {
+        match v {
+            Value::Array(items) => {
+                remaining == 0 || items.iter().any(|i| depth_exceeds(i, remaining - 1))
+            }
+            Value::Object(map) => {
+                remaining == 0 || map.values().any(|i| depth_exceeds(i, remaining - 1))
+            }
+            _ => false,
+        }
+    }
+    depth_exceeds(value, max)
+}
+
+/// The most bytes `s` takes as a JSON string: quotes, and each character
+/// serde_json escapes at its longest (`\u00XX`, 6 bytes).
+pub fn json_string_bound(s: &str) -> usize {
+    s.len()
+        + 2
+        + s.bytes()
+            .filter(|b| matches!(b, b'"' | b'\\') || *b < 0x20)
+            .count()
+            * 5
+}
+
+/// The nesting depth of `value` (a scalar is 0, `[]` and `{}` are 1).
+pub fn json_depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A DynamoDB attribute value as the store writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemValue<'a> {
+    /// `S`.
+    S(&'a str),
+    /// `N`, as its decimal text.
+    N(String),
+    /// `BOOL`.
+    Bool(bool),
+}
+
+impl ItemValue<'_> {
+    /// Its size by DynamoDB's rules: a string's UTF-8 bytes; a number's
+    /// significant digits / 2, rounded up, plus 1; a boolean 1 byte.
+    pub fn size(&self) -> usize {
+        match self {
+            Self::S(s) => s.len(),
+            Self::N(text) => number_size(text),
+            Self::Bool(_) => 1,
+        }
+    }
+}
+
+fn number_size(text: &str) -> usize {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.div_ceil(2) + 1
+}
+
+/// The size DynamoDB counts for an item: attribute names plus values.
+pub fn item_size<'a>(attributes: impl IntoIterator<Item = &'a (&'a str, ItemValue<'a>)>) -> usize {
+    attributes
+        .into_iter()
+        .map(|(name, value)| name.len() + value.size())
+        .sum()
+}
+
+/// The attributes of an event item, in the store's layout (the DynamoDB
+/// adapter writes exactly these; a test holds the two together). `data` is
+/// the payload as JSON text, so the stored item's nesting is that of the text.
+pub fn event_item_attributes<'a>(
+    e: &'a StoredEvent,
+    data_json: &'a str,
+) -> Vec<(&'static str, ItemValue<'a>)> {
+    let mut item = Vec::with_capacity(14);
+    item.push(("pk", ItemValue::S(e.entity_id.as_str())));
+    item.push(("sk", ItemValue::S(&e.sk)));
+    item.push(("seq", ItemValue::N(e.seq.to_string())));
+    item.push(("kind", ItemValue::S(crate::keys::item_kind::EVENT)));
+    item.push(("event_id", ItemValue::S(e.event_id.as_str())));
+    item.push(("event_type", ItemValue::S(&e.event_type)));
+    item.push(("data", ItemValue::S(data_json)));
+    item.push(("occurred_at", ItemValue::S(&e.occurred_at)));
+    item.push(("received_at", ItemValue::S(&e.received_at)));
+    item.push(("stored_at", ItemValue::S(&e.stored_at)));
+    if let Some(c) = &e.correlation_id {
+        item.push(("correlation_id", ItemValue::S(c)));
+    }
+    item.push(("test", ItemValue::Bool(e.test)));
+    item.push(("schema_version", ItemValue::N(e.schema_version.to_string())));
+    if let Some(t) = e.expires_at {
+        item.push(("expires_at", ItemValue::N(t.to_string())));
+    }
+    item
+}
+
+impl HopLimits {
+    /// Checks the limits that the configuration itself must respect.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.record_bytes == 0 || self.record_bytes > FIREHOSE_RECORD_BYTES {
+            return Err(format!(
+                "record size limit must be 1–{FIREHOSE_RECORD_BYTES} bytes (Firehose), got {}",
+                self.record_bytes
+            ));
+        }
+        if self.sqs_message_bytes < 1024 || self.sqs_message_bytes > SQS_MAX_MESSAGE_BYTES {
+            return Err(format!(
+                "queue message size must be 1024–{SQS_MAX_MESSAGE_BYTES} bytes (SQS MaximumMessageSize), got {}",
+                self.sqs_message_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that a normalised record, `body_len` bytes as a queue message
+    /// with `data_len` bytes of serialised `data`, fits every hop after ingest.
+    ///
+    /// The store and bus sizes are computed for the worst case the record can
+    /// meet: the largest `seq`, a retention attribute, the longest `Source`.
+    pub fn check_record(
+        &self,
+        event: &StoredEvent,
+        body_len: usize,
+        data_len: usize,
+    ) -> Result<(), OverLimit> {
+        check(
+            Limit::DetailType,
+            event.event_type.chars().count(),
+            DETAIL_TYPE_CHARS,
+        )?;
+        // One message is also one batch's whole payload at worst.
+        check(
+            Limit::SqsMessage,
+            body_len,
+            self.sqs_message_bytes.min(self.sqs_batch_bytes),
+        )?;
+        let item = item_size(&event_item_attributes(event, "")) + data_len;
+        check(
+            Limit::DynamoDbItem,
+            item + DYNAMODB_LSI_OVERHEAD_BYTES,
+            self.dynamodb_item_bytes,
+        )?;
+        check(
+            Limit::PutEventsEntry,
+            self.source_chars + bus_entry_len(event, data_len),
+            self.put_events_request_bytes,
+        )?;
+        Ok(())
+    }
+}
+
+/// Upper bound of `DetailType` + `Detail` of the bus entry for `event`, with
+/// `data_len` bytes of data: the metadata's JSON is measured with every string
+/// at its escaped length.
+fn bus_entry_len(event: &StoredEvent, data_len: usize) -> usize {
+    let quoted = json_string_bound;
+    // `{"metadata":{...},"data":...}` with the fixed field names and the
+    // widest values the envelope can carry (see `envelope::DetailMetadata`).
+    const FIXED: usize = 400;
+    FIXED
+        + quoted(event.event_id.as_str())
+        + 2 * quoted(&event.event_type)
+        + quoted(event.entity_id.as_str())
+        + quoted(&event.occurred_at)
+        + quoted(&event.stored_at)
+        + event.correlation_id.as_deref().map_or(4, quoted)
+        + data_len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        "[".repeat(depth) + &"]".repeat(depth)
+    }
+
+    #[test]
+    fn serde_json_reader_depth_is_what_the_model_says() {
+        assert!(serde_json::from_str::<Value>(&nested(JSON_READER_DEPTH)).is_ok());
+        assert!(serde_json::from_str::<Value>(&nested(JSON_READER_DEPTH + 1)).is_err());
+    }
+
+    #[test]
+    fn depth_is_measured_and_bounded() {
+        let v: Value = serde_json::from_str(&nested(5)).unwrap();
+        assert_eq!(json_depth(&v), 5);
+        assert!(deeper_than(&v, 4));
+        assert!(!deeper_than(&v, 5));
+        assert_eq!(json_depth(&Value::from(1)), 0);
+        let obj: Value = serde_json::json!({"a": {"b": [1]}});
+        assert_eq!(json_depth(&obj), 3);
+        assert!(deeper_than(&obj, 2) && !deeper_than(&obj, 3));
+    }
+
+    #[test]
+    fn number_sizes_follow_dynamodb() {
+        assert_eq!(number_size("0"), 1);
+        assert_eq!(number_size("7"), 2);
+        assert_eq!(number_size("12"), 2);
+        assert_eq!(number_size("123"), 3);
+        assert_eq!(number_size("1000"), 2);
+        assert_eq!(number_size(&u64::MAX.to_string()), 11);
+    }
+
+    #[test]
+    fn over_limit_names_the_hop_and_the_limit() {
+        let e = OverLimit {
+            limit: Limit::DetailType,
+            size: 129,
+            max: 128,
+        };
+        assert_eq!(
+            e.to_string(),
+            "129 characters is over the EventBridge PutEvents DetailType length limit of 128 characters"
+        );
+    }
+}
