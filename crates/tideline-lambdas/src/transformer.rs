@@ -52,22 +52,32 @@ pub fn partition_keys(record: &NormalizedRecord) -> HashMap<String, String> {
         .collect()
 }
 
-/// The fixed part of one response record's JSON, beyond its record id, data
-/// and partition keys: `{"recordId":"","result":"ProcessingFailed","data":"",
-/// "metadata":{"partitionKeys":{"event_type":"","date":"YYYY-MM-DD"}}},`
-/// rounded up.
-const RESPONSE_RECORD_OVERHEAD: usize = 160;
-/// `{"records":[]}` and slack.
-const RESPONSE_ENVELOPE: usize = 64;
+/// The fixed part of a `ProcessingFailed` response record's JSON, beyond the
+/// quoted record id and the base64 data:
+/// `{"recordId":,"result":"ProcessingFailed","data":"","metadata":{"partitionKeys":{}}}`
+/// and the comma between records (a test holds it to the serialisation).
+pub const FAILED_RECORD_FIXED: usize = 83 + 1;
+/// The same for an `Ok` record, beyond the quoted event type:
+/// `{"recordId":,"result":"Ok","data":"","metadata":{"partitionKeys":{"event_type":,"date":"YYYY-MM-DD"}}}`.
+pub const OK_RECORD_FIXED: usize = 102 + 1;
+/// `{"records":[]}`.
+const RESPONSE_ENVELOPE: usize = 14;
 
-/// The largest a response record can serialise to: `data_len` bytes of data
-/// (before base64), a record id, and an event type as a partition key.
-pub fn response_record_bound(record_id: &str, data_len: usize, event_type: Option<&str>) -> usize {
-    json_string_bound(record_id)
-        + data_len.div_ceil(3) * 4
-        // A path-safe partition value may escape every character.
-        + event_type.map_or(0, |t| 3 * json_string_bound(t))
-        + RESPONSE_RECORD_OVERHEAD
+fn base64_len(bytes: usize) -> usize {
+    bytes.div_ceil(3) * 4
+}
+
+/// The most a `ProcessingFailed` response record takes: its original bytes go back.
+pub fn failed_record_bound(record_id: &str, original_len: usize) -> usize {
+    json_string_bound(record_id) + base64_len(original_len) + FAILED_RECORD_FIXED
+}
+
+/// The most an `Ok` response record takes: the JSON line and the partition keys.
+pub fn ok_record_bound(record_id: &str, line_len: usize, event_type: &str) -> usize {
+    // A partition value may be percent-encoded to be safe in a path: up to 3
+    // bytes per byte, or JSON-escaped, whichever is longer.
+    let partition = json_string_bound(event_type).max(3 * event_type.len() + 2);
+    json_string_bound(record_id) + base64_len(line_len) + partition + OK_RECORD_FIXED
 }
 
 /// Keeps the response under Lambda's 6 MB (a Firehose transformation response
@@ -86,19 +96,19 @@ pub fn apply_response_budget(
     let failed_size: Vec<usize> = records
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            response_record_bound(&r.record_id, originals.get(i).map_or(0, Vec::len), None)
-        })
+        .map(|(i, r)| failed_record_bound(&r.record_id, originals.get(i).map_or(0, Vec::len)))
         .collect();
+    // Start from "every record falls back": that response is about the size
+    // of the request, which Lambda already accepted (at most 6 MB too).
     let mut total: usize = RESPONSE_ENVELOPE + failed_size.iter().sum::<usize>();
     for i in 0..records.len() {
         let Ok(admitted) = &records[i].result else {
             continue;
         };
-        let ok_size = response_record_bound(
+        let ok_size = ok_record_bound(
             &records[i].record_id,
             admitted.body.len() + 1,
-            Some(&admitted.record.event_type),
+            &admitted.record.event_type,
         );
         let if_ok = total - failed_size[i] + ok_size;
         if if_ok <= budget {

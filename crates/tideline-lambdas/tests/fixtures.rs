@@ -79,26 +79,45 @@ async fn transformer_one_result_per_record_id() {
     assert_eq!(out[1]["data"], b64(records[1]));
     let sent = state.queue.messages();
     assert_eq!(sent.len(), 2);
+    // De-duplication is per entity: the id is derived from (entity, event id).
+    let dedup = |entity: &str, id: &str| {
+        tideline_core::ids::queue_dedup_id(
+            &tideline_core::EntityId::new(entity).unwrap(),
+            &tideline_core::EventId::new(id).unwrap(),
+        )
+    };
     assert_eq!(
-        (sent[0].group_id.as_str(), sent[0].dedup_id.as_str()),
-        ("a", "e1")
+        (sent[0].group_id.as_str(), sent[0].dedup_id.clone()),
+        ("a", dedup("a", "e1"))
     );
     assert_eq!(sent[1].group_id, "b");
-    assert!(sent[1].dedup_id.starts_with("sha256-"));
+    assert_eq!(sent[1].dedup_id.len(), 64);
 }
 
+/// A valid record the queue cannot take now is not a refusal: the invocation
+/// fails, so Firehose retries it (it used to become ProcessingFailed).
 #[tokio::test]
-async fn transformer_enqueue_failure_is_processing_failed() {
+async fn transformer_transient_enqueue_failure_fails_the_invocation() {
     let queue = MemoryQueue::default();
-    queue.faults.script((0..10).map(|_| Some(throttled())));
+    // Throttled on each of the three attempts the retry policy allows.
+    queue.faults.script((0..3).map(|_| Some(throttled())));
     let state = t_state(queue);
+    let err = transformer::handler(
+        &state,
+        lambda(firehose(&[r#"{"entity_id":"a","type":"T","data":{}}"#])),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("could not be enqueued"), "{err}");
+    // The retry that Firehose makes succeeds once the queue recovers.
     let resp = transformer::handler(
         &state,
         lambda(firehose(&[r#"{"entity_id":"a","type":"T","data":{}}"#])),
     )
     .await
     .unwrap();
-    assert_eq!(resp.records[0].result.as_deref(), Some("ProcessingFailed"));
+    assert_eq!(resp.records[0].result.as_deref(), Some("Ok"));
+    assert_eq!(state.queue.messages().len(), 1);
 }
 
 fn sqs_event(bodies: &[(&str, &str, &str)]) -> Value {
@@ -277,12 +296,13 @@ async fn emitter_every_record_shape() {
         stream_record("INSERT", "500", Some(image("rejected", "", 0)), None, false),
         stream_record("REMOVE", "600", None, Some(image("event", "a", 1)), true),
         stream_record("REMOVE", "700", None, Some(image("dedup", "a", 1)), true),
+        // An item of no known kind is never skipped: the batch rewinds to it.
         stream_record("INSERT", "800", Some(json!({"pk": {"S": "x"}})), None, false),
     ]});
     let resp = emitter::handler(&state, lambda(records)).await.unwrap();
     assert_eq!(
         serde_json::to_value(resp).unwrap(),
-        json!({"batchItemFailures": []})
+        json!({"batchItemFailures": [{"itemIdentifier": "800"}]})
     );
     let published = state.bus.published.lock().unwrap().clone();
     assert_eq!(published.len(), 2);
@@ -299,6 +319,9 @@ async fn emitter_every_record_shape() {
         ),
         (Some("a"), Some(1))
     );
+    // Its own identity, and what removed it (TTL here).
+    assert_eq!(d["metadata"]["event_id"], "ev-1 expired");
+    assert_eq!(d["metadata"]["removed_by"], "ttl");
 
     // The stream decoding itself, with the kinds counted by the stage.
     let ev: aws_lambda_events::dynamodb::Event = serde_json::from_value(json!({"Records": [

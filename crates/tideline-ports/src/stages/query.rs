@@ -18,12 +18,18 @@ use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tideline_core::envelope::EventDetail;
+use tideline_core::limits::json_string_bound;
 use tideline_core::{Classify, EntityId};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 100;
 /// Largest page size a client may ask for.
 pub const MAX_LIMIT: usize = 1000;
+/// Most bytes of items one page carries. A page is bounded by bytes as well
+/// as count: 1,000 items of up to 400 KB could not fit the query Lambda's
+/// 6 MB response (API Gateway carries the body as an escaped JSON string, so
+/// each item is counted at its escaped length), with room for the envelope.
+pub const MAX_PAGE_BYTES: usize = tideline_core::limits::LAMBDA_PAYLOAD_BYTES - 64 * 1024;
 
 /// An HTTP request, reduced to what the routes need.
 #[derive(Debug, Clone, Default)]
@@ -178,18 +184,27 @@ async fn entity_events<S: EventStore>(
     // One more than asked tells whether another page exists without an extra call.
     match store.read_events(entity, after, limit + 1).await {
         Ok(mut events) => {
-            let more = events.len() > limit;
+            let mut more = events.len() > limit;
             events.truncate(limit);
-            let next_cursor = match (more, events.last()) {
+            let mut items: Vec<Value> = Vec::with_capacity(events.len());
+            let mut bytes = 0;
+            for e in &events {
+                let item =
+                    serde_json::to_value(EventDetail::from_stored(e, false)).unwrap_or(Value::Null);
+                let size = json_string_bound(&item.to_string()) + 1;
+                // Always at least one item, so a page always makes progress
+                // (one event item is at most 400 KB: it always fits).
+                if !items.is_empty() && bytes + size > MAX_PAGE_BYTES {
+                    more = true;
+                    break;
+                }
+                bytes += size;
+                items.push(item);
+            }
+            let next_cursor = match (more, events.get(items.len().wrapping_sub(1))) {
                 (true, Some(last)) => Value::String(encode_cursor(entity.as_str(), last.seq)),
                 _ => Value::Null,
             };
-            let items: Vec<Value> = events
-                .iter()
-                .map(|e| {
-                    serde_json::to_value(EventDetail::from_stored(e, false)).unwrap_or(Value::Null)
-                })
-                .collect();
             QueryResponse {
                 status: 200,
                 body: json!({"items": items, "next_cursor": next_cursor}),
