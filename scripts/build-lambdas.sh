@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Builds every Lambda zip with cargo-lambda:
 #   target/lambda/<name>/bootstrap.zip   (handler `bootstrap`, runtime provided.al2023)
+#   target/lambda/<name>/architecture    (arm64 or x86_64: what the zip runs on)
 #
-#   scripts/build-lambdas.sh            x86_64 (what CI builds)
-#   scripts/build-lambdas.sh --arm64    Graviton, ~20% cheaper per GB-s: use for deployment
+#   scripts/build-lambdas.sh             arm64 (Graviton, ~20% cheaper per GB-s),
+#                                        Terraform's default lambda_architecture
+#   scripts/build-lambdas.sh --x86-64    x86_64 (what CI builds: it has only the
+#                                        x86_64 Rust standard library); deploy
+#                                        with lambda_architecture = "x86_64"
+#
+# The architecture file is what Terraform's function module checks at plan
+# time: a zip built for one architecture and deployed as the other applies
+# fine and then fails at every invoke, so the mismatch must stop the plan.
 #
 # Extra arguments go to `cargo lambda build`. cargo-lambda (which brings zig)
 # is installed into the project venv (.venv) when missing. Build first, then
@@ -31,16 +39,27 @@ else
     BINS+=(event-responder)
   fi
 fi
+ARCH=arm64
+PASS=()
+for a in "$@"; do
+  case "$a" in
+    --arm64) ARCH=arm64 ;;
+    --x86-64 | --x86_64) ARCH=x86_64 ;;
+    *) PASS+=("$a") ;;
+  esac
+done
 ARGS=()
 for b in "${BINS[@]}"; do ARGS+=(--bin "$b"); done
+if [ "$ARCH" = arm64 ]; then ARGS+=(--arm64); else ARGS+=(--x86-64); fi
 
-cargo lambda build --release --output-format zip "${ARGS[@]}" "$@"
+cargo lambda build --release --output-format zip "${ARGS[@]}" "${PASS[@]}"
 
 target="${CARGO_TARGET_DIR:-$ROOT/target}"
-echo "Lambda zips:"
+echo "Lambda zips ($ARCH):"
 for b in "${BINS[@]}"; do
   zip="$target/lambda/$b/bootstrap.zip"
   if [ -f "$zip" ]; then
+    printf '%s\n' "$ARCH" >"$target/lambda/$b/architecture"
     bytes=$(stat -c %s "$zip")
     printf '  %-16s %8.2f MB  %s\n' "$b" "$(echo "$bytes / 1048576" | bc -l)" "$zip"
   else

@@ -6,7 +6,8 @@
 #
 # It installs what the tests use: moto[server] into the project venv (.venv),
 # for the AWS adapter tests (they start moto on 127.0.0.1 themselves), and
-# python-hcl2 + checkov for the offline Terraform checks.
+# python-hcl2 + checkov for the offline Terraform checks, and DuckDB for the
+# lake queries of docs/lake.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,6 +21,17 @@ echo "== cargo test (unit, property, handler, moto adapter and local end-to-end 
 cargo test --workspace "$@"
 
 if [ $# -eq 0 ]; then
+  echo "== lake queries (docs/lake.md) with DuckDB over a lake written by tideline up"
+  VENV="$ROOT/.venv"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  if ! "$VENV/bin/python" -c 'import duckdb, pytest, sys; sys.exit(duckdb.__version__ != "2.0.0")' 2>/dev/null; then
+    # packaging stays at 23.2, what checkov (installed by check-terraform.sh) needs.
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "duckdb==2.0.0" "pytest==8.4.2" "packaging==23.2"
+  fi
+  # cargo test above built target/debug/tideline, which the test starts.
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/lake
+
   echo "== Terraform offline checks (python-hcl2, checkov, consistency with the code, fmt)"
   bash scripts/check-terraform.sh
 fi

@@ -41,15 +41,16 @@ module "transformer" {
       resources = [module.queue.arn]
     },
     {
-      # A producer to an SSE-KMS queue needs a data key.
+      # A producer to an SSE-KMS queue needs a data key (GenerateDataKey) and
+      # SQS decrypts it again with the producer's credentials (Decrypt); only
+      # through SQS, only for this queue (encryption context aws:sqs:arn).
       sid       = "EncryptQueueMessages"
-      actions   = ["kms:GenerateDataKey"]
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
       resources = [module.key.key_arn]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = [local.kms_via_sqs]
-      }]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_sqs] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:sqs:arn", values = [module.queue.arn] },
+      ]
     },
   ]
 }
@@ -80,27 +81,39 @@ module "event_storer" {
 
   policy_statements = [
     {
-      # What the SQS event source mapping calls with the function's role.
+      # What the SQS event source mapping calls with the function's role
+      # (the AWSLambdaSQSQueueExecutionRole set); the handler itself makes no
+      # SQS call: it reports failures in its response.
       sid       = "ConsumeQueue"
-      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
       resources = [module.queue.arn]
     },
     {
-      # TransactWriteItems is authorized per item by PutItem, UpdateItem and
-      # ConditionCheckItem; the sequence is assigned in the same transaction.
+      # Receiving from the SSE-KMS queue decrypts its data key.
+      sid       = "DecryptQueueMessages"
+      actions   = ["kms:Decrypt"]
+      resources = [module.key.key_arn]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_sqs] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:sqs:arn", values = [module.queue.arn] },
+      ]
+    },
+    {
+      # tideline-aws/src/dynamo.rs: GetItem reads the head (consistent);
+      # TransactWriteItems of Puts only (head, events, markers) is
+      # authorized per item by PutItem; PutItem writes rejected records.
       sid       = "AppendEvents"
-      actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:Query"]
-      resources = [module.store.table_arn, "${module.store.table_arn}/index/*"]
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      resources = [module.store.table_arn]
     },
     {
       sid       = "UseKeyThroughDynamoDb"
-      actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+      actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
       resources = [module.key.key_arn]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = [local.kms_via_dynamodb]
-      }]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_dynamodb] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:dynamodb:tableName", values = [module.store.table_name] },
+      ]
     },
   ]
 }
@@ -156,13 +169,22 @@ module "event_emitter" {
     },
     {
       sid       = "EncryptStreamFailureMessages"
-      actions   = ["kms:GenerateDataKey"]
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
       resources = [module.key.key_arn]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = [local.kms_via_sqs]
-      }]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_sqs] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:sqs:arn", values = [module.stream_failures.arn] },
+      ]
+    },
+    {
+      # The stream's records are encrypted with the table's key.
+      sid       = "DecryptStreamRecords"
+      actions   = ["kms:Decrypt"]
+      resources = [module.key.key_arn]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_dynamodb] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:dynamodb:tableName", values = [module.store.table_name] },
+      ]
     },
   ]
 }
@@ -193,10 +215,26 @@ module "query_api" {
 
   policy_statements = [
     {
-      # Read-only: every history read is a paginated Query, single events a GetItem.
-      sid       = "ReadEvents"
-      actions   = ["dynamodb:Query", "dynamodb:GetItem"]
-      resources = [module.store.table_arn, "${module.store.table_arn}/index/*"]
+      # tideline-ports/src/stages/query.rs through tideline-aws/src/dynamo.rs:
+      # GetItem reads an entity's head, Query pages its history on the
+      # by-sequence index. Read-only.
+      sid       = "ReadHeads"
+      actions   = ["dynamodb:GetItem"]
+      resources = [module.store.table_arn]
+    },
+    {
+      sid       = "ReadHistories"
+      actions   = ["dynamodb:Query"]
+      resources = ["${module.store.table_arn}/index/by-sequence"]
+    },
+    {
+      sid       = "DecryptEvents"
+      actions   = ["kms:Decrypt"]
+      resources = [module.key.key_arn]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_dynamodb] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:dynamodb:tableName", values = [module.store.table_name] },
+      ]
     },
   ]
 }

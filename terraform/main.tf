@@ -20,7 +20,10 @@ locals {
   # workspace root; path.module is terraform/ whether this module is applied
   # directly or called from examples/complete.
   lambda_zip_dir = coalesce(var.lambda_zip_dir, "${path.module}/../target/lambda")
-  schema_file    = coalesce(var.schema_file, "${path.module}/../schemas/integration-event.schema.json")
+  # The registry takes JSON Schema Draft 4, not the 2020-12 schema schemars
+  # writes: tideline-core renders this Draft 4 twin from the same types, and
+  # a test keeps it fresh (crates/tideline-core/src/schema_draft4.rs).
+  schema_file = coalesce(var.schema_file, "${path.module}/../schemas/integration-event.draft4.schema.json")
 
   alarm_actions = concat([aws_sns_topic.alarms.arn], var.alarm_actions)
 }
@@ -29,6 +32,8 @@ module "key" {
   source = "./modules/key"
 
   name                    = var.name_prefix
+  event_bus_name          = var.name_prefix
+  administrator_arns      = var.kms_administrator_arns
   deletion_window_in_days = var.kms_deletion_window_days
   tags                    = local.tags
 }
@@ -47,6 +52,10 @@ module "ingest" {
   transition_days                   = var.lake_transition_days
   transition_storage_class          = var.lake_transition_storage_class
   expiration_days                   = var.lake_expiration_days
+  glue_database_name                = coalesce(var.lake_glue_database_name, "${replace(var.name_prefix, "-", "_")}_lake")
+  event_types                       = var.lake_event_types
+  projection_start_date             = var.lake_projection_start_date
+  athena_bytes_scanned_cutoff       = var.athena_bytes_scanned_cutoff
   force_destroy                     = var.lake_force_destroy
   log_retention_days                = var.log_retention_days
   alarm_actions                     = local.alarm_actions
@@ -73,6 +82,7 @@ module "store" {
   table_name          = "${var.name_prefix}-events"
   kms_key_arn         = module.key.key_arn
   deletion_protection = var.table_deletion_protection
+  alarm_actions       = local.alarm_actions
   tags                = local.tags
 }
 
@@ -113,6 +123,9 @@ module "api" {
   jwt_audience           = var.api_jwt_audience
   throttling_rate_limit  = var.api_throttling_rate_limit
   throttling_burst_limit = var.api_throttling_burst_limit
+  # API Gateway waits as long as the function may run (at most 30 s).
+  integration_timeout_ms = var.query_api.timeout_seconds * 1000
+  latency_alarm_ms       = var.api_latency_alarm_ms
   kms_key_arn            = module.key.key_arn
   log_retention_days     = var.log_retention_days
   alarm_actions          = local.alarm_actions

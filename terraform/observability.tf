@@ -9,6 +9,40 @@ resource "aws_sns_topic" "alarms" {
   tags              = local.tags
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+data "aws_iam_policy_document" "alarm_topic" {
+  statement {
+    # Only this account's CloudWatch alarms may publish.
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:cloudwatch:${local.region}:${data.aws_caller_identity.current.account_id}:alarm:*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarm_topic.json
+}
+
 resource "aws_sns_topic_subscription" "alarm_email" {
   count     = var.alarm_email == null ? 0 : 1
   topic_arn = aws_sns_topic.alarms.arn
@@ -26,6 +60,23 @@ resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
   period              = 60
   evaluation_periods  = 5
   threshold           = var.iterator_age_alarm_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "stream_failure_delivery" {
+  alarm_name          = "${var.name_prefix}-stream-failures-delivery-failed"
+  alarm_description   = "Lambda could not record a stream batch the emitter gave up on in ${module.stream_failures.name}: which stored events were not published is now only in the emitter's logs."
+  namespace           = "AWS/Lambda"
+  metric_name         = "DestinationDeliveryFailures"
+  dimensions          = { FunctionName = module.event_emitter.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions

@@ -13,6 +13,16 @@ output "data_lake_bucket" {
   value       = module.ingest.bucket_name
 }
 
+output "lake_glue_database" {
+  description = "Glue database of the lake tables (events, processing_failed) for Athena."
+  value       = module.ingest.glue_database
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup for lake queries: encrypted results, capped scans."
+  value       = module.ingest.athena_workgroup
+}
+
 output "queue_url" {
   description = "URL of the FIFO queue."
   value       = module.queue.url

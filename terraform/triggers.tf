@@ -40,6 +40,22 @@ resource "aws_lambda_event_source_mapping" "stream_to_emitter" {
   function_response_types       = ["ReportBatchItemFailures"]
   enabled                       = true
 
+  # Only event items reach the emitter: inserted events, and removed ones
+  # (TTL expiry -> EventExpired). Heads, de-duplication markers and rejected
+  # records (and their TTL removals) are dropped by Lambda before invoking,
+  # which the emitter would only skip. Filtering keeps the rewind rule
+  # intact: a reported sequence number is always one of the batch's event
+  # records, and the records filtered out between them carry nothing to
+  # publish, so skipping them on a replay loses nothing.
+  filter_criteria {
+    filter {
+      pattern = jsonencode({ eventName = ["INSERT"], dynamodb = { NewImage = { kind = { S = ["event"] } } } })
+    }
+    filter {
+      pattern = jsonencode({ eventName = ["REMOVE"], dynamodb = { OldImage = { kind = { S = ["event"] } } } })
+    }
+  }
+
   destination_config {
     on_failure {
       destination_arn = module.stream_failures.arn

@@ -1,14 +1,32 @@
 # ------------------------------------------------------------------ general
 
 variable "name_prefix" {
-  description = "Prefix of every resource name; lets several Tideline stacks share an account."
+  description = "Prefix of every resource name; lets several Tideline stacks share an account. 2-23 lowercase letters, digits and single hyphens."
   type        = string
   default     = "tideline"
 
   validation {
-    # Kept short: the longest derived name, "<prefix>-event-emitter-role", must stay within IAM's 64 characters.
-    condition     = can(regex("^[a-z][a-z0-9-]{1,23}$", var.name_prefix))
-    error_message = "name_prefix must be 2-24 lowercase letters, digits or '-', starting with a letter."
+    # The longest derived name is the data lake bucket,
+    # "<prefix>-ingest-lake-<12-digit account>-<region>": 40 characters
+    # besides the prefix with the longest region names (14, e.g.
+    # ap-southeast-4), within S3's 63. IAM role names ("<prefix>-ingest-firehose-role",
+    # 64) and the bus archive ("<prefix>-archive", 48) fit with room to spare.
+    condition     = can(regex("^[a-z][a-z0-9-]{0,21}[a-z0-9]$", var.name_prefix)) && !strcontains(var.name_prefix, "--")
+    error_message = "name_prefix must be 2-23 lowercase letters, digits or single '-', starting with a letter and not ending with '-' (the data lake bucket name, with account id and region, must fit S3's 63 characters)."
+  }
+
+  validation {
+    # "default" would name the bus like the account's default bus; "aws"
+    # starts names AWS reserves (KMS alias/aws, EventBridge aws.*); xn--,
+    # sthree- and amzn-s3-demo- start bucket names S3 refuses.
+    condition = (
+      var.name_prefix != "default" &&
+      !startswith(var.name_prefix, "aws") &&
+      !startswith(var.name_prefix, "xn--") &&
+      !startswith(var.name_prefix, "sthree") &&
+      !startswith(var.name_prefix, "amzn-s3-demo")
+    )
+    error_message = "name_prefix must not be \"default\" (the reserved bus name) nor start with \"aws\", \"xn--\", \"sthree\" or \"amzn-s3-demo\" (reserved by KMS, EventBridge or S3)."
   }
 }
 
@@ -64,6 +82,12 @@ variable "event_source" {
   }
 }
 
+variable "kms_administrator_arns" {
+  description = "Principals that administer the pipeline key (policy, rotation, deletion) without being able to use it; empty means the account root (IAM decides)."
+  type        = list(string)
+  default     = []
+}
+
 variable "kms_deletion_window_days" {
   description = "Days KMS waits before deleting the pipeline key after destroy (7-30)."
   type        = number
@@ -80,6 +104,12 @@ variable "transformer" {
     reserved_concurrency = optional(number, -1)
   })
   default = {}
+
+  validation {
+    # 0 would stop the function, and with it the pipeline.
+    condition     = var.transformer.reserved_concurrency == -1 || var.transformer.reserved_concurrency >= 1
+    error_message = "transformer.reserved_concurrency must be -1 (unreserved) or at least 1."
+  }
 
   validation {
     # Firehose waits at most 5 minutes for a transformation invocation.
@@ -108,6 +138,14 @@ variable "event_storer" {
     reserved_concurrency = optional(number, -1)
   })
   default = {}
+
+  validation {
+    # Below storer_maximum_concurrency the SQS event source starts pollers
+    # the function cannot run: messages are throttled back to the queue,
+    # count as receives and reach the DLQ without a real failure. 0 stops it.
+    condition     = var.event_storer.reserved_concurrency == -1 || var.event_storer.reserved_concurrency >= var.storer_maximum_concurrency
+    error_message = "event_storer.reserved_concurrency must be -1 (unreserved) or at least storer_maximum_concurrency."
+  }
 }
 
 variable "event_ttl_days" {
@@ -129,6 +167,12 @@ variable "event_emitter" {
     reserved_concurrency = optional(number, -1)
   })
   default = {}
+
+  validation {
+    # 0 would stop publishing; stream records expire after 24 h.
+    condition     = var.event_emitter.reserved_concurrency == -1 || var.event_emitter.reserved_concurrency >= 1
+    error_message = "event_emitter.reserved_concurrency must be -1 (unreserved) or at least 1 (one per shard x parallelization factor avoids throttling)."
+  }
 }
 
 variable "query_api" {
@@ -195,6 +239,30 @@ variable "lake_expiration_days" {
   description = "Days after which data lake objects expire."
   type        = number
   default     = 365
+}
+
+variable "lake_glue_database_name" {
+  description = "Glue database of the lake's Athena tables; null derives <prefix with - as _>_lake (tideline_lake by default), the name docs/lake.md uses."
+  type        = string
+  default     = null
+}
+
+variable "lake_event_types" {
+  description = "Event types (path-safe, as in the lake) Athena enumerates for the events table; empty makes event_type an injected partition that every query must name."
+  type        = list(string)
+  default     = []
+}
+
+variable "lake_projection_start_date" {
+  description = "First day (YYYY-MM-DD) the lake tables' date projection covers."
+  type        = string
+  default     = "2026-01-01"
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Bytes one Athena query of the lake workgroup may scan (default 10 GiB)."
+  type        = number
+  default     = 10737418240
 }
 
 variable "lake_force_destroy" {
@@ -343,13 +411,13 @@ variable "enable_bus_tap" {
 }
 
 variable "enable_schema_registry" {
-  description = "Register schemas/integration-event.schema.json in an EventBridge schema registry (skipped if the file is missing)."
+  description = "Register the integration event schema (schemas/integration-event.draft4.schema.json, JSON Schema Draft 4) in an EventBridge schema registry (skipped if the file is missing)."
   type        = bool
   default     = false
 }
 
 variable "schema_file" {
-  description = "Path of the integration event JSON Schema; null means <repo>/schemas/integration-event.schema.json."
+  description = "Path of the integration event schema in JSON Schema Draft 4 (what the registry accepts); null means <repo>/schemas/integration-event.draft4.schema.json."
   type        = string
   default     = null
 }
@@ -372,6 +440,12 @@ variable "api_jwt_audience" {
   description = "Accepted JWT audiences when api_authorization is JWT."
   type        = list(string)
   default     = []
+}
+
+variable "api_latency_alarm_ms" {
+  description = "Alarm when the query API's p99 latency stays above this many milliseconds."
+  type        = number
+  default     = 2000
 }
 
 variable "api_throttling_rate_limit" {

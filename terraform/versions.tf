@@ -7,9 +7,10 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # 5.x and 6.x both carry every argument used here (deletion protection,
-      # SQS event source scaling_config, Firehose dynamic partitioning).
-      version = ">= 5.70, < 7.0"
+      # The versions the offline checks plan and apply against (the committed
+      # lock files pin 5.100.0). 6.x renames and removes arguments (aws_region
+      # `name`), so it is allowed only once it has been tested.
+      version = "~> 5.100"
     }
   }
 }

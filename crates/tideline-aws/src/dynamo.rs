@@ -6,8 +6,10 @@
 //!   `received_at`, `stored_at`, `correlation_id` (omitted when none), `test`,
 //!   `schema_version`, `expires_at` (the TTL attribute; omitted when none);
 //! - head: `sk` = `#head`, `kind` = `head`, `last_seq`, `last_stored_at`;
-//! - de-duplication marker: `sk` = `id#<event_id>`, `kind` = `dedup`, `event_seq`;
-//! - rejected record: `pk` = `rejected#<stage>`, `sk` = `<rejected_at>#<source_id>`, `kind` = `rejected`.
+//! - de-duplication marker: `sk` = `id#<event_id>`, `kind` = `dedup`, `event_seq`,
+//!   `expires_at` (its event's, so the id is forgotten when the event is; omitted when none);
+//! - rejected record: `pk` = `rejected#<stage>`, `sk` = `<rejected_at>#<source_id>`, `kind` = `rejected`,
+//!   `expires_at` (`rejected_at` + the retention; omitted when none).
 //!
 //! Head and markers carry no `seq`, so they stay out of the `by-sequence` index.
 //!
@@ -419,6 +421,11 @@ impl RejectSink for DynamoStore {
                 s(&hex_sha256(record.body.as_bytes())),
             );
         }
+        // Rejected records expire with the events' retention, so a stream of
+        // bad input cannot fill the table.
+        if let Some(t) = expires_at(&record.rejected_at, self.ttl) {
+            item.insert("expires_at".to_string(), t);
+        }
         match self
             .client
             .put_item()
@@ -483,12 +490,27 @@ fn head_item(h: &EntityHead) -> HashMap<String, AttributeValue> {
 }
 
 fn marker_item(entity: &EntityId, e: &StoredEvent) -> HashMap<String, AttributeValue> {
-    HashMap::from([
+    let mut item = HashMap::from([
         ("pk".to_string(), s(entity.as_str())),
         ("sk".to_string(), s(&dedup_sort_key(e.event_id.as_str()))),
         ("kind".to_string(), s(kind::DEDUP)),
         ("event_seq".to_string(), n(e.seq)),
-    ])
+    ]);
+    // The marker lives as long as its event: the table's TTL removes both,
+    // so markers cannot outgrow the events they guard. A redelivery after
+    // that is stored as a new event (docs/deploy.md, "The events table").
+    if let Some(t) = e.expires_at {
+        item.insert("expires_at".into(), n(t));
+    }
+    item
+}
+
+/// `expires_at` (epoch seconds, the table's TTL attribute) of an item written
+/// at `written_at` (RFC 3339) and kept for `ttl`; none without a retention or
+/// a parsable time.
+fn expires_at(written_at: &str, ttl: Option<chrono::Duration>) -> Option<AttributeValue> {
+    let t = tideline_core::keys::parse_timestamp(written_at)? + ttl?;
+    Some(n(t.timestamp()))
 }
 
 /// Read access to an attribute value, for both the SDK's type and the Lambda
@@ -623,5 +645,21 @@ mod tests {
         assert_eq!(&decode_event(&item).unwrap(), e);
         assert!(!head_item(plan.new_head.as_ref().unwrap()).contains_key("seq"));
         assert!(!marker_item(&e.entity_id, e).contains_key("seq"));
+        // The marker expires with its event.
+        assert_eq!(
+            marker_item(&e.entity_id, e).get("expires_at"),
+            item.get("expires_at")
+        );
+    }
+
+    #[test]
+    fn rejected_records_expire_after_the_retention() {
+        let day = chrono::Duration::days(1);
+        assert_eq!(
+            expires_at("2026-11-23T00:00:00.000000Z", Some(day)),
+            Some(n(1_795_392_000 + 86_400))
+        );
+        assert_eq!(expires_at("2026-11-23T00:00:00.000000Z", None), None);
+        assert_eq!(expires_at("not a time", Some(day)), None);
     }
 }

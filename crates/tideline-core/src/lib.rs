@@ -9,12 +9,14 @@
 //! - [`ids`]: entity and event ids, with the SQS character rules they must satisfy;
 //! - [`limits`]: every hop's limits, in one model that ingest checks records against;
 //! - [`keys`]: the store's key scheme (`pk`, sortable unique `sk`, gapless `seq`);
+//! - [`lake_layout`]: the data lake's paths and partition values, on S3 and on disk;
 //! - [`event`]: the stored event and the append plan that assigns `seq`;
 //! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
 //! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
 //! - [`retry`]: exponential backoff with jitter that stops;
 //! - [`error`]: the retryable/permanent classification every error carries;
-//! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps.
+//! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps;
+//! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
 
 pub mod batch;
 pub mod envelope;
@@ -23,10 +25,12 @@ pub mod event;
 pub mod ids;
 pub mod ingest;
 pub mod keys;
+pub mod lake_layout;
 pub mod limits;
 pub mod metrics;
 pub mod retry;
 pub mod route;
+pub mod schema_draft4;
 
 pub use envelope::{BusEntry, DetailMetadata, EventDetail, IntegrationEvent};
 pub use error::{Classify, ErrorClass};

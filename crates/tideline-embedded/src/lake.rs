@@ -1,21 +1,26 @@
-//! The embedded data lake: JSON Lines files under `lake/YYYY/MM/DD/HH/`, the
-//! layout Firehose writes to S3, and refused records under
-//! `lake/processing-failed/YYYY/MM/DD/HH/`, each line carrying its reason in
-//! the fields Firehose uses (`errorCode`, `errorMessage`, `rawData`).
+//! The embedded data lake: JSON Lines files in the one layout Firehose also
+//! writes to S3 ([`tideline_core::lake_layout`]):
+//! `lake/events/event_type=<type>/date=<YYYY-MM-DD>/` for accepted records
+//! (the day they occurred) and
+//! `lake/processing-failed/error_type=processing-failed/date=<YYYY-MM-DD>/`
+//! for refused ones (the day they arrived), each line carrying its reason in
+//! the fields Firehose uses (`errorCode`, `errorMessage`, `rawData`). The
+//! same SQL runs over it with DuckDB as over the S3 lake with Athena
+//! (`docs/lake.md`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use std::fs::{OpenOptions, create_dir_all};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tideline_core::ingest::NormalizedRecord;
-use tideline_core::keys::parse_timestamp;
+use tideline_core::lake_layout;
 use tideline_ports::{FailedRecord, Lake, PortError};
 
 /// Prefix of refused records, as Firehose's error output prefix.
-pub const PROCESSING_FAILED: &str = "processing-failed";
+pub const PROCESSING_FAILED: &str = lake_layout::PROCESSING_FAILED;
 
 /// A lake rooted at a directory.
 #[derive(Debug)]
@@ -44,12 +49,13 @@ impl FileLake {
         }
     }
 
-    fn hour_dir(&self, prefix: Option<&str>, t: DateTime<Utc>) -> PathBuf {
+    /// `relative` is a `/`-separated lake directory from `lake_layout`,
+    /// whose segments are path-safe by construction.
+    fn dir(&self, relative: &str) -> PathBuf {
         let mut dir = self.root.clone();
-        if let Some(p) = prefix {
-            dir.push(p);
+        for segment in relative.split('/').filter(|s| !s.is_empty()) {
+            dir.push(segment);
         }
-        dir.push(t.format("%Y/%m/%d/%H").to_string());
         dir
     }
 
@@ -70,15 +76,14 @@ impl FileLake {
 
 impl Lake for FileLake {
     async fn write_records(&self, records: &[NormalizedRecord]) -> Result<(), PortError> {
-        let mut by_hour: std::collections::BTreeMap<PathBuf, Vec<u8>> = Default::default();
+        let mut by_partition: std::collections::BTreeMap<PathBuf, Vec<u8>> = Default::default();
         for r in records {
-            let t = parse_timestamp(&r.received_at).unwrap_or_else(Utc::now);
-            by_hour
-                .entry(self.hour_dir(None, t))
+            by_partition
+                .entry(self.dir(&lake_layout::events_dir(&r.event_type, &r.occurred_at)))
                 .or_default()
                 .extend(r.to_json_line());
         }
-        for (dir, bytes) in by_hour {
+        for (dir, bytes) in by_partition {
             self.append(dir, &bytes)?;
         }
         Ok(())
@@ -102,6 +107,13 @@ impl Lake for FileLake {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.append(self.hour_dir(Some(PROCESSING_FAILED), now), &bytes)
+        let day = now.format("%Y-%m-%d").to_string();
+        self.append(
+            self.dir(&lake_layout::processing_failed_dir(
+                lake_layout::ERROR_TYPE_PROCESSING_FAILED,
+                &day,
+            )),
+            &bytes,
+        )
     }
 }

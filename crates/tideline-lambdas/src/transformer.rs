@@ -42,19 +42,14 @@ pub struct State<Q> {
     pub retry: RetryPolicy,
 }
 
-/// The partition keys of a normalised record: its type and its day.
+/// The partition keys of a normalised record: its type and its day, as
+/// the one lake layout defines them (`tideline_core::lake_layout`), so
+/// Firehose writes the paths local mode writes.
 pub fn partition_keys(record: &NormalizedRecord) -> HashMap<String, String> {
-    // `occurred_at` is fixed-width RFC 3339 (`YYYY-MM-DDT...`), so its first
-    // ten characters are the UTC date.
-    let date = record
-        .occurred_at
-        .get(..10)
-        .unwrap_or("unknown")
-        .to_string();
-    HashMap::from([
-        ("event_type".to_string(), record.event_type.clone()),
-        ("date".to_string(), date),
-    ])
+    tideline_core::lake_layout::event_partition_keys(&record.event_type, &record.occurred_at)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 /// The fixed part of a `ProcessingFailed` response record's JSON, beyond the

@@ -71,6 +71,9 @@ module "event_responder" {
   checkpoint_table_deletion_protection = var.deletion_protection
 
   table_arns = [aws_dynamodb_table.responder_read_model.arn]
+  # crates/event-responder/src/lib.rs: GetItem of the entity's summary, then
+  # a Put of the new summary in the checkpoint's transaction.
+  read_model_actions = ["dynamodb:GetItem", "dynamodb:PutItem"]
 
   environment = {
     TIDELINE_READ_MODEL_TABLE = aws_dynamodb_table.responder_read_model.name

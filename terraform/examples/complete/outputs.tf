@@ -8,6 +8,16 @@ output "data_lake_bucket" {
   value       = module.tideline.data_lake_bucket
 }
 
+output "lake_glue_database" {
+  description = "Glue database of the lake tables, for Athena (docs/lake.md)."
+  value       = module.tideline.lake_glue_database
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup for lake queries."
+  value       = module.tideline.athena_workgroup
+}
+
 output "queue_url" {
   description = "URL of the FIFO queue."
   value       = module.tideline.queue_url

@@ -41,7 +41,7 @@ variable "log_retention_days" {
 }
 
 variable "enable_schema_registry" {
-  description = "Register schemas/integration-event.schema.json in an EventBridge schema registry (skipped while the file does not exist)."
+  description = "Register the integration event schema (schemas/integration-event.draft4.schema.json) in an EventBridge schema registry."
   type        = bool
   default     = false
 }

@@ -103,3 +103,20 @@ resource "aws_cloudwatch_metric_alarm" "server_errors" {
   ok_actions          = var.alarm_actions
   tags                = var.tags
 }
+
+resource "aws_cloudwatch_metric_alarm" "latency" {
+  alarm_name          = "${var.name}-latency"
+  alarm_description   = "The query API's p99 latency is above ${var.latency_alarm_ms} ms (the integration times out at ${var.integration_timeout_ms} ms)."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "Latency"
+  dimensions          = { ApiId = aws_apigatewayv2_api.this.id, Stage = "$default" }
+  extended_statistic  = "p99"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = var.latency_alarm_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}

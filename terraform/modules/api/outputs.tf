@@ -5,7 +5,9 @@ output "api_id" {
 
 output "api_url" {
   description = "Base URL of the query API."
-  value       = aws_apigatewayv2_stage.default.invoke_url
+  # The $default stage's invoke URL ends in "/"; paths are appended to it
+  # with their own leading slash.
+  value = trimsuffix(aws_apigatewayv2_stage.default.invoke_url, "/")
 }
 
 output "execution_arn" {

@@ -91,3 +91,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "latency_alarm_ms" {
+  description = "Alarm when the API's p99 latency stays above this many milliseconds for 15 minutes."
+  type        = number
+  default     = 2000
+}

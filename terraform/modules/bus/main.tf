@@ -12,7 +12,11 @@ locals {
 
 resource "aws_cloudwatch_event_bus" "this" {
   name = var.name
-  tags = var.tags
+  # Events on the bus are encrypted with the pipeline key (the key policy
+  # admits EventBridge for this bus only). The archive has no key argument in
+  # hashicorp/aws 5.100, so it keeps EventBridge's AWS owned key.
+  kms_key_identifier = var.kms_key_arn
+  tags               = var.tags
 }
 
 resource "aws_cloudwatch_event_archive" "this" {
@@ -41,9 +45,18 @@ resource "aws_schemas_schema" "integration_event" {
   name          = "${var.event_source}@IntegrationEvent"
   registry_name = aws_schemas_registry.this[0].name
   type          = "JSONSchemaDraft4"
-  description   = "Tideline integration event, from schemas/integration-event.schema.json."
+  description   = "Tideline integration event, from ${basename(var.schema_file)}."
   content       = file(var.schema_file)
   tags          = var.tags
+
+  lifecycle {
+    precondition {
+      # Registered as Draft 4, so it must be Draft 4: a 2020-12 document
+      # ($defs, …) would be read with other meanings.
+      condition     = try(jsondecode(file(var.schema_file))["$schema"], "") == "http://json-schema.org/draft-04/schema#"
+      error_message = "${var.schema_file} is not a JSON Schema Draft 4 document (\"$schema\": \"http://json-schema.org/draft-04/schema#\"); the registry type is JSONSchemaDraft4. Use schemas/integration-event.draft4.schema.json."
+    }
+  }
 }
 
 # ------------------------------------------------------------------- tap

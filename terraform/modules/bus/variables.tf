@@ -26,7 +26,7 @@ variable "event_source" {
 }
 
 variable "schema_file" {
-  description = "JSON Schema of the integration event. If the file does not exist, no schema is registered."
+  description = "JSON Schema Draft 4 of the integration event. If the file does not exist, no schema is registered."
   type        = string
   default     = null
 }
@@ -50,7 +50,7 @@ variable "enable_tap" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer managed key for the tap's log group."
+  description = "Customer managed key for the bus's events and the tap's log group."
   type        = string
 }
 

@@ -18,7 +18,9 @@ locals {
     TIDELINE_CHECKPOINT_TABLE = aws_dynamodb_table.checkpoints.name
   }
 
-  table_arns = concat([aws_dynamodb_table.checkpoints.arn], var.table_arns)
+  # Table names from ARNs (arn:...:table/<name>), for the KMS encryption
+  # context DynamoDB uses.
+  table_names = concat([aws_dynamodb_table.checkpoints.name], [for arn in var.table_arns : element(split("/", arn), 1)])
 }
 
 resource "aws_dynamodb_table" "checkpoints" {
@@ -81,23 +83,50 @@ module "function" {
 
   dead_letter_target_arn = module.dlq.arn
 
+  # tideline-consumer/src/dynamodb.rs: the checkpoint is read with GetItem
+  # and written with UpdateItem, alone or inside TransactWriteItems together
+  # with the handler's items (authorized per item). Nothing queries or
+  # deletes checkpoints from the function: `tideline consumer reset` runs
+  # with the operator's credentials.
   policy_statements = concat([
     {
-      sid        = "CheckpointAndReadModelTables"
-      actions    = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"]
-      resources  = concat(local.table_arns, [for arn in local.table_arns : "${arn}/index/*"])
+      sid        = "Checkpoints"
+      actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      resources  = [aws_dynamodb_table.checkpoints.arn]
       conditions = []
     },
+    ], length(var.table_arns) == 0 ? [] : [
     {
-      # DynamoDB tables and the DLQ are encrypted with the pipeline key.
-      sid       = "UseKeyThroughDynamoDbAndSqs"
-      actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+      # What the handler reads and returns for the transaction: by default
+      # Put, Update and Delete items (a handler may delete a read-model row);
+      # narrow it with read_model_actions to what the handler really does.
+      sid        = "ReadModelTables"
+      actions    = var.read_model_actions
+      resources  = var.table_arns
+      conditions = []
+    },
+    ], [
+    {
+      # The checkpoint and read-model tables are encrypted with the pipeline
+      # key; only through DynamoDB, only for these tables.
+      sid       = "UseKeyThroughDynamoDb"
+      actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
       resources = [var.kms_key_arn]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = ["dynamodb.${data.aws_region.current.name}.amazonaws.com", "sqs.${data.aws_region.current.name}.amazonaws.com"]
-      }]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = ["dynamodb.${data.aws_region.current.name}.amazonaws.com"] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:dynamodb:tableName", values = local.table_names },
+      ]
+    },
+    {
+      # Lambda sends failed asynchronous invocations to the SSE-KMS DLQ with
+      # the function's role.
+      sid       = "EncryptDeadLetters"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [var.kms_key_arn]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = ["sqs.${data.aws_region.current.name}.amazonaws.com"] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:sqs:arn", values = [module.dlq.arn] },
+      ]
     },
   ], var.policy_statements)
 }
@@ -169,6 +198,45 @@ resource "aws_cloudwatch_metric_alarm" "failed_invocations" {
     EventBusName = var.event_bus_name
     RuleName     = aws_cloudwatch_event_rule.this.name
   }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}
+
+# A dead letter that cannot be delivered is lost: both paths into the DLQ
+# are alarmed (the rule's delivery retries, the function's async retries).
+resource "aws_cloudwatch_metric_alarm" "rule_dlq_delivery_failed" {
+  alarm_name        = "${var.name}-rule-dlq-delivery-failed"
+  alarm_description = "EventBridge could not put undeliverable events for ${var.name} into ${module.dlq.name}: those events are lost. Check the DLQ's policy and key."
+  namespace         = "AWS/Events"
+  metric_name       = "InvocationsFailedToBeSentToDlq"
+  dimensions = {
+    EventBusName = var.event_bus_name
+    RuleName     = aws_cloudwatch_event_rule.this.name
+  }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_dlq_delivery_failed" {
+  alarm_name          = "${var.name}-dead-letter-errors"
+  alarm_description   = "Lambda could not send failed invocations of ${var.name} to ${module.dlq.name}: those events are lost. Check the role's sqs:SendMessage and the key."
+  namespace           = "AWS/Lambda"
+  metric_name         = "DeadLetterErrors"
+  dimensions          = { FunctionName = module.function.function_name }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1

@@ -24,8 +24,16 @@ variable "rules_file" {
   }
 
   validation {
-    condition     = can(tolist(jsondecode(file(var.rules_file))))
-    error_message = "rules_file must hold a JSON array of rules."
+    # A JSON array decodes to a tuple whose elements may have different
+    # shapes (rules with different targets), so tolist() cannot unify them and
+    # must not be the test: check for an array, then that every element is a
+    # rule with a name.
+    condition = (
+      can(regex("^\\s*\\[", file(var.rules_file))) &&
+      can(jsondecode(file(var.rules_file))) &&
+      alltrue([for rule in try(jsondecode(file(var.rules_file)), [{}]) : can(tostring(rule.name))])
+    )
+    error_message = "rules_file must hold a JSON array of rules, each an object with a \"name\"."
   }
 }
 
@@ -65,6 +73,17 @@ variable "table_arns" {
   description = "ARNs of the consumer's own tables (read models) it may read and write, besides its checkpoint table."
   type        = list(string)
   default     = []
+}
+
+variable "read_model_actions" {
+  description = "DynamoDB actions on table_arns: what the handler reads (GetItem, Query) and the item kinds it returns for the transaction (PutItem, UpdateItem, DeleteItem, ConditionCheckItem)."
+  type        = list(string)
+  default     = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+
+  validation {
+    condition     = length(var.read_model_actions) > 0 && alltrue([for a in var.read_model_actions : startswith(a, "dynamodb:") && !strcontains(a, "*")])
+    error_message = "read_model_actions must be explicit dynamodb: actions, without wildcards."
+  }
 }
 
 variable "policy_statements" {

@@ -2,10 +2,20 @@
 # alarms. The role holds only the statements the caller passes in, plus
 # writing to its own log group and X-Ray.
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
 locals {
   # Null optional values are dropped: the code falls back to its default.
   optional_environment = { for k, v in var.optional_environment : k => v if v != null }
   log_group_name       = "/aws/lambda/${var.name}"
+  # Known before the function exists, so the role's policy can name it.
+  function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${var.name}"
+
+  # scripts/build-lambdas.sh writes the zip's architecture beside it.
+  architecture_file  = coalesce(var.architecture_file, "${dirname(var.zip_path)}/architecture")
+  built_architecture = try(trimspace(file(local.architecture_file)), "unknown (no ${local.architecture_file})")
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -43,10 +53,19 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    # Environment variables are encrypted with the pipeline key.
-    sid       = "DecryptWithPipelineKey"
+    # Environment variables are encrypted with the pipeline key; Lambda
+    # decrypts them with this role under the encryption context
+    # aws:lambda:FunctionArn, so the grant covers this function's variables
+    # and nothing else encrypted with the key.
+    sid       = "DecryptOwnEnvironment"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:lambda:FunctionArn"
+      values   = [local.function_arn]
+    }
   }
 
   dynamic "statement" {
@@ -129,6 +148,15 @@ resource "aws_lambda_function" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      # A zip built for the other instruction set deploys fine and then fails
+      # at every invoke: stop the plan instead.
+      condition     = local.built_architecture == var.architecture
+      error_message = "${var.zip_path} was built for ${local.built_architecture}, but the function is deployed as ${var.architecture}. Build with `scripts/build-lambdas.sh${var.architecture == "x86_64" ? " --x86-64" : ""}` (it writes ${local.architecture_file}), or set the architecture variable to what was built."
+    }
+  }
 
   # The log group must exist before the first invocation, or Lambda creates an
   # unencrypted one that never expires; the policy must exist before any

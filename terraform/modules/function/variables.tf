@@ -36,6 +36,12 @@ variable "architecture" {
   }
 }
 
+variable "architecture_file" {
+  description = "File holding the architecture the zip was built for (arm64 or x86_64), written by scripts/build-lambdas.sh; null means `architecture` beside the zip. The plan fails unless it equals `architecture`."
+  type        = string
+  default     = null
+}
+
 variable "memory_mb" {
   description = "Memory in MB; Lambda allocates CPU in proportion."
   type        = number

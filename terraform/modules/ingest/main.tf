@@ -13,9 +13,12 @@ locals {
   account_id  = data.aws_caller_identity.current.account_id
   region      = data.aws_region.current.name
   bucket_name = coalesce(var.bucket_name, "${var.name}-lake-${local.account_id}-${local.region}")
-  # Partition keys returned by the transformer in metadata.partitionKeys.
+  # The one lake layout (crates/tideline-core/src/lake_layout.rs), which
+  # local mode writes too: partition keys returned by the transformer in
+  # metadata.partitionKeys (already path-safe), and Firehose's error output
+  # type and arrival day for refused records.
   data_prefix  = "events/event_type=!{partitionKeyFromLambda:event_type}/date=!{partitionKeyFromLambda:date}/"
-  error_prefix = "processing-failed/!{firehose:error-output-type}/date=!{timestamp:yyyy-MM-dd}/"
+  error_prefix = "processing-failed/error_type=!{firehose:error-output-type}/date=!{timestamp:yyyy-MM-dd}/"
 }
 
 # ---------------------------------------------------------------- data lake
@@ -25,6 +28,15 @@ resource "aws_s3_bucket" "lake" {
   bucket        = local.bucket_name
   force_destroy = var.force_destroy
   tags          = var.tags
+
+  lifecycle {
+    precondition {
+      # Checked with the real account id and region, which name_prefix's
+      # validation can only assume.
+      condition     = length(local.bucket_name) >= 3 && length(local.bucket_name) <= 63 && can(regex("^[a-z0-9][a-z0-9.-]*[a-z0-9]$", local.bucket_name))
+      error_message = "The data lake bucket name \"${local.bucket_name}\" (${length(local.bucket_name)} characters) is not a valid S3 bucket name of at most 63 characters: shorten name_prefix or set lake_bucket_name."
+    }
+  }
 }
 
 resource "aws_s3_bucket_ownership_controls" "lake" {
@@ -373,10 +385,11 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
     error_output_prefix = local.error_prefix
     buffering_size      = var.buffering_size_mb
     buffering_interval  = var.buffering_interval_seconds
-    # Objects are encrypted by the bucket's default SSE-KMS; Firehose's own
-    # compression stays off so each object is plain JSON Lines (the
-    # transformer appends the newline to every record).
-    compression_format = "UNCOMPRESSED"
+    # GZIP JSON Lines (the transformer appends the newline to every record):
+    # Athena and DuckDB read it as is, `tideline reingest` unzips it, and it
+    # scans (and is billed per byte scanned) several times smaller.
+    # Objects are encrypted by the bucket's default SSE-KMS.
+    compression_format = "GZIP"
     kms_key_arn        = var.kms_key_arn
 
     dynamic_partitioning_configuration {
@@ -472,6 +485,40 @@ resource "aws_cloudwatch_metric_alarm" "data_freshness" {
   period              = 300
   evaluation_periods  = 1
   threshold           = var.freshness_alarm_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "throttled_records" {
+  alarm_name          = "${var.name}-throttled-records"
+  alarm_description   = "Producers were throttled by the delivery stream's quota: they must retry the throttled records (FailedPutCount), or ask AWS to raise the stream's limits."
+  namespace           = "AWS/Firehose"
+  metric_name         = "ThrottledRecords"
+  dimensions          = { DeliveryStreamName = aws_kinesis_firehose_delivery_stream.this.name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "partition_count_exceeded" {
+  alarm_name          = "${var.name}-partition-count-exceeded"
+  alarm_description   = "More active dynamic partitions (event_type x date) than the stream's quota: Firehose sends the excess to processing-failed/. Reduce event types or ask AWS to raise the active partition limit."
+  namespace           = "AWS/Firehose"
+  metric_name         = "PartitionCountExceeded"
+  dimensions          = { DeliveryStreamName = aws_kinesis_firehose_delivery_stream.this.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = var.alarm_actions

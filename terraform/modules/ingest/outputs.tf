@@ -34,5 +34,17 @@ output "alarm_arns" {
     aws_cloudwatch_metric_alarm.delivery_failed.arn,
     aws_cloudwatch_metric_alarm.processing_failed.arn,
     aws_cloudwatch_metric_alarm.data_freshness.arn,
+    aws_cloudwatch_metric_alarm.throttled_records.arn,
+    aws_cloudwatch_metric_alarm.partition_count_exceeded.arn,
   ]
+}
+
+output "glue_database" {
+  description = "Glue database holding the lake tables events and processing_failed."
+  value       = aws_glue_catalog_database.lake.name
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup for lake queries (encrypted results, scan cap)."
+  value       = aws_athena_workgroup.lake.name
 }

@@ -142,3 +142,42 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "glue_database_name" {
+  description = "Glue database of the lake tables; null derives <name with - as _>_lake."
+  type        = string
+  default     = null
+}
+
+variable "event_types" {
+  description = "Event types Athena enumerates for the events table's event_type partition (path-safe values, as in the lake). Empty: the partition is injected and every query must name its types."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for t in var.event_types : can(regex("^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", t))])
+    error_message = "event_types must be path-safe partition values (letters, digits, '.', '_', '-'; see lake_layout::safe_partition_value)."
+  }
+}
+
+variable "projection_start_date" {
+  description = "First day (YYYY-MM-DD) Athena's date projection covers."
+  type        = string
+  default     = "2026-01-01"
+
+  validation {
+    condition     = can(regex("^\\d{4}-\\d{2}-\\d{2}$", var.projection_start_date))
+    error_message = "projection_start_date must be YYYY-MM-DD."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Bytes one Athena query in the lake workgroup may scan before it is cancelled (at least 10 MB)."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff >= 10485760
+    error_message = "athena_bytes_scanned_cutoff must be at least 10485760 (10 MB, Athena's minimum)."
+  }
+}

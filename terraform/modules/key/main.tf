@@ -14,24 +14,19 @@ locals {
   # `name` replaces `region` on aws_region in provider 6; `name` still works in 5 and 6.
   region = data.aws_region.current.name
 
-  # The account may administer and use the key, through IAM policies. The
-  # actions are listed instead of "kms:*" so that no policy in this stack
-  # carries a wildcard action; they are every operation that applies to a
-  # symmetric encryption key.
-  account_actions = [
+  administrators = length(var.administrator_arns) > 0 ? var.administrator_arns : ["arn:${local.partition}:iam::${local.account_id}:root"]
+
+  # Key administration: everything but cryptographic use. Listed, not
+  # "kms:*", so that no policy in this stack carries a wildcard action.
+  admin_actions = [
     "kms:CancelKeyDeletion",
     "kms:CreateAlias",
-    "kms:CreateGrant",
-    "kms:Decrypt",
     "kms:DeleteAlias",
     "kms:DescribeKey",
     "kms:DisableKey",
     "kms:DisableKeyRotation",
     "kms:EnableKey",
     "kms:EnableKeyRotation",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "kms:GenerateDataKeyWithoutPlaintext",
     "kms:GetKeyPolicy",
     "kms:GetKeyRotationStatus",
     "kms:ListGrants",
@@ -39,8 +34,6 @@ locals {
     "kms:ListKeyRotations",
     "kms:ListResourceTags",
     "kms:PutKeyPolicy",
-    "kms:ReEncryptFrom",
-    "kms:ReEncryptTo",
     "kms:RetireGrant",
     "kms:RevokeGrant",
     "kms:RotateKeyOnDemand",
@@ -50,6 +43,20 @@ locals {
     "kms:UpdateAlias",
     "kms:UpdateKeyDescription",
   ]
+
+  # Key use by principals of this account (each role's IAM policy narrows
+  # it further): only through the services that store the pipeline's data.
+  use_actions = [
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+  ]
+  via_services = [for svc in ["dynamodb", "sqs", "s3", "lambda", "firehose", "sns", "events"] : "${svc}.${local.region}.amazonaws.com"]
+
+  bus_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${var.event_bus_name}"
 }
 
 resource "aws_kms_key" "this" {
@@ -64,13 +71,44 @@ resource "aws_kms_key" "this" {
     Version = "2012-10-17"
     Statement = [
       {
-        # Without this statement no IAM policy could grant use of the key and
-        # the key would be unmanageable (the KMS lock-out safety check).
-        Sid       = "AccountUsesKeyThroughIam"
+        # Administration, apart from use. Without a statement that lets the
+        # account manage the key, it would be unmanageable (the KMS lock-out
+        # safety check).
+        Sid       = "AdministratorsManageKey"
+        Effect    = "Allow"
+        Principal = { AWS = local.administrators }
+        Action    = local.admin_actions
+        Resource  = "*"
+      },
+      {
+        # Use, only through the services that hold the pipeline's data.
+        Sid       = "AccountUsesKeyThroughPipelineServices"
         Effect    = "Allow"
         Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = local.account_actions
+        Action    = concat(local.use_actions, ["kms:DescribeKey"])
         Resource  = "*"
+        Condition = {
+          StringEquals = {
+            "kms:ViaService"    = local.via_services
+            "kms:CallerAccount" = local.account_id
+          }
+        }
+      },
+      {
+        # DynamoDB, Lambda and Firehose keep grants on the key for the
+        # resources they encrypt; created while deploying them.
+        Sid       = "PipelineServicesHoldGrants"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = ["kms:CreateGrant"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = {
+            "kms:ViaService"    = local.via_services
+            "kms:CallerAccount" = local.account_id
+          }
+          Bool = { "kms:GrantIsForAWSResource" = "true" }
+        }
       },
       {
         # CloudWatch Logs encrypts log groups with the key; the encryption
@@ -95,15 +133,22 @@ resource "aws_kms_key" "this" {
         }
       },
       {
-        # EventBridge sends undeliverable events to the consumers' encrypted
-        # SQS dead-letter queues; SQS SSE needs the sender to hold these two.
-        Sid       = "EventBridgeWritesEncryptedDeadLetterQueues"
+        # EventBridge encrypts the bus's events with the key, and its rules
+        # send undeliverable events to the consumers' encrypted DLQs; only
+        # for this bus and its rules.
+        Sid       = "EventBridgeUsesKeyForBusAndRules"
         Effect    = "Allow"
         Principal = { Service = "events.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
         Resource  = "*"
         Condition = {
           StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike = {
+            "aws:SourceArn" = [
+              local.bus_arn,
+              "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${var.event_bus_name}/*",
+            ]
+          }
         }
       },
       {
@@ -115,6 +160,7 @@ resource "aws_kms_key" "this" {
         Resource  = "*"
         Condition = {
           StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*" }
         }
       },
     ]

@@ -24,3 +24,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "administrator_arns" {
+  description = "Principals that administer the key (policy, rotation, deletion) but cannot use it; empty means the account root, i.e. whoever IAM allows."
+  type        = list(string)
+  default     = []
+}
+
+variable "event_bus_name" {
+  description = "Name of the bus EventBridge encrypts with the key; its rules may also write to DLQs encrypted with it."
+  type        = string
+}

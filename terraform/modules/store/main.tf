@@ -60,3 +60,77 @@ resource "aws_dynamodb_table" "events" {
 
   tags = var.tags
 }
+
+# Throttling and DynamoDB-side errors of the operations the code makes
+# (tideline-aws/src/dynamo.rs): the storer retries them, but sustained, they
+# back the FIFO queue up.
+resource "aws_cloudwatch_metric_alarm" "throttled" {
+  alarm_name          = "${var.table_name}-throttled"
+  alarm_description   = "Reads or writes on ${var.table_name} were throttled (a hot entity near 1,000 WCU/s, or the account's on-demand limits)."
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "throttled"
+    expression  = "reads + writes"
+    label       = "Throttle events"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = { reads = "ReadThrottleEvents", writes = "WriteThrottleEvents" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/DynamoDB"
+        metric_name = metric_query.value
+        dimensions  = { TableName = aws_dynamodb_table.events.name }
+        stat        = "Sum"
+        period      = 300
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "system_errors" {
+  alarm_name          = "${var.table_name}-system-errors"
+  alarm_description   = "DynamoDB returned HTTP 500 errors on ${var.table_name}; the callers retry, but sustained errors stall the pipeline."
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "errors"
+    expression  = "SUM([${join(", ", [for op in local.operations : lower(op)])}])"
+    label       = "System errors"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = local.operations
+    content {
+      id = lower(metric_query.value)
+      metric {
+        namespace   = "AWS/DynamoDB"
+        metric_name = "SystemErrors"
+        dimensions  = { TableName = aws_dynamodb_table.events.name, Operation = metric_query.value }
+        stat        = "Sum"
+        period      = 300
+      }
+    }
+  }
+}
+
+locals {
+  # Every operation the code makes on the table.
+  operations = ["GetItem", "PutItem", "TransactWriteItems", "Query"]
+}

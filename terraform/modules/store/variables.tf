@@ -24,3 +24,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alarm_actions" {
+  description = "ARNs notified by the table's throttling and system-error alarms."
+  type        = list(string)
+  default     = []
+}

@@ -11,9 +11,10 @@
 //!
 //! `--lake` is a local directory (`tideline up`'s `<data-dir>/lake`) or an S3
 //! prefix (`s3://bucket/prefix`, the Firehose data lake: ListObjectsV2 is
-//! followed across pages). Time bounds use the hour directories local mode
-//! writes (`YYYY/MM/DD/HH/`) or the day partitions Firehose writes
-//! (`date=YYYY-MM-DD/`); objects with neither are always included.
+//! followed across pages). Time bounds use the day partitions local mode
+//! and Firehose write (`date=YYYY-MM-DD/`, `tideline_core::lake_layout`), or
+//! the hour directories of earlier local lakes (`YYYY/MM/DD/HH/`); objects
+//! with neither are always included. S3 objects may be GZIP-compressed.
 
 use crate::CliError;
 use aws_sdk_firehose::primitives::Blob;
@@ -33,7 +34,7 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Flags of `tideline reingest`.
 #[derive(Args, Debug, Clone)]
 pub struct ReingestArgs {
-    /// The lake: a directory of JSON Lines files (YYYY/MM/DD/HH/, processing-failed/...), or s3://bucket/prefix.
+    /// The lake: a directory of JSON Lines files (events/event_type=…/date=…/, processing-failed/…), or s3://bucket/prefix.
     #[arg(long)]
     pub lake: String,
     /// Only files of hours at or after this RFC 3339 time.
@@ -69,8 +70,9 @@ fn parse_bound(name: &str, t: &Option<String>) -> Result<Option<DateTime<Utc>>, 
         .transpose()
 }
 
-/// The time span a lake object covers, from its path: `YYYY/MM/DD/HH/`
-/// (local mode, one hour) or a `date=YYYY-MM-DD` partition (Firehose, one day).
+/// The time span a lake object covers, from its path: a `date=YYYY-MM-DD`
+/// partition (the lake layout, one day) or `YYYY/MM/DD/HH/` (earlier local
+/// lakes, one hour).
 fn object_period(path: &str) -> Option<(DateTime<Utc>, chrono::Duration)> {
     let parts: Vec<&str> = path.split('/').collect();
     let dirs = &parts[..parts.len().saturating_sub(1)];
@@ -218,9 +220,8 @@ impl LakeSource {
                     .await
                     .map_err(|e| CliError::Runtime(format!("s3://{bucket}/{key}: {e}")))?
                     .into_bytes();
-                String::from_utf8(bytes.to_vec()).map_err(|e| {
-                    CliError::Runtime(format!("s3://{bucket}/{key}: not UTF-8 JSON Lines: {e}"))
-                })
+                object_text(bytes.to_vec())
+                    .map_err(|e| CliError::Runtime(format!("s3://{bucket}/{key}: {e}")))
             }
         }
     }
@@ -239,6 +240,21 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The text of a lake object: Firehose writes the S3 lake GZIP-compressed
+/// (recognised by the gzip magic bytes, as its keys carry no reliable
+/// extension); local mode and older objects are plain JSON Lines.
+pub fn object_text(bytes: Vec<u8>) -> Result<String, String> {
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut out)
+            .map_err(|e| format!("not valid gzip: {e}"))?;
+        out
+    } else {
+        bytes
+    };
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 JSON Lines: {e}"))
 }
 
 /// The record bytes of one lake line.
@@ -377,5 +393,34 @@ async fn put_batch(
             "{} of {total} records not accepted after {attempt} attempts: {last_error}",
             pending.len()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn gzip_objects_are_read_like_plain_ones() {
+        let text = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let compressed = gz.finish().unwrap();
+        assert_eq!(object_text(compressed).unwrap(), text);
+        assert_eq!(object_text(text.as_bytes().to_vec()).unwrap(), text);
+    }
+
+    #[test]
+    fn a_broken_gzip_object_is_an_error_not_a_panic() {
+        assert!(object_text(vec![0x1f, 0x8b, 0, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn the_lake_layout_day_bounds_an_object() {
+        let (start, len) =
+            object_period("events/event_type=OrderPlaced/date=2026-11-23/part-1.jsonl").unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-11-23T00:00:00+00:00");
+        assert_eq!(len, chrono::Duration::days(1));
     }
 }
