@@ -29,8 +29,10 @@ module "transformer" {
 
   optional_environment = {
     TIDELINE_MAX_RECORD_BYTES = var.transformer_max_record_bytes == null ? null : tostring(var.transformer_max_record_bytes)
-    TIDELINE_FIELD_MAP        = var.transformer_field_map
-    RUST_LOG                  = var.rust_log
+    # The queue's own limit: ingest refuses what the queue would.
+    TIDELINE_MAX_MESSAGE_BYTES = tostring(var.queue_max_message_size)
+    TIDELINE_FIELD_MAP         = var.transformer_field_map
+    RUST_LOG                   = var.rust_log
   }
 
   policy_statements = [
@@ -75,8 +77,9 @@ module "event_storer" {
   }
 
   optional_environment = {
-    TIDELINE_EVENT_TTL_DAYS = var.event_ttl_days == null ? null : tostring(var.event_ttl_days)
-    RUST_LOG                = var.rust_log
+    TIDELINE_EVENT_TTL_DAYS    = var.event_ttl_days == null ? null : tostring(var.event_ttl_days)
+    TIDELINE_REJECTED_TTL_DAYS = var.rejected_ttl_days == null ? null : tostring(var.rejected_ttl_days)
+    RUST_LOG                   = var.rust_log
   }
 
   policy_statements = [

@@ -72,6 +72,7 @@ module "queue" {
   message_retention_seconds  = var.queue_message_retention_seconds
   max_receive_count          = var.queue_max_receive_count
   high_throughput            = var.queue_high_throughput
+  max_message_size           = var.queue_max_message_size
   alarm_actions              = local.alarm_actions
   tags                       = local.tags
 }

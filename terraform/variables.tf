@@ -273,6 +273,23 @@ variable "lake_force_destroy" {
 
 # -------------------------------------------------------------------- queue
 
+variable "rejected_ttl_days" {
+  description = "TIDELINE_REJECTED_TTL_DAYS: days a rejected record (with its reason) is kept before TTL removes it; null keeps the event retention (event_ttl_days), and with neither set they are kept. Shorter keeps bad input from filling the table; longer keeps the evidence for operators."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.rejected_ttl_days == null || try(var.rejected_ttl_days >= 1, false)
+    error_message = "rejected_ttl_days must be at least 1, or null."
+  }
+}
+
+variable "queue_max_message_size" {
+  description = "The FIFO queue's MaximumMessageSize in bytes (1024-1048576); the transformer refuses larger records at ingest (TIDELINE_MAX_MESSAGE_BYTES)."
+  type        = number
+  default     = 262144
+}
+
 variable "queue_high_throughput" {
   description = "FIFO high-throughput mode (deduplication_scope = messageGroup, fifo_throughput_limit = perMessageGroupId)."
   type        = bool

@@ -21,6 +21,8 @@ pub const EVENT_SOURCE: &str = "TIDELINE_EVENT_SOURCE";
 pub const MAX_RECORD_BYTES: &str = "TIDELINE_MAX_RECORD_BYTES";
 /// The queue's `MaximumMessageSize` (Terraform `max_message_size`), so ingest
 /// refuses what the queue would.
+/// Retention of rejected records in days (default: the events' retention).
+pub const REJECTED_TTL_DAYS: &str = "TIDELINE_REJECTED_TTL_DAYS";
 pub const MAX_MESSAGE_BYTES: &str = "TIDELINE_MAX_MESSAGE_BYTES";
 /// Field map JSON (transformer); optional.
 pub const FIELD_MAP: &str = "TIDELINE_FIELD_MAP";
@@ -147,6 +149,8 @@ pub struct StorerConfig {
     pub table_name: String,
     /// Retention: `expires_at` = stored_at + this many days; none when unset.
     pub ttl_days: Option<u32>,
+    /// Retention of rejected records; the events' when unset.
+    pub rejected_ttl_days: Option<u32>,
 }
 
 impl StorerConfig {
@@ -155,7 +159,14 @@ impl StorerConfig {
         Ok(Self {
             table_name: required(env, TABLE_NAME)?,
             ttl_days: parse::<u32>(env, EVENT_TTL_DAYS)?.filter(|d| *d > 0),
+            rejected_ttl_days: parse::<u32>(env, REJECTED_TTL_DAYS)?.filter(|d| *d > 0),
         })
+    }
+
+    /// The retention of rejected records as a duration.
+    pub fn rejected_ttl(&self) -> Option<chrono::Duration> {
+        self.rejected_ttl_days
+            .map(|d| chrono::Duration::days(i64::from(d)))
     }
 
     /// The retention as a duration.

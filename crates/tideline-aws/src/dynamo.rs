@@ -8,7 +8,7 @@
 //! - head: `sk` = `#head`, `kind` = `head`, `last_seq`, `last_stored_at`;
 //! - de-duplication marker: `sk` = `id#<event_id>`, `kind` = `dedup`, `event_seq`,
 //!   `expires_at` (its event's, so the id is forgotten when the event is; omitted when none);
-//! - rejected record: `pk` = `rejected#<stage>`, `sk` = `<rejected_at>#<source_id>`, `kind` = `rejected`,
+//! - rejected record: `pk` = `rejected#<stage>#<nn>` (16 partitions, `keys::rejected_partition_key`), `sk` = `<rejected_at>#<source_id>`, `kind` = `rejected`,
 //!   `expires_at` (`rejected_at` + the retention; omitted when none).
 //!
 //! Head and markers carry no `seq`, so they stay out of the `by-sequence` index.
@@ -27,7 +27,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use std::collections::{HashMap, HashSet};
 use tideline_core::event::{EntityHead, plan_append};
-use tideline_core::keys::{HEAD_SK, dedup_sort_key};
+use tideline_core::keys::{HEAD_SK, dedup_sort_key, rejected_partition_key};
 use tideline_core::limits::{DYNAMODB_ITEM_BYTES, ItemValue, event_item_attributes, item_size};
 use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
 use tideline_ports::{EventStore, PortError, RejectSink, RejectedRecord, StoreError};
@@ -51,6 +51,7 @@ pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
     ttl: Option<chrono::Duration>,
+    rejected_ttl: Option<chrono::Duration>,
     conflict_retries: u32,
 }
 
@@ -61,6 +62,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             ttl: None,
+            rejected_ttl: None,
             conflict_retries: DEFAULT_CONFLICT_RETRIES,
         }
     }
@@ -68,6 +70,12 @@ impl DynamoStore {
     /// Sets the retention written as `expires_at`.
     pub fn with_ttl(mut self, ttl: Option<chrono::Duration>) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// Sets the retention of rejected records (default: the events').
+    pub fn with_rejected_ttl(mut self, ttl: Option<chrono::Duration>) -> Self {
+        self.rejected_ttl = ttl;
         self
     }
 
@@ -401,7 +409,10 @@ impl RejectSink for DynamoStore {
         let reason = prefix_at_char_boundary(&record.reason, 8 * 1024);
         let (body, truncated) = stored_body(&record.body, reason.len());
         let mut item = HashMap::from([
-            ("pk".to_string(), s(&format!("rejected#{}", record.stage))),
+            (
+                "pk".to_string(),
+                s(&rejected_partition_key(&record.stage, &record.source_id)),
+            ),
             (
                 "sk".to_string(),
                 s(&format!("{}#{}", record.rejected_at, record.source_id)),
@@ -421,9 +432,9 @@ impl RejectSink for DynamoStore {
                 s(&hex_sha256(record.body.as_bytes())),
             );
         }
-        // Rejected records expire with the events' retention, so a stream of
-        // bad input cannot fill the table.
-        if let Some(t) = expires_at(&record.rejected_at, self.ttl) {
+        // Rejected records expire after their own retention (or the events'),
+        // so a stream of bad input cannot fill the table.
+        if let Some(t) = expires_at(&record.rejected_at, self.rejected_ttl.or(self.ttl)) {
             item.insert("expires_at".to_string(), t);
         }
         match self

@@ -20,6 +20,25 @@ pub const HEAD_SK: &str = "#head";
 /// Prefix of de-duplication marker sort keys.
 pub const DEDUP_SK_PREFIX: &str = "id#";
 
+/// Rejected records of one stage spread over this many partition keys, so a
+/// burst of bad input does not pile onto one DynamoDB partition (about
+/// 1,000 WCU/s each) and no single item collection grows without bound.
+pub const REJECTED_PARTITIONS: u8 = 16;
+
+/// The partition key of a rejected record: `rejected#<stage>#<nn>`, where
+/// `nn` is a stable hash of the record's source id (the same rejection
+/// written twice lands on the same key and de-duplicates).
+pub fn rejected_partition_key(stage: &str, source_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let shard = Sha256::digest(source_id.as_bytes())[0] % REJECTED_PARTITIONS;
+    format!("rejected#{stage}#{shard:02}")
+}
+
+/// Every partition key a stage's rejected records may have, for readers.
+pub fn rejected_partition_keys(stage: &str) -> impl Iterator<Item = String> + '_ {
+    (0..REJECTED_PARTITIONS).map(move |shard| format!("rejected#{stage}#{shard:02}"))
+}
+
 /// The `kind` attribute of each item the store writes.
 pub mod item_kind {
     /// An event item.
@@ -59,6 +78,20 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use proptest::prelude::*;
+
+    #[test]
+    fn rejected_records_spread_over_stable_partitions() {
+        let keys: std::collections::HashSet<String> = (0..200)
+            .map(|i| rejected_partition_key("store", &format!("msg-{i}")))
+            .collect();
+        assert!(keys.len() > REJECTED_PARTITIONS as usize / 2, "{keys:?}");
+        let all: Vec<String> = rejected_partition_keys("store").collect();
+        assert!(keys.iter().all(|k| all.contains(k)));
+        assert_eq!(
+            rejected_partition_key("store", "m-1"),
+            rejected_partition_key("store", "m-1")
+        );
+    }
 
     #[test]
     fn width_is_fixed() {

@@ -453,19 +453,20 @@ async fn poison_message_goes_to_rejected_records_and_does_not_block() {
         .await
         .unwrap();
     assert_eq!(stored.len(), 2);
-    let rejected = e
-        .ddb
-        .query()
-        .table_name(&e.table)
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(
-            ":p",
-            aws_sdk_dynamodb::types::AttributeValue::S("rejected#store".into()),
-        )
-        .send()
-        .await
-        .unwrap();
-    let items = rejected.items();
+    // Rejected records spread over the stage's partitions: read them all.
+    let mut items = Vec::new();
+    for pk in tideline_core::keys::rejected_partition_keys("store") {
+        let page = e
+            .ddb
+            .query()
+            .table_name(&e.table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+            .send()
+            .await
+            .unwrap();
+        items.extend(page.items().iter().cloned());
+    }
     assert_eq!(items.len(), 1);
     assert_eq!(
         items[0]["body"].as_s().unwrap(),

@@ -1,7 +1,8 @@
 # The FIFO queue fixes per-entity order: the transformer sends each event with
-# MessageGroupId = entity id and MessageDeduplicationId = event id, so SQS
-# delivers an entity's events in order, one batch per entity in flight, and
-# drops a repeat sent within 5 minutes.
+# MessageGroupId = entity id and MessageDeduplicationId derived from (entity,
+# event id), so SQS delivers an entity's events in order, one batch per entity
+# in flight, and drops a repeat of the same event of the same entity sent
+# within 5 minutes, whatever the deduplication scope.
 
 locals {
   deduplication_scope   = var.high_throughput ? "messageGroup" : "queue"
@@ -17,6 +18,7 @@ resource "aws_sqs_queue" "dlq" {
   deduplication_scope               = local.deduplication_scope
   fifo_throughput_limit             = local.fifo_throughput_limit
   message_retention_seconds         = 1209600 # the SQS maximum, longer than the source queue keeps anything
+  max_message_size                  = var.max_message_size
   kms_master_key_id                 = var.kms_key_arn
   kms_data_key_reuse_period_seconds = 300
   tags                              = var.tags
@@ -25,9 +27,13 @@ resource "aws_sqs_queue" "dlq" {
 resource "aws_sqs_queue" "this" {
   name       = "${var.name}.fifo"
   fifo_queue = true
-  # The de-duplication id is the event id set by the transformer (invariant
-  # 2), never a hash of the body, so two events with equal bodies stay two.
-  content_based_deduplication       = false
+  # The de-duplication id is derived from (entity, event id) by the
+  # transformer (invariant 2), never a hash of the body, so two events with
+  # equal bodies stay two.
+  content_based_deduplication = false
+  # Stated, not left to the provider's default: the transformer refuses at
+  # ingest any record over this (TIDELINE_MAX_MESSAGE_BYTES, the same value).
+  max_message_size                  = var.max_message_size
   deduplication_scope               = local.deduplication_scope
   fifo_throughput_limit             = local.fifo_throughput_limit
   visibility_timeout_seconds        = var.visibility_timeout_seconds

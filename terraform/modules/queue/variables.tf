@@ -74,3 +74,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "max_message_size" {
+  description = "The queue's MaximumMessageSize in bytes. The transformer gets the same value (TIDELINE_MAX_MESSAGE_BYTES) and refuses larger records at ingest. SQS allows 1024 to 1048576; events are also bounded by DynamoDB's 400 KB item."
+  type        = number
+  default     = 262144
+
+  validation {
+    condition     = var.max_message_size >= 1024 && var.max_message_size <= 1048576
+    error_message = "max_message_size must be between 1024 and 1048576 bytes (SQS MaximumMessageSize)."
+  }
+}

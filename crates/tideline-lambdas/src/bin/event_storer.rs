@@ -14,7 +14,8 @@ async fn main() -> Result<(), tideline_lambdas::Error> {
             aws_sdk_dynamodb::Client::new(&sdk),
             &config.table_name,
         )
-        .with_ttl(config.ttl()),
+        .with_ttl(config.ttl())
+        .with_rejected_ttl(config.rejected_ttl()),
     };
     let state = &state;
     run(service_fn(move |event| handler(state, event))).await
