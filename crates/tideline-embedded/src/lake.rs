@@ -28,6 +28,9 @@ pub struct FileLake {
     root: PathBuf,
     part: String,
     write_lock: Mutex<()>,
+    /// fsync each write and each new directory (`--durability full`), so an
+    /// acknowledged record is in the lake after a power loss too.
+    sync: bool,
 }
 
 fn io_error(e: std::io::Error) -> PortError {
@@ -46,7 +49,40 @@ impl FileLake {
             root: root.to_path_buf(),
             part,
             write_lock: Mutex::new(()),
+            sync: false,
         }
+    }
+
+    /// Syncs every write to disk before it returns (`--durability full`).
+    pub fn with_sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// Creates `dir` and, when syncing, fsyncs each directory it created and
+    /// its parent, so the new entries survive a power loss.
+    fn create_dirs(&self, dir: &Path) -> std::io::Result<()> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let mut cursor = Some(dir);
+        while let Some(d) = cursor {
+            if d.is_dir() {
+                break;
+            }
+            missing.push(d.to_path_buf());
+            cursor = d.parent();
+        }
+        create_dir_all(dir)?;
+        if self.sync {
+            for d in missing.iter().rev() {
+                if let Some(parent) = d.parent() {
+                    std::fs::File::open(parent)?.sync_all()?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `relative` is a `/`-separated lake directory from `lake_layout`,
@@ -64,13 +100,24 @@ impl FileLake {
             .write_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        create_dir_all(&dir).map_err(io_error)?;
+        self.create_dirs(&dir).map_err(io_error)?;
+        let path = dir.join(format!("{}.jsonl", self.part));
+        let new_file = self.sync && !path.exists();
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join(format!("{}.jsonl", self.part)))
+            .open(&path)
             .map_err(io_error)?;
-        file.write_all(bytes).map_err(io_error)
+        file.write_all(bytes).map_err(io_error)?;
+        if self.sync {
+            file.sync_data().map_err(io_error)?;
+            if new_file {
+                std::fs::File::open(&dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_error)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -252,7 +252,7 @@ impl LocalStack {
                 source,
             })?,
         );
-        let lake = FileLake::new(&dir.join("lake"));
+        let lake = FileLake::new(&dir.join("lake")).with_sync(config.durability.sync_files());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (deliveries, _) = broadcast::channel(65_536);
 
