@@ -50,15 +50,16 @@ use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
 /// a table on every `TransactWriteItems` (for its rollback), stream records
 /// included, so a transaction costs time in proportion to the table; four
 /// small tables keep the run short where one big one took minutes.
-const LANES: usize = 4;
+const LANES: usize = 5;
 /// Entities per lane (20 in all).
-const ENTITIES: usize = 5;
+const ENTITIES: usize = 4;
 /// Records per lane (240 in all).
-const RECORDS: usize = 60;
+const RECORDS: usize = 48;
 /// Records per Firehose transform invocation.
-const FIREHOSE_BATCH: usize = 40;
-/// Stream records per emitter invocation.
-const STREAM_BATCH: usize = 25;
+const FIREHOSE_BATCH: usize = 12;
+/// Stream records per emitter invocation: small, so that there are many
+/// PutEvents calls to fail.
+const STREAM_BATCH: usize = 6;
 /// Chance that the harness kills an invocation mid-flight.
 const KILL: f64 = 0.08;
 /// Chance that a batch is delivered a second time.
@@ -163,7 +164,7 @@ impl Chain {
         let transformer = Arc::new(transformer::State {
             queue: SqsQueue::new(aws_sdk_sqs::Client::new(&hostile), &fifo_url),
             ingest: IngestConfig::default(),
-            retry: RetryPolicy::fast(4),
+            retry: RetryPolicy::fast(3),
         });
         let storer = Arc::new(storer::State {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&hostile), &table),
@@ -193,12 +194,13 @@ impl Chain {
 
     /// Firehose: one transform invocation of `records`, retried with the same
     /// records until it succeeds.
-    async fn firehose(&mut self, records: &[Vec<u8>]) {
+    /// With `kill_first`, the first invocation is killed mid-flight.
+    async fn firehose(&mut self, records: &[Vec<u8>], kill_first: bool) {
         let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-        for _ in 0..40 {
+        for attempt in 0..40 {
             self.stats.firehose_invocations += 1;
             let event = support::firehose_event(&refs);
-            if self.rng.random_bool(KILL) {
+            if (kill_first && attempt == 0) || self.rng.random_bool(KILL) {
                 let state = self.transformer.clone();
                 let invocation =
                     async move { transformer::handler(&state, lambda(event)).await.is_ok() };
@@ -448,7 +450,9 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
         let mut busy = false;
         if next < records.len() {
             let end = (next + FIREHOSE_BATCH).min(records.len());
-            c.firehose(&records[next..end]).await;
+            // The second batch's first invocation always dies mid-flight.
+            c.firehose(&records[next..end], next == FIREHOSE_BATCH)
+                .await;
             next = end;
             busy = true;
         }
@@ -458,7 +462,7 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
         let new = tail.read().await;
         stream_seen.extend(new.iter().cloned());
         pending.extend(new);
-        for _ in 0..6 {
+        for _ in 0..12 {
             busy |= c.stream_poll(&mut pending).await;
         }
         idle_rounds = if busy { 0 } else { idle_rounds + 1 };
@@ -541,22 +545,23 @@ async fn chain_through_faults_loses_nothing_and_keeps_order() {
     // Faults on every hop. Probabilities are drawn from the proxy's seeded
     // generator; the rates keep most calls healthy so the run stays short.
     let rules = [
-        p.add(Rule::new("SendMessageBatch", Fault::FailBefore).probability(0.06)),
-        p.add(Rule::new("SendMessageBatch", Fault::Throttle).probability(0.04)),
-        p.add(Rule::new("SendMessageBatch", Fault::FailAfter).probability(0.06)),
-        p.add(Rule::new("SendMessageBatch", Fault::DropAfter).probability(0.04)),
+        p.add(Rule::new("SendMessageBatch", Fault::FailBefore).probability(0.07)),
+        p.add(Rule::new("SendMessageBatch", Fault::Throttle).probability(0.05)),
+        p.add(Rule::new("SendMessageBatch", Fault::FailAfter).probability(0.07)),
+        p.add(Rule::new("SendMessageBatch", Fault::DropAfter).probability(0.06)),
         p.add(Rule::new("SendMessageBatch", Fault::PartialFailure).probability(0.12)),
-        p.add(Rule::new("GetItem", Fault::FailBefore).probability(0.03)),
+        // moto's TransactWriteItems is the slow call: lower rates, many calls.
+        p.add(Rule::new("GetItem", Fault::FailBefore).probability(0.02)),
         p.add(Rule::new("GetItem", Fault::FailAfter).probability(0.02)),
-        p.add(Rule::new("TransactWriteItems", Fault::FailBefore).probability(0.03)),
-        p.add(Rule::new("TransactWriteItems", Fault::Throttle).probability(0.03)),
-        p.add(Rule::new("TransactWriteItems", Fault::FailAfter).probability(0.04)),
-        p.add(Rule::new("TransactWriteItems", Fault::DropAfter).probability(0.03)),
-        p.add(Rule::new("PutEvents", Fault::PartialFailure).probability(0.15)),
-        p.add(Rule::new("PutEvents", Fault::FailAfter).probability(0.05)),
-        p.add(Rule::new("PutEvents", Fault::DropAfter).probability(0.03)),
-        p.add(Rule::new("PutEvents", Fault::FailBefore).probability(0.04)),
-        p.add(Rule::new("PutEvents", Fault::Throttle).probability(0.03)),
+        p.add(Rule::new("TransactWriteItems", Fault::FailBefore).probability(0.025)),
+        p.add(Rule::new("TransactWriteItems", Fault::Throttle).probability(0.025)),
+        p.add(Rule::new("TransactWriteItems", Fault::FailAfter).probability(0.035)),
+        p.add(Rule::new("TransactWriteItems", Fault::DropAfter).probability(0.025)),
+        p.add(Rule::new("PutEvents", Fault::PartialFailure).probability(0.2)),
+        p.add(Rule::new("PutEvents", Fault::FailAfter).probability(0.08)),
+        p.add(Rule::new("PutEvents", Fault::DropAfter).probability(0.06)),
+        p.add(Rule::new("PutEvents", Fault::FailBefore).probability(0.06)),
+        p.add(Rule::new("PutEvents", Fault::Throttle).probability(0.05)),
     ];
 
     let mut stats = Stats::default();
