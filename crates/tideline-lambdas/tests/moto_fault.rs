@@ -598,7 +598,7 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_through_faults_loses_nothing_and_keeps_order() {
     let started = Instant::now();
-    let proxy = Arc::new(FaultProxy::start(&support::endpoint(), 0x71de_11e).await);
+    let proxy = Arc::new(FaultProxy::start(&support::endpoint(), 0x071d_e11e).await);
     let p = &proxy;
     // Faults on every hop. Probabilities are drawn from the proxy's seeded
     // generator; the rates keep most calls healthy so the run stays short.
