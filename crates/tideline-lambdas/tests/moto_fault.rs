@@ -18,6 +18,12 @@
 //!   future dropped after some of its AWS calls took effect) and its batch
 //!   redelivered, as after a timeout or a crash.
 //!
+//! The records are spread over [`LANES`] copies of the chain, run one after
+//! the other, because of a moto cost (see [`LANES`]); the harness reads the
+//! stream with a fresh iterator each time because of a moto bug (see
+//! [`StreamTail`]). The SDK's own retries are off on the proxied clients, so
+//! every fault reaches Tideline's code.
+//!
 //! Afterwards: every record is stored exactly once, each entity's `seq` is
 //! 1, 2, 3, … in the order its records were sent, and every stored event
 //! reached the bus target at least once, duplicates sharing event id and
@@ -48,8 +54,8 @@ use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
 /// Lanes: independent copies of the chain (queue, table, stream, bus,
 /// target) run one after the other through the same proxy. moto deep-copies
 /// a table on every `TransactWriteItems` (for its rollback), stream records
-/// included, so a transaction costs time in proportion to the table; four
-/// small tables keep the run short where one big one took minutes.
+/// included, so a transaction costs time in proportion to the table; small
+/// tables keep the run short where one big one took minutes.
 const LANES: usize = 6;
 /// Entities per lane (24 in all).
 const ENTITIES: usize = 4;
