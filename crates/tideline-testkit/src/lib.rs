@@ -6,7 +6,9 @@
 //! - [`sdk_config`]: explicit endpoint, region and dummy credentials, with no
 //!   global environment changes, so tests can run in parallel;
 //! - [`unique`]: resource names no two tests share;
-//! - [`create_event_table`]: the table contract (`pk`/`sk`, LSI `by-sequence`).
+//! - [`create_event_table`]: the table contract (`pk`/`sk`, LSI `by-sequence`);
+//! - [`fault_proxy`]: a proxy in front of moto that injects the faults moto
+//!   never produces (throttling, lost answers, partial batch failures).
 //!
 //! Test-only code: a failure here is a broken test environment, so it panics
 //! with a message that says what to do.
@@ -16,6 +18,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+pub mod fault_proxy;
 
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";
@@ -75,10 +79,16 @@ fn start_moto() -> String {
 
 /// SDK config for moto.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_at(&endpoint()).await
+}
+
+/// SDK config for another endpoint in front of moto (the fault proxy), with
+/// the same region and dummy credentials.
+pub async fn sdk_config_at(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .load()
         .await
 }
