@@ -187,11 +187,24 @@ pub struct EmitterConfig {
 impl EmitterConfig {
     /// Reads the configuration.
     pub fn load(env: &impl Env) -> Result<Self, ConfigError> {
+        let source = env
+            .get(EVENT_SOURCE)
+            .unwrap_or_else(|| DEFAULT_SOURCE.into());
+        // PutEvents takes a Source of 1–256 characters: a longer one would
+        // fail every publish, so refuse it at start-up, naming the variable.
+        let chars = source.chars().count();
+        if chars == 0 || chars > tideline_core::limits::SOURCE_CHARS {
+            return Err(ConfigError::Invalid {
+                variable: EVENT_SOURCE,
+                reason: format!(
+                    "is {chars} characters; PutEvents Source takes 1–{}",
+                    tideline_core::limits::SOURCE_CHARS
+                ),
+            });
+        }
         Ok(Self {
             event_bus_name: required(env, EVENT_BUS_NAME)?,
-            source: env
-                .get(EVENT_SOURCE)
-                .unwrap_or_else(|| DEFAULT_SOURCE.into()),
+            source,
         })
     }
 }
@@ -271,5 +284,21 @@ mod tests {
         assert_eq!(c.source, "tideline");
         let c = StorerConfig::load(&env(&[(TABLE_NAME, "t"), (EVENT_TTL_DAYS, "30")])).unwrap();
         assert_eq!(c.ttl(), Some(chrono::Duration::days(30)));
+    }
+
+    #[test]
+    fn event_source_over_put_events_limit_is_refused() {
+        let long = "s".repeat(257);
+        let err =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (EVENT_SOURCE, &long)])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                variable: EVENT_SOURCE,
+                ..
+            }
+        ));
+        let ok = "s".repeat(256);
+        assert!(EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (EVENT_SOURCE, &ok)])).is_ok());
     }
 }

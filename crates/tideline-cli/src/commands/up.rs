@@ -64,6 +64,13 @@ impl UpArgs {
             sqs_message_bytes: self.max_message_bytes,
             ..HopLimits::default()
         };
+        let source_chars = self.source.chars().count();
+        if source_chars == 0 || source_chars > tideline_core::limits::SOURCE_CHARS {
+            return Err(CliError::Usage(format!(
+                "--source is {source_chars} characters; PutEvents Source takes 1–{}",
+                tideline_core::limits::SOURCE_CHARS
+            )));
+        }
         limits
             .validate()
             .map_err(|e| CliError::Usage(format!("--max-record-bytes/--max-message-bytes: {e}")))?;
