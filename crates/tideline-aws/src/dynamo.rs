@@ -264,7 +264,7 @@ impl EventStore for DynamoStore {
                     .position(|e| e.id == event.event_id)
                     .and_then(|i| data_json.get(i))
                     .map_or("", String::as_str);
-                let size = item_size(&event_item_attributes(event, text))
+                let size = item_size(&event_item_attributes(&event.item_fields(), text))
                     + tideline_core::limits::DYNAMODB_LSI_OVERHEAD_BYTES;
                 if size > DYNAMODB_ITEM_BYTES {
                     return Err(PortError::permanent(
@@ -477,12 +477,12 @@ fn hex_sha256(bytes: &[u8]) -> String {
 pub fn event_item(e: &StoredEvent) -> HashMap<String, AttributeValue> {
     // A Value always serialises; the text is what comes back, byte for byte.
     let data = serde_json::to_string(&e.data).unwrap_or_default();
-    event_item_attributes(e, &data)
+    event_item_attributes(&e.item_fields(), &data)
         .into_iter()
         .map(|(name, value)| {
             let value = match value {
                 ItemValue::S(v) => s(v),
-                ItemValue::N(v) => AttributeValue::N(v),
+                ItemValue::N(v) => AttributeValue::N(v.to_string()),
                 ItemValue::Bool(v) => AttributeValue::Bool(v),
             };
             (name.to_string(), value)

@@ -96,10 +96,22 @@ impl EventId {
 /// *and* the event id, because de-duplication has one scope, the entity. With
 /// `DeduplicationScope=queue` SQS suppresses a repeated id in any group, so the
 /// event id alone would make `{"entity_id":"A","id":"1"}` hide
-/// `{"entity_id":"B","id":"1"}`. Hashed, because two ids of up to 128
-/// characters joined could exceed SQS's 128 and a separator would be ambiguous
-/// (both may contain any punctuation): 64 hex characters, always valid.
+/// `{"entity_id":"B","id":"1"}`.
+///
+/// The pair is length-prefixed, `<entity length>:<entity><event id>`, which is
+/// unambiguous although both ids may contain any punctuation. When that would
+/// exceed SQS's 128 characters it is hashed instead: 64 hex characters, which
+/// contain no `:` and so never equal a prefixed id.
 pub fn queue_dedup_id(entity: &EntityId, event: &EventId) -> String {
+    let prefix = entity.0.len().to_string();
+    if prefix.len() + 1 + entity.0.len() + event.0.len() <= MAX_ID_CHARS {
+        let mut id = String::with_capacity(MAX_ID_CHARS);
+        id.push_str(&prefix);
+        id.push(':');
+        id.push_str(&entity.0);
+        id.push_str(&event.0);
+        return id;
+    }
     let mut hasher = Sha256::new();
     // Length-prefixed, so (entity, id) pairs cannot run into each other.
     hasher.update((entity.0.len() as u64).to_be_bytes());

@@ -8,12 +8,11 @@
 //! are. A record that breaks the contract gets a [`RejectReason`] that says
 //! what and where; it is never stored and never blocks its neighbours.
 
-use crate::event::StoredEvent;
 use crate::ids::{EntityId, EventId, IdError};
 use crate::keys::{event_sort_key, format_timestamp};
 use crate::limits::{
-    ENVELOPE_DEPTH, HopLimits, JSON_READER_DEPTH, Limit, MAX_DATA_DEPTH, OverLimit, WORST_CASE_SEQ,
-    deeper_than, json_depth,
+    ENVELOPE_DEPTH, EventItemFields, HopLimits, JSON_READER_DEPTH, Limit, MAX_DATA_DEPTH,
+    OverLimit, WORST_CASE_SEQ, deeper_than, json_depth,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -476,17 +475,19 @@ pub fn admit(
     let data = std::mem::take(&mut record.data);
     let data_len = body.len() + "null".len() - record.to_json().len();
     record.data = data;
-    let worst = StoredEvent {
-        entity_id: record.entity_id.clone(),
+    // The item as the store will write it, at its widest: the largest `seq`,
+    // a retention attribute, `stored_at` as wide as `received_at` (fixed width).
+    let sk = event_sort_key(&record.received_at, record.id.as_str());
+    let worst = EventItemFields {
+        entity_id: record.entity_id.as_str(),
+        sk: &sk,
         seq: WORST_CASE_SEQ,
-        sk: event_sort_key(&record.received_at, record.id.as_str()),
-        event_id: record.id.clone(),
-        event_type: record.event_type.clone(),
-        data: Value::Null,
-        occurred_at: record.occurred_at.clone(),
-        received_at: record.received_at.clone(),
-        stored_at: record.received_at.clone(),
-        correlation_id: record.correlation_id.clone(),
+        event_id: record.id.as_str(),
+        event_type: &record.event_type,
+        occurred_at: &record.occurred_at,
+        received_at: &record.received_at,
+        stored_at: &record.received_at,
+        correlation_id: record.correlation_id.as_deref(),
         test: record.test,
         schema_version: SCHEMA_VERSION,
         expires_at: Some(i64::MAX),

@@ -220,8 +220,8 @@ pub fn json_depth(value: &Value) -> usize {
 pub enum ItemValue<'a> {
     /// `S`.
     S(&'a str),
-    /// `N`, as its decimal text.
-    N(String),
+    /// `N`: every number the store writes is an integer.
+    N(i128),
     /// `BOOL`.
     Bool(bool),
 }
@@ -232,16 +232,24 @@ impl ItemValue<'_> {
     pub fn size(&self) -> usize {
         match self {
             Self::S(s) => s.len(),
-            Self::N(text) => number_size(text),
+            Self::N(n) => number_size(*n),
             Self::Bool(_) => 1,
         }
     }
 }
 
-fn number_size(text: &str) -> usize {
-    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
-    significant.div_ceil(2) + 1
+fn number_size(n: i128) -> usize {
+    // Significant digits: trailing zeros do not count (DynamoDB trims them).
+    let mut m = n.unsigned_abs();
+    while m != 0 && m % 10 == 0 {
+        m /= 10;
+    }
+    let mut digits: usize = 0;
+    while m != 0 {
+        digits += 1;
+        m /= 10;
+    }
+    digits.div_ceil(2) + 1
 }
 
 /// The size DynamoDB counts for an item: attribute names plus values.
@@ -252,31 +260,81 @@ pub fn item_size<'a>(attributes: impl IntoIterator<Item = &'a (&'a str, ItemValu
         .sum()
 }
 
+/// What an event item is made of, borrowed: from a [`StoredEvent`] when the
+/// store writes it, or from a record at ingest when its size is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct EventItemFields<'a> {
+    /// `pk`.
+    pub entity_id: &'a str,
+    /// `sk`.
+    pub sk: &'a str,
+    /// `seq`.
+    pub seq: u64,
+    /// `event_id`.
+    pub event_id: &'a str,
+    /// `event_type`.
+    pub event_type: &'a str,
+    /// `occurred_at`.
+    pub occurred_at: &'a str,
+    /// `received_at`.
+    pub received_at: &'a str,
+    /// `stored_at`.
+    pub stored_at: &'a str,
+    /// `correlation_id`, omitted when none.
+    pub correlation_id: Option<&'a str>,
+    /// `test`.
+    pub test: bool,
+    /// `schema_version`.
+    pub schema_version: u32,
+    /// `expires_at`, omitted when none.
+    pub expires_at: Option<i64>,
+}
+
+impl StoredEvent {
+    /// The event's item fields.
+    pub fn item_fields(&self) -> EventItemFields<'_> {
+        EventItemFields {
+            entity_id: self.entity_id.as_str(),
+            sk: &self.sk,
+            seq: self.seq,
+            event_id: self.event_id.as_str(),
+            event_type: &self.event_type,
+            occurred_at: &self.occurred_at,
+            received_at: &self.received_at,
+            stored_at: &self.stored_at,
+            correlation_id: self.correlation_id.as_deref(),
+            test: self.test,
+            schema_version: self.schema_version,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 /// The attributes of an event item, in the store's layout (the DynamoDB
 /// adapter writes exactly these; a test holds the two together). `data` is
 /// the payload as JSON text, so the stored item's nesting is that of the text.
 pub fn event_item_attributes<'a>(
-    e: &'a StoredEvent,
+    e: &EventItemFields<'a>,
     data_json: &'a str,
 ) -> Vec<(&'static str, ItemValue<'a>)> {
     let mut item = Vec::with_capacity(14);
-    item.push(("pk", ItemValue::S(e.entity_id.as_str())));
-    item.push(("sk", ItemValue::S(&e.sk)));
-    item.push(("seq", ItemValue::N(e.seq.to_string())));
+    item.push(("pk", ItemValue::S(e.entity_id)));
+    item.push(("sk", ItemValue::S(e.sk)));
+    item.push(("seq", ItemValue::N(i128::from(e.seq))));
     item.push(("kind", ItemValue::S(crate::keys::item_kind::EVENT)));
-    item.push(("event_id", ItemValue::S(e.event_id.as_str())));
-    item.push(("event_type", ItemValue::S(&e.event_type)));
+    item.push(("event_id", ItemValue::S(e.event_id)));
+    item.push(("event_type", ItemValue::S(e.event_type)));
     item.push(("data", ItemValue::S(data_json)));
-    item.push(("occurred_at", ItemValue::S(&e.occurred_at)));
-    item.push(("received_at", ItemValue::S(&e.received_at)));
-    item.push(("stored_at", ItemValue::S(&e.stored_at)));
-    if let Some(c) = &e.correlation_id {
+    item.push(("occurred_at", ItemValue::S(e.occurred_at)));
+    item.push(("received_at", ItemValue::S(e.received_at)));
+    item.push(("stored_at", ItemValue::S(e.stored_at)));
+    if let Some(c) = e.correlation_id {
         item.push(("correlation_id", ItemValue::S(c)));
     }
     item.push(("test", ItemValue::Bool(e.test)));
-    item.push(("schema_version", ItemValue::N(e.schema_version.to_string())));
+    item.push(("schema_version", ItemValue::N(i128::from(e.schema_version))));
     if let Some(t) = e.expires_at {
-        item.push(("expires_at", ItemValue::N(t.to_string())));
+        item.push(("expires_at", ItemValue::N(i128::from(t))));
     }
     item
 }
@@ -306,7 +364,7 @@ impl HopLimits {
     /// meet: the largest `seq`, a retention attribute, the longest `Source`.
     pub fn check_record(
         &self,
-        event: &StoredEvent,
+        event: &EventItemFields<'_>,
         body_len: usize,
         data_len: usize,
     ) -> Result<(), OverLimit> {
@@ -339,18 +397,18 @@ impl HopLimits {
 /// Upper bound of `DetailType` + `Detail` of the bus entry for `event`, with
 /// `data_len` bytes of data: the metadata's JSON is measured with every string
 /// at its escaped length.
-fn bus_entry_len(event: &StoredEvent, data_len: usize) -> usize {
+fn bus_entry_len(event: &EventItemFields<'_>, data_len: usize) -> usize {
     let quoted = json_string_bound;
     // `{"metadata":{...},"data":...}` with the fixed field names and the
     // widest values the envelope can carry (see `envelope::DetailMetadata`).
     const FIXED: usize = 400;
     FIXED
-        + quoted(event.event_id.as_str())
-        + 2 * quoted(&event.event_type)
-        + quoted(event.entity_id.as_str())
-        + quoted(&event.occurred_at)
-        + quoted(&event.stored_at)
-        + event.correlation_id.as_deref().map_or(4, quoted)
+        + quoted(event.event_id)
+        + 2 * quoted(event.event_type)
+        + quoted(event.entity_id)
+        + quoted(event.occurred_at)
+        + quoted(event.stored_at)
+        + event.correlation_id.map_or(4, quoted)
         + data_len
 }
 
@@ -382,12 +440,13 @@ mod tests {
 
     #[test]
     fn number_sizes_follow_dynamodb() {
-        assert_eq!(number_size("0"), 1);
-        assert_eq!(number_size("7"), 2);
-        assert_eq!(number_size("12"), 2);
-        assert_eq!(number_size("123"), 3);
-        assert_eq!(number_size("1000"), 2);
-        assert_eq!(number_size(&u64::MAX.to_string()), 11);
+        assert_eq!(number_size(0), 1);
+        assert_eq!(number_size(7), 2);
+        assert_eq!(number_size(12), 2);
+        assert_eq!(number_size(123), 3);
+        assert_eq!(number_size(1000), 2);
+        assert_eq!(number_size(-1000), 2);
+        assert_eq!(number_size(i128::from(u64::MAX)), 11);
     }
 
     #[test]

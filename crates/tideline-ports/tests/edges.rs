@@ -478,7 +478,7 @@ proptest! {
                 let mut event = plan.to_store[0].clone();
                 event.seq = u64::MAX;
                 let data_json = serde_json::to_string(&event.data).unwrap();
-                let item = limits::item_size(&limits::event_item_attributes(&event, &data_json));
+                let item = limits::item_size(&limits::event_item_attributes(&event.item_fields(), &data_json));
                 prop_assert!(item + limits::DYNAMODB_LSI_OVERHEAD_BYTES <= limits.dynamodb_item_bytes);
                 // Bus hop: DetailType, entry size with the longest Source.
                 let source = "s".repeat(limits::SOURCE_CHARS);

@@ -171,13 +171,18 @@ pub async fn enqueue_admitted<Q: Queue>(
     max_batch_bytes: usize,
     records: &mut [TransformedRecord],
 ) {
-    let messages: Vec<Option<OutgoingMessage>> = records
+    // Each valid record's group and body size; its message is built only when
+    // it goes into a call, so a body is copied once, not per step.
+    let keys: Vec<Option<(String, usize)>> = records
         .iter()
-        .map(|r| r.result.as_ref().ok().map(OutgoingMessage::for_record))
+        .map(|r| {
+            r.result
+                .as_ref()
+                .ok()
+                .map(|a| (a.record.entity_id.to_string(), a.body.len()))
+        })
         .collect();
-    let mut pending: Vec<usize> = (0..records.len())
-        .filter(|&i| messages[i].is_some())
-        .collect();
+    let mut pending: Vec<usize> = (0..records.len()).filter(|&i| keys[i].is_some()).collect();
     let mut attempts: Vec<u32> = vec![0; records.len()];
     let mut last_error: Vec<String> = vec![String::new(); records.len()];
     let max_attempts = retry.max_attempts.max(1);
@@ -189,21 +194,26 @@ pub async fn enqueue_admitted<Q: Queue>(
         let mut call: Vec<usize> = Vec::new();
         let mut bytes = 0;
         for &i in &pending {
-            let Some(m) = &messages[i] else { continue };
+            let Some((group, body_len)) = &keys[i] else {
+                continue;
+            };
             if call.len() == max_entries {
                 break;
             }
-            if !groups.insert(m.group_id.as_str()) {
+            if !groups.insert(group.as_str()) {
                 continue;
             }
-            if !call.is_empty() && bytes + m.body.len() > max_batch_bytes {
+            if !call.is_empty() && bytes + body_len > max_batch_bytes {
                 break;
             }
-            bytes += m.body.len();
+            bytes += body_len;
             call.push(i);
         }
-        let batch: Vec<OutgoingMessage> =
-            call.iter().filter_map(|&i| messages[i].clone()).collect();
+        let batch: Vec<OutgoingMessage> = call
+            .iter()
+            .filter_map(|&i| records[i].result.as_ref().ok())
+            .map(OutgoingMessage::for_record)
+            .collect();
         let mut done: HashSet<usize> = HashSet::new();
         let mut exhausted: Vec<usize> = Vec::new();
         let mut any_transient = false;
@@ -265,14 +275,14 @@ pub async fn enqueue_admitted<Q: Queue>(
         if !exhausted.is_empty() {
             // These entities' records stay out of the queue, in order behind
             // the one that could not go: the caller has them retried.
-            let stalled: HashSet<String> = exhausted
+            let stalled: HashSet<&str> = exhausted
                 .iter()
-                .filter_map(|&i| messages[i].as_ref().map(|m| m.group_id.clone()))
+                .filter_map(|&i| keys[i].as_ref().map(|(group, _)| group.as_str()))
                 .collect();
             pending.retain(|&i| {
-                let stuck = messages[i]
+                let stuck = keys[i]
                     .as_ref()
-                    .is_some_and(|m| stalled.contains(&m.group_id));
+                    .is_some_and(|(group, _)| stalled.contains(group.as_str()));
                 if stuck {
                     records[i].result = Err(TransformFailure::EnqueueFailed {
                         attempts: attempts[i].max(1),
