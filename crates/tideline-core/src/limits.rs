@@ -339,6 +339,32 @@ pub fn event_item_attributes<'a>(
     item
 }
 
+/// The size of the event item [`event_item_attributes`] builds, with
+/// `data_len` bytes of data, computed without building it (ingest's hot
+/// path). A test holds it equal to `item_size(event_item_attributes(..))`.
+pub fn event_item_size(e: &EventItemFields<'_>, data_len: usize) -> usize {
+    // Attribute names, always present: pk sk seq kind event_id event_type
+    // data occurred_at received_at stored_at test schema_version.
+    const NAMES: usize = 2 + 2 + 3 + 4 + 8 + 10 + 4 + 11 + 11 + 9 + 4 + 14;
+    NAMES
+        + e.entity_id.len()
+        + e.sk.len()
+        + number_size(i128::from(e.seq))
+        + crate::keys::item_kind::EVENT.len()
+        + e.event_id.len()
+        + e.event_type.len()
+        + data_len
+        + e.occurred_at.len()
+        + e.received_at.len()
+        + e.stored_at.len()
+        + e.correlation_id
+            .map_or(0, |c| "correlation_id".len() + c.len())
+        + 1
+        + number_size(i128::from(e.schema_version))
+        + e.expires_at
+            .map_or(0, |t| "expires_at".len() + number_size(i128::from(t)))
+}
+
 impl HopLimits {
     /// Checks the limits that the configuration itself must respect.
     pub fn validate(&self) -> Result<(), String> {
@@ -379,7 +405,7 @@ impl HopLimits {
             body_len,
             self.sqs_message_bytes.min(self.sqs_batch_bytes),
         )?;
-        let item = item_size(&event_item_attributes(event, "")) + data_len;
+        let item = event_item_size(event, data_len);
         check(
             Limit::DynamoDbItem,
             item + DYNAMODB_LSI_OVERHEAD_BYTES,
@@ -436,6 +462,31 @@ mod tests {
         let obj: Value = serde_json::json!({"a": {"b": [1]}});
         assert_eq!(json_depth(&obj), 3);
         assert!(deeper_than(&obj, 2) && !deeper_than(&obj, 3));
+    }
+
+    #[test]
+    fn item_size_without_building_equals_the_built_item() {
+        for (correlation, expires) in [(None, None), (Some("c-1"), Some(1_795_420_800_i64))] {
+            let fields = EventItemFields {
+                entity_id: "order-1",
+                sk: "2026-11-29T00:00:00.000000Z#ev-1",
+                seq: 4_000,
+                event_id: "ev-1",
+                event_type: "OrderPlaced",
+                occurred_at: "2026-11-29T00:00:00.000000Z",
+                received_at: "2026-11-29T00:00:00.000001Z",
+                stored_at: "2026-11-29T00:00:00.000002Z",
+                correlation_id: correlation,
+                test: false,
+                schema_version: 1,
+                expires_at: expires,
+            };
+            let data = r#"{"total":12.5}"#;
+            assert_eq!(
+                event_item_size(&fields, data.len()),
+                item_size(&event_item_attributes(&fields, data))
+            );
+        }
     }
 
     #[test]

@@ -190,7 +190,8 @@ pub async fn enqueue_admitted<Q: Queue>(
     let mut backoff_round = 0;
     while !pending.is_empty() {
         // One call: the earliest pending message of each entity, in order.
-        let mut groups: HashSet<&str> = HashSet::new();
+        // At most 10 entries: a linear search beats hashing.
+        let mut groups: Vec<&str> = Vec::with_capacity(max_entries);
         let mut call: Vec<usize> = Vec::new();
         let mut bytes = 0;
         for &i in &pending {
@@ -200,13 +201,14 @@ pub async fn enqueue_admitted<Q: Queue>(
             if call.len() == max_entries {
                 break;
             }
-            if !groups.insert(group.as_str()) {
+            if groups.contains(&group.as_str()) {
                 continue;
             }
             if !call.is_empty() && bytes + body_len > max_batch_bytes {
                 break;
             }
             bytes += body_len;
+            groups.push(group.as_str());
             call.push(i);
         }
         let batch: Vec<OutgoingMessage> = call
@@ -214,7 +216,7 @@ pub async fn enqueue_admitted<Q: Queue>(
             .filter_map(|&i| records[i].result.as_ref().ok())
             .map(OutgoingMessage::for_record)
             .collect();
-        let mut done: HashSet<usize> = HashSet::new();
+        let mut done: Vec<usize> = Vec::with_capacity(call.len());
         let mut exhausted: Vec<usize> = Vec::new();
         let mut any_transient = false;
         let mut note_transient = |i: usize, error: String, exhausted: &mut Vec<usize>| {
@@ -229,13 +231,13 @@ pub async fn enqueue_admitted<Q: Queue>(
                 for (k, &i) in call.iter().enumerate() {
                     match results.get(k) {
                         Some(Ok(())) => {
-                            done.insert(i);
+                            done.push(i);
                         }
                         Some(Err(e)) if e.class == ErrorClass::Permanent => {
                             records[i].result = Err(TransformFailure::EnqueueRefused {
                                 reason: e.to_string(),
                             });
-                            done.insert(i);
+                            done.push(i);
                         }
                         Some(Err(e)) => {
                             any_transient = true;
@@ -296,7 +298,7 @@ pub async fn enqueue_admitted<Q: Queue>(
                 !stuck
             });
         }
-        pending.retain(|i| !done.contains(i));
+        pending.retain(|i| !done.contains(i)); // `done` holds at most 10
         if any_transient && !pending.is_empty() {
             backoff_round += 1;
             tokio::time::sleep(retry.jittered_delay(backoff_round)).await;
