@@ -241,7 +241,7 @@ impl ItemValue<'_> {
 fn number_size(n: i128) -> usize {
     // Significant digits: trailing zeros do not count (DynamoDB trims them).
     let mut m = n.unsigned_abs();
-    while m != 0 && m % 10 == 0 {
+    while m != 0 && m.is_multiple_of(10) {
         m /= 10;
     }
     let mut digits: usize = 0;
