@@ -467,14 +467,12 @@ pub fn admit(
     bytes: &[u8],
     arrival: DateTime<Utc>,
 ) -> Result<AdmittedRecord, RejectReason> {
-    let mut record = normalize_record(config, bytes, arrival)?;
+    let record = normalize_record(config, bytes, arrival)?;
     let body = record.to_json();
-    // The serialised `data` is the body less the record serialised without it
-    // (serde_json's compact output of a value does not depend on where it sits):
-    // a small second serialisation instead of a second pass over `data`.
-    let data = std::mem::take(&mut record.data);
-    let data_len = body.len() + "null".len() - record.to_json().len();
-    record.data = data;
+    // The serialised `data` is at most the body less the rest of the record
+    // at its shortest (strings unescaped): an upper bound, so every check
+    // below errs on the safe side, without a second serialisation.
+    let data_len = body.len().saturating_sub(record.envelope_len_lower_bound());
     // The item as the store will write it, at its widest: the largest `seq`,
     // a retention attribute, `stored_at` as wide as `received_at` (fixed width).
     let sk = event_sort_key(&record.received_at, record.id.as_str());
@@ -497,6 +495,23 @@ pub fn admit(
 }
 
 impl NormalizedRecord {
+    /// The fewest bytes the record's JSON takes besides `data`: field names,
+    /// punctuation, and each string at its unescaped length (escaping only
+    /// adds). A test holds it to the serialisation.
+    pub fn envelope_len_lower_bound(&self) -> usize {
+        // `{"id":,"entity_id":,"type":,"data":,"occurred_at":,"received_at":,"correlation_id":,"test":}`
+        const FIELDS: usize = 92;
+        let quoted = |s: &str| s.len() + 2;
+        FIELDS
+            + quoted(self.id.as_str())
+            + quoted(self.entity_id.as_str())
+            + quoted(&self.event_type)
+            + quoted(&self.occurred_at)
+            + quoted(&self.received_at)
+            + self.correlation_id.as_deref().map_or(4, quoted)
+            + if self.test { 4 } else { 5 }
+    }
+
     /// The record as compact JSON.
     pub fn to_json(&self) -> String {
         // Serialising a struct of strings and a Value cannot fail.
@@ -559,6 +574,23 @@ mod tests {
         assert_eq!(r.correlation_id.as_deref(), Some("c"));
         assert!(r.test);
         assert_eq!(r.data, Value::Null);
+    }
+
+    #[test]
+    fn envelope_bound_is_exact_without_escapes_and_never_over() {
+        for text in [
+            r#"{"entity_id":"o-1","type":"T","data":{"a":[1,2]}}"#,
+            r#"{"entity_id":"o-1","type":"T","data":null,"id":"x","correlation_id":"c-9","test":true}"#,
+            r#"{"entity_id":"o-1","type":"Quote\"d\\n","data":"x"}"#,
+        ] {
+            let r = ok(text);
+            let data_len = serde_json::to_string(&r.data).unwrap().len();
+            let envelope = r.to_json().len() - data_len;
+            assert!(r.envelope_len_lower_bound() <= envelope, "{text}");
+            if !r.event_type.contains(['"', '\\']) {
+                assert_eq!(r.envelope_len_lower_bound(), envelope, "{text}");
+            }
+        }
     }
 
     #[test]
