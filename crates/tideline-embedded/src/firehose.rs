@@ -190,7 +190,7 @@ async fn put(shared: &Shared, stream: &str, records: Vec<RecordIn>, batch: bool)
     for (i, (record, raw)) in out.records.into_iter().zip(raw).enumerate() {
         match record.result {
             Ok(r) => {
-                valid.push(r.record);
+                valid.push(r);
                 valid_at.push(i);
                 responses.push(json!({"RecordId": record.record_id}));
             }

@@ -15,7 +15,7 @@ use std::fs::{OpenOptions, create_dir_all};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use tideline_core::ingest::NormalizedRecord;
+use tideline_core::ingest::AdmittedRecord;
 use tideline_core::lake_layout;
 use tideline_ports::{FailedRecord, Lake, PortError};
 
@@ -122,13 +122,16 @@ impl FileLake {
 }
 
 impl Lake for FileLake {
-    async fn write_records(&self, records: &[NormalizedRecord]) -> Result<(), PortError> {
+    async fn write_records(&self, records: &[AdmittedRecord]) -> Result<(), PortError> {
         let mut by_partition: std::collections::BTreeMap<PathBuf, Vec<u8>> = Default::default();
-        for r in records {
-            by_partition
+        for admitted in records {
+            let r = &admitted.record;
+            // The line is the body serialised once at admission, plus the newline.
+            let line = by_partition
                 .entry(self.dir(&lake_layout::events_dir(&r.event_type, &r.occurred_at)))
-                .or_default()
-                .extend(r.to_json_line());
+                .or_default();
+            line.extend_from_slice(admitted.body.as_bytes());
+            line.push(b'\n');
         }
         for (dir, bytes) in by_partition {
             self.append(dir, &bytes)?;

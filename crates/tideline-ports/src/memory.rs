@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use tideline_core::envelope::{BusEntry, DEFAULT_MAX_PUT_EVENTS_BYTES};
 use tideline_core::event::{EntityHead, plan_append};
-use tideline_core::ingest::NormalizedRecord;
+use tideline_core::ingest::{AdmittedRecord, NormalizedRecord};
 use tideline_core::{
     AppendOutcome, EntityId, ErrorClass, EventId, ExpectedSeq, NewEvent, StoredEvent,
 };
@@ -227,8 +227,8 @@ pub struct MemoryLake {
 }
 
 impl Lake for MemoryLake {
-    async fn write_records(&self, records: &[NormalizedRecord]) -> Result<(), PortError> {
-        lock(&self.records).extend_from_slice(records);
+    async fn write_records(&self, records: &[AdmittedRecord]) -> Result<(), PortError> {
+        lock(&self.records).extend(records.iter().map(|a| a.record.clone()));
         Ok(())
     }
     async fn write_failed(&self, records: &[FailedRecord]) -> Result<(), PortError> {

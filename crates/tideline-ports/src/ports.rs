@@ -6,7 +6,7 @@
 use std::future::Future;
 use tideline_core::envelope::BusEntry;
 use tideline_core::event::{AppendConflict, EntityHead};
-use tideline_core::ingest::{AdmittedRecord, NormalizedRecord};
+use tideline_core::ingest::AdmittedRecord;
 use tideline_core::{
     AppendOutcome, Classify, EntityId, ErrorClass, ExpectedSeq, NewEvent, StoredEvent,
 };
@@ -269,7 +269,7 @@ pub trait Lake: Send + Sync {
     /// Appends normalised records as JSON Lines.
     fn write_records(
         &self,
-        records: &[NormalizedRecord],
+        records: &[AdmittedRecord],
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Writes refused records under `processing-failed/`, each with its reason.
     fn write_failed(
