@@ -13,16 +13,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
+use tideline_core::ErrorClass;
 use tideline_core::envelope::DEFAULT_SOURCE;
 use tideline_core::ingest::IngestConfig;
 use tideline_core::metrics::Counts;
 use tideline_core::metrics::StageCounters;
 use tideline_core::retry::RetryPolicy;
 use tideline_core::route::{Rule, parse_rules};
-use tideline_core::{AppendOutcome, EntityId, ErrorClass, ExpectedSeq, NewEvent, StoredEvent};
 use tideline_ports::stages::emit::{EmitConfig, emit_batch};
 use tideline_ports::stages::store::{IncomingMessage, store_batch};
-use tideline_ports::{ChangeFeed, EventStore, PortError, RejectSink, RejectedRecord, StoreError};
+use tideline_ports::{ChangeFeed, EventStore, PortError, RejectSink};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -471,8 +471,7 @@ pub async fn store_once<S: EventStore + RejectSink>(
             body: m.body.clone(),
         })
         .collect();
-    let observed = Observed::new(store);
-    let result = store_batch(&observed, &observed, messages).await;
+    let result = store_batch(store, store, messages).await;
     let failed: std::collections::HashSet<&str> = result
         .failed_message_ids
         .iter()
@@ -494,7 +493,7 @@ pub async fn store_once<S: EventStore + RejectSink>(
     let reason = result.stop_reason.clone().unwrap_or_default();
     // The stage's stop is always an error some call returned; if none was
     // seen, treat it as transient (never burn a receive on a guess).
-    let class = observed.stop_class().unwrap_or(ErrorClass::Retryable);
+    let class = result.stop_class.unwrap_or(ErrorClass::Retryable);
     let seqs: Vec<i64> = retry_now.iter().map(|m| m.seq).collect();
     let handed_back = match (class, seqs.split_first()) {
         (ErrorClass::Permanent, Some((first, rest))) => queue
@@ -507,89 +506,6 @@ pub async fn store_once<S: EventStore + RejectSink>(
         warn!(stage = "store", error = %e, "hand-back failed; messages are visible again at once");
     }
     Ok(Some(result.counts))
-}
-
-/// The store and reject sink as the store stage sees them, remembering the
-/// class of the last error either returned: the stage stops at an error and
-/// makes no call after it, so that is the class of the error that stopped it.
-struct Observed<'a, S> {
-    inner: &'a S,
-    last_error: std::sync::Mutex<Option<ErrorClass>>,
-}
-
-impl<'a, S> Observed<'a, S> {
-    fn new(inner: &'a S) -> Self {
-        Self {
-            inner,
-            last_error: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn note(&self, class: ErrorClass) {
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(class);
-    }
-
-    fn stop_class(&self) -> Option<ErrorClass> {
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl<S: EventStore> EventStore for Observed<'_, S> {
-    async fn append(
-        &self,
-        entity: &EntityId,
-        events: Vec<NewEvent>,
-        expected: ExpectedSeq,
-    ) -> Result<Vec<AppendOutcome>, StoreError> {
-        let r = self.inner.append(entity, events, expected).await;
-        if let Err(e) = &r {
-            self.note(tideline_core::Classify::class(e));
-        }
-        r
-    }
-
-    async fn append_each(
-        &self,
-        events: Vec<NewEvent>,
-    ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
-        let (done, error) = self.inner.append_each(events).await;
-        if let Some(e) = &error {
-            self.note(tideline_core::Classify::class(e));
-        }
-        (done, error)
-    }
-
-    async fn read_events(
-        &self,
-        entity: &EntityId,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.inner.read_events(entity, after_seq, limit).await
-    }
-
-    async fn head(
-        &self,
-        entity: &EntityId,
-    ) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
-        self.inner.head(entity).await
-    }
-}
-
-impl<S: RejectSink> RejectSink for Observed<'_, S> {
-    async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
-        let r = self.inner.reject(record).await;
-        if let Err(e) = &r {
-            self.note(e.class);
-        }
-        r
-    }
 }
 
 /// The emit stage's event-source loop: the local equivalent of the DynamoDB
@@ -650,7 +566,8 @@ async fn emit_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use tideline_ports::{OutgoingMessage, Queue};
+    use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent, StoredEvent};
+    use tideline_ports::{OutgoingMessage, Queue, RejectedRecord, StoreError};
 
     /// The embedded store, failing its first `transient` appends as SQLite
     /// does when busy or out of disk, and (if `reject_fails`) every rejection

@@ -15,7 +15,7 @@ use crate::ports::{EventStore, RejectSink, RejectedRecord, StoreError};
 use tideline_core::ingest::NormalizedRecord;
 use tideline_core::keys::format_timestamp;
 use tideline_core::metrics::Counts;
-use tideline_core::{AppendOutcome, Classify, NewEvent};
+use tideline_core::{AppendOutcome, Classify, ErrorClass, NewEvent};
 use tracing::{info, warn};
 
 /// A message as the storer receives it.
@@ -38,6 +38,9 @@ pub struct StoreBatch {
     pub counts: Counts,
     /// The error that stopped the batch, if any.
     pub stop_reason: Option<String>,
+    /// The class of that error: a caller that retries the batch itself (local
+    /// mode) counts a receive only for a permanent one.
+    pub stop_class: Option<ErrorClass>,
 }
 
 enum Parsed {
@@ -78,6 +81,7 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
             Parsed::Poison(reason) => {
                 if let Err(e) = reject(rejects, &messages[index], reason.clone()).await {
                     out.stop_reason = Some(e.to_string());
+                    out.stop_class = Some(e.class);
                     stopped_at = Some(index);
                 } else {
                     out.counts.failed += 1;
@@ -111,6 +115,7 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
                     Some(e) if e.is_retryable() => {
                         warn!(stage = "store", message_id = %messages[index].message_id, error = %e, "append failed; reporting it and the rest of the batch");
                         out.stop_reason = Some(e.to_string());
+                        out.stop_class = Some(e.class());
                         stopped_at = Some(index);
                     }
                     Some(e) => {
@@ -119,6 +124,7 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
                         let reason = permanent_reason(&e);
                         if let Err(re) = reject(rejects, &messages[index], reason).await {
                             out.stop_reason = Some(re.to_string());
+                            out.stop_class = Some(re.class);
                             stopped_at = Some(index);
                         } else {
                             out.counts.failed += 1;
