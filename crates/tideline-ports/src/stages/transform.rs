@@ -219,13 +219,19 @@ pub async fn enqueue_admitted<Q: Queue>(
         let mut done: Vec<usize> = Vec::with_capacity(call.len());
         let mut exhausted: Vec<usize> = Vec::new();
         let mut any_transient = false;
-        let mut note_transient = |i: usize, error: String, exhausted: &mut Vec<usize>| {
-            attempts[i] += 1;
-            last_error[i] = error;
-            if attempts[i] >= max_attempts {
-                exhausted.push(i);
-            }
-        };
+        // `give_up`: the failure will not heal by resending now.
+        let mut note_transient =
+            |i: usize, error: String, give_up: bool, exhausted: &mut Vec<usize>| {
+                attempts[i] = if give_up {
+                    max_attempts
+                } else {
+                    attempts[i] + 1
+                };
+                last_error[i] = error;
+                if attempts[i] >= max_attempts {
+                    exhausted.push(i);
+                }
+            };
         match queue.send_batch(&batch).await {
             Ok(results) => {
                 for (k, &i) in call.iter().enumerate() {
@@ -241,13 +247,14 @@ pub async fn enqueue_admitted<Q: Queue>(
                         }
                         Some(Err(e)) => {
                             any_transient = true;
-                            note_transient(i, e.to_string(), &mut exhausted);
+                            note_transient(i, e.to_string(), false, &mut exhausted);
                         }
                         None => {
                             any_transient = true;
                             note_transient(
                                 i,
                                 "queue returned fewer results than messages".into(),
+                                false,
                                 &mut exhausted,
                             );
                         }
@@ -261,16 +268,9 @@ pub async fn enqueue_admitted<Q: Queue>(
                 any_transient = true;
                 warn!(stage = "transform", error = %e, "enqueue call failed; will retry");
                 for &i in &call {
-                    // A permanent call error will not heal by resending now:
-                    // give up on this invocation at once.
-                    let rounds = if e.class == ErrorClass::Permanent {
-                        max_attempts
-                    } else {
-                        1
-                    };
-                    for _ in 0..rounds {
-                        note_transient(i, e.to_string(), &mut exhausted);
-                    }
+                    // A permanent call error gives up on this invocation at once.
+                    let give_up = e.class == ErrorClass::Permanent;
+                    note_transient(i, e.to_string(), give_up, &mut exhausted);
                 }
             }
         }
