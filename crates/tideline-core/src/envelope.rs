@@ -172,6 +172,53 @@ impl EventDetail {
     }
 }
 
+/// `detail` of a stored event, borrowed: serialises to the same bytes as
+/// [`EventDetail::from_stored`] (same fields, order and rules; a test holds
+/// them together) without copying `data` and every string first. The
+/// emitter builds one per event, so the copy was a second pass over `data`.
+#[derive(Serialize)]
+struct StoredDetailView<'a> {
+    metadata: StoredMetadataView<'a>,
+    data: &'a Value,
+}
+
+/// `detail.metadata` of a live stored event, borrowed (see [`DetailMetadata`]).
+#[derive(Serialize)]
+struct StoredMetadataView<'a> {
+    event_id: &'a str,
+    event_type: &'a str,
+    schema_version: u32,
+    entity_id: &'a str,
+    sequence: u64,
+    occurred_at: &'a str,
+    stored_at: &'a str,
+    correlation_id: Option<&'a str>,
+    test: bool,
+    replay: bool,
+    // `removed_by` is never set on a live event and skipped when unset, so
+    // the view leaves it out.
+}
+
+impl<'a> StoredDetailView<'a> {
+    fn new(event: &'a StoredEvent, replay: bool) -> Self {
+        Self {
+            metadata: StoredMetadataView {
+                event_id: event.event_id.as_str(),
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                entity_id: event.entity_id.as_str(),
+                sequence: event.seq,
+                occurred_at: &event.occurred_at,
+                stored_at: &event.stored_at,
+                correlation_id: event.correlation_id.as_deref(),
+                test: event.test,
+                replay,
+            },
+            data: &event.data,
+        }
+    }
+}
+
 /// One PutEvents entry, with what ordering needs kept beside it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BusEntry {
@@ -197,6 +244,21 @@ impl BusEntry {
             detail: serde_json::to_string(detail).unwrap_or_default(),
             entity_id: detail.metadata.entity_id.clone(),
             sequence: detail.metadata.sequence,
+        }
+    }
+
+    /// The entry of a live stored event (`replay` marks a re-emission):
+    /// the same entry as `BusEntry::new(source, &EventDetail::from_stored(event, replay))`,
+    /// with `detail` serialised straight from the event, once.
+    pub fn for_stored(source: &str, event: &StoredEvent, replay: bool) -> Self {
+        Self {
+            source: source.to_string(),
+            detail_type: event.event_type.clone(),
+            // A struct of strings, numbers and a Value always serialises.
+            detail: serde_json::to_string(&StoredDetailView::new(event, replay))
+                .unwrap_or_default(),
+            entity_id: event.entity_id.to_string(),
+            sequence: event.seq,
         }
     }
 
@@ -355,6 +417,49 @@ mod tests {
         )
         .unwrap();
         assert_eq!(entry.to_event_json("id-1", "t"), typed);
+    }
+
+    fn stored_event(
+        event_type: &str,
+        correlation_id: Option<&str>,
+        test: bool,
+        data: Value,
+    ) -> StoredEvent {
+        StoredEvent {
+            entity_id: crate::EntityId::new("order/1").unwrap(),
+            seq: 42,
+            sk: "2026-01-01T00:00:00.000001Z#e-1".into(),
+            event_id: crate::EventId::new("e-1").unwrap(),
+            event_type: event_type.into(),
+            data,
+            occurred_at: "2026-01-01T00:00:00.000000Z".into(),
+            received_at: "2026-01-01T00:00:00.000000Z".into(),
+            stored_at: "2026-01-01T00:00:00.000001Z".into(),
+            correlation_id: correlation_id.map(String::from),
+            test,
+            schema_version: 1,
+            expires_at: Some(1_800_000_000),
+        }
+    }
+
+    #[test]
+    fn entry_for_stored_equals_the_entry_of_the_typed_detail() {
+        let events = [
+            stored_event(
+                "T",
+                None,
+                false,
+                serde_json::json!({"z": 1, "a": [1.5, "東京"]}),
+            ),
+            stored_event("Grüße \"q\"\n", Some("c-\"1"), true, Value::Null),
+            stored_event("T", Some(""), false, serde_json::json!("x\u{1}y")),
+        ];
+        for event in &events {
+            for replay in [false, true] {
+                let typed = BusEntry::new("src", &EventDetail::from_stored(event, replay));
+                assert_eq!(BusEntry::for_stored("src", event, replay), typed);
+            }
+        }
     }
 
     #[test]

@@ -243,9 +243,35 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// The top-level member a pointer such as `/entity_id` names, or `None` when
+/// the pointer is not a single plain segment. `Value::pointer` unescapes
+/// every segment into new strings; the default field map only has plain
+/// top-level names, looked up several times per record.
+fn top_level_name(pointer: &str) -> Option<&str> {
+    pointer
+        .strip_prefix('/')
+        .filter(|name| !name.contains(['/', '~']))
+}
+
+/// `Value::pointer`, with plain top-level names looked up directly.
+fn at_pointer<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    match (top_level_name(pointer), doc) {
+        (Some(name), Value::Object(members)) => members.get(name),
+        _ => doc.pointer(pointer),
+    }
+}
+
+/// `Value::pointer_mut`, with plain top-level names looked up directly.
+fn at_pointer_mut<'a>(doc: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {
+    match top_level_name(pointer) {
+        Some(name) if doc.is_object() => doc.as_object_mut().and_then(|m| m.get_mut(name)),
+        _ => doc.pointer_mut(pointer),
+    }
+}
+
 fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
     // A null is treated as absent: producers commonly send `"id": null`.
-    doc.pointer(pointer).filter(|v| !v.is_null())
+    at_pointer(doc, pointer).filter(|v| !v.is_null())
 }
 
 fn required_string<'a>(
@@ -319,7 +345,7 @@ pub fn normalize_record(
     if text.trim_start().is_empty() {
         return Err(RejectReason::Empty);
     }
-    let doc: Value = serde_json::from_str(text).map_err(|e| {
+    let mut doc: Value = serde_json::from_str(text).map_err(|e| {
         if e.to_string().starts_with("recursion limit exceeded") {
             // Deeper than any Rust reader along the way can parse.
             return RejectReason::OverLimit(OverLimit {
@@ -366,24 +392,21 @@ pub fn normalize_record(
         });
     }
 
-    let data = if f.data.is_empty() {
-        doc.clone()
-    } else {
-        // `data` may legitimately be JSON null, so look it up without the null filter.
-        doc.pointer(&f.data)
-            .cloned()
-            .ok_or_else(|| RejectReason::MissingField {
-                field: "data",
-                pointer: f.data.clone(),
-            })?
-    };
+    // `data` is checked here, in the order of the reasons, and moved out of
+    // the document once every other field has been read: it is the bulk of
+    // the record, and copying it was a second pass over it.
+    // `data` may legitimately be JSON null, so look it up without the null filter.
+    let data = at_pointer(&doc, &f.data).ok_or_else(|| RejectReason::MissingField {
+        field: "data",
+        pointer: f.data.clone(),
+    })?;
 
     // `data` travels inside envelopes up to ENVELOPE_DEPTH levels deep (a
     // bundled bus event); past that, a consumer's parser would refuse the event.
-    if deeper_than(&data, MAX_DATA_DEPTH) {
+    if deeper_than(data, MAX_DATA_DEPTH) {
         return Err(RejectReason::OverLimit(OverLimit {
             limit: Limit::JsonDepth,
-            size: json_depth(&data) + ENVELOPE_DEPTH,
+            size: json_depth(data) + ENVELOPE_DEPTH,
             max: JSON_READER_DEPTH,
         }));
     }
@@ -425,6 +448,15 @@ pub fn normalize_record(
         }
     };
 
+    let data = if f.data.is_empty() {
+        doc
+    } else {
+        // Found above; `take` leaves a null in the document, which is dropped.
+        at_pointer_mut(&mut doc, &f.data)
+            .map(Value::take)
+            .unwrap_or_default()
+    };
+
     Ok(NormalizedRecord {
         id,
         entity_id,
@@ -453,6 +485,14 @@ impl AdmittedRecord {
     pub fn json_line(&self) -> Vec<u8> {
         let mut line = Vec::with_capacity(self.body.len() + 1);
         line.extend_from_slice(self.body.as_bytes());
+        line.push(b'\n');
+        line
+    }
+
+    /// [`AdmittedRecord::json_line`], reusing the body's buffer: the
+    /// transformer's `Ok` answer, built without copying the record again.
+    pub fn into_json_line(self) -> Vec<u8> {
+        let mut line = self.body.into_bytes();
         line.push(b'\n');
         line
     }
@@ -679,6 +719,45 @@ mod tests {
         assert_eq!(r.data, serde_json::json!({"order_id":"A-9","total":3}));
         assert!(FieldMap::from_json(r#"{"entity_id":"order_id"}"#).is_err());
         assert!(FieldMap::from_json(r#"{"entiti":"/x"}"#).is_err());
+    }
+
+    #[test]
+    fn pointer_lookups_agree_with_serde_json() {
+        let doc = serde_json::json!({
+            "a": 1, "a/b": 2, "a~b": 3, "": 4, "n": {"x": [5, 6]}, "z": null
+        });
+        for pointer in [
+            "", "/a", "/a~1b", "/a~0b", "/", "/n", "/n/x", "/n/x/1", "/z", "/missing",
+        ] {
+            assert_eq!(at_pointer(&doc, pointer), doc.pointer(pointer), "{pointer}");
+            let mut ours = doc.clone();
+            let mut theirs = doc.clone();
+            assert_eq!(
+                at_pointer_mut(&mut ours, pointer).map(Value::take),
+                theirs.pointer_mut(pointer).map(Value::take),
+                "{pointer}"
+            );
+        }
+        // A scalar document: no member, whatever the pointer.
+        assert_eq!(at_pointer(&Value::Bool(true), "/a"), None);
+    }
+
+    #[test]
+    fn data_is_moved_out_whole_and_nested() {
+        let nested = FieldMap::from_json(r#"{"data":"/payload/body"}"#).unwrap();
+        let config = IngestConfig {
+            fields: nested,
+            ..IngestConfig::default()
+        };
+        let r = normalize_record(
+            &config,
+            br#"{"entity_id":"e","type":"T","payload":{"body":{"k":[1,"v"]}}}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(r.data, serde_json::json!({"k": [1, "v"]}));
+        let r = ok(r#"{"entity_id":"e","type":"T","data":null}"#);
+        assert_eq!(r.data, Value::Null);
     }
 
     proptest! {

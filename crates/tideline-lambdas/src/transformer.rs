@@ -130,19 +130,19 @@ pub async fn handler<Q: Queue>(
     state: &State<Q>,
     event: LambdaEvent<KinesisFirehoseEvent>,
 ) -> Result<KinesisFirehoseResponse, crate::Error> {
-    let records = event.payload.records;
-    let mut originals = Vec::with_capacity(records.len());
-    let mut input = Vec::with_capacity(records.len());
-    for r in records {
-        let record_id = r.record_id.unwrap_or_default();
-        originals.push(r.data.0.clone());
-        input.push(IncomingRecord {
-            record_id,
+    let input: Vec<IncomingRecord> = event
+        .payload
+        .records
+        .into_iter()
+        .map(|r| IncomingRecord {
+            record_id: r.record_id.unwrap_or_default(),
             data: r.data.0,
             arrival: r.approximate_arrival_timestamp.0,
-        });
-    }
-    let mut admitted = admit_batch(&state.ingest, input);
+        })
+        .collect();
+    let mut admitted = admit_batch(&state.ingest, &input);
+    // A refused record's answer is its original bytes: moved, not copied.
+    let originals: Vec<Vec<u8>> = input.into_iter().map(|r| r.data).collect();
     apply_response_budget(
         &mut admitted,
         &originals,
@@ -182,7 +182,7 @@ pub async fn handler<Q: Queue>(
                 Ok(admitted) => {
                     out.result = Some(RESULT_OK.into());
                     metadata.partition_keys = partition_keys(&admitted.record);
-                    out.data.0 = admitted.json_line();
+                    out.data.0 = admitted.into_json_line();
                 }
                 Err(failure) => {
                     warn!(stage = "transform", record_id = %t.record_id, code = failure.code(), reason = %failure, "record ProcessingFailed");

@@ -13,7 +13,6 @@ mod support;
 
 use aws_lambda_events::dynamodb::Event as StreamEvent;
 use aws_lambda_events::firehose::KinesisFirehoseEvent;
-use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -113,9 +112,7 @@ async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<St
         if messages.is_empty() {
             break;
         }
-        let resp = storer::handler(&state, lambda::<SqsEvent>(event))
-            .await
-            .unwrap();
+        let resp = storer::handler(&state, lambda(event)).await.unwrap();
         let failed: Vec<String> = resp
             .batch_item_failures
             .iter()
@@ -273,13 +270,11 @@ async fn sqs_batch_delivered_twice_adds_nothing() {
     let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
     assert_eq!(messages.len(), 5);
     let state = storer::State { store: e.store() };
-    let first = storer::handler(&state, lambda::<SqsEvent>(event.clone()))
+    let first = storer::handler(&state, lambda(event.clone()))
         .await
         .unwrap();
     assert!(first.batch_item_failures.is_empty());
-    let second = storer::handler(&state, lambda::<SqsEvent>(event))
-        .await
-        .unwrap();
+    let second = storer::handler(&state, lambda(event)).await.unwrap();
     assert!(second.batch_item_failures.is_empty());
 
     let entity = EntityId::new("acct-1").unwrap();
@@ -396,9 +391,7 @@ async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
             fail_at: 2,
         },
     };
-    let resp = storer::handler(&state, lambda::<SqsEvent>(event))
-        .await
-        .unwrap();
+    let resp = storer::handler(&state, lambda(event)).await.unwrap();
     let failed: Vec<String> = resp
         .batch_item_failures
         .iter()

@@ -108,6 +108,36 @@ async fn store_stops_at_first_failure_and_reports_the_rest() {
 }
 
 #[tokio::test]
+async fn store_moves_a_permanently_refused_record_aside_and_stores_the_rest_of_its_run() {
+    // The run m0..m3 goes to the store as one append_each; m1 is refused
+    // permanently, so m2 and m3 are appended after it is moved aside.
+    let store = MemoryStore::default();
+    let rejects = MemoryRejects::default();
+    store.faults.script([
+        None,
+        Some(EntryFailure {
+            code: "ValidationException".into(),
+            message: "item too large".into(),
+            class: ErrorClass::Permanent,
+        }),
+    ]);
+    let batch = messages(4, "e1");
+    let out = store_batch(&store, &rejects, batch.clone()).await;
+    assert!(out.failed_message_ids.is_empty());
+    assert_eq!((out.counts.sent, out.counts.failed), (3, 1));
+    let rejected = rejects.records.lock().unwrap().clone();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].source_id, "m1");
+    let stored: Vec<(u64, String)> = store
+        .all_events()
+        .iter()
+        .map(|e| (e.seq, e.data.to_string()))
+        .collect();
+    let data = |n: u32| format!(r#"{{"n":{n},"s":"Grüße"}}"#);
+    assert_eq!(stored, [(1, data(0)), (2, data(2)), (3, data(3))]);
+}
+
+#[tokio::test]
 async fn poison_message_is_moved_aside_and_does_not_block() {
     let store = MemoryStore::default();
     let rejects = MemoryRejects::default();

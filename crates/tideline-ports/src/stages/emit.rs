@@ -52,10 +52,7 @@ pub struct EmitBatch {
 /// Maps one change to its bus entry, or the kind to count it under.
 pub fn entry_for_change(change: &Change, source: &str) -> Result<BusEntry, String> {
     match &change.kind {
-        ChangeKind::EventInserted(event) => Ok(BusEntry::new(
-            source,
-            &EventDetail::from_stored(event, false),
-        )),
+        ChangeKind::EventInserted(event) => Ok(BusEntry::for_stored(source, event, false)),
         // INVARIANTS.md #6: removal (TTL or an explicit erasure) emits EventExpired.
         ChangeKind::EventRemoved { event, by_ttl } => {
             Ok(BusEntry::new(source, &EventDetail::expired(event, *by_ttl)))
@@ -121,6 +118,7 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
         }
     };
 
+    let mut published_at = Vec::with_capacity(entries.len());
     for chunk in chunks {
         if chunk.is_empty() {
             // The oversized entry's place.
@@ -131,15 +129,15 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
         match publish_chunk(bus, &config.retry, &entries[chunk.clone()]).await {
             Ok(()) => {
                 out.counts.sent += chunk.len() as u64;
-                out.published.extend_from_slice(&entries[chunk]);
+                published_at.extend(chunk);
             }
             Err((failed_offsets, error)) => {
                 out.error = Some(error);
                 let first_failed = chunk.start + failed_offsets.iter().copied().min().unwrap_or(0);
-                for (k, entry) in entries[chunk.clone()].iter().enumerate() {
+                for k in 0..chunk.len() {
                     if !failed_offsets.contains(&k) {
                         out.counts.sent += 1;
-                        out.published.push(entry.clone());
+                        published_at.push(chunk.start + k);
                     }
                 }
                 mark_failed_from(&mut out, changes, &positions, first_failed, entries.len());
@@ -147,9 +145,21 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
             }
         }
     }
+    out.published = take_in_order(entries, &published_at);
     let c = out.counts;
     info!(stage = "emit", received = c.received, sent = c.sent, discarded = c.discarded, failed = c.failed, rewind_from = ?out.rewind_from, skipped = ?out.skipped, "batch done");
     out
+}
+
+/// Moves the entries at `indices` (ascending) out of `entries`, in order:
+/// the batch result owns what was published without a copy of each detail.
+fn take_in_order(entries: Vec<BusEntry>, indices: &[usize]) -> Vec<BusEntry> {
+    let mut wanted = indices.iter().copied().peekable();
+    entries
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, entry)| wanted.next_if_eq(&i).map(|_| entry))
+        .collect()
 }
 
 fn mark_failed_from(
@@ -181,8 +191,16 @@ async fn publish_chunk<B: Bus>(
             tokio::time::sleep(retry.jittered_delay(attempt)).await;
         }
         attempt += 1;
-        let batch: Vec<BusEntry> = pending.iter().map(|&i| chunk[i].clone()).collect();
-        match bus.put_events(&batch).await {
+        // The first attempt sends the chunk as it is; only a resend of some
+        // entries needs a batch of its own.
+        let resend: Vec<BusEntry>;
+        let batch: &[BusEntry] = if pending.len() == chunk.len() {
+            chunk
+        } else {
+            resend = pending.iter().map(|&i| chunk[i].clone()).collect();
+            &resend
+        };
+        match bus.put_events(batch).await {
             Ok(results) => {
                 let mut still = Vec::new();
                 let mut permanent = false;
@@ -247,7 +265,7 @@ pub async fn replay_events<B: Bus>(
     };
     let entries: Vec<BusEntry> = events
         .iter()
-        .map(|e| BusEntry::new(&config.source, &EventDetail::from_stored(e, true)))
+        .map(|e| BusEntry::for_stored(&config.source, e, true))
         .collect();
     let name = |i: usize| format!("{}#{}", entries[i].entity_id, entries[i].sequence);
     let (chunks, oversized) =
@@ -263,24 +281,26 @@ pub async fn replay_events<B: Bus>(
                 (before, Some(e))
             }
         };
+    let mut published_at = Vec::with_capacity(entries.len());
     for chunk in chunks {
         match publish_chunk(bus, &config.retry, &entries[chunk.clone()]).await {
             Ok(()) => {
                 out.counts.sent += chunk.len() as u64;
-                out.published.extend_from_slice(&entries[chunk]);
+                published_at.extend(chunk);
             }
             Err((failed_offsets, error)) => {
                 let first = chunk.start + failed_offsets.iter().copied().min().unwrap_or(0);
-                for (k, entry) in entries[chunk.clone()].iter().enumerate() {
+                for k in 0..chunk.len() {
                     if !failed_offsets.contains(&k) {
                         out.counts.sent += 1;
-                        out.published.push(entry.clone());
+                        published_at.push(chunk.start + k);
                     }
                 }
                 out.error = Some(error);
                 out.rewind_from = Some(name(first));
                 out.counts.failed = out.counts.received - out.counts.sent;
                 warn!(stage = "replay", failed = out.counts.failed, rewind_from = ?out.rewind_from, "replay stopped");
+                out.published = take_in_order(entries, &published_at);
                 return out;
             }
         }
@@ -290,6 +310,7 @@ pub async fn replay_events<B: Bus>(
         out.rewind_from = Some(name(e.index));
         out.counts.failed = out.counts.received - out.counts.sent;
     }
+    out.published = take_in_order(entries, &published_at);
     let c = out.counts;
     info!(
         stage = "replay",

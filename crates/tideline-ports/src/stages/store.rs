@@ -45,7 +45,28 @@ pub struct StoreBatch {
 
 enum Parsed {
     Record(Box<NewEvent>),
+    /// A record already handed to the store: each body is parsed once and
+    /// its record moved, not copied, into the append.
+    Taken,
     Poison(String),
+}
+
+/// The record of message `i`, moved out of `parsed`. A record taken before
+/// and not appended (the append stopped at an earlier message of its run and
+/// the batch goes on behind it) is parsed again from its body: that only
+/// happens after a permanent store refusal.
+fn take_record(parsed: &mut [Parsed], messages: &[IncomingMessage], i: usize) -> Option<NewEvent> {
+    match std::mem::replace(&mut parsed[i], Parsed::Taken) {
+        Parsed::Record(record) => Some(*record),
+        Parsed::Taken => match parse(&messages[i].body) {
+            Parsed::Record(record) => Some(*record),
+            Parsed::Taken | Parsed::Poison(_) => None,
+        },
+        poison @ Parsed::Poison(_) => {
+            parsed[i] = poison;
+            None
+        }
+    }
 }
 
 fn parse(body: &str) -> Parsed {
@@ -70,7 +91,7 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
         },
         ..StoreBatch::default()
     };
-    let parsed: Vec<Parsed> = messages.iter().map(|m| parse(&m.body)).collect();
+    let mut parsed: Vec<Parsed> = messages.iter().map(|m| parse(&m.body)).collect();
 
     // Walk runs of consecutive valid records; a poison message splits runs, so
     // the order of handling matches the order of arrival.
@@ -88,16 +109,12 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
                     index += 1;
                 }
             }
-            Parsed::Record(_) => {
+            Parsed::Record(_) | Parsed::Taken => {
                 let run_end = (index..messages.len())
                     .find(|&i| matches!(parsed[i], Parsed::Poison(_)))
                     .unwrap_or(messages.len());
-                let run: Vec<NewEvent> = parsed[index..run_end]
-                    .iter()
-                    .filter_map(|p| match p {
-                        Parsed::Record(r) => Some((**r).clone()),
-                        Parsed::Poison(_) => None,
-                    })
+                let run: Vec<NewEvent> = (index..run_end)
+                    .filter_map(|i| take_record(&mut parsed, &messages, i))
                     .collect();
                 let (outcomes, error) = store.append_each(run).await;
                 for per_message in &outcomes {

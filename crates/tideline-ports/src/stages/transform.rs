@@ -111,13 +111,15 @@ impl TransformBatch {
     }
 }
 
-/// Admits each record (validate, normalise, check every hop's limits), in input order.
-pub fn admit_batch(config: &IngestConfig, input: Vec<IncomingRecord>) -> Vec<TransformedRecord> {
+/// Admits each record (validate, normalise, check every hop's limits), in
+/// input order. The input is borrowed: a caller that answers a refused record
+/// with its original bytes (Firehose `ProcessingFailed`) keeps them without a copy.
+pub fn admit_batch(config: &IngestConfig, input: &[IncomingRecord]) -> Vec<TransformedRecord> {
     input
-        .into_iter()
+        .iter()
         .map(|r| TransformedRecord {
             result: admit(config, &r.data, r.arrival).map_err(TransformFailure::Rejected),
-            record_id: r.record_id,
+            record_id: r.record_id.clone(),
         })
         .collect()
 }
@@ -129,7 +131,7 @@ pub async fn transform_batch<Q: Queue>(
     retry: &RetryPolicy,
     input: Vec<IncomingRecord>,
 ) -> TransformBatch {
-    let mut records = admit_batch(config, input);
+    let mut records = admit_batch(config, &input);
     enqueue_admitted(queue, retry, config.limits.sqs_batch_bytes, &mut records).await;
     finish(records)
 }
