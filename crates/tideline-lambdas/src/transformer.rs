@@ -11,11 +11,14 @@
 //!   writes the original bytes under `processing-failed/`, from where the
 //!   record can be re-ingested.
 
+use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::firehose::{
     KinesisFirehoseEvent, KinesisFirehoseResponse, KinesisFirehoseResponseRecord,
     KinesisFirehoseResponseRecordMetadata,
 };
+use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Deserializer};
 use std::collections::HashMap;
 use tideline_core::ingest::{IngestConfig, NormalizedRecord};
 use tideline_core::limits::json_string_bound;
@@ -30,6 +33,92 @@ use tracing::warn;
 pub const RESULT_OK: &str = "Ok";
 /// Firehose result for a failed record.
 pub const RESULT_PROCESSING_FAILED: &str = "ProcessingFailed";
+
+/// The Firehose invocation as the transformer reads it: each record's id,
+/// arrival time and bytes, in order. The runtime parses the invocation
+/// straight into this. `KinesisFirehoseEvent` reads the arrival time through
+/// an untagged enum that formats an error for every record before it
+/// accepts the number, and it panics on a fractional value. An
+/// `KinesisFirehoseEvent` converts into it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct FirehoseBatch {
+    /// The records, in Firehose's order.
+    #[serde(default)]
+    pub records: Vec<FirehoseRecord>,
+}
+
+/// One Firehose record as the transformer reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirehoseRecord {
+    /// `recordId`: the response answers each one.
+    #[serde(default)]
+    pub record_id: Option<String>,
+    /// `approximateArrivalTimestamp`: epoch milliseconds, as a number or a string.
+    #[serde(deserialize_with = "epoch_millis")]
+    pub approximate_arrival_timestamp: DateTime<Utc>,
+    /// `data`, base64-decoded.
+    pub data: Base64Data,
+}
+
+impl From<KinesisFirehoseEvent> for FirehoseBatch {
+    fn from(event: KinesisFirehoseEvent) -> Self {
+        Self {
+            records: event
+                .records
+                .into_iter()
+                .map(|r| FirehoseRecord {
+                    record_id: r.record_id,
+                    approximate_arrival_timestamp: r.approximate_arrival_timestamp.0,
+                    data: r.data,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Epoch milliseconds (an integer, a float or a numeric string) as a time.
+/// A fraction of a millisecond is dropped; the time only dates a record.
+fn epoch_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    struct Millis;
+    impl serde::de::Visitor<'_> for Millis {
+        type Value = DateTime<Utc>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("epoch milliseconds")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .ok()
+                .and_then(DateTime::from_timestamp_millis)
+                .ok_or_else(|| E::custom(format!("{v} is not a time in epoch milliseconds")))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map_err(|_| E::custom(format!("{v} is not a time in epoch milliseconds")))
+                .and_then(|v| self.visit_u64(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // In range, `as` keeps the whole milliseconds.
+            if v.is_finite() && (0.0..9.0e15).contains(&v) {
+                self.visit_u64(v as u64)
+            } else {
+                Err(E::custom(format!(
+                    "{v} is not a time in epoch milliseconds"
+                )))
+            }
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v.parse::<u64>() {
+                Ok(whole) => self.visit_u64(whole),
+                Err(_) => v
+                    .parse::<f64>()
+                    .map_err(|_| E::custom(format!("{v:?} is not a time in epoch milliseconds")))
+                    .and_then(|f| self.visit_f64(f)),
+            }
+        }
+    }
+    deserializer.deserialize_any(Millis)
+}
 
 /// What the function keeps between invocations.
 #[derive(Debug)]
@@ -128,7 +217,7 @@ pub fn apply_response_budget(
 /// not enqueued twice, and the store de-duplicates per entity in any case.
 pub async fn handler<Q: Queue>(
     state: &State<Q>,
-    event: LambdaEvent<KinesisFirehoseEvent>,
+    event: LambdaEvent<FirehoseBatch>,
 ) -> Result<KinesisFirehoseResponse, crate::Error> {
     let input: Vec<IncomingRecord> = event
         .payload
@@ -137,7 +226,7 @@ pub async fn handler<Q: Queue>(
         .map(|r| IncomingRecord {
             record_id: r.record_id.unwrap_or_default(),
             data: r.data.0,
-            arrival: r.approximate_arrival_timestamp.0,
+            arrival: r.approximate_arrival_timestamp,
         })
         .collect();
     let mut admitted = admit_batch(&state.ingest, &input);
@@ -206,4 +295,78 @@ pub async fn handler<Q: Queue>(
 pub struct TransientEnqueueFailure {
     /// How many records were left out of the queue.
     pub records: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn record(timestamp: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"invocationId": "i", "deliveryStreamArn": "arn", "region": "us-east-1",
+            "records": [{"recordId": "r-1", "approximateArrivalTimestamp": timestamp, "data": "eyJhIjoxfQ==",
+                "kinesisRecordMetadata": {"shardId": "s", "partitionKey": "p", "approximateArrivalTimestamp": 1,
+                    "sequenceNumber": "1", "subsequenceNumber": 0}}]})
+    }
+
+    #[test]
+    fn firehose_batch_reads_what_the_firehose_event_reads() {
+        for timestamp in [
+            serde_json::json!(1_795_420_800_000_i64),
+            serde_json::json!(1_795_420_800_250_i64),
+            serde_json::json!(0),
+            serde_json::json!("1795420800000"),
+            serde_json::json!(1_795_420_800_000.0),
+        ] {
+            let event = record(timestamp.clone());
+            let lean: FirehoseBatch = serde_json::from_value(event.clone()).unwrap();
+            let full: KinesisFirehoseEvent = serde_json::from_value(event).unwrap();
+            assert_eq!(lean, FirehoseBatch::from(full), "{timestamp}");
+            assert_eq!(lean.records[0].data.0, br#"{"a":1}"#);
+        }
+    }
+
+    #[test]
+    fn arrival_time_is_exact_where_the_firehose_event_rounds_a_millisecond_down() {
+        // `KinesisFirehoseEvent` goes through f64 seconds, and `.123` comes
+        // back as `.122`; `received_at` (and a default `occurred_at`) now
+        // carry the millisecond Firehose sent.
+        let event = record(serde_json::json!(1_795_420_800_123_i64));
+        let lean: FirehoseBatch = serde_json::from_value(event.clone()).unwrap();
+        let full: KinesisFirehoseEvent = serde_json::from_value(event).unwrap();
+        assert_eq!(
+            lean.records[0]
+                .approximate_arrival_timestamp
+                .timestamp_millis(),
+            1_795_420_800_123
+        );
+        assert_eq!(
+            full.records[0]
+                .approximate_arrival_timestamp
+                .0
+                .timestamp_millis(),
+            1_795_420_800_122
+        );
+    }
+
+    #[test]
+    fn a_fraction_of_a_millisecond_is_dropped_and_a_negative_time_refused() {
+        let lean: FirehoseBatch = serde_json::from_value(record(serde_json::json!(1.5))).unwrap();
+        assert_eq!(
+            lean.records[0]
+                .approximate_arrival_timestamp
+                .timestamp_millis(),
+            1
+        );
+        for bad in [
+            serde_json::json!(-1),
+            serde_json::json!("soon"),
+            serde_json::json!(null),
+        ] {
+            assert!(
+                serde_json::from_value::<FirehoseBatch>(record(bad.clone())).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

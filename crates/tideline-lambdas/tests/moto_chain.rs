@@ -12,7 +12,6 @@
 mod support;
 
 use aws_lambda_events::dynamodb::Event as StreamEvent;
-use aws_lambda_events::firehose::KinesisFirehoseEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -98,7 +97,7 @@ async fn transform<Q: Queue>(queue: Q, records: &[Vec<u8>]) -> Value {
         retry: fast(),
     };
     let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-    let event: LambdaEvent<KinesisFirehoseEvent> = lambda(support::firehose_event(&refs));
+    let event: LambdaEvent<transformer::FirehoseBatch> = lambda(support::firehose_event(&refs));
     serde_json::to_value(transformer::handler(&state, event).await.unwrap()).unwrap()
 }
 

@@ -86,9 +86,9 @@ async fn run(records: usize) -> (Vec<Value>, usize, usize) {
         ingest: IngestConfig::default(),
         retry: RetryPolicy::fast(2),
     };
-    let resp = transformer::handler(&state, invocation(records))
-        .await
-        .unwrap();
+    let event = invocation(records);
+    let event = LambdaEvent::new(event.payload.into(), event.context);
+    let resp = transformer::handler(&state, event).await.unwrap();
     let bytes = serde_json::to_vec(&resp).unwrap().len();
     let value = serde_json::to_value(resp).unwrap();
     let out = value["records"].as_array().unwrap().clone();
