@@ -11,6 +11,7 @@
 //! - [`keys`]: the store's key scheme (`pk`, sortable unique `sk`, gapless `seq`);
 //! - [`lake_layout`]: the data lake's paths and partition values, on S3 and on disk;
 //! - [`event`]: the stored event and the append plan that assigns `seq`;
+//! - [`item`]: the DynamoDB item layout, the slot rule that makes `seq` unique without a transaction, and what each item costs;
 //! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
 //! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
 //! - [`retry`]: exponential backoff with jitter that stops;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod ingest;
+pub mod item;
 pub mod keys;
 pub mod lake_layout;
 pub mod limits;

@@ -238,7 +238,7 @@ impl ItemValue<'_> {
     }
 }
 
-fn number_size(n: i128) -> usize {
+pub(crate) fn number_size(n: i128) -> usize {
     // Every number the store writes fits 64 bits; u64 division is far cheaper
     // than u128's on ingest's hot path.
     let Ok(mut m) = u64::try_from(n.unsigned_abs()) else {
