@@ -84,6 +84,8 @@ module "store" {
   kms_key_arn         = module.key.key_arn
   deletion_protection = var.table_deletion_protection
   alarm_actions       = local.alarm_actions
+
+  legacy_sequence_index = var.legacy_sequence_index
   tags                = local.tags
 }
 

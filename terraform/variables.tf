@@ -338,6 +338,12 @@ variable "storer_maximum_concurrency" {
 
 # -------------------------------------------------------------------- store
 
+variable "legacy_sequence_index" {
+  description = "true for a table created before decision 0009 (it has the `by-sequence` LSI, which only changes with the table): keeps the index so Terraform does not plan a replacement. New deployments: false (docs/decisions/0009-cheaper-store.md)."
+  type        = bool
+  default     = false
+}
+
 variable "table_deletion_protection" {
   description = "Protect the events table from deletion."
   type        = bool

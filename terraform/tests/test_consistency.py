@@ -271,13 +271,10 @@ def test_events_table_matches_the_table_contract():
     assert unq(t["hash_key"]) == "pk"
     assert unq(t["range_key"]) == "sk"
     attributes = {unq(a["name"]): unq(a["type"]) for a in t["attribute"]}
-    assert attributes == {"pk": "S", "sk": "S", "seq": "N"}, attributes
-    lsis = t.get("local_secondary_index", [])
-    assert len(lsis) == 1, "exactly one LSI expected"
-    lsi = lsis[0]
-    assert unq(lsi["name"]) == "by-sequence", f"LSI is named {unq(lsi['name'])!r}, the code queries 'by-sequence'"
-    assert unq(lsi["range_key"]) == "seq"
-    assert unq(lsi["projection_type"]) == "ALL"
+    assert attributes == {"pk": "S", "sk": "S"}, attributes
+    # Decision 0009: no index by default; the legacy LSI only behind
+    # legacy_sequence_index (evaluated in tests/store_index.tftest.hcl).
+    assert "local_secondary_index" not in t, "the LSI must be a dynamic block behind legacy_sequence_index"
     assert t["stream_enabled"] is True
     assert unq(t["stream_view_type"]) == "NEW_AND_OLD_IMAGES"
     ttl = first(t["ttl"])

@@ -14,12 +14,14 @@
 //! - [`item`]: the DynamoDB item layout, the slot rule that makes `seq` unique without a transaction, and what each item costs;
 //! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
 //! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
+//! - [`cost`]: the monthly AWS bill per service and per million events, from the items and calls the code makes, next to the reference design;
 //! - [`retry`]: exponential backoff with jitter that stops;
 //! - [`error`]: the retryable/permanent classification every error carries;
 //! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps;
 //! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
 
 pub mod batch;
+pub mod cost;
 pub mod envelope;
 pub mod error;
 pub mod event;

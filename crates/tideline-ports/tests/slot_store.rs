@@ -9,7 +9,7 @@ use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::item::{self, AttrValue, Item, decode_event, lookup};
 use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent};
 use tideline_ports::slot_store::{
-    CondPut, Condition, ConditionFailed, ItemPage, ItemTable, MemoryItemTable, SlotStore,
+    CondPut, ConditionFailed, ItemPage, ItemTable, MemoryItemTable, SlotStore,
 };
 use tideline_ports::{EventStore, PortError};
 
@@ -337,4 +337,43 @@ async fn one_event_costs_one_read_and_two_single_unit_writes() {
     assert_eq!(kinds.get("dedup"), Some(&2));
     assert_eq!(kinds.get("head"), Some(&1));
     let _ = item::write_units(0);
+}
+
+/// `tideline cost` prices DynamoDB from `cost::store_units`; this holds it
+/// equal to what appends against the in-memory table (billed as DynamoDB
+/// bills) consume, item sizes included.
+#[tokio::test]
+async fn the_cost_model_bills_what_an_append_consumes() {
+    use tideline_core::cost::{Payload, representative_event, representative_record, store_units};
+    for payload in [Payload::Json, Payload::Random] {
+        for size in [300, 1024, 2500, 9000] {
+            let record = representative_record(size, payload);
+            let (model_event, data_json) = representative_event(&record).unwrap();
+            let model = store_units(&model_event, &data_json, false).unwrap();
+            let store = SlotStore::new(MemoryItemTable::default(), "memory");
+            let entity = model_event.entity_id.clone();
+            let mut ids = Vec::new();
+            for last in ['1', '2', '3'] {
+                // Same-length ids, so every event item has the model's size.
+                let mut id = model_event.event_id.to_string();
+                id.pop();
+                id.push(last);
+                let text = record.replace(model_event.event_id.as_str(), &id);
+                let e = normalize_record(&IngestConfig::default(), text.as_bytes(), chrono::Utc::now()).unwrap();
+                let before = store.table().counters();
+                store.append(&entity, vec![e], ExpectedSeq::Any).await.unwrap();
+                let after = store.table().counters();
+                ids.push((after.units.write - before.units.write, after.units.read - before.units.read));
+            }
+            let first = (model.creation_write_units, model.creation_read_units);
+            assert_eq!(ids[0], first, "{payload:?} {size} B: creating append, model {model:?}");
+            for steady in &ids[1..] {
+                assert_eq!(*steady, (model.write_units, model.read_units), "{payload:?} {size} B, model {model:?}");
+            }
+            let written = store.table().items();
+            let event_item = written.iter().rev().find(|i| i.get("kind") == Some(&AttrValue::S("event".into()))).unwrap();
+            // The model's event sits at seq 1000, these at 3: the number's size differs by at most a byte.
+            assert!(item::size_of(event_item).abs_diff(model.event_item_bytes) <= 2, "{payload:?} {size} B");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod consumer;
+pub mod cost;
 pub mod demo;
 pub mod pattern;
 pub mod reingest;
