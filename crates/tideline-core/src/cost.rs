@@ -243,7 +243,12 @@ pub fn store_units(event: &StoredEvent, data_json: &str, retention: bool) -> Opt
     let written = event_item(&event, data_json);
     let event_bytes = item::size_of(&written);
     let slot = next_slot(event.seq, &event.sk, &event.stored_at)?;
-    let marker_bytes = item::size_of(&marker_item(&event.entity_id, &event.event_id, &slot, expires));
+    let marker_bytes = item::size_of(&marker_item(
+        &event.entity_id,
+        &event.event_id,
+        &slot,
+        expires,
+    ));
     let head_bytes = item::size_of(&head_item(
         &event.entity_id,
         &HeadState {
@@ -252,7 +257,11 @@ pub fn store_units(event: &StoredEvent, data_json: &str, retention: bool) -> Opt
             last_sk: Some(slot.sk.clone()),
         },
     ));
-    let head_writes = if retention { item::write_units(head_bytes) } else { 0 };
+    let head_writes = if retention {
+        item::write_units(head_bytes)
+    } else {
+        0
+    };
     Some(StoreUnits {
         event_item_bytes: event_bytes,
         deflated: written.contains_key("data_z"),
@@ -286,7 +295,11 @@ impl Builder<'_> {
         self.lines.push(ServiceCost {
             service: service.to_string(),
             monthly_usd: monthly,
-            per_million_usd: if self.n > 0.0 { monthly / self.n * 1e6 } else { 0.0 },
+            per_million_usd: if self.n > 0.0 {
+                monthly / self.n * 1e6
+            } else {
+                0.0
+            },
             formula,
         });
     }
@@ -294,7 +307,8 @@ impl Builder<'_> {
     /// Lambda requests and GB-seconds of one function.
     fn lambda(&mut self, name: &str, invocations: f64, seconds_each: f64) {
         let gb = self.inputs.memory_mb / 1024.0;
-        let monthly = invocations * (price::LAMBDA_REQUEST + seconds_each * gb * price::LAMBDA_GB_SECOND);
+        let monthly =
+            invocations * (price::LAMBDA_REQUEST + seconds_each * gb * price::LAMBDA_GB_SECOND);
         self.line(
             &format!("Lambda {name}"),
             monthly,
@@ -307,7 +321,11 @@ impl Builder<'_> {
     fn finish(self) -> Bill {
         let monthly: f64 = self.lines.iter().map(|l| l.monthly_usd).sum();
         Bill {
-            per_million_usd: if self.n > 0.0 { monthly / self.n * 1e6 } else { 0.0 },
+            per_million_usd: if self.n > 0.0 {
+                monthly / self.n * 1e6
+            } else {
+                0.0
+            },
             monthly_usd: monthly,
             services: self.lines,
         }
@@ -318,7 +336,8 @@ impl Builder<'_> {
 fn ingest_lines(b: &mut Builder<'_>, dynamic_partitioning: bool) {
     let i = b.inputs;
     let n = b.n;
-    let rounded = (i.record_bytes.div_ceil(FIREHOSE_RECORD_ROUNDING) * FIREHOSE_RECORD_ROUNDING) as f64;
+    let rounded =
+        (i.record_bytes.div_ceil(FIREHOSE_RECORD_ROUNDING) * FIREHOSE_RECORD_ROUNDING) as f64;
     b.line(
         "Firehose ingestion",
         n * rounded / GB * price::FIREHOSE_GB,
@@ -326,13 +345,21 @@ fn ingest_lines(b: &mut Builder<'_>, dynamic_partitioning: bool) {
     );
     let bytes = n * i.record_bytes as f64;
     let flushes = SECONDS_PER_MONTH / i.firehose_interval_seconds;
-    let partitions = if dynamic_partitioning { i.event_types } else { 1.0 };
+    let partitions = if dynamic_partitioning {
+        i.event_types
+    } else {
+        1.0
+    };
     let objects = (bytes / (i.firehose_buffer_mb * 1e6)).max(flushes * partitions.min(n.max(1.0)));
     if dynamic_partitioning {
         b.line(
             "Firehose dynamic partitioning",
-            bytes / GB * price::FIREHOSE_PARTITIONING_GB + objects * price::FIREHOSE_PARTITIONING_OBJECT,
-            format!("{:.3} GB × $0.020/GB + {objects:.0} objects × $0.005/1000", bytes / GB),
+            bytes / GB * price::FIREHOSE_PARTITIONING_GB
+                + objects * price::FIREHOSE_PARTITIONING_OBJECT,
+            format!(
+                "{:.3} GB × $0.020/GB + {objects:.0} objects × $0.005/1000",
+                bytes / GB
+            ),
         );
     }
     b.line(
@@ -348,7 +375,11 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
     let (event, data_json) = representative_event(&record)?;
     let units = store_units(&event, &data_json, inputs.retention)?;
     let n = inputs.events_per_month;
-    let mut b = Builder { n, inputs, lines: Vec::new() };
+    let mut b = Builder {
+        n,
+        inputs,
+        lines: Vec::new(),
+    };
     ingest_lines(&mut b, true);
     let i = inputs;
     let cpu = i.cpu_us_per_event / 1e6;
@@ -356,14 +387,21 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
 
     // Transformer: one invocation per processor buffer; messages sent ten per
     // SendMessageBatch (at most one per entity per call, AWS-CONTRACTS.md).
-    let per_invocation = ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64).floor().max(1.0);
+    let per_invocation = ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64)
+        .floor()
+        .max(1.0);
     let invocations = (n / per_invocation).ceil();
     let sends = (per_invocation / SQS_BATCH_ENTRIES as f64).ceil();
-    b.lambda("transformer", invocations, sends * call + per_invocation * cpu);
+    b.lambda(
+        "transformer",
+        invocations,
+        sends * call + per_invocation * cpu,
+    );
 
     let batch_bytes = SQS_BATCH_ENTRIES as f64 * (record.len() as f64 + 200.0);
     let send_requests = n / SQS_BATCH_ENTRIES as f64 * chunks(batch_bytes, KB64);
-    let receive_requests = 2.0 * n / i.storer_batch_size * chunks(i.storer_batch_size * record.len() as f64, KB64);
+    let receive_requests =
+        2.0 * n / i.storer_batch_size * chunks(i.storer_batch_size * record.len() as f64, KB64);
     b.line(
         "SQS FIFO",
         (send_requests + receive_requests) * price::SQS_FIFO_REQUEST,
@@ -375,10 +413,16 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
 
     // Storer: per event one read and two conditional puts, in sequence.
     let storer_invocations = (n / i.storer_batch_size).ceil();
-    b.lambda("event storer", storer_invocations, i.storer_batch_size * (3.0 * call + cpu));
+    b.lambda(
+        "event storer",
+        storer_invocations,
+        i.storer_batch_size * (3.0 * call + cpu),
+    );
     let creating = 1.0 / i.events_per_entity.max(1.0);
-    let wru = (1.0 - creating) * units.write_units as f64 + creating * units.creation_write_units as f64;
-    let rru = (1.0 - creating) * units.read_units as f64 + creating * units.creation_read_units as f64;
+    let wru =
+        (1.0 - creating) * units.write_units as f64 + creating * units.creation_write_units as f64;
+    let rru =
+        (1.0 - creating) * units.read_units as f64 + creating * units.creation_read_units as f64;
     b.line(
         "DynamoDB writes",
         n * wru * price::DYNAMODB_WRITE_UNIT,
@@ -400,15 +444,30 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
 
     let emitter_invocations = (n / i.emitter_batch_size).ceil();
     let put_calls = (i.emitter_batch_size / PUT_EVENTS_ENTRIES as f64).ceil();
-    b.lambda("event emitter", emitter_invocations, put_calls * call + i.emitter_batch_size * cpu);
+    b.lambda(
+        "event emitter",
+        emitter_invocations,
+        put_calls * call + i.emitter_batch_size * cpu,
+    );
     let entry = bus_entry_bytes(&event) as f64;
     b.line(
         "EventBridge PutEvents",
         n * chunks(entry, KB64) * price::EVENTBRIDGE_EVENT,
-        format!("{n:.0} entries × {} chunk(s) of 64 KB ({entry:.0} B each) × $1.00/M", chunks(entry, KB64)),
+        format!(
+            "{n:.0} entries × {} chunk(s) of 64 KB ({entry:.0} B each) × $1.00/M",
+            chunks(entry, KB64)
+        ),
     );
-    let log_gb = (invocations + storer_invocations + emitter_invocations) * i.log_bytes_per_invocation / GB;
-    b.line("CloudWatch Logs", log_gb * price::LOGS_GB, format!("{log_gb:.4} GB ({} B per invocation) × $0.50/GB", i.log_bytes_per_invocation));
+    let log_gb =
+        (invocations + storer_invocations + emitter_invocations) * i.log_bytes_per_invocation / GB;
+    b.line(
+        "CloudWatch Logs",
+        log_gb * price::LOGS_GB,
+        format!(
+            "{log_gb:.4} GB ({} B per invocation) × $0.50/GB",
+            i.log_bytes_per_invocation
+        ),
+    );
     Some((b.finish(), units))
 }
 
@@ -420,13 +479,23 @@ pub fn reference(inputs: &CostInputs) -> Option<(Bill, u64)> {
     let (event, _) = representative_event(&record)?;
     let n = inputs.events_per_month;
     let i = inputs;
-    let mut b = Builder { n, inputs, lines: Vec::new() };
+    let mut b = Builder {
+        n,
+        inputs,
+        lines: Vec::new(),
+    };
     ingest_lines(&mut b, false);
     let cpu = i.cpu_us_per_event / 1e6;
     let call = i.aws_call_ms / 1e3;
-    let per_invocation = ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64).floor().max(1.0);
+    let per_invocation = ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64)
+        .floor()
+        .max(1.0);
     let invocations = (n / per_invocation).ceil();
-    b.lambda("transformer", invocations, per_invocation * (call + 42.0 * cpu));
+    b.lambda(
+        "transformer",
+        invocations,
+        per_invocation * (call + 42.0 * cpu),
+    );
     let receive_requests = 2.0 * n / i.storer_batch_size;
     b.line(
         "SQS FIFO",
@@ -434,7 +503,11 @@ pub fn reference(inputs: &CostInputs) -> Option<(Bill, u64)> {
         format!("{n:.0} SendMessage + {receive_requests:.0} receive and delete × $0.50/M"),
     );
     let storer_invocations = (n / i.storer_batch_size).ceil();
-    b.lambda("event storer", storer_invocations, i.storer_batch_size * (call + 2.1 * cpu));
+    b.lambda(
+        "event storer",
+        storer_invocations,
+        i.storer_batch_size * (call + 2.1 * cpu),
+    );
     // One item per record: the record's attributes plus pk and a millisecond sk.
     let item_bytes = record.len() + "pk".len() + event.entity_id.as_str().len() + "sk".len() + 24;
     let wru = item::write_units(item_bytes);
@@ -444,15 +517,24 @@ pub fn reference(inputs: &CostInputs) -> Option<(Bill, u64)> {
         format!("{n:.0} PutItem × {wru} WRU ({item_bytes} B item) × $0.625/M"),
     );
     let emitter_invocations = (n / i.emitter_batch_size).ceil();
-    b.lambda("event emitter", emitter_invocations, i.emitter_batch_size * (call + 7.4 * cpu));
+    b.lambda(
+        "event emitter",
+        emitter_invocations,
+        i.emitter_batch_size * (call + 7.4 * cpu),
+    );
     let entry = bus_entry_bytes(&event) as f64;
     b.line(
         "EventBridge PutEvents",
         n * chunks(entry, KB64) * price::EVENTBRIDGE_EVENT,
         format!("{n:.0} PutEvents of one entry × $1.00/M"),
     );
-    let log_gb = (invocations + storer_invocations + emitter_invocations) * i.log_bytes_per_invocation / GB;
-    b.line("CloudWatch Logs", log_gb * price::LOGS_GB, format!("{log_gb:.4} GB × $0.50/GB"));
+    let log_gb =
+        (invocations + storer_invocations + emitter_invocations) * i.log_bytes_per_invocation / GB;
+    b.line(
+        "CloudWatch Logs",
+        log_gb * price::LOGS_GB,
+        format!("{log_gb:.4} GB × $0.50/GB"),
+    );
     Some((b.finish(), wru))
 }
 
@@ -465,7 +547,11 @@ mod tests {
         for size in [512, 1024, 4096, 10_000] {
             for payload in [Payload::Json, Payload::Random] {
                 let r = representative_record(size, payload);
-                assert!(r.len().abs_diff(size) <= 16, "{payload:?} {size}: {}", r.len());
+                assert!(
+                    r.len().abs_diff(size) <= 16,
+                    "{payload:?} {size}: {}",
+                    r.len()
+                );
                 assert!(representative_event(&r).is_some());
             }
         }
@@ -473,7 +559,8 @@ mod tests {
 
     #[test]
     fn one_kib_json_events_cost_one_read_and_two_write_units() {
-        let (event, data) = representative_event(&representative_record(1024, Payload::Json)).unwrap();
+        let (event, data) =
+            representative_event(&representative_record(1024, Payload::Json)).unwrap();
         let u = store_units(&event, &data, false).unwrap();
         assert_eq!((u.write_units, u.read_units), (2, 1), "{u:?}");
         assert!(u.deflated);
@@ -490,7 +577,12 @@ mod tests {
             };
             let (t, _) = tideline(&inputs).unwrap();
             let (r, _) = reference(&inputs).unwrap();
-            assert!(t.per_million_usd <= r.per_million_usd, "{rate}/s: {} > {}", t.per_million_usd, r.per_million_usd);
+            assert!(
+                t.per_million_usd <= r.per_million_usd,
+                "{rate}/s: {} > {}",
+                t.per_million_usd,
+                r.per_million_usd
+            );
         }
     }
 }

@@ -359,21 +359,46 @@ async fn the_cost_model_bills_what_an_append_consumes() {
                 id.pop();
                 id.push(last);
                 let text = record.replace(model_event.event_id.as_str(), &id);
-                let e = normalize_record(&IngestConfig::default(), text.as_bytes(), chrono::Utc::now()).unwrap();
+                let e = normalize_record(
+                    &IngestConfig::default(),
+                    text.as_bytes(),
+                    chrono::Utc::now(),
+                )
+                .unwrap();
                 let before = store.table().counters();
-                store.append(&entity, vec![e], ExpectedSeq::Any).await.unwrap();
+                store
+                    .append(&entity, vec![e], ExpectedSeq::Any)
+                    .await
+                    .unwrap();
                 let after = store.table().counters();
-                ids.push((after.units.write - before.units.write, after.units.read - before.units.read));
+                ids.push((
+                    after.units.write - before.units.write,
+                    after.units.read - before.units.read,
+                ));
             }
             let first = (model.creation_write_units, model.creation_read_units);
-            assert_eq!(ids[0], first, "{payload:?} {size} B: creating append, model {model:?}");
+            assert_eq!(
+                ids[0], first,
+                "{payload:?} {size} B: creating append, model {model:?}"
+            );
             for steady in &ids[1..] {
-                assert_eq!(*steady, (model.write_units, model.read_units), "{payload:?} {size} B, model {model:?}");
+                assert_eq!(
+                    *steady,
+                    (model.write_units, model.read_units),
+                    "{payload:?} {size} B, model {model:?}"
+                );
             }
             let written = store.table().items();
-            let event_item = written.iter().rev().find(|i| i.get("kind") == Some(&AttrValue::S("event".into()))).unwrap();
+            let event_item = written
+                .iter()
+                .rev()
+                .find(|i| i.get("kind") == Some(&AttrValue::S("event".into())))
+                .unwrap();
             // The model's event sits at seq 1000, these at 3: the number's size differs by at most a byte.
-            assert!(item::size_of(event_item).abs_diff(model.event_item_bytes) <= 2, "{payload:?} {size} B");
+            assert!(
+                item::size_of(event_item).abs_diff(model.event_item_bytes) <= 2,
+                "{payload:?} {size} B"
+            );
         }
     }
 }

@@ -118,38 +118,67 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
             },
             "inputs": inputs,
         });
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| CliError::Runtime(e.to_string()))?);
+        let text =
+            serde_json::to_string_pretty(&out).map_err(|e| CliError::Runtime(e.to_string()))?;
+        emit(&format!("{text}\n"));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
         "Tideline, {:.0} events/month of {} B ({:?} payload): ${:.2}/month, ${:.4} per million events",
-        inputs.events_per_month, inputs.record_bytes, inputs.payload, bill.monthly_usd, bill.per_million_usd
+        inputs.events_per_month,
+        inputs.record_bytes,
+        inputs.payload,
+        bill.monthly_usd,
+        bill.per_million_usd
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  DynamoDB per event: {} WRU + {} RRU (event item {} B{}, marker {} B)",
         store.write_units,
         store.read_units,
         store.event_item_bytes,
-        if store.deflated { " with its payload deflated" } else { "" },
+        if store.deflated {
+            " with its payload deflated"
+        } else {
+            ""
+        },
         store.marker_item_bytes
     );
-    print_table(&bill);
-    println!(
+    print_table(&mut out, &bill);
+    let _ = writeln!(
+        out,
         "\nReference design (one SendMessage, one PutItem of {reference_wru} WRU, one PutEvents per record): ${:.2}/month, ${:.4} per million events",
         reference.monthly_usd, reference.per_million_usd
     );
-    print_table(&reference);
-    println!(
+    print_table(&mut out, &reference);
+    let _ = writeln!(
+        out,
         "\nTideline / reference: {:.2}×",
         bill.per_million_usd / reference.per_million_usd
     );
+    emit(&out);
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(bill: &cost::Bill) {
-    println!("  {:<32} {:>12} {:>12}  formula", "service", "$/month", "$/M events");
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn print_table(out: &mut String, bill: &cost::Bill) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "  {:<32} {:>12} {:>12}  formula",
+        "service", "$/month", "$/M events"
+    );
     for line in &bill.services {
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<32} {:>12.2} {:>12.4}  {}",
             line.service, line.monthly_usd, line.per_million_usd, line.formula
         );
