@@ -87,6 +87,15 @@ pub trait Transport<T>: Send + Sync {
     fn put(&self, batch: &[&T]) -> impl Future<Output = CallResult> + Send;
 }
 
+impl<T, Tr: Transport<T> + ?Sized> Transport<T> for std::sync::Arc<Tr> {
+    fn limits(&self) -> BatchLimits {
+        (**self).limits()
+    }
+    fn put(&self, batch: &[&T]) -> impl Future<Output = CallResult> + Send {
+        (**self).put(batch)
+    }
+}
+
 /// Time, for measuring calls and sleeping between retries; a fake in tests.
 pub trait Clock: Send + Sync {
     /// Time since the clock's own origin.
