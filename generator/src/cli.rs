@@ -287,9 +287,14 @@ impl SendArgs {
             TargetKind::Firehose => {
                 let sdk = sdk_config(self.endpoint_url.as_deref(), self.region.as_deref()).await;
                 AnySink::Firehose(
-                    FirehoseTransport::new(aws_sdk_firehose::Client::new(&sdk), self.stream.clone())
-                        .with_limits(self.limits(FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_BYTES)?)
-                        .map_err(|e| UsageError(format!("--max-batch-records/--max-batch-bytes: {e}")))?,
+                    FirehoseTransport::new(
+                        aws_sdk_firehose::Client::new(&sdk),
+                        self.stream.clone(),
+                    )
+                    .with_limits(self.limits(FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_BYTES)?)
+                    .map_err(|e| {
+                        UsageError(format!("--max-batch-records/--max-batch-bytes: {e}"))
+                    })?,
                 )
             }
             TargetKind::Sqs => {

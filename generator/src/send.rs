@@ -299,13 +299,8 @@ impl<S: Sink, C: Clock> Worker<S, C> {
             if batch.is_empty() {
                 continue;
             }
-            let delivered = deliver(
-                self.sink.as_ref(),
-                self.clock.as_ref(),
-                &self.retry,
-                batch,
-            )
-            .await;
+            let delivered =
+                deliver(self.sink.as_ref(), self.clock.as_ref(), &self.retry, batch).await;
             for latency in &delivered.call_latencies {
                 self.stats.call_latency(*latency);
             }

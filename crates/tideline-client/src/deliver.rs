@@ -196,8 +196,7 @@ where
             let refs: Vec<&T> = pending.iter().collect();
             transport.put(&refs).await
         };
-        out.call_latencies
-            .push(clock.now().saturating_sub(started));
+        out.call_latencies.push(clock.now().saturating_sub(started));
         let failure = |message: String, retryable: bool| Failure {
             message,
             retryable,
@@ -410,6 +409,11 @@ mod tests {
             max_records: 501,
             ..BatchLimits::FIREHOSE
         };
-        assert!(too_many.validate_for_firehose().unwrap_err().contains("500"));
+        assert!(
+            too_many
+                .validate_for_firehose()
+                .unwrap_err()
+                .contains("500")
+        );
     }
 }

@@ -120,7 +120,10 @@ impl Outbox {
     }
 
     /// Creates the outbox table if needed; records are checked against `ingest`.
-    pub fn with_ingest_config(conn: &Connection, ingest: IngestConfig) -> Result<Self, OutboxError> {
+    pub fn with_ingest_config(
+        conn: &Connection,
+        ingest: IngestConfig,
+    ) -> Result<Self, OutboxError> {
         conn.execute_batch(SCHEMA)?;
         Ok(Self { ingest })
     }
@@ -320,7 +323,10 @@ impl<Tr: Transport<Prepared>, C: Clock> Relay<Tr, C> {
         loop {
             let r = self.run_until_idle().await?;
             if r.retry_later > 0 {
-                tracing::warn!(pending = r.retry_later, "outbox rows still pending; will retry");
+                tracing::warn!(
+                    pending = r.retry_later,
+                    "outbox rows still pending; will retry"
+                );
             }
             tokio::select! {
                 () = &mut shutdown => return Ok(()),

@@ -171,7 +171,10 @@ impl Publisher<FirehoseTransport, TokioClock> {
     /// A publisher to Firehose delivery stream `stream`, with the default
     /// limits and retry policy.
     pub fn firehose(client: aws_sdk_firehose::Client, stream: impl Into<String>) -> Self {
-        Self::new(FirehoseTransport::new(client, stream), TokioClock::default())
+        Self::new(
+            FirehoseTransport::new(client, stream),
+            TokioClock::default(),
+        )
     }
 }
 

@@ -42,7 +42,11 @@ async fn outbox_relay_publishes_to_tideline_up_and_text_round_trips() {
     let publisher = Publisher::firehose(aws_sdk_firehose::Client::new(&sdk), "tideline-ingest");
 
     // Direct publish.
-    let direct = Event::new("customer-1", "CustomerRenamed", json!({ "name": NON_ASCII }));
+    let direct = Event::new(
+        "customer-1",
+        "CustomerRenamed",
+        json!({ "name": NON_ASCII }),
+    );
     let direct_id = publisher.publish(&direct).await.unwrap();
 
     // Through the outbox: written with the business change, published after commit.

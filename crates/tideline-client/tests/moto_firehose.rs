@@ -73,7 +73,11 @@ fn records_in(objects: &[Vec<u8>]) -> Vec<Value> {
 }
 
 fn record(n: usize) -> Event {
-    Event::new(format!("order-{n}"), "OrderPlaced", json!({ "n": n, "name": NON_ASCII }))
+    Event::new(
+        format!("order-{n}"),
+        "OrderPlaced",
+        json!({ "n": n, "name": NON_ASCII }),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,11 @@ fn relay(dir: &tempfile::TempDir, t: &Arc<Recording>) -> Relay<Arc<Recording>, N
 }
 
 fn placed(order: &str, n: u32) -> Event {
-    Event::new(order, "OrderPlaced", json!({ "n": n, "customer": "Zoë ✓ 日本 🚀" }))
+    Event::new(
+        order,
+        "OrderPlaced",
+        json!({ "n": n, "customer": "Zoë ✓ 日本 🚀" }),
+    )
 }
 
 /// Places an order: the business row and its event in one transaction.
@@ -66,7 +70,10 @@ async fn a_crash_between_commit_and_publish_loses_nothing_and_publishes_each_id_
     assert_eq!(Outbox::pending_count(&app).unwrap(), 5);
     assert!(matches!(
         Outbox::state(&app, &ids[0]).unwrap(),
-        Some(RowState::Pending { attempts: 2, last_error: Some(_) })
+        Some(RowState::Pending {
+            attempts: 2,
+            last_error: Some(_)
+        })
     ));
 
     // Restart: a new relay publishes every row, in commit order, once.
@@ -85,7 +92,10 @@ async fn a_crash_between_commit_and_publish_loses_nothing_and_publishes_each_id_
         Some(RowState::Published { .. })
     ));
     // The bytes are what the caller enqueued, non-ASCII included.
-    assert_eq!(up.accepted.lock().unwrap()[0].1, placed("order-0", 0).to_bytes());
+    assert_eq!(
+        up.accepted.lock().unwrap()[0].1,
+        placed("order-0", 0).to_bytes()
+    );
 }
 
 #[tokio::test]
@@ -156,7 +166,11 @@ async fn a_row_refused_for_good_is_recorded_with_its_reason_and_not_retried() {
     let small = place_order(&mut app, &outbox, "order-1", 1);
     let big_id = {
         let tx = app.transaction().unwrap();
-        let big = Event::new("order-2", "OrderPlaced", json!({ "blob": "é".repeat(2000) }));
+        let big = Event::new(
+            "order-2",
+            "OrderPlaced",
+            json!({ "blob": "é".repeat(2000) }),
+        );
         let id = outbox.enqueue(&tx, big).unwrap();
         tx.commit().unwrap();
         id
@@ -191,7 +205,10 @@ async fn enqueue_refuses_what_ingest_would_and_keeps_one_row_per_event_id() {
     let outbox = Outbox::open(&app).unwrap();
     let tx = app.transaction().unwrap();
     let e = outbox
-        .enqueue(&tx, br#"{"entity_id":"order 1","type":"T","data":{}}"#.to_vec())
+        .enqueue(
+            &tx,
+            br#"{"entity_id":"order 1","type":"T","data":{}}"#.to_vec(),
+        )
         .unwrap_err();
     assert!(matches!(e, OutboxError::Refused(_)), "{e}");
     let a = outbox.enqueue(&tx, placed("order-1", 1)).unwrap();
@@ -221,7 +238,10 @@ async fn rows_go_out_in_commit_order_and_a_failed_row_goes_first_in_the_next_pas
             max_records: 3,
             max_bytes: 1 << 20,
         }),
-        ..Recording::with_plans(vec![Plan::FailPositions(vec![1]), Plan::FailPositions(vec![0])])
+        ..Recording::with_plans(vec![
+            Plan::FailPositions(vec![1]),
+            Plan::FailPositions(vec![0]),
+        ])
     });
     let mut r = relay(&dir, &t);
     let first = r.run_once().await.unwrap();

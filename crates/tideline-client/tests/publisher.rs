@@ -17,8 +17,12 @@ fn publisher(t: &Arc<Recording>) -> Publisher<Arc<Recording>, NoWait> {
 }
 
 fn record(n: usize) -> Vec<u8> {
-    Event::new(format!("order-{}", n % 3), "OrderPlaced", json!({ "n": n, "name": NON_ASCII }))
-        .to_bytes()
+    Event::new(
+        format!("order-{}", n % 3),
+        "OrderPlaced",
+        json!({ "n": n, "name": NON_ASCII }),
+    )
+    .to_bytes()
 }
 
 #[tokio::test]
@@ -27,7 +31,11 @@ async fn publish_returns_the_id_ingest_derives_and_sends_the_bytes_unchanged() {
     let p = publisher(&t);
     let bytes = record(1);
     // serde_json writes the text as UTF-8, not \u escapes: the bytes carry it as is.
-    assert!(String::from_utf8(bytes.clone()).unwrap().contains(NON_ASCII));
+    assert!(
+        String::from_utf8(bytes.clone())
+            .unwrap()
+            .contains(NON_ASCII)
+    );
 
     let id = p.publish(bytes.clone()).await.unwrap();
     assert_eq!(id, EventId::derive(&bytes));
@@ -70,7 +78,11 @@ async fn a_record_over_a_hop_limit_is_refused_before_sending_and_does_not_block_
     let t = Arc::new(Recording::default());
     let p = publisher(&t);
     // 300 KB of data fits Firehose's 1,000 KiB record but not the queue's 256 KiB message.
-    let big = Event::new("order-9", "OrderPlaced", json!({ "blob": "x".repeat(300 * 1024) }));
+    let big = Event::new(
+        "order-9",
+        "OrderPlaced",
+        json!({ "blob": "x".repeat(300 * 1024) }),
+    );
     let results = p
         .publish_batch(vec![record(0), big.to_bytes(), record(2)])
         .await;
@@ -113,7 +125,11 @@ async fn batches_are_split_at_500_records_and_at_the_byte_limit() {
     let p = publisher(&t);
     p.publish_batch((0..10).map(|_| record(0)).collect()).await;
     let calls = t.calls();
-    assert!(calls.iter().all(|c| c.iter().map(Vec::len).sum::<usize>() <= one * 4));
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.iter().map(Vec::len).sum::<usize>() <= one * 4)
+    );
     assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 10);
 }
 
@@ -124,7 +140,10 @@ async fn retries_stop_with_a_retryable_error_and_a_permanent_call_error_is_not_r
         ..Recording::default()
     });
     let e = publisher(&t).publish(record(1)).await.unwrap_err();
-    assert!(matches!(e, PublishError::Unavailable { attempts: 4, .. }), "{e:?}");
+    assert!(
+        matches!(e, PublishError::Unavailable { attempts: 4, .. }),
+        "{e:?}"
+    );
     assert_eq!(e.class(), ErrorClass::Retryable);
     assert_eq!(t.calls().len(), 4);
     // Every attempt carried the same bytes.
@@ -135,7 +154,10 @@ async fn retries_stop_with_a_retryable_error_and_a_permanent_call_error_is_not_r
         ..Recording::default()
     });
     let e = publisher(&t).publish(record(1)).await.unwrap_err();
-    assert!(matches!(e, PublishError::Rejected { attempts: 1, .. }), "{e:?}");
+    assert!(
+        matches!(e, PublishError::Rejected { attempts: 1, .. }),
+        "{e:?}"
+    );
     assert_eq!(e.class(), ErrorClass::Permanent);
     assert_eq!(t.calls().len(), 1);
 }

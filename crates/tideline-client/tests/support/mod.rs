@@ -42,7 +42,12 @@ impl Recording {
         self.calls.lock().unwrap().clone()
     }
     pub fn accepted_ids(&self) -> Vec<String> {
-        self.accepted.lock().unwrap().iter().map(|(id, _)| id.clone()).collect()
+        self.accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 }
 
