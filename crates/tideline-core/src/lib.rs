@@ -19,6 +19,7 @@
 //! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
 
 pub mod batch;
+pub mod data_validator;
 pub mod envelope;
 pub mod error;
 pub mod event;
