@@ -43,6 +43,8 @@ enum Command {
     Consumer(commands::consumer::ConsumerArgs),
     /// Feed lake files (processing-failed/ included) back through ingest.
     Reingest(commands::reingest::ReingestArgs),
+    /// Event schemas: `check FILE` validates a sample record, `list` lists types and versions.
+    Schema(commands::schema::SchemaArgs),
 }
 
 /// A command's failure: exit code 2 for bad input or configuration, 1 otherwise.
@@ -78,6 +80,7 @@ async fn main() -> ExitCode {
         Command::Replay(args) => commands::replay::run(args).await,
         Command::Consumer(args) => commands::consumer::run(args).await,
         Command::Reingest(args) => commands::reingest::run(args).await,
+        Command::Schema(args) => commands::schema::run(args),
     };
     match result {
         Ok(code) => code,
