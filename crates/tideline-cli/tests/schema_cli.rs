@@ -20,8 +20,14 @@ fn list_prints_types_and_versions() {
     let o = tideline(&["schema", "list", "--registry", REGISTRY]);
     assert!(o.status.success(), "{o:?}");
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.lines().any(|l| l.starts_with("OrderPlaced\tv1\t")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("OrderShipped\tv1\t")), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("OrderPlaced\tv1\t")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("OrderShipped\tv1\t")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -33,7 +39,13 @@ fn check_accepts_a_good_sample_and_names_the_pointer_and_rule_of_a_bad_one() {
         r#"{"entity_id":"o-1","type":"OrderShipped","data":{"order_no":"SO-100001","carrier":"ヤマト運輸"}}"#,
     )
     .unwrap();
-    let o = tideline(&["schema", "check", good.to_str().unwrap(), "--registry", REGISTRY]);
+    let o = tideline(&[
+        "schema",
+        "check",
+        good.to_str().unwrap(),
+        "--registry",
+        REGISTRY,
+    ]);
     assert!(o.status.success(), "{o:?}");
     assert!(String::from_utf8(o.stdout).unwrap().starts_with("OK"));
 
@@ -43,11 +55,20 @@ fn check_accepts_a_good_sample_and_names_the_pointer_and_rule_of_a_bad_one() {
         r#"{"entity_id":"o-1","type":"OrderPlaced","data":{"order_no":"SO-1","currency":"EUR","items":[],"total":1}}"#,
     )
     .unwrap();
-    let o = tideline(&["schema", "check", bad.to_str().unwrap(), "--registry", REGISTRY]);
+    let o = tideline(&[
+        "schema",
+        "check",
+        bad.to_str().unwrap(),
+        "--registry",
+        REGISTRY,
+    ]);
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("SchemaViolation"), "{err}");
-    assert!(err.contains("\"/order_no\"") && err.contains("`pattern`"), "{err}");
+    assert!(
+        err.contains("\"/order_no\"") && err.contains("`pattern`"),
+        "{err}"
+    );
 
     let o = tideline(&["schema", "list", "--registry", "/nonexistent/registry.json"]);
     assert_eq!(o.status.code(), Some(2));

@@ -55,7 +55,12 @@ pub struct OrderShipped {
 
 type Write = Vec<TransactWriteItem>;
 
-fn put_status(table: &str, entity: &str, status: &str, total: Option<f64>) -> Result<Write, ConsumerError> {
+fn put_status(
+    table: &str,
+    entity: &str,
+    status: &str,
+    total: Option<f64>,
+) -> Result<Write, ConsumerError> {
     let mut put = Put::builder()
         .table_name(table)
         .item("pk", V::S(entity.to_string()))
@@ -83,7 +88,14 @@ pub fn registry(table: &str) -> Result<HandlerRegistry<Write>, RegistryError> {
         })
         .on("OrderCancelled", move |e: IntegrationEvent<Order>| {
             let table = t3.clone();
-            async move { put_status(&table, e.entity_id(), "cancelled", Some(e.detail.data.total)) }
+            async move {
+                put_status(
+                    &table,
+                    e.entity_id(),
+                    "cancelled",
+                    Some(e.detail.data.total),
+                )
+            }
         })
         .build()
 }
@@ -99,22 +111,27 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if registry.print_event_pattern_if_asked(std::env::args(), &prefix, &source)? {
         return Ok(());
     }
-    let (name, checkpoints) = (env("TIDELINE_CONSUMER_NAME")?, env("TIDELINE_CHECKPOINT_TABLE")?);
+    let (name, checkpoints) = (
+        env("TIDELINE_CONSUMER_NAME")?,
+        env("TIDELINE_CHECKPOINT_TABLE")?,
+    );
     let db = aws_sdk_dynamodb::Client::new(&aws_config::load_from_env().await);
     let guard = Guard::new(DynamoCheckpoints::new(db, checkpoints), name);
     let dispatcher = registry.dispatcher(&prefix, UnhandledPolicy::Skip)?;
     let (guard, dispatcher) = (&guard, &dispatcher);
-    run(service_fn(move |ev: LambdaEvent<serde_json::Value>| async move {
-        // Boxed as a trait object: the dispatch future's type is deep enough
-        // to overflow the compiler's layout recursion limit inside `run`.
-        let handled: std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<_, ConsumerError>> + Send + '_>,
-        > = Box::pin(dispatcher.handle_json(guard, ev.payload));
-        let outcome = handled.await;
-        outcome.map(|o| format!("{o:?}")).map_err(|e| Diagnostic {
-            error_type: "ConsumerError".into(),
-            error_message: e.to_string(),
-        })
-    }))
+    run(service_fn(
+        move |ev: LambdaEvent<serde_json::Value>| async move {
+            // Boxed as a trait object: the dispatch future's type is deep enough
+            // to overflow the compiler's layout recursion limit inside `run`.
+            let handled: std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<_, ConsumerError>> + Send + '_>,
+            > = Box::pin(dispatcher.handle_json(guard, ev.payload));
+            let outcome = handled.await;
+            outcome.map(|o| format!("{o:?}")).map_err(|e| Diagnostic {
+                error_type: "ConsumerError".into(),
+                error_message: e.to_string(),
+            })
+        },
+    ))
     .await
 }

@@ -185,12 +185,12 @@ impl<W: Send + 'static> RegistryBuilder<W> {
         Fut: Future<Output = Result<W, ConsumerError>> + Send + 'static,
     {
         let payload_type = std::any::type_name::<T>();
-        let erased: ErasedHandler<W> = Box::new(move |event: IntegrationEvent<Value>| {
-            match typed::<T>(event, payload_type) {
+        let erased: ErasedHandler<W> = Box::new(
+            move |event: IntegrationEvent<Value>| match typed::<T>(event, payload_type) {
                 Ok(typed_event) => Box::pin(handler(typed_event)),
                 Err(e) => Box::pin(std::future::ready(Err(e))),
-            }
-        });
+            },
+        );
         self.entries.push(Registered {
             prefix: prefix.to_string(),
             event_type: event_type.to_string(),
@@ -451,7 +451,8 @@ impl<W: EmptyWrite + 'static> Dispatcher<'_, W> {
             sequence = event.sequence(),
         );
         // Refused before the guard, so the checkpoint does not move past it.
-        if self.unhandled == UnhandledPolicy::Refuse && !self.by_type.contains_key(&event.detail_type)
+        if self.unhandled == UnhandledPolicy::Refuse
+            && !self.by_type.contains_key(&event.detail_type)
         {
             return Err(self.refuse(&event.detail_type));
         }
@@ -573,11 +574,11 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("TradingOrderPlaced"), "{err}");
-        let err = RegistryBuilder::new()
-            .on("", noop)
-            .build()
-            .unwrap_err();
-        assert!(matches!(err, RegistryError::InvalidEventType { .. }), "{err}");
+        let err = RegistryBuilder::new().on("", noop).build().unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidEventType { .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -610,8 +611,12 @@ mod tests {
     async fn dispatches_by_type_behind_the_guard_per_prefix() {
         let log = Log::default();
         let registry = registry(&log);
-        let trading = registry.dispatcher("Trading", UnhandledPolicy::Skip).unwrap();
-        let inventory = registry.dispatcher("Inventory", UnhandledPolicy::Skip).unwrap();
+        let trading = registry
+            .dispatcher("Trading", UnhandledPolicy::Skip)
+            .unwrap();
+        let inventory = registry
+            .dispatcher("Inventory", UnhandledPolicy::Skip)
+            .unwrap();
         let guard_t = Guard::new(MemoryCheckpoints::default(), "trading");
         let guard_i = Guard::new(MemoryCheckpoints::default(), "inventory");
         let org = event("OrganisationCreated", "org-1", 1, json!({"name": "Acme"}));
@@ -639,7 +644,9 @@ mod tests {
     async fn refuse_policy_and_bad_payload_are_permanent() {
         let log = Log::default();
         let registry = registry(&log);
-        let strict = registry.dispatcher("Trading", UnhandledPolicy::Refuse).unwrap();
+        let strict = registry
+            .dispatcher("Trading", UnhandledPolicy::Refuse)
+            .unwrap();
         let guard = Guard::new(MemoryCheckpoints::default(), "strict");
         let err = strict
             .handle_json(&guard, event("OrderShipped", "o", 1, json!({})))
@@ -647,21 +654,38 @@ mod tests {
             .unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("OrderShipped"), "{err}");
-        assert_eq!(guard.store().load("strict", "o").await.unwrap().last_sequence, 0);
+        assert_eq!(
+            guard
+                .store()
+                .load("strict", "o")
+                .await
+                .unwrap()
+                .last_sequence,
+            0
+        );
         let err = strict
-            .handle_json(&guard, event("OrderPlaced", "o", 1, json!({"total_cents": "x"})))
+            .handle_json(
+                &guard,
+                event("OrderPlaced", "o", 1, json!({"total_cents": "x"})),
+            )
             .await
             .unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("OrderPlaced"), "{err}");
-        assert!(registry.dispatcher("Billing", UnhandledPolicy::Skip).is_err());
+        assert!(
+            registry
+                .dispatcher("Billing", UnhandledPolicy::Skip)
+                .is_err()
+        );
     }
 
     #[tokio::test]
     async fn buffered_successor_of_another_type_goes_to_its_own_handler() {
         let log = Log::default();
         let registry = registry(&log);
-        let trading = registry.dispatcher("Trading", UnhandledPolicy::Skip).unwrap();
+        let trading = registry
+            .dispatcher("Trading", UnhandledPolicy::Skip)
+            .unwrap();
         let guard =
             Guard::new(MemoryCheckpoints::default(), "trading").with_gap_policy(GapPolicy::Buffer);
         let order = event("OrderPlaced", "org-2", 2, json!({"total_cents": 5}));

@@ -1,6 +1,7 @@
 //! Every registered handler's event type has a schema in `schemas/registry.json`,
 //! and each checked-in schema generated from a Rust payload type is current.
 //! `TIDELINE_UPDATE_SCHEMAS=1 cargo test -p tideline-consumer --test schemas` regenerates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../examples/orders_registry.rs"]
 #[allow(dead_code)]
@@ -17,7 +18,9 @@ fn every_registered_handler_type_has_a_current_schema() {
     let mut problems = Vec::new();
     for handler in handlers {
         let generated = serde_json::to_value(&handler.schema).unwrap();
-        if let Err(e) = tideline_schema::check_generated_schema(&registry_file, &handler.event_type, &generated) {
+        if let Err(e) =
+            tideline_schema::check_generated_schema(&registry_file, &handler.event_type, &generated)
+        {
             problems.push(format!("{} ({}): {e}", handler.key, handler.payload_type));
         }
     }

@@ -143,12 +143,13 @@ impl SchemaRegistry {
         let mut types = BTreeMap::new();
         for (event_type, entry) in file.types {
             let schema_path = dir.join(&entry.schema);
-            let schema =
-                Schema::compile(read(&schema_path)?).map_err(|source| RegistryLoadError::Schema {
+            let schema = Schema::compile(read(&schema_path)?).map_err(|source| {
+                RegistryLoadError::Schema {
                     path: schema_path.clone(),
                     event_type: event_type.clone(),
                     source,
-                })?;
+                }
+            })?;
             types.insert(
                 event_type,
                 LoadedType {
@@ -216,9 +217,7 @@ pub enum GeneratedSchemaError {
         event_type: String,
     },
     /// The file differs from what the type generates.
-    #[error(
-        "{path}: stale schema for {event_type}; regenerate with TIDELINE_UPDATE_SCHEMAS=1"
-    )]
+    #[error("{path}: stale schema for {event_type}; regenerate with TIDELINE_UPDATE_SCHEMAS=1")]
     Stale {
         /// The schema file.
         path: PathBuf,
@@ -260,7 +259,10 @@ pub fn check_generated_schema(
             registry: registry.to_path_buf(),
             event_type: event_type.to_string(),
         })?;
-    let path = registry.parent().unwrap_or(Path::new(".")).join(&entry.schema);
+    let path = registry
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&entry.schema);
     let current = std::fs::read_to_string(&path).ok();
     let wanted = format!(
         "{}\n",

@@ -197,7 +197,10 @@ impl Schema {
         if let Some(Value::Array(options)) = s.get("enum")
             && !options.iter().any(|o| json_eq(o, v))
         {
-            return fail("enum", format!("{v} is not one of {}", Value::Array(options.clone())));
+            return fail(
+                "enum",
+                format!("{v} is not one of {}", Value::Array(options.clone())),
+            );
         }
         if let Some(c) = s.get("const")
             && !json_eq(c, v)
@@ -217,7 +220,9 @@ impl Schema {
             }
         }
         if let Some(Value::Array(any)) = s.get("anyOf")
-            && !any.iter().any(|sub| self.node(sub, v, at, depth + 1).is_ok())
+            && !any
+                .iter()
+                .any(|sub| self.node(sub, v, at, depth + 1).is_ok())
         {
             return fail(
                 "anyOf",
@@ -247,7 +252,12 @@ impl Schema {
         Ok(())
     }
 
-    fn number(&self, s: &Map<String, Value>, n: &serde_json::Number, at: &str) -> Result<(), Violation> {
+    fn number(
+        &self,
+        s: &Map<String, Value>,
+        n: &serde_json::Number,
+        at: &str,
+    ) -> Result<(), Violation> {
         let fail = |rule: &'static str, message: String| {
             Err(Violation {
                 pointer: at.to_string(),
@@ -404,12 +414,20 @@ impl Schema {
         if let Some(min) = s.get("minProperties").and_then(Value::as_u64)
             && len < min
         {
-            return fail(at.to_string(), "minProperties", format!("{len} properties, fewer than {min}"));
+            return fail(
+                at.to_string(),
+                "minProperties",
+                format!("{len} properties, fewer than {min}"),
+            );
         }
         if let Some(max) = s.get("maxProperties").and_then(Value::as_u64)
             && len > max
         {
-            return fail(at.to_string(), "maxProperties", format!("{len} properties, more than {max}"));
+            return fail(
+                at.to_string(),
+                "maxProperties",
+                format!("{len} properties, more than {max}"),
+            );
         }
         let properties = s.get("properties").and_then(Value::as_object);
         for (name, value) in map {
@@ -447,7 +465,9 @@ fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -463,14 +483,21 @@ fn check_node(
     let s = match node {
         Value::Bool(_) => return Ok(()),
         Value::Object(s) => s,
-        other => return err(at.to_string(), format!("a schema must be an object or a boolean, found {other}")),
+        other => {
+            return err(
+                at.to_string(),
+                format!("a schema must be an object or a boolean, found {other}"),
+            );
+        }
     };
     for (key, value) in s {
         let here = format!("{at}/{}", escape(key));
         if !ASSERTIONS.contains(&key.as_str()) && !ANNOTATIONS.contains(&key.as_str()) {
             return err(
                 here,
-                format!("keyword {key:?} is not implemented by tideline-schema's validator; remove it or extend the validator"),
+                format!(
+                    "keyword {key:?} is not implemented by tideline-schema's validator; remove it or extend the validator"
+                ),
             );
         }
         match key.as_str() {
@@ -480,7 +507,10 @@ fn check_node(
                     .and_then(|r| r.strip_prefix('#'))
                     .and_then(|p| root.pointer(p));
                 if target.is_none() {
-                    return err(here, format!("$ref {value} does not resolve inside this document"));
+                    return err(
+                        here,
+                        format!("$ref {value} does not resolve inside this document"),
+                    );
                 }
             }
             "pattern" => {
@@ -545,12 +575,28 @@ mod tests {
             (json!({"lines": []}), "", "required"),
             (json!({"total": -1, "lines": []}), "/total", "minimum"),
             (json!({"total": 1.5, "lines": []}), "/total", "type"),
-            (json!({"total": 1, "lines": [{"sku": "AB"}, {"sku": "a"}]}), "/lines/1/sku", "pattern"),
-            (json!({"total": 1, "lines": [{"sku": "A", "x/y": 1}]}), "/lines/0/x~1y", "additionalProperties"),
-            (json!({"total": 1, "lines": [], "note": "long"}), "/note", "maxLength"),
+            (
+                json!({"total": 1, "lines": [{"sku": "AB"}, {"sku": "a"}]}),
+                "/lines/1/sku",
+                "pattern",
+            ),
+            (
+                json!({"total": 1, "lines": [{"sku": "A", "x/y": 1}]}),
+                "/lines/0/x~1y",
+                "additionalProperties",
+            ),
+            (
+                json!({"total": 1, "lines": [], "note": "long"}),
+                "/note",
+                "maxLength",
+            ),
         ];
         for (v, pointer, rule) in cases {
-            assert_eq!(first(schema.clone(), v.clone()), Some((pointer.to_string(), rule)), "{v}");
+            assert_eq!(
+                first(schema.clone(), v.clone()),
+                Some((pointer.to_string(), rule)),
+                "{v}"
+            );
         }
     }
 
@@ -563,12 +609,16 @@ mod tests {
         let s = json!({"anyOf": [{"type": "null"}, {"type": "integer", "maximum": 18446744073709551615u64}]});
         assert_eq!(first(s.clone(), json!(18446744073709551615u64)), None);
         assert_eq!(first(s, json!("x")), Some((String::new(), "anyOf")));
-        assert_eq!(first(json!({"not": {"type": "string"}}), json!("x")), Some((String::new(), "not")));
+        assert_eq!(
+            first(json!({"not": {"type": "string"}}), json!("x")),
+            Some((String::new(), "not"))
+        );
     }
 
     #[test]
     fn refuses_keywords_it_does_not_implement() {
-        let err = Schema::compile(json!({"properties": {"a": {"dependentRequired": {}}}})).unwrap_err();
+        let err =
+            Schema::compile(json!({"properties": {"a": {"dependentRequired": {}}}})).unwrap_err();
         assert_eq!(err.pointer, "/properties/a/dependentRequired");
         let err = Schema::compile(json!({"$ref": "#/$defs/Missing"})).unwrap_err();
         assert!(err.problem.contains("does not resolve"), "{err}");

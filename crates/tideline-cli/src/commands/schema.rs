@@ -31,7 +31,11 @@ enum SchemaCommand {
         /// The record: one JSON object with `entity_id`, `type` and `data` (- for standard input).
         file: PathBuf,
         /// The schema registry file.
-        #[arg(long, default_value = "schemas/registry.json", env = "TIDELINE_SCHEMA_REGISTRY")]
+        #[arg(
+            long,
+            default_value = "schemas/registry.json",
+            env = "TIDELINE_SCHEMA_REGISTRY"
+        )]
         registry: PathBuf,
         /// Where the contract fields live (JSON Pointers), as `tideline up --field-map`.
         #[arg(long, env = "TIDELINE_FIELD_MAP")]
@@ -40,7 +44,11 @@ enum SchemaCommand {
     /// List the registered event types with their schema versions and files.
     List {
         /// The schema registry file.
-        #[arg(long, default_value = "schemas/registry.json", env = "TIDELINE_SCHEMA_REGISTRY")]
+        #[arg(
+            long,
+            default_value = "schemas/registry.json",
+            env = "TIDELINE_SCHEMA_REGISTRY"
+        )]
         registry: PathBuf,
     },
 }

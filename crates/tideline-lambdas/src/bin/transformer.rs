@@ -16,9 +16,9 @@ async fn main() -> Result<(), tideline_lambdas::Error> {
                 format!("{}: {e}", tideline_aws::config::SCHEMA_REGISTRY),
             )
         })?;
-        config.ingest.data_validator = Some(tideline_core::data_validator::SharedDataValidator::new(
-            registry,
-        ));
+        config.ingest.data_validator = Some(
+            tideline_core::data_validator::SharedDataValidator::new(registry),
+        );
     }
     let sdk = tideline_aws::load_sdk_config().await;
     let state = State {
