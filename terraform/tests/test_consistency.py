@@ -413,7 +413,11 @@ def test_consumer_rule_comes_from_the_shared_rules_file():
     assert len(call) == 1
     assert unq(call[0]["rule_name"]) == "event-responder"
     rule_resource = [b for p, n, b in resources("aws_cloudwatch_event_rule") if p.parent.resolve() == CONSUMER_MODULE]
-    assert unq(rule_resource[0]["event_pattern"]) == "${jsonencode(try(local.rule.event_pattern, {}))}"
+    assert unq(rule_resource[0]["event_pattern"]) == "${local.event_pattern}"
+    # The rules file's pattern, unless the consumer's handler registry gives
+    # its own (event_pattern_json, printed by `--print-event-pattern`).
+    pattern = locals_of(CONSUMER_MODULE / "main.tf")["event_pattern"]
+    assert "var.event_pattern_json" in pattern and "jsonencode(try(local.rule.event_pattern, {}))" in pattern
 
 
 def test_example_rules_route_like_local_mode():

@@ -26,6 +26,9 @@ pub const REJECTED_TTL_DAYS: &str = "TIDELINE_REJECTED_TTL_DAYS";
 pub const MAX_MESSAGE_BYTES: &str = "TIDELINE_MAX_MESSAGE_BYTES";
 /// Field map JSON (transformer); optional.
 pub const FIELD_MAP: &str = "TIDELINE_FIELD_MAP";
+/// Path of a schema registry file (`schemas/registry.json` layout) checked at
+/// ingest (transformer); optional: unset, `data` is not checked.
+pub const SCHEMA_REGISTRY: &str = "TIDELINE_SCHEMA_REGISTRY";
 /// Retention of event items in days, written as the TTL attribute (event-storer); optional.
 pub const EVENT_TTL_DAYS: &str = "TIDELINE_EVENT_TTL_DAYS";
 /// Log filter, read by [`crate::logging::init`]; optional everywhere.
@@ -100,6 +103,9 @@ pub struct TransformerConfig {
     pub queue_url: String,
     /// The ingest contract settings, same as local mode's.
     pub ingest: IngestConfig,
+    /// `TIDELINE_SCHEMA_REGISTRY`: the registry file whose schemas `data`
+    /// must match (loaded by the binary, which sets `ingest.data_validator`).
+    pub schema_registry: Option<std::path::PathBuf>,
 }
 
 impl TransformerConfig {
@@ -138,7 +144,15 @@ impl TransformerConfig {
                 reason,
             })?;
         }
-        Ok(Self { queue_url, ingest })
+        let schema_registry = env
+            .get(SCHEMA_REGISTRY)
+            .filter(|p| !p.trim().is_empty())
+            .map(std::path::PathBuf::from);
+        Ok(Self {
+            queue_url,
+            ingest,
+            schema_registry,
+        })
     }
 }
 

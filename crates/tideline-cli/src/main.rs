@@ -45,6 +45,8 @@ enum Command {
     Reingest(commands::reingest::ReingestArgs),
     /// What a deployment costs on AWS per month and per million events, per service, next to the reference design.
     Cost(commands::cost::CostArgs),
+    /// Event schemas: `check FILE` validates a sample record, `list` lists types and versions.
+    Schema(commands::schema::SchemaArgs),
 }
 
 /// A command's failure: exit code 2 for bad input or configuration, 1 otherwise.
@@ -81,6 +83,7 @@ async fn main() -> ExitCode {
         Command::Consumer(args) => commands::consumer::run(args).await,
         Command::Reingest(args) => commands::reingest::run(args).await,
         Command::Cost(args) => commands::cost::run(args),
+        Command::Schema(args) => commands::schema::run(args),
     };
     match result {
         Ok(code) => code,

@@ -116,6 +116,9 @@ pub struct IngestConfig {
     pub limits: HopLimits,
     /// Where the contract fields live.
     pub fields: FieldMap,
+    /// Optional per-type check of `data` (a schema registry); `None` accepts
+    /// any `data`.
+    pub data_validator: Option<crate::data_validator::SharedDataValidator>,
 }
 
 /// Why a record was refused. The `Display` text is the reason stored next to
@@ -188,6 +191,22 @@ pub enum RejectReason {
     /// Valid here, but a later hop could not carry it.
     #[error("record would not fit every hop: {0}")]
     OverLimit(#[from] OverLimit),
+    /// `data` does not match the schema registered for its type.
+    #[error(
+        "`data` of {event_type} does not match its schema (version {schema_version}): at {pointer:?} rule `{rule}`: {message}"
+    )]
+    SchemaViolation {
+        /// The event type.
+        event_type: String,
+        /// JSON Pointer of the first violation, relative to `data`.
+        pointer: String,
+        /// The schema keyword broken.
+        rule: String,
+        /// What is wrong.
+        message: String,
+        /// The schema's version.
+        schema_version: u32,
+    },
 }
 
 impl RejectReason {
@@ -203,6 +222,7 @@ impl RejectReason {
             Self::WrongType { .. } => "WrongType",
             Self::InvalidField { .. } => "InvalidField",
             Self::OverLimit(_) => "OverLimit",
+            Self::SchemaViolation { .. } => "SchemaViolation",
         }
     }
 }
@@ -468,6 +488,18 @@ pub fn admit(
     arrival: DateTime<Utc>,
 ) -> Result<AdmittedRecord, RejectReason> {
     let record = normalize_record(config, bytes, arrival)?;
+    if let Some(validator) = &config.data_validator {
+        validator
+            .0
+            .validate(&record.event_type, &record.data)
+            .map_err(|v| RejectReason::SchemaViolation {
+                event_type: record.event_type.clone(),
+                pointer: v.pointer,
+                rule: v.rule,
+                message: v.message,
+                schema_version: v.schema_version,
+            })?;
+    }
     let body = record.to_json();
     // The serialised `data` is at most the body less the rest of the record
     // at its shortest (strings unescaped): an upper bound, so every check

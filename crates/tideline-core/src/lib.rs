@@ -22,6 +22,7 @@
 
 pub mod batch;
 pub mod cost;
+pub mod data_validator;
 pub mod envelope;
 pub mod error;
 pub mod event;

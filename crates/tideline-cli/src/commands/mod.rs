@@ -6,5 +6,6 @@ pub mod demo;
 pub mod pattern;
 pub mod reingest;
 pub mod replay;
+pub mod schema;
 pub mod tail;
 pub mod up;

@@ -49,6 +49,10 @@ pub struct UpArgs {
     /// headers are refused (a DNS-rebinding defence).
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
+    /// Schema registry file (`schemas/registry.json` layout): a record whose
+    /// `data` does not match its type's schema is refused at ingest.
+    #[arg(long, env = "TIDELINE_SCHEMA_REGISTRY")]
+    pub schema_registry: Option<PathBuf>,
 }
 
 impl UpArgs {
@@ -80,7 +84,19 @@ impl UpArgs {
             rules_file: self.rules.clone(),
             stream_name: self.stream_name.clone(),
             source: self.source.clone(),
-            ingest: IngestConfig { limits, fields },
+            ingest: IngestConfig {
+                limits,
+                fields,
+                data_validator: self
+                    .schema_registry
+                    .as_deref()
+                    .map(|path| {
+                        tideline_schema::SchemaRegistry::load(path)
+                            .map(tideline_core::data_validator::SharedDataValidator::new)
+                            .map_err(|e| CliError::Usage(format!("--schema-registry: {e}")))
+                    })
+                    .transpose()?,
+            },
             durability: self
                 .durability
                 .parse()
