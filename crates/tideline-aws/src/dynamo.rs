@@ -140,14 +140,15 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// The condition expression of a [`Condition`], with its names and values.
-fn expression(
-    condition: &Condition,
-) -> (
+/// A condition expression with its attribute names and values.
+type Expression = (
     &'static str,
     Option<HashMap<String, String>>,
     Option<HashMap<String, AttributeValue>>,
-) {
+);
+
+/// The condition expression of a [`Condition`], with its names and values.
+fn expression(condition: &Condition) -> Expression {
     match condition {
         Condition::NotExists => ("attribute_not_exists(pk)", None, None),
         Condition::Equals(name, value) => (
