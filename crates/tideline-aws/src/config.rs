@@ -210,22 +210,21 @@ pub struct EmitterConfig {
 fn bus_mode(env: &impl Env) -> Result<BusMode, ConfigError> {
     // Read both always, so a stray ARN with the classic mode is still checked.
     let arn = env.get(ORDERED_BUS_ARN);
-    if let Some(arn) = &arn {
-        if !arn.starts_with("arn:") {
-            return Err(ConfigError::Invalid {
-                variable: ORDERED_BUS_ARN,
-                reason: format!("{arn:?} is not an ARN (EventsV2 PutEvents takes the bus ARN)"),
-            });
-        }
+    if let Some(arn) = arn.as_ref().filter(|a| !a.starts_with("arn:")) {
+        return Err(ConfigError::Invalid {
+            variable: ORDERED_BUS_ARN,
+            reason: format!("{arn:?} is not an ARN (EventsV2 PutEvents takes the bus ARN)"),
+        });
     }
     match env.get(BUS_MODE).as_deref().map(str::trim) {
         None | Some("classic") => Ok(BusMode::Classic),
-        Some("ordered") => arn
-            .map(|bus_arn| BusMode::Ordered { bus_arn })
-            .ok_or(ConfigError::Invalid {
-                variable: ORDERED_BUS_ARN,
-                reason: format!("is required when {BUS_MODE}=ordered"),
-            }),
+        Some("ordered") => {
+            arn.map(|bus_arn| BusMode::Ordered { bus_arn })
+                .ok_or(ConfigError::Invalid {
+                    variable: ORDERED_BUS_ARN,
+                    reason: format!("is required when {BUS_MODE}=ordered"),
+                })
+        }
         Some(other) => Err(ConfigError::Invalid {
             variable: BUS_MODE,
             reason: format!("{other:?}: expected \"classic\" or \"ordered\""),
@@ -338,7 +337,7 @@ mod tests {
 
     #[test]
     fn bus_mode_ordered_needs_the_bus_arn() {
-        let arn = "arn:aws:events:eu-west-1:123456789012:event-bus/tideline-ordered";
+        let arn = "arn:aws:events:eu-west-1:123456789012:event-busv2/tideline-ordered/abcdefghij0123456789abcde";
         let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b")])).unwrap();
         assert_eq!(c.bus_mode, BusMode::Classic);
         let c = EmitterConfig::load(&env(&[
@@ -353,11 +352,11 @@ mod tests {
                 bus_arn: arn.into()
             }
         );
-        let err = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUS_MODE, "ordered")]))
-            .unwrap_err();
+        let err =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUS_MODE, "ordered")])).unwrap_err();
         assert!(err.to_string().contains(ORDERED_BUS_ARN), "{err}");
-        let err = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUS_MODE, "fifo")]))
-            .unwrap_err();
+        let err =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUS_MODE, "fifo")])).unwrap_err();
         assert!(err.to_string().contains(BUS_MODE), "{err}");
         let err = EmitterConfig::load(&env(&[
             (EVENT_BUS_NAME, "b"),

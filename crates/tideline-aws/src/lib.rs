@@ -19,8 +19,8 @@
 
 pub mod config;
 pub mod dynamo;
-pub mod error;
 pub mod emitter_bus;
+pub mod error;
 pub mod eventbridge;
 pub mod eventbridge_v2;
 pub mod logging;

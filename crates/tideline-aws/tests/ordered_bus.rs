@@ -21,7 +21,8 @@ use tideline_core::{ErrorClass, StoredEvent};
 use tideline_ports::stages::emit::{EmitConfig, emit_batch};
 use tideline_ports::{Bus, Change, ChangeKind};
 
-const BUS_ARN: &str = "arn:aws:events:eu-west-1:123456789012:event-bus/tideline-ordered";
+const BUS_ARN: &str =
+    "arn:aws:events:eu-west-1:123456789012:event-busv2/tideline-ordered/abcdefghij0123456789abcde";
 
 /// How the fake answers one entry.
 #[derive(Clone, Copy)]
@@ -265,7 +266,9 @@ async fn after_a_rewind_the_replayed_batch_is_deduplicated_by_the_bus() {
         .iter()
         .position(|c| c.sequence_number == rewind)
         .unwrap();
-    assert!(matches!(&all[from].kind, ChangeKind::EventInserted(e) if e.entity_id.as_str() == "order-A" && e.seq == 2));
+    assert!(
+        matches!(&all[from].kind, ChangeKind::EventInserted(e) if e.entity_id.as_str() == "order-A" && e.seq == 2)
+    );
     let second = emit_batch(&bus, &config(), &all[from..]).await;
     assert_eq!(second.rewind_from, None, "{:?}", second.error);
     let s = service.lock().unwrap();

@@ -209,15 +209,31 @@ mod tests {
     #[test]
     fn bus_dedup_id_is_scoped_stable_and_within_the_bus_limit() {
         let id = bus_dedup_id("acct-A", "1", false);
-        assert_eq!(id, bus_dedup_id("acct-A", "1", false), "stable across retries");
-        assert_ne!(id, bus_dedup_id("acct-B", "1", false), "scoped to the entity");
-        assert_ne!(id, bus_dedup_id("acct-A", "1", true), "a replay is not a repeat");
+        assert_eq!(
+            id,
+            bus_dedup_id("acct-A", "1", false),
+            "stable across retries"
+        );
+        assert_ne!(
+            id,
+            bus_dedup_id("acct-B", "1", false),
+            "scoped to the entity"
+        );
+        assert_ne!(
+            id,
+            bus_dedup_id("acct-A", "1", true),
+            "a replay is not a repeat"
+        );
         assert_ne!(
             bus_dedup_id("a/b", "c", false),
             bus_dedup_id("a", "b/c", false),
             "length-prefixed"
         );
-        let longest = bus_dedup_id(&"e".repeat(128), &format!("{} expired", "i".repeat(128)), false);
+        let longest = bus_dedup_id(
+            &"e".repeat(128),
+            &format!("{} expired", "i".repeat(128)),
+            false,
+        );
         assert_eq!(longest.len(), 64);
         assert!(longest.bytes().all(|b| b.is_ascii_hexdigit()));
     }

@@ -25,3 +25,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "max_queue_age_seconds" {
+  description = "Alarm when the oldest event in the subscriber's FIFO queue is older than this."
+  type        = number
+  default     = 300
+}
