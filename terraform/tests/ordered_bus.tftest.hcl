@@ -82,7 +82,7 @@ run "emitter_may_publish_only_to_the_ordered_bus" {
   assert {
     condition = alltrue([
       for s in module.event_emitter.policy_statements :
-      s.resources == [output.ordered_bus_arn] if contains(s.actions, "events:PutEvents")
+      join(",", s.resources) == output.ordered_bus_arn if contains(s.actions, "events:PutEvents")
     ])
     error_message = "events:PutEvents must be scoped to the ordered bus only"
   }
@@ -97,10 +97,10 @@ run "classic_emitter_publishes_only_to_the_classic_bus" {
   command = plan
 
   assert {
-    condition = [
+    condition = join(",", flatten([
       for s in module.event_emitter.policy_statements : s.resources
       if contains(s.actions, "events:PutEvents")
-    ] == [[module.bus.bus_arn]]
+    ])) == module.bus.bus_arn
     error_message = "without ordered_bus, events:PutEvents is on the classic bus only"
   }
 }
