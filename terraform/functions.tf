@@ -142,10 +142,13 @@ module "event_emitter" {
 
   optional_environment = {
     TIDELINE_EVENT_SOURCE = var.event_source
-    RUST_LOG              = var.rust_log
+    # Ordered mode: the enhanced custom event bus (decision 0013).
+    TIDELINE_BUS_MODE        = var.ordered_bus ? "ordered" : null
+    TIDELINE_ORDERED_BUS_ARN = var.ordered_bus ? module.ordered_bus[0].bus_arn : null
+    RUST_LOG                 = var.rust_log
   }
 
-  policy_statements = [
+  policy_statements = concat([
     {
       sid       = "ReadStream"
       actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
@@ -157,11 +160,6 @@ module "event_emitter" {
       sid       = "ListTableStreams"
       actions   = ["dynamodb:ListStreams"]
       resources = ["${module.store.table_arn}/stream/*"]
-    },
-    {
-      sid       = "PublishToBus"
-      actions   = ["events:PutEvents"]
-      resources = [module.bus.bus_arn]
     },
     {
       # The stream event source mapping sends failed batch descriptions to
@@ -189,7 +187,23 @@ module "event_emitter" {
         { test = "StringEquals", variable = "kms:EncryptionContext:aws:dynamodb:tableName", values = [module.store.table_name] },
       ]
     },
-  ]
+    ],
+    # Only the bus the emitter publishes to. EventsV2 signs as "events", so
+    # its PutEvents is assumed to be events:PutEvents on the bus ARN (not
+    # verified live; docs/ordered-bus.md).
+    var.ordered_bus ? [
+      {
+        sid       = "PublishToOrderedBus"
+        actions   = ["events:PutEvents"]
+        resources = [module.ordered_bus[0].bus_arn]
+      },
+      ] : [
+      {
+        sid       = "PublishToBus"
+        actions   = ["events:PutEvents"]
+        resources = [module.bus.bus_arn]
+      },
+  ])
 }
 
 module "query_api" {

@@ -86,7 +86,7 @@ module "store" {
   alarm_actions       = local.alarm_actions
 
   legacy_sequence_index = var.legacy_sequence_index
-  tags                = local.tags
+  tags                  = local.tags
 }
 
 module "bus" {
@@ -101,6 +101,18 @@ module "bus" {
   kms_key_arn            = module.key.key_arn
   log_retention_days     = var.log_retention_days
   tags                   = local.tags
+}
+
+# The optional ordered bus (decision 0013): the emitter publishes there
+# instead of the classic bus, and a FIFO subscriber delivers per entity in order.
+module "ordered_bus" {
+  source = "./modules/ordered_bus"
+  count  = var.ordered_bus ? 1 : 0
+
+  name          = "${var.name_prefix}-ordered"
+  event_source  = var.event_source
+  alarm_actions = local.alarm_actions
+  tags          = local.tags
 }
 
 module "stream_failures" {

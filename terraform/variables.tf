@@ -427,6 +427,12 @@ variable "archive_retention_days" {
   default     = 30
 }
 
+variable "ordered_bus" {
+  description = "Publish to an EventBridge enhanced custom event bus (EventsV2) with a FIFO subscriber, ordered per entity (EventGroupId = entity id), instead of the classic bus (decision 0013). Deployed with a CloudFormation stack; not verified against a live account (docs/ordered-bus.md)."
+  type        = bool
+  default     = false
+}
+
 variable "enable_bus_tap" {
   description = "Copy every published event into the log group /aws/events/<prefix> so `aws logs tail` can follow the bus (costs log ingestion per event)."
   type        = bool

@@ -15,6 +15,12 @@ pub const QUEUE_URL: &str = "TIDELINE_QUEUE_URL";
 pub const TABLE_NAME: &str = "TIDELINE_TABLE_NAME";
 /// The bus name (event-emitter).
 pub const EVENT_BUS_NAME: &str = "TIDELINE_EVENT_BUS_NAME";
+/// Which bus the emitter publishes to: `classic` (default, EventBridge
+/// PutEvents to [`EVENT_BUS_NAME`]) or `ordered` (the enhanced custom event
+/// bus at [`ORDERED_BUS_ARN`], ordered per entity; decision 0013).
+pub const BUS_MODE: &str = "TIDELINE_BUS_MODE";
+/// ARN of the enhanced custom event bus; required when [`BUS_MODE`] is `ordered`.
+pub const ORDERED_BUS_ARN: &str = "TIDELINE_ORDERED_BUS_ARN";
 /// `source` of integration events; optional, default `tideline`.
 pub const EVENT_SOURCE: &str = "TIDELINE_EVENT_SOURCE";
 /// Largest accepted record in bytes (transformer); optional.
@@ -189,6 +195,21 @@ impl StorerConfig {
     }
 }
 
+/// Where the emitter publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BusMode {
+    /// EventBridge PutEvents to the custom bus named by [`EVENT_BUS_NAME`];
+    /// consumers restore order from `sequence`.
+    #[default]
+    Classic,
+    /// The enhanced custom event bus (EventsV2): `EventGroupId` = entity id,
+    /// delivered in publish order to FIFO subscribers.
+    Ordered {
+        /// Its ARN (EventsV2 PutEvents names the bus by ARN).
+        bus_arn: String,
+    },
+}
+
 /// `event-emitter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmitterConfig {
@@ -196,6 +217,33 @@ pub struct EmitterConfig {
     pub event_bus_name: String,
     /// `source` of integration events.
     pub source: String,
+    /// Classic or ordered bus.
+    pub bus_mode: BusMode,
+}
+
+fn bus_mode(env: &impl Env) -> Result<BusMode, ConfigError> {
+    // Read both always, so a stray ARN with the classic mode is still checked.
+    let arn = env.get(ORDERED_BUS_ARN);
+    if let Some(arn) = arn.as_ref().filter(|a| !a.starts_with("arn:")) {
+        return Err(ConfigError::Invalid {
+            variable: ORDERED_BUS_ARN,
+            reason: format!("{arn:?} is not an ARN (EventsV2 PutEvents takes the bus ARN)"),
+        });
+    }
+    match env.get(BUS_MODE).as_deref().map(str::trim) {
+        None | Some("classic") => Ok(BusMode::Classic),
+        Some("ordered") => {
+            arn.map(|bus_arn| BusMode::Ordered { bus_arn })
+                .ok_or(ConfigError::Invalid {
+                    variable: ORDERED_BUS_ARN,
+                    reason: format!("is required when {BUS_MODE}=ordered"),
+                })
+        }
+        Some(other) => Err(ConfigError::Invalid {
+            variable: BUS_MODE,
+            reason: format!("{other:?}: expected \"classic\" or \"ordered\""),
+        }),
+    }
 }
 
 impl EmitterConfig {
@@ -219,6 +267,7 @@ impl EmitterConfig {
         Ok(Self {
             event_bus_name: required(env, EVENT_BUS_NAME)?,
             source,
+            bus_mode: bus_mode(env)?,
         })
     }
 }
@@ -298,6 +347,38 @@ mod tests {
         assert_eq!(c.source, "tideline");
         let c = StorerConfig::load(&env(&[(TABLE_NAME, "t"), (EVENT_TTL_DAYS, "30")])).unwrap();
         assert_eq!(c.ttl(), Some(chrono::Duration::days(30)));
+    }
+
+    #[test]
+    fn bus_mode_ordered_needs_the_bus_arn() {
+        let arn = "arn:aws:events:eu-west-1:123456789012:event-busv2/tideline-ordered/abcdefghij0123456789abcde";
+        let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b")])).unwrap();
+        assert_eq!(c.bus_mode, BusMode::Classic);
+        let c = EmitterConfig::load(&env(&[
+            (EVENT_BUS_NAME, "b"),
+            (BUS_MODE, "ordered"),
+            (ORDERED_BUS_ARN, arn),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.bus_mode,
+            BusMode::Ordered {
+                bus_arn: arn.into()
+            }
+        );
+        let err =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUS_MODE, "ordered")])).unwrap_err();
+        assert!(err.to_string().contains(ORDERED_BUS_ARN), "{err}");
+        let err =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUS_MODE, "fifo")])).unwrap_err();
+        assert!(err.to_string().contains(BUS_MODE), "{err}");
+        let err = EmitterConfig::load(&env(&[
+            (EVENT_BUS_NAME, "b"),
+            (BUS_MODE, "ordered"),
+            (ORDERED_BUS_ARN, "tideline-ordered"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains(ORDERED_BUS_ARN), "{err}");
     }
 
     #[test]
