@@ -105,6 +105,7 @@ impl Transport<Outgoing> for SqsSink {
                             .unwrap_or_default(),
                         dedup_id: format!("{}{}", self.id_prefix, r.n),
                         body: String::from_utf8_lossy(&r.bytes).into_owned(),
+                        trace_header: None,
                     },
                 }
             })

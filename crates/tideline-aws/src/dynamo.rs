@@ -537,6 +537,7 @@ mod tests {
             test: false,
             schema_version: 1,
             expires_at: Some(1_795_420_800),
+            traceparent: None,
         };
         let item = event_item(&e);
         assert!(item.contains_key("expires_at"));

@@ -35,6 +35,7 @@ fn msg(i: usize) -> OutgoingMessage {
         group_id: "e".into(),
         dedup_id: format!("id-{i}"),
         body: "{}".into(),
+        trace_header: None,
     }
 }
 
@@ -172,6 +173,7 @@ fn stored_item(id: &str) -> HashMap<String, AttributeValue> {
         test: false,
         schema_version: 1,
         expires_at: None,
+        traceparent: None,
     })
 }
 
@@ -389,6 +391,7 @@ async fn put_events_failed_entries_in_the_middle() {
         detail: "{}".into(),
         entity_id: "e".into(),
         sequence: s,
+        trace_header: None,
     };
     let results = EventBridgeBus::new(client, "bus")
         .put_events(&[entry(1), entry(2), entry(3), entry(4)])
@@ -405,4 +408,90 @@ async fn put_events_failed_entries_in_the_middle() {
         (r2.code.as_str(), r2.class),
         ("MalformedDetail", ErrorClass::Permanent)
     );
+}
+
+const TRACE: &str = "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1";
+
+/// The record's trace rides as the SQS `AWSTraceHeader` system attribute
+/// (moto drops it from SendMessageBatch, so it is checked on the request).
+#[tokio::test]
+async fn send_message_batch_carries_the_trace_header() {
+    use aws_sdk_sqs::types::MessageSystemAttributeNameForSends as Name;
+    let rule = mock!(aws_sdk_sqs::Client::send_message_batch)
+        .match_requests(|input| {
+            input.entries().first().is_some_and(|e| {
+                e.message_system_attributes()
+                    .and_then(|a| a.get(&Name::AwsTraceHeader))
+                    .and_then(|v| v.string_value())
+                    == Some(TRACE)
+            })
+        })
+        .then_output(|| {
+            SendMessageBatchOutput::builder()
+                .successful(
+                    SendMessageBatchResultEntry::builder()
+                        .id("0")
+                        .message_id("m0")
+                        .md5_of_message_body("x")
+                        .build()
+                        .unwrap(),
+                )
+                .set_failed(Some(vec![]))
+                .build()
+                .unwrap()
+        });
+    let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, &[&rule]);
+    let mut m = msg(0);
+    m.trace_header = Some(TRACE.into());
+    let results = SqsQueue::new(client, "https://q")
+        .send_batch(&[m])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert_eq!(
+        rule.num_calls(),
+        1,
+        "the request carried the AWSTraceHeader attribute"
+    );
+}
+
+/// The PutEvents entry carries the event's trace as `TraceHeader`.
+#[tokio::test]
+async fn put_events_carries_the_trace_header() {
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events)
+        .match_requests(|input| {
+            input.entries().first().and_then(|e| e.trace_header()) == Some(TRACE)
+        })
+        .then_output(|| {
+            PutEventsOutput::builder()
+                .failed_entry_count(0)
+                .entries(PutEventsResultEntry::builder().event_id("x").build())
+                .build()
+        });
+    let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, &[&rule]);
+    let detail = tideline_core::envelope::EventDetail {
+        metadata: tideline_core::envelope::DetailMetadata {
+            event_id: "ev-1".into(),
+            event_type: "T".into(),
+            schema_version: 1,
+            entity_id: "e-1".into(),
+            sequence: 1,
+            occurred_at: "2026-11-23T08:00:00.000000Z".into(),
+            stored_at: "2026-11-23T08:00:00.000000Z".into(),
+            correlation_id: None,
+            test: false,
+            replay: false,
+            removed_by: None,
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        },
+        data: serde_json::json!({}),
+    };
+    let entry = BusEntry::new("tideline", &detail);
+    assert_eq!(entry.trace_header.as_deref(), Some(TRACE));
+    let results = EventBridgeBus::new(client, "bus")
+        .put_events(&[entry])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert_eq!(rule.num_calls(), 1, "the entry carried TraceHeader");
 }

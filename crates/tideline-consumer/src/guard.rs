@@ -201,7 +201,37 @@ impl<S: CheckpointStore> Guard<S> {
 
     /// Classifies one event and, when it is due, runs `handler` and commits
     /// its writes with the checkpoint.
+    ///
+    /// Runs inside a `tracing` span carrying the event's trace
+    /// (`trace_id`, `traceparent`: the producer's, carried through every hop),
+    /// so the consumer's logs join the trace of the record that caused them.
     pub async fn handle<T, H, Fut>(
+        &self,
+        event: IntegrationEvent<T>,
+        handler: H,
+    ) -> Result<Outcome, ConsumerError>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send,
+        H: Fn(IntegrationEvent<T>) -> Fut,
+        Fut: Future<Output = Result<S::Write, ConsumerError>>,
+    {
+        use tracing::Instrument;
+        let traceparent = event.metadata().traceparent.clone().unwrap_or_default();
+        let trace_id = tideline_core::trace::TraceContext::parse(&traceparent)
+            .map(|t| t.trace_id)
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "event",
+            consumer = %self.consumer,
+            entity = %event.metadata().entity_id,
+            sequence = event.metadata().sequence,
+            trace_id = %trace_id,
+            traceparent = %traceparent,
+        );
+        self.handle_in_span(event, handler).instrument(span).await
+    }
+
+    async fn handle_in_span<T, H, Fut>(
         &self,
         event: IntegrationEvent<T>,
         handler: H,

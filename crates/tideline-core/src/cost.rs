@@ -226,6 +226,7 @@ pub fn representative_event(record: &str) -> Option<(StoredEvent, String)> {
         test: rec.test,
         schema_version: crate::ingest::SCHEMA_VERSION,
         expires_at: None,
+        traceparent: rec.traceparent,
     };
     Some((event, data_json))
 }

@@ -47,6 +47,8 @@ pub struct FieldMap {
     pub correlation_id: String,
     /// Pointer to the test flag.
     pub test: String,
+    /// Pointer to the trace context: a W3C `traceparent` or an X-Ray trace header.
+    pub traceparent: String,
     /// Event type used when the record has none, for payloads that carry no type.
     pub default_type: Option<String>,
 }
@@ -61,6 +63,7 @@ impl Default for FieldMap {
             occurred_at: "/occurred_at".into(),
             correlation_id: "/correlation_id".into(),
             test: "/test".into(),
+            traceparent: "/traceparent".into(),
             default_type: None,
         }
     }
@@ -96,6 +99,7 @@ impl FieldMap {
             ("occurred_at", &self.occurred_at),
             ("correlation_id", &self.correlation_id),
             ("test", &self.test),
+            ("traceparent", &self.traceparent),
         ];
         for (field, pointer) in all {
             if !(pointer.is_empty() || pointer.starts_with('/')) {
@@ -250,6 +254,11 @@ pub struct NormalizedRecord {
     /// Test events are stored and emitted with the flag so consumers can skip them.
     #[serde(default)]
     pub test: bool,
+    /// W3C trace context: the producer's (from a `traceparent` or X-Ray
+    /// header), or one ingest started ([`crate::trace`]). Absent only in
+    /// messages enqueued before traces were carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -445,6 +454,19 @@ pub fn normalize_record(
         }
     };
 
+    // The producer's trace, normalised to W3C form; a record with none gets
+    // one derived from its identity, so a retried record starts the same trace.
+    let trace = match optional_string(&doc, "traceparent", &f.traceparent)? {
+        Some(text) => {
+            crate::trace::TraceContext::parse(text).map_err(|e| RejectReason::InvalidField {
+                field: "traceparent",
+                pointer: f.traceparent.clone(),
+                problem: e.to_string(),
+            })?
+        }
+        None => crate::trace::TraceContext::start_for(entity_id.as_str(), id.as_str()),
+    };
+
     Ok(NormalizedRecord {
         id,
         entity_id,
@@ -454,6 +476,7 @@ pub fn normalize_record(
         received_at: format_timestamp(arrival),
         correlation_id,
         test,
+        traceparent: Some(trace.traceparent()),
     })
 }
 
@@ -521,6 +544,7 @@ pub fn admit(
         test: record.test,
         schema_version: SCHEMA_VERSION,
         expires_at: Some(i64::MAX),
+        traceparent: record.traceparent.as_deref(),
     };
     config.limits.check_record(&worst, body.len(), data_len)?;
     Ok(AdmittedRecord { record, body })
@@ -533,6 +557,8 @@ impl NormalizedRecord {
     pub fn envelope_len_lower_bound(&self) -> usize {
         // `{"id":,"entity_id":,"type":,"data":,"occurred_at":,"received_at":,"correlation_id":,"test":}`
         const FIELDS: usize = 92;
+        // `,"traceparent":` when present.
+        const TRACE_FIELD: usize = 15;
         let quoted = |s: &str| s.len() + 2;
         FIELDS
             + quoted(self.id.as_str())
@@ -542,6 +568,10 @@ impl NormalizedRecord {
             + quoted(&self.received_at)
             + self.correlation_id.as_deref().map_or(4, quoted)
             + if self.test { 4 } else { 5 }
+            + self
+                .traceparent
+                .as_deref()
+                .map_or(0, |t| TRACE_FIELD + quoted(t))
     }
 
     /// The record as compact JSON.

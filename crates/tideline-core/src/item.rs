@@ -7,7 +7,7 @@
 //!   payload as JSON text in `data` (or deflated in `data_z` when that saves a
 //!   write unit), `occurred_at`, `received_at`, `stored_at`, `correlation_id`
 //!   (omitted when none), `test`, `schema_version`, `expires_at` (TTL; omitted
-//!   when none);
+//!   when none), `traceparent` (the W3C trace context; omitted when none);
 //! - **head** (`sk` = `#head`, `kind` = `head`): written once when an entity
 //!   is created (`last_seq` 0: it seeds the first slot), and after each append
 //!   only when a retention is set, so `seq` continues after every event
@@ -319,6 +319,9 @@ pub fn event_item(e: &StoredEvent, data_json: &str) -> Item {
     if let Some(t) = e.expires_at {
         item.insert("expires_at".into(), AttrValue::number(t));
     }
+    if let Some(t) = &e.traceparent {
+        item.insert("traceparent".into(), AttrValue::S(t.clone()));
+    }
     let plain = size_of(&item) + "data".len() + data_json.len();
     if plain > COMPRESS_ABOVE
         && let Some(deflated) = deflate(data_json.as_bytes())
@@ -416,6 +419,10 @@ pub fn decode_event<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<Sto
             Some(AttrRef::N(s)) => s.parse().ok(),
             _ => None,
         },
+        traceparent: match get("traceparent") {
+            Some(AttrRef::S(s)) => Some(s.to_string()),
+            _ => None,
+        },
     })
 }
 
@@ -462,6 +469,7 @@ mod tests {
             test: false,
             schema_version: 1,
             expires_at: Some(1_795_420_800),
+            traceparent: rec.traceparent,
         }
     }
 

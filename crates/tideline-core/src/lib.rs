@@ -15,6 +15,7 @@
 //! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
 //! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
 //! - [`cost`]: the monthly AWS bill per service and per million events, from the items and calls the code makes, next to the reference design;
+//! - [`trace`]: the W3C / X-Ray trace context that follows a record through every hop;
 //! - [`retry`]: exponential backoff with jitter that stops;
 //! - [`error`]: the retryable/permanent classification every error carries;
 //! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps;
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod retry;
 pub mod route;
 pub mod schema_draft4;
+pub mod trace;
 
 pub use envelope::{BusEntry, DetailMetadata, EventDetail, IntegrationEvent};
 pub use error::{Classify, ErrorClass};

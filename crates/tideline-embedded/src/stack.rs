@@ -705,6 +705,7 @@ mod tests {
             group_id: "poison".into(),
             dedup_id: "p".into(),
             body: "not a record".into(),
+            trace_header: None,
         }];
         batch.extend((0..9u32).map(|i| record(&format!("e{i}"), i)));
         queue.send_batch(&batch).await.unwrap();

@@ -229,6 +229,7 @@ impl<T: ItemTable> SlotStore<T> {
             test: e.test,
             schema_version: tideline_core::ingest::SCHEMA_VERSION,
             expires_at: self.ttl.map(|d| (stored_at + d).timestamp()),
+            traceparent: e.traceparent.clone(),
         }
     }
 

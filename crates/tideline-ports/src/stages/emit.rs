@@ -322,6 +322,7 @@ mod replay_tests {
             test: false,
             schema_version: 1,
             expires_at: None,
+            traceparent: None,
         }
     }
 
