@@ -166,17 +166,6 @@ pub fn unpack_detail(detail: &str) -> Result<BundleDetail, serde_json::Error> {
     serde_json::from_str(detail)
 }
 
-/// Bus entries publishing `events` events of `event_bytes` each take when
-/// bundled by up to `max_events` (1 = no bundling), in EventBridge's billing
-/// unit: each entry counts one event per started 64 KB chunk.
-pub fn billed_bus_events(events: f64, event_bytes: f64, max_events: u32) -> f64 {
-    const CHUNK: f64 = 64.0 * 1024.0;
-    let per_entry = f64::from(max_events.max(1));
-    let entries = events / per_entry;
-    let chunks_per_entry = (per_entry * event_bytes.max(1.0) / CHUNK).ceil().max(1.0);
-    entries * chunks_per_entry
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,13 +326,5 @@ mod tests {
             JSON_READER_DEPTH,
             "the bundle is exactly the deepest envelope the limits model reserves"
         );
-    }
-
-    #[test]
-    fn billed_events_fall_with_bundling_and_count_64kb_chunks() {
-        assert_eq!(billed_bus_events(1000.0, 1024.0, 1), 1000.0);
-        assert_eq!(billed_bus_events(1000.0, 1024.0, 10), 100.0);
-        // 100 events of 1 KB: 100 KB per bundle, two 64 KB chunks each.
-        assert_eq!(billed_bus_events(1000.0, 1024.0, 100), 20.0);
     }
 }
