@@ -377,11 +377,16 @@ mod tests {
     fn bundling_is_off_unless_asked_and_per_entity_on_the_ordered_bus() {
         let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b")])).unwrap();
         assert_eq!(c.bundle(), None);
-        let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "1")])).unwrap();
+        let c =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "1")])).unwrap();
         assert_eq!(c.bundle(), None);
-        let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "20")])).unwrap();
+        let c =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "20")])).unwrap();
         let bundle = c.bundle().unwrap();
-        assert_eq!((bundle.max_events, bundle.one_entity_per_bundle), (20, false));
+        assert_eq!(
+            (bundle.max_events, bundle.one_entity_per_bundle),
+            (20, false)
+        );
         let arn = "arn:aws:events:eu-west-1:123456789012:event-busv2/b/abcdefghij0123456789abcde";
         let c = EmitterConfig::load(&env(&[
             (EVENT_BUS_NAME, "b"),

@@ -24,10 +24,13 @@ pub fn unpack(raw: Value) -> Result<(Vec<Value>, bool), ConsumerError> {
         return Ok((vec![raw], false));
     }
     let Value::Object(mut envelope) = raw else {
-        return Err(ConsumerError::BadEvent("a bundle must be a JSON object".into()));
+        return Err(ConsumerError::BadEvent(
+            "a bundle must be a JSON object".into(),
+        ));
     };
     let detail = envelope.remove("detail");
-    let Some(Value::Array(elements)) = detail.and_then(|mut d| d.get_mut("events").map(Value::take))
+    let Some(Value::Array(elements)) =
+        detail.and_then(|mut d| d.get_mut("events").map(Value::take))
     else {
         return Err(ConsumerError::BadEvent(
             "a bundle's detail.events must be an array".into(),
@@ -112,9 +115,11 @@ mod tests {
 
     #[test]
     fn a_bundle_unpacks_into_its_events_in_order() {
-        let element = |seq: u64, ty: &str| serde_json::json!({"metadata": {"event_id": format!("e{seq}"),
+        let element = |seq: u64, ty: &str| {
+            serde_json::json!({"metadata": {"event_id": format!("e{seq}"),
             "event_type": ty, "schema_version": 1, "entity_id": "o-1", "sequence": seq,
-            "occurred_at": "t", "stored_at": "t", "correlation_id": null, "test": false}, "data": {"n": seq}});
+            "occurred_at": "t", "stored_at": "t", "correlation_id": null, "test": false}, "data": {"n": seq}})
+        };
         let raw = serde_json::json!({"version": "0", "id": "bus-1", "detail-type": BUNDLE_DETAIL_TYPE,
             "source": "tideline", "time": "t",
             "detail": {"events": [element(1, "OrderPlaced"), element(2, "OrderShipped")], "test_events": false}});
@@ -129,7 +134,8 @@ mod tests {
         assert_eq!(typed[1].sequence(), 2);
         assert_eq!(typed[1].id, "bus-1");
         assert_eq!(typed[0].detail.data, serde_json::json!({"n": 1}));
-        let bad = serde_json::json!({"detail-type": BUNDLE_DETAIL_TYPE, "source": "s", "detail": {}});
+        let bad =
+            serde_json::json!({"detail-type": BUNDLE_DETAIL_TYPE, "source": "s", "detail": {}});
         assert!(matches!(unpack(bad), Err(ConsumerError::BadEvent(_))));
     }
 

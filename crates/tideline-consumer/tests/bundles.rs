@@ -39,15 +39,15 @@ fn bundle(details: &[EventDetail]) -> Value {
         .map(|d| BusEntry::new("tideline", d))
         .collect();
     let config = BundleConfig::from_max_events(details.len()).unwrap();
-    let packed = pack(
-        &entries,
-        |i| details[i].metadata.test,
-        &config,
-        1 << 20,
-    );
+    let packed = pack(&entries, |i| details[i].metadata.test, &config, 1 << 20);
     assert_eq!(packed.len(), 1, "one bundle");
     assert_eq!(packed[0].entry.detail_type, BUNDLE_DETAIL_TYPE);
-    serde_json::from_str(&packed[0].entry.to_event_json("bus-id", "2026-11-29T00:00:01Z")).unwrap()
+    serde_json::from_str(
+        &packed[0]
+            .entry
+            .to_event_json("bus-id", "2026-11-29T00:00:01Z"),
+    )
+    .unwrap()
 }
 
 fn write(entity: String, seq: u64) -> MemoryWrite {
@@ -82,9 +82,11 @@ async fn a_bundle_reaches_the_handler_one_event_at_a_time_with_duplicates_droppe
     ]);
     let out = guard
         .handle_json(raw.clone(), |e: IntegrationEvent<Value>| {
-            seen.lock()
-                .unwrap()
-                .push((e.detail_type.clone(), e.entity_id().to_string(), e.sequence()));
+            seen.lock().unwrap().push((
+                e.detail_type.clone(),
+                e.entity_id().to_string(),
+                e.sequence(),
+            ));
             async move { Ok(write(e.entity_id().into(), e.sequence())) }
         })
         .await
@@ -143,7 +145,11 @@ async fn a_failure_inside_a_bundle_stops_it_and_the_redelivery_resumes_there() {
         .await
         .unwrap_err();
     assert!(matches!(err, ConsumerError::Unavailable { .. }));
-    assert_eq!(applied(&guard, "o"), vec![1], "o#3 not applied past the failure");
+    assert_eq!(
+        applied(&guard, "o"),
+        vec![1],
+        "o#3 not applied past the failure"
+    );
     guard
         .handle_json(raw, |e: IntegrationEvent<Value>| async move {
             Ok(write(e.entity_id().into(), e.sequence()))
@@ -184,12 +190,18 @@ async fn the_registry_dispatches_each_bundled_event_to_its_own_handler() {
     let (placed, shipped) = (log.clone(), log.clone());
     let registry = RegistryBuilder::new()
         .on("OrderPlaced", move |e: IntegrationEvent<Order>| {
-            placed.lock().unwrap().push(format!("placed {}", e.detail.data.n));
+            placed
+                .lock()
+                .unwrap()
+                .push(format!("placed {}", e.detail.data.n));
             let w = write(e.entity_id().into(), e.sequence());
             async move { Ok(w) }
         })
         .on("OrderShipped", move |e: IntegrationEvent<Order>| {
-            shipped.lock().unwrap().push(format!("shipped {}", e.detail.data.n));
+            shipped
+                .lock()
+                .unwrap()
+                .push(format!("shipped {}", e.detail.data.n));
             let w = write(e.entity_id().into(), e.sequence());
             async move { Ok(w) }
         })

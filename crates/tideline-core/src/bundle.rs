@@ -89,7 +89,10 @@ fn bundle_entry_size(source: &str, details_len: usize, count: usize, test: bool)
 }
 
 fn bundle_entry(members: &[BusEntry], test: bool) -> BusEntry {
-    let source = members.first().map(|e| e.source.clone()).unwrap_or_default();
+    let source = members
+        .first()
+        .map(|e| e.source.clone())
+        .unwrap_or_default();
     let details_len: usize = members.iter().map(|e| e.detail.len()).sum();
     let mut detail = String::with_capacity(details_len + members.len() + 40);
     detail.push_str(WRAPPER_OPEN);
@@ -108,7 +111,10 @@ fn bundle_entry(members: &[BusEntry], test: bool) -> BusEntry {
         detail_type: BUNDLE_DETAIL_TYPE.to_string(),
         detail,
         // For logs and the ordered bus's group: the first event's identity.
-        entity_id: members.first().map(|e| e.entity_id.clone()).unwrap_or_default(),
+        entity_id: members
+            .first()
+            .map(|e| e.entity_id.clone())
+            .unwrap_or_default(),
         sequence: members.first().map_or(0, |e| e.sequence),
     }
 }
@@ -295,7 +301,12 @@ mod tests {
         // The size model equals the built entry's size.
         assert_eq!(
             two.size(),
-            bundle_entry_size("tideline", es[0].detail.len() + es[1].detail.len(), 2, false)
+            bundle_entry_size(
+                "tideline",
+                es[0].detail.len() + es[1].detail.len(),
+                2,
+                false
+            )
         );
         let packed = pack(&es, |i| tests[i], &config(10), two.size());
         assert_eq!(

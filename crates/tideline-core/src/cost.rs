@@ -626,12 +626,14 @@ mod tests {
             hundred.per_million_usd
         );
         assert!(hundred.per_million_usd < ten.per_million_usd);
-        assert!(bundling_saving(&CostInputs {
-            bundle_max_events: 10.0,
-            ..CostInputs::default()
-        })
-        .unwrap()
-            > 0.0);
+        assert!(
+            bundling_saving(&CostInputs {
+                bundle_max_events: 10.0,
+                ..CostInputs::default()
+            })
+            .unwrap()
+                > 0.0
+        );
     }
 
     #[test]

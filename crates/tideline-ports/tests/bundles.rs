@@ -41,7 +41,9 @@ fn changes(spec: &[(&str, u64, bool)]) -> Vec<Change> {
 
 /// Two entities interleaved, `n` events each.
 fn interleaved(n: u64) -> Vec<(&'static str, u64, bool)> {
-    (1..=n).flat_map(|s| [("a", s, false), ("b", s, false)]).collect()
+    (1..=n)
+        .flat_map(|s| [("a", s, false), ("b", s, false)])
+        .collect()
 }
 
 fn bundled(max_events: usize, attempts: u32) -> EmitConfig {
@@ -103,7 +105,11 @@ async fn bundles_keep_feed_order_and_count_events() {
     let published = bus.published.lock().unwrap().clone();
     // 10 events in bundles of 4, 4, 2: one PutEvents call.
     assert_eq!(published.len(), 3);
-    assert!(published.iter().all(|e| e.detail_type == BUNDLE_DETAIL_TYPE));
+    assert!(
+        published
+            .iter()
+            .all(|e| e.detail_type == BUNDLE_DETAIL_TYPE)
+    );
     assert_eq!(*bus.calls.lock().unwrap(), 1);
     // Counts stay per event, not per entry.
     assert_eq!(out.counts.received, 10);
@@ -180,13 +186,22 @@ async fn a_failed_bundle_rewinds_to_its_first_event_and_nothing_later_is_sent() 
     // the rewind resends them, and the consumer guard drops the repeats.
     let published = bus.published.lock().unwrap().clone();
     assert_eq!(published.len(), 7);
-    assert_eq!(*bus.calls.lock().unwrap(), 1, "a permanent refusal is not resent");
+    assert_eq!(
+        *bus.calls.lock().unwrap(),
+        1,
+        "a permanent refusal is not resent"
+    );
 }
 
 #[tokio::test]
 async fn one_entity_per_bundle_for_the_ordered_bus() {
     let bus = MemoryBus::default();
-    let c = changes(&[("a", 1, false), ("a", 2, false), ("b", 1, false), ("b", 2, false)]);
+    let c = changes(&[
+        ("a", 1, false),
+        ("a", 2, false),
+        ("b", 1, false),
+        ("b", 2, false),
+    ]);
     let config = EmitConfig {
         bundle: Some(BundleConfig {
             max_events: 10,

@@ -221,7 +221,11 @@ fn bundle_step(
     positions: &[usize],
     max_entry_bytes: usize,
 ) -> (Vec<BusEntry>, Vec<usize>, Vec<u64>) {
-    let is_test = |i: usize| positions.get(i).is_some_and(|&p| change_is_test(&changes[p]));
+    let is_test = |i: usize| {
+        positions
+            .get(i)
+            .is_some_and(|&p| change_is_test(&changes[p]))
+    };
     let packed = pack(&entries, is_test, bundle, max_entry_bytes);
     let mut bundled_positions = Vec::with_capacity(packed.len());
     let mut weights = Vec::with_capacity(packed.len());
@@ -229,7 +233,12 @@ fn bundle_step(
         bundled_positions.push(positions.get(p.members.start).copied().unwrap_or_default());
         weights.push(p.members.len() as u64);
     }
-    info!(stage = "emit", events = entries.len(), entries = packed.len(), "bundled");
+    info!(
+        stage = "emit",
+        events = entries.len(),
+        entries = packed.len(),
+        "bundled"
+    );
     (
         packed.into_iter().map(|p| p.entry).collect(),
         bundled_positions,
