@@ -145,7 +145,9 @@ module "event_emitter" {
     # Ordered mode: the enhanced custom event bus (decision 0013).
     TIDELINE_BUS_MODE        = var.ordered_bus ? "ordered" : null
     TIDELINE_ORDERED_BUS_ARN = var.ordered_bus ? module.ordered_bus[0].bus_arn : null
-    RUST_LOG                 = var.rust_log
+    # Bundled emission (decision 0014): off unless more than 1.
+    TIDELINE_BUNDLE_MAX_EVENTS = var.bundle_max_events > 1 ? tostring(var.bundle_max_events) : null
+    RUST_LOG                   = var.rust_log
   }
 
   policy_statements = concat([

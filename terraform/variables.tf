@@ -427,6 +427,16 @@ variable "archive_retention_days" {
   default     = 30
 }
 
+variable "bundle_max_events" {
+  description = "Most consecutive events the emitter packs into one bus entry (detail.events, decision 0014); 1 = off. Rules must match bundles too: see docs/consumers.md."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.bundle_max_events >= 1 && floor(var.bundle_max_events) == var.bundle_max_events
+    error_message = "bundle_max_events must be a whole number, at least 1 (1 = off)."
+  }
+}
+
 variable "ordered_bus" {
   description = "Publish to an EventBridge enhanced custom event bus (EventsV2) with a FIFO subscriber, ordered per entity (EventGroupId = entity id), instead of the classic bus (decision 0013). Deployed with a CloudFormation stack; not verified against a live account (docs/ordered-bus.md)."
   type        = bool

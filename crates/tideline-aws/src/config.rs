@@ -21,6 +21,9 @@ pub const EVENT_BUS_NAME: &str = "TIDELINE_EVENT_BUS_NAME";
 pub const BUS_MODE: &str = "TIDELINE_BUS_MODE";
 /// ARN of the enhanced custom event bus; required when [`BUS_MODE`] is `ordered`.
 pub const ORDERED_BUS_ARN: &str = "TIDELINE_ORDERED_BUS_ARN";
+/// Most events the emitter packs into one bus entry (bundled emission,
+/// decision 0014); optional, unset or `1` = off.
+pub const BUNDLE_MAX_EVENTS: &str = "TIDELINE_BUNDLE_MAX_EVENTS";
 /// `source` of integration events; optional, default `tideline`.
 pub const EVENT_SOURCE: &str = "TIDELINE_EVENT_SOURCE";
 /// Largest accepted record in bytes (transformer); optional.
@@ -219,6 +222,8 @@ pub struct EmitterConfig {
     pub source: String,
     /// Classic or ordered bus.
     pub bus_mode: BusMode,
+    /// Most events per bus entry; 1 = no bundling (the default).
+    pub bundle_max_events: usize,
 }
 
 fn bus_mode(env: &impl Env) -> Result<BusMode, ConfigError> {
@@ -264,10 +269,29 @@ impl EmitterConfig {
                 ),
             });
         }
+        let bundle_max_events = parse::<usize>(env, BUNDLE_MAX_EVENTS)?.unwrap_or(1);
+        if bundle_max_events == 0 {
+            return Err(ConfigError::Invalid {
+                variable: BUNDLE_MAX_EVENTS,
+                reason: "must be at least 1 (1 turns bundling off)".into(),
+            });
+        }
         Ok(Self {
             event_bus_name: required(env, EVENT_BUS_NAME)?,
             source,
             bus_mode: bus_mode(env)?,
+            bundle_max_events,
+        })
+    }
+
+    /// The emit stage's bundling, `None` when off. On the ordered bus a
+    /// bundle holds one entity, because its `EventGroupId` is one entity.
+    pub fn bundle(&self) -> Option<tideline_core::bundle::BundleConfig> {
+        tideline_core::bundle::BundleConfig::from_max_events(self.bundle_max_events).map(|b| {
+            tideline_core::bundle::BundleConfig {
+                one_entity_per_bundle: matches!(self.bus_mode, BusMode::Ordered { .. }),
+                ..b
+            }
         })
     }
 }
@@ -347,6 +371,34 @@ mod tests {
         assert_eq!(c.source, "tideline");
         let c = StorerConfig::load(&env(&[(TABLE_NAME, "t"), (EVENT_TTL_DAYS, "30")])).unwrap();
         assert_eq!(c.ttl(), Some(chrono::Duration::days(30)));
+    }
+
+    #[test]
+    fn bundling_is_off_unless_asked_and_per_entity_on_the_ordered_bus() {
+        let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b")])).unwrap();
+        assert_eq!(c.bundle(), None);
+        let c =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "1")])).unwrap();
+        assert_eq!(c.bundle(), None);
+        let c =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "20")])).unwrap();
+        let bundle = c.bundle().unwrap();
+        assert_eq!(
+            (bundle.max_events, bundle.one_entity_per_bundle),
+            (20, false)
+        );
+        let arn = "arn:aws:events:eu-west-1:123456789012:event-busv2/b/abcdefghij0123456789abcde";
+        let c = EmitterConfig::load(&env(&[
+            (EVENT_BUS_NAME, "b"),
+            (BUNDLE_MAX_EVENTS, "20"),
+            (BUS_MODE, "ordered"),
+            (ORDERED_BUS_ARN, arn),
+        ]))
+        .unwrap();
+        assert!(c.bundle().unwrap().one_entity_per_bundle);
+        let err = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains(BUNDLE_MAX_EVENTS), "{err}");
     }
 
     #[test]

@@ -418,7 +418,9 @@ impl<W: EmptyWrite + 'static> Dispatcher<'_, W> {
         ))
     }
 
-    /// Parses one raw EventBridge event and handles it behind `guard`.
+    /// Parses one raw EventBridge event and handles it behind `guard`. A
+    /// bundle is unpacked and each event is dispatched behind the guard in
+    /// order ([`Outcome::Bundle`]); the first error stops the bundle.
     pub async fn handle_json<S>(
         &self,
         guard: &Guard<S>,
@@ -427,9 +429,20 @@ impl<W: EmptyWrite + 'static> Dispatcher<'_, W> {
     where
         S: CheckpointStore<Write = W>,
     {
-        let event: IntegrationEvent<Value> =
-            serde_json::from_value(raw).map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
-        self.handle(guard, event).await
+        let (raws, bundled) = crate::envelope::unpack(raw)?;
+        let mut outcomes = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let event: IntegrationEvent<Value> =
+                serde_json::from_value(raw).map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
+            outcomes.push(self.handle(guard, event).await?);
+        }
+        match (bundled, outcomes.pop()) {
+            (false, Some(outcome)) => Ok(outcome),
+            (_, last) => {
+                outcomes.extend(last);
+                Ok(Outcome::Bundle { outcomes })
+            }
+        }
     }
 
     /// Handles one event behind `guard`: the guard decides whether it is

@@ -18,7 +18,7 @@
 use crate::ingest::{IngestConfig, normalize_record};
 use crate::item::{self, HeadState, event_item, head_item, marker_item, next_slot};
 use crate::keys::format_timestamp;
-use crate::limits::{PUT_EVENTS_ENTRIES, SQS_BATCH_ENTRIES};
+use crate::limits::{DEFAULT_PUT_EVENTS_REQUEST_BYTES, PUT_EVENTS_ENTRIES, SQS_BATCH_ENTRIES};
 use crate::{StoredEvent, envelope::EventDetail};
 use serde::Serialize;
 
@@ -97,6 +97,8 @@ pub struct CostInputs {
     pub cpu_us_per_event: f64,
     /// Log bytes each invocation writes.
     pub log_bytes_per_invocation: f64,
+    /// Most events per bus entry (`TIDELINE_BUNDLE_MAX_EVENTS`); 1 = no bundling.
+    pub bundle_max_events: f64,
 }
 
 impl Default for CostInputs {
@@ -117,6 +119,7 @@ impl Default for CostInputs {
             aws_call_ms: 10.0,
             cpu_us_per_event: 20.0,
             log_bytes_per_invocation: 600.0,
+            bundle_max_events: 1.0,
         }
     }
 }
@@ -370,6 +373,16 @@ fn ingest_lines(b: &mut Builder<'_>, dynamic_partitioning: bool) {
     );
 }
 
+/// What bundling saves per month: the bill without bundling minus the bill
+/// with `inputs.bundle_max_events`.
+pub fn bundling_saving(inputs: &CostInputs) -> Option<f64> {
+    let unbundled = CostInputs {
+        bundle_max_events: 1.0,
+        ..inputs.clone()
+    };
+    Some(tideline(&unbundled)?.0.monthly_usd - tideline(inputs)?.0.monthly_usd)
+}
+
 /// Tideline's bill.
 pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
     let record = representative_record(inputs.record_bytes, inputs.payload);
@@ -444,19 +457,33 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
     b.line("DynamoDB Streams", 0.0, "GetRecords by a Lambda trigger are free; markers and heads are filtered before the emitter".into());
 
     let emitter_invocations = (n / i.emitter_batch_size).ceil();
-    let put_calls = (i.emitter_batch_size / PUT_EVENTS_ENTRIES as f64).ceil();
+    let entry = bus_entry_bytes(&event) as f64;
+    // Bundling (decision 0014): a bundle holds at most the events the size
+    // limit lets in (the PutEvents request size) and never spans two emitter
+    // batches; EventBridge bills each entry per started 64 KB chunk.
+    let per_bundle = i
+        .bundle_max_events
+        .floor()
+        .min((DEFAULT_PUT_EVENTS_REQUEST_BYTES as f64 / entry).floor())
+        .min(i.emitter_batch_size)
+        .max(1.0);
+    let entry_bytes = per_bundle * entry;
+    let entries = n / per_bundle;
+    let entries_per_batch = (i.emitter_batch_size / per_bundle).ceil();
+    let put_calls = (entries_per_batch / PUT_EVENTS_ENTRIES as f64)
+        .ceil()
+        .max((i.emitter_batch_size * entry / DEFAULT_PUT_EVENTS_REQUEST_BYTES as f64).ceil());
     b.lambda(
         "event emitter",
         emitter_invocations,
         put_calls * call + i.emitter_batch_size * cpu,
     );
-    let entry = bus_entry_bytes(&event) as f64;
     b.line(
         "EventBridge PutEvents",
-        n * chunks(entry, KB64) * price::EVENTBRIDGE_EVENT,
+        entries * chunks(entry_bytes, KB64) * price::EVENTBRIDGE_EVENT,
         format!(
-            "{n:.0} entries × {} chunk(s) of 64 KB ({entry:.0} B each) × $1.00/M",
-            chunks(entry, KB64)
+            "{entries:.0} entries ({per_bundle:.0} event(s) each) × {} chunk(s) of 64 KB ({entry_bytes:.0} B each) × $1.00/M",
+            chunks(entry_bytes, KB64)
         ),
     );
     let log_gb =
@@ -567,6 +594,47 @@ mod tests {
         assert!(u.deflated);
         let r = store_units(&event, &data, true).unwrap();
         assert_eq!(r.write_units, 3);
+    }
+
+    #[test]
+    fn bundling_divides_the_bus_entries_by_64_kb_chunks() {
+        let line = |bundle: f64| {
+            let inputs = CostInputs {
+                bundle_max_events: bundle,
+                ..CostInputs::default()
+            };
+            let (bill, _) = tideline(&inputs).unwrap();
+            bill.services
+                .into_iter()
+                .find(|l| l.service == "EventBridge PutEvents")
+                .unwrap()
+        };
+        let plain = line(1.0);
+        let entry = bus_entry_bytes(
+            &representative_event(&representative_record(1024, Payload::Json))
+                .unwrap()
+                .0,
+        ) as f64;
+        // 10 events of ~1.6 KB: one 64 KB chunk per bundle, a tenth of the bill.
+        let ten = line(10.0);
+        assert!((ten.per_million_usd - plain.per_million_usd / 10.0).abs() < 1e-9);
+        // 100 events: the bundle spans ceil(100 × entry / 64 KB) chunks.
+        let hundred = line(100.0);
+        let expected = plain.per_million_usd / 100.0 * (100.0 * entry / 65536.0).ceil();
+        assert!(
+            (hundred.per_million_usd - expected).abs() < 1e-9,
+            "{} vs {expected}",
+            hundred.per_million_usd
+        );
+        assert!(hundred.per_million_usd < ten.per_million_usd);
+        assert!(
+            bundling_saving(&CostInputs {
+                bundle_max_events: 10.0,
+                ..CostInputs::default()
+            })
+            .unwrap()
+                > 0.0
+        );
     }
 
     #[test]

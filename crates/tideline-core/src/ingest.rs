@@ -394,6 +394,18 @@ pub fn normalize_record(
             ),
         });
     }
+    // The bundle's detail-type is reserved: a consumer tells a bundle from a
+    // plain event by `detail-type` alone (decision record 0014).
+    if event_type == crate::bundle::BUNDLE_DETAIL_TYPE {
+        return Err(RejectReason::InvalidField {
+            field: "type",
+            pointer: f.event_type.clone(),
+            problem: format!(
+                "{:?} is reserved for bundled bus entries",
+                crate::bundle::BUNDLE_DETAIL_TYPE
+            ),
+        });
+    }
 
     let data = if f.data.is_empty() {
         doc.clone()
@@ -607,6 +619,15 @@ mod tests {
 
     fn err(bytes: &[u8]) -> RejectReason {
         normalize_record(&IngestConfig::default(), bytes, now()).unwrap_err()
+    }
+
+    #[test]
+    fn the_bundle_detail_type_is_reserved() {
+        let reason = err(br#"{"entity_id":"o-1","type":"TidelineBundle","data":{}}"#);
+        assert!(
+            matches!(&reason, RejectReason::InvalidField { field: "type", problem, .. } if problem.contains("reserved")),
+            "{reason:?}"
+        );
     }
 
     #[test]

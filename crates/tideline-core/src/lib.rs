@@ -13,6 +13,7 @@
 //! - [`event`]: the stored event and the append plan that assigns `seq`;
 //! - [`item`]: the DynamoDB item layout, the slot rule that makes `seq` unique without a transaction, and what each item costs;
 //! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
+//! - [`bundle`]: bundled emission, several consecutive events in one bus entry (off by default);
 //! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
 //! - [`cost`]: the monthly AWS bill per service and per million events, from the items and calls the code makes, next to the reference design;
 //! - [`trace`]: the W3C / X-Ray trace context that follows a record through every hop;
@@ -22,6 +23,7 @@
 //! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
 
 pub mod batch;
+pub mod bundle;
 pub mod cost;
 pub mod data_validator;
 pub mod envelope;

@@ -514,6 +514,7 @@ async fn emit_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let config = EmitConfig {
         source: shared.config.source.clone(),
         retry: shared.config.retry,
+        bundle: None,
     };
     let mut failures_in_a_row = 0u32;
     while !*shutdown.borrow() {

@@ -56,6 +56,9 @@ pub struct CostArgs {
     /// Wall time of one AWS call from a Lambda, ms.
     #[arg(long, default_value_t = 10.0, value_parser = positive)]
     pub aws_call_ms: f64,
+    /// Most events per bus entry (Terraform `bundle_max_events`); 1 = no bundling.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub bundle_max_events: u32,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -85,6 +88,7 @@ impl CostArgs {
             memory_mb: self.memory_mb,
             event_types: self.event_types,
             aws_call_ms: self.aws_call_ms,
+            bundle_max_events: f64::from(self.bundle_max_events),
             ..CostInputs::default()
         }
     }
@@ -104,8 +108,10 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
         .ok_or_else(|| CliError::Runtime("the representative record did not pass ingest".into()))?;
     let (reference, reference_wru) = cost::reference(&inputs)
         .ok_or_else(|| CliError::Runtime("the representative record did not pass ingest".into()))?;
+    let bundling_saves = cost::bundling_saving(&inputs).unwrap_or(0.0);
     if args.json {
         let out = serde_json::json!({
+            "bundling_saves_monthly_usd": bundling_saves,
             "per_million_usd": bill.per_million_usd,
             "monthly_usd": bill.monthly_usd,
             "services": bill.services,
@@ -148,6 +154,13 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
         store.marker_item_bytes
     );
     print_table(&mut out, &bill);
+    if args.bundle_max_events > 1 {
+        let _ = writeln!(
+            out,
+            "  Bundling up to {} events per bus entry saves ${bundling_saves:.2}/month",
+            args.bundle_max_events
+        );
+    }
     let _ = writeln!(
         out,
         "\nReference design (one SendMessage, one PutItem of {reference_wru} WRU, one PutEvents per record): ${:.2}/month, ${:.4} per million events",

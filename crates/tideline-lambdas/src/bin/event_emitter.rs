@@ -15,6 +15,8 @@ async fn main() -> Result<(), tideline_lambdas::Error> {
         // TIDELINE_BUS_MODE: the classic bus, or the enhanced (ordered) one.
         bus: tideline_aws::EmitterBus::from_config(&sdk, &config),
         config: EmitConfig {
+            // TIDELINE_BUNDLE_MAX_EVENTS: bundled emission, off by default (decision 0014).
+            bundle: config.bundle(),
             source: config.source,
             ..EmitConfig::default()
         },
