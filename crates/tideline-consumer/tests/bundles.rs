@@ -27,6 +27,7 @@ fn detail(entity: &str, seq: u64, event_type: &str, test: bool) -> EventDetail {
             test,
             replay: false,
             removed_by: None,
+            traceparent: None,
         },
         data: json!({"n": seq}),
     }

@@ -116,6 +116,9 @@ fn bundle_entry(members: &[BusEntry], test: bool) -> BusEntry {
             .map(|e| e.entity_id.clone())
             .unwrap_or_default(),
         sequence: members.first().map_or(0, |e| e.sequence),
+        // One TraceHeader per entry: the first event's; each event's own
+        // trace stays in its `metadata.traceparent` inside the bundle.
+        trace_header: members.first().and_then(|e| e.trace_header.clone()),
     }
 }
 
@@ -193,6 +196,7 @@ mod tests {
                 test,
                 replay: false,
                 removed_by: None,
+                traceparent: None,
             },
             data,
         }

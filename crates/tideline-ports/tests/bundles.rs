@@ -25,6 +25,7 @@ fn stored(entity: &str, seq: u64, test: bool) -> StoredEvent {
         test,
         schema_version: 1,
         expires_at: None,
+        traceparent: None,
     }
 }
 
