@@ -206,9 +206,9 @@ variable "firehose_buffering_interval_seconds" {
 }
 
 variable "firehose_processor_buffer_size_mb" {
-  description = "MiB of records per transformer invocation (0.2-0.4: the transformer's response must fit Lambda's 6 MB for the smallest records)."
+  description = "MiB of records per transformer invocation (0.2-0.3: the transformer's response must fit Lambda's 6 MB for the smallest records, trace context included)."
   type        = number
-  default     = 0.4
+  default     = 0.3
 }
 
 variable "firehose_processor_buffer_interval_seconds" {

@@ -109,7 +109,7 @@ impl Default for CostInputs {
             payload: Payload::Json,
             events_per_entity: 1000.0,
             retention: false,
-            processor_buffer_mb: 0.4,
+            processor_buffer_mb: 0.3,
             firehose_buffer_mb: 64.0,
             firehose_interval_seconds: 60.0,
             event_types: 10.0,

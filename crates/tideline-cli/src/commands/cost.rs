@@ -39,7 +39,7 @@ pub struct CostArgs {
     #[arg(long)]
     pub retention: bool,
     /// Terraform `firehose_processor_buffer_size_mb`.
-    #[arg(long, default_value_t = 0.4, value_parser = positive)]
+    #[arg(long, default_value_t = 0.3, value_parser = positive)]
     pub processor_buffer_mb: f64,
     /// Terraform `storer_batch_size`.
     #[arg(long, default_value_t = 10.0, value_parser = positive)]
