@@ -32,7 +32,10 @@ module "transformer" {
     # The queue's own limit: ingest refuses what the queue would.
     TIDELINE_MAX_MESSAGE_BYTES = tostring(var.queue_max_message_size)
     TIDELINE_FIELD_MAP         = var.transformer_field_map
-    RUST_LOG                   = var.rust_log
+    # scripts/build-lambdas.sh packs schemas/ into the transformer's zip, which
+    # Lambda unpacks under /var/task.
+    TIDELINE_SCHEMA_REGISTRY = var.transformer_schema_registry == null ? null : "/var/task/${var.transformer_schema_registry}"
+    RUST_LOG                 = var.rust_log
   }
 
   policy_statements = [

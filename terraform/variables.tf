@@ -130,6 +130,17 @@ variable "transformer_field_map" {
   default     = null
 }
 
+variable "transformer_schema_registry" {
+  description = "TIDELINE_SCHEMA_REGISTRY: the schema registry file inside the transformer's zip (scripts/build-lambdas.sh packs schemas/ into it), e.g. \"schemas/registry.json\"; records whose data breaks their type's schema are refused at ingest. null: no validation."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.transformer_schema_registry == null || try(!startswith(var.transformer_schema_registry, "/") && !strcontains(var.transformer_schema_registry, ".."), false)
+    error_message = "transformer_schema_registry is a path relative to the zip's root (e.g. schemas/registry.json), without .."
+  }
+}
+
 variable "event_storer" {
   description = "Settings of the event-storer function, which consumes the FIFO queue."
   type = object({
