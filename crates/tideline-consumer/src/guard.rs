@@ -248,7 +248,12 @@ impl<S: CheckpointStore> Guard<S> {
             trace_id = %trace_id,
             traceparent = %traceparent,
         );
-        self.handle_in_span(event, handler).instrument(span).await
+        // Boxed: the guard's future nests the handler's, and a Lambda main
+        // nests the guard's; unboxed, the span wrapper pushed that type past
+        // rustc's layout recursion limit in consumers' mains.
+        Box::pin(self.handle_in_span(event, handler))
+            .instrument(span)
+            .await
     }
 
     async fn handle_in_span<T, H, Fut>(
