@@ -55,6 +55,21 @@ if [ "$ARCH" = arm64 ]; then ARGS+=(--arm64); else ARGS+=(--x86-64); fi
 cargo lambda build --release --output-format zip "${ARGS[@]}" "${PASS[@]}"
 
 target="${CARGO_TARGET_DIR:-$ROOT/target}"
+# The transformer validates records against the schema registry when
+# TIDELINE_SCHEMA_REGISTRY names it (Terraform transformer_schema_registry):
+# the registry and its schemas travel in the zip, under /var/task/schemas.
+if [ -f "$target/lambda/transformer/bootstrap.zip" ] && [ -d schemas ]; then
+  python3 - "$target/lambda/transformer/bootstrap.zip" <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "a", zipfile.ZIP_DEFLATED) as z:
+    present = set(z.namelist())
+    for root, _, files in os.walk("schemas"):
+        for f in sorted(files):
+            path = os.path.join(root, f)
+            if path not in present:
+                z.write(path, path)
+PY
+fi
 echo "Lambda zips ($ARCH):"
 for b in "${BINS[@]}"; do
   zip="$target/lambda/$b/bootstrap.zip"

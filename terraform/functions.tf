@@ -32,7 +32,10 @@ module "transformer" {
     # The queue's own limit: ingest refuses what the queue would.
     TIDELINE_MAX_MESSAGE_BYTES = tostring(var.queue_max_message_size)
     TIDELINE_FIELD_MAP         = var.transformer_field_map
-    RUST_LOG                   = var.rust_log
+    # scripts/build-lambdas.sh packs schemas/ into the transformer's zip, which
+    # Lambda unpacks under /var/task.
+    TIDELINE_SCHEMA_REGISTRY = var.transformer_schema_registry == null ? null : "/var/task/${var.transformer_schema_registry}"
+    RUST_LOG                 = var.rust_log
   }
 
   policy_statements = [
@@ -142,10 +145,15 @@ module "event_emitter" {
 
   optional_environment = {
     TIDELINE_EVENT_SOURCE = var.event_source
-    RUST_LOG              = var.rust_log
+    # Ordered mode: the enhanced custom event bus (decision 0013).
+    TIDELINE_BUS_MODE        = var.ordered_bus ? "ordered" : null
+    TIDELINE_ORDERED_BUS_ARN = var.ordered_bus ? module.ordered_bus[0].bus_arn : null
+    # Bundled emission (decision 0014): off unless more than 1.
+    TIDELINE_BUNDLE_MAX_EVENTS = var.bundle_max_events > 1 ? tostring(var.bundle_max_events) : null
+    RUST_LOG                   = var.rust_log
   }
 
-  policy_statements = [
+  policy_statements = concat([
     {
       sid       = "ReadStream"
       actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
@@ -157,11 +165,6 @@ module "event_emitter" {
       sid       = "ListTableStreams"
       actions   = ["dynamodb:ListStreams"]
       resources = ["${module.store.table_arn}/stream/*"]
-    },
-    {
-      sid       = "PublishToBus"
-      actions   = ["events:PutEvents"]
-      resources = [module.bus.bus_arn]
     },
     {
       # The stream event source mapping sends failed batch descriptions to
@@ -189,7 +192,23 @@ module "event_emitter" {
         { test = "StringEquals", variable = "kms:EncryptionContext:aws:dynamodb:tableName", values = [module.store.table_name] },
       ]
     },
-  ]
+    ],
+    # Only the bus the emitter publishes to. EventsV2 signs as "events", so
+    # its PutEvents is assumed to be events:PutEvents on the bus ARN (not
+    # verified live; docs/ordered-bus.md).
+    var.ordered_bus ? [
+      {
+        sid       = "PublishToOrderedBus"
+        actions   = ["events:PutEvents"]
+        resources = [module.ordered_bus[0].bus_arn]
+      },
+      ] : [
+      {
+        sid       = "PublishToBus"
+        actions   = ["events:PutEvents"]
+        resources = [module.bus.bus_arn]
+      },
+  ])
 }
 
 module "query_api" {

@@ -84,7 +84,9 @@ module "store" {
   kms_key_arn         = module.key.key_arn
   deletion_protection = var.table_deletion_protection
   alarm_actions       = local.alarm_actions
-  tags                = local.tags
+
+  legacy_sequence_index = var.legacy_sequence_index
+  tags                  = local.tags
 }
 
 module "bus" {
@@ -99,6 +101,18 @@ module "bus" {
   kms_key_arn            = module.key.key_arn
   log_retention_days     = var.log_retention_days
   tags                   = local.tags
+}
+
+# The optional ordered bus (decision 0013): the emitter publishes there
+# instead of the classic bus, and a FIFO subscriber delivers per entity in order.
+module "ordered_bus" {
+  source = "./modules/ordered_bus"
+  count  = var.ordered_bus ? 1 : 0
+
+  name          = "${var.name_prefix}-ordered"
+  event_source  = var.event_source
+  alarm_actions = local.alarm_actions
+  tags          = local.tags
 }
 
 module "stream_failures" {

@@ -117,3 +117,13 @@ output "lambda_architecture" {
   description = "Instruction set of the stack's functions, for consumers to match."
   value       = var.lambda_architecture
 }
+
+output "ordered_bus_arn" {
+  description = "ARN of the enhanced custom event bus the emitter publishes to (null unless ordered_bus)."
+  value       = var.ordered_bus ? module.ordered_bus[0].bus_arn : null
+}
+
+output "ordered_queue_url" {
+  description = "FIFO queue the ordered bus's subscriber delivers to, in per-entity order (null unless ordered_bus)."
+  value       = var.ordered_bus ? module.ordered_bus[0].queue_url : null
+}

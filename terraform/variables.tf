@@ -130,6 +130,17 @@ variable "transformer_field_map" {
   default     = null
 }
 
+variable "transformer_schema_registry" {
+  description = "TIDELINE_SCHEMA_REGISTRY: the schema registry file inside the transformer's zip (scripts/build-lambdas.sh packs schemas/ into it), e.g. \"schemas/registry.json\"; records whose data breaks their type's schema are refused at ingest. null: no validation."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.transformer_schema_registry == null || try(!startswith(var.transformer_schema_registry, "/") && !strcontains(var.transformer_schema_registry, ".."), false)
+    error_message = "transformer_schema_registry is a path relative to the zip's root (e.g. schemas/registry.json), without .."
+  }
+}
+
 variable "event_storer" {
   description = "Settings of the event-storer function, which consumes the FIFO queue."
   type = object({
@@ -206,9 +217,9 @@ variable "firehose_buffering_interval_seconds" {
 }
 
 variable "firehose_processor_buffer_size_mb" {
-  description = "MiB of records per transformer invocation (0.2-0.4: the transformer's response must fit Lambda's 6 MB for the smallest records)."
+  description = "MiB of records per transformer invocation (0.2-0.3: the transformer's response must fit Lambda's 6 MB for the smallest records, trace context included)."
   type        = number
-  default     = 0.4
+  default     = 0.3
 }
 
 variable "firehose_processor_buffer_interval_seconds" {
@@ -338,6 +349,12 @@ variable "storer_maximum_concurrency" {
 
 # -------------------------------------------------------------------- store
 
+variable "legacy_sequence_index" {
+  description = "true for a table created before decision 0009 (it has the `by-sequence` LSI, which only changes with the table): keeps the index so Terraform does not plan a replacement. New deployments: false (docs/decisions/0009-cheaper-store.md)."
+  type        = bool
+  default     = false
+}
+
 variable "table_deletion_protection" {
   description = "Protect the events table from deletion."
   type        = bool
@@ -419,6 +436,22 @@ variable "archive_retention_days" {
   description = "Days the bus archive keeps events for replay; 0 keeps them forever."
   type        = number
   default     = 30
+}
+
+variable "bundle_max_events" {
+  description = "Most consecutive events the emitter packs into one bus entry (detail.events, decision 0014); 1 = off. Rules must match bundles too: see docs/consumers.md."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.bundle_max_events >= 1 && floor(var.bundle_max_events) == var.bundle_max_events
+    error_message = "bundle_max_events must be a whole number, at least 1 (1 = off)."
+  }
+}
+
+variable "ordered_bus" {
+  description = "Publish to an EventBridge enhanced custom event bus (EventsV2) with a FIFO subscriber, ordered per entity (EventGroupId = entity id), instead of the classic bus (decision 0013). Deployed with a CloudFormation stack; not verified against a live account (docs/ordered-bus.md)."
+  type        = bool
+  default     = false
 }
 
 variable "enable_bus_tap" {

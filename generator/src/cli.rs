@@ -7,7 +7,7 @@ use crate::rate::SystemClock;
 use crate::send::{self, SendConfig, SendSummary, SharedManifest, Stop};
 use crate::stats::SendStats;
 use crate::targets::{
-    AnySink, BatchLimits, FIREHOSE_MAX_BYTES, FIREHOSE_MAX_RECORDS, FirehoseSink, LinesSink,
+    AnySink, BatchLimits, FIREHOSE_MAX_BYTES, FIREHOSE_MAX_RECORDS, FirehoseTransport, LinesSink,
     RetryPolicy, SQS_MAX_BYTES, SQS_MAX_RECORDS, SqsSink, sdk_config,
 };
 use crate::verify::{self, HttpSource, SigV4, VerifySummary};
@@ -286,11 +286,16 @@ impl SendArgs {
         Ok(match self.target {
             TargetKind::Firehose => {
                 let sdk = sdk_config(self.endpoint_url.as_deref(), self.region.as_deref()).await;
-                AnySink::Firehose(FirehoseSink::new(
-                    aws_sdk_firehose::Client::new(&sdk),
-                    self.stream.clone(),
-                    self.limits(FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_BYTES)?,
-                ))
+                AnySink::Firehose(
+                    FirehoseTransport::new(
+                        aws_sdk_firehose::Client::new(&sdk),
+                        self.stream.clone(),
+                    )
+                    .with_limits(self.limits(FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_BYTES)?)
+                    .map_err(|e| {
+                        UsageError(format!("--max-batch-records/--max-batch-bytes: {e}"))
+                    })?,
+                )
             }
             TargetKind::Sqs => {
                 let sdk = sdk_config(self.endpoint_url.as_deref(), self.region.as_deref()).await;

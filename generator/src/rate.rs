@@ -12,22 +12,9 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A monotonic clock that can also wait.
-pub trait Clock: Send + Sync {
-    /// Time since the clock's own origin.
-    fn now(&self) -> Duration;
-    /// Waits for `d`.
-    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send;
-}
-
-impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
-    fn now(&self) -> Duration {
-        (**self).now()
-    }
-    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send {
-        (**self).sleep(d)
-    }
-}
+/// The client's clock trait: one definition, so the generator's clocks
+/// drive the client's retry loop too.
+pub use tideline_client::Clock;
 
 /// The real clock.
 #[derive(Debug, Clone, Copy)]

@@ -17,7 +17,6 @@ use crate::manifest::{
 };
 use crate::profiles::{GenConfig, Generator};
 use crate::rate::{Clock, RateLimiter};
-use crate::rng::Rng;
 use crate::stats::{Percentiles, SendStats};
 use crate::targets::{Delivered, Outgoing, RetryPolicy, Sink, deliver};
 use serde::Serialize;
@@ -139,7 +138,7 @@ where
 
     let mut senders = Vec::with_capacity(concurrency);
     let mut handles = Vec::with_capacity(concurrency);
-    for worker in 0..concurrency {
+    for _ in 0..concurrency {
         let (tx, rx) = mpsc::channel::<Outgoing>(limits.max_records.max(1) * 2);
         senders.push(tx);
         let ctx = Worker {
@@ -149,7 +148,6 @@ where
             manifest: manifest.clone(),
             names: names.clone(),
             retry: config.retry,
-            rng: Rng::new(config.gen_config.seed ^ ((worker as u64 + 1) << 32)),
             test_flag,
         };
         handles.push(tokio::spawn(ctx.run(rx)));
@@ -241,7 +239,6 @@ struct Worker<S, C> {
     manifest: Option<SharedManifest>,
     names: Arc<Vec<String>>,
     retry: RetryPolicy,
-    rng: Rng,
     test_flag: u8,
 }
 
@@ -302,15 +299,11 @@ impl<S: Sink, C: Clock> Worker<S, C> {
             if batch.is_empty() {
                 continue;
             }
-            let delivered = deliver(
-                self.sink.as_ref(),
-                self.clock.as_ref(),
-                &self.retry,
-                &mut self.rng,
-                &self.stats,
-                batch,
-            )
-            .await;
+            let delivered =
+                deliver(self.sink.as_ref(), self.clock.as_ref(), &self.retry, batch).await;
+            for latency in &delivered.call_latencies {
+                self.stats.call_latency(*latency);
+            }
             self.account(delivered, &mut resends);
             if let Some(o) = held {
                 // Kept for the next call, ahead of anything received later.
@@ -319,7 +312,7 @@ impl<S: Sink, C: Clock> Worker<S, C> {
         }
     }
 
-    fn account(&mut self, d: Delivered, resends: &mut VecDeque<Outgoing>) {
+    fn account(&mut self, d: Delivered<Outgoing>, resends: &mut VecDeque<Outgoing>) {
         let stats = &self.stats;
         SendStats::add(&stats.retried, d.retried);
         let mut log: Vec<(ManifestEntry, u32)> =
@@ -398,7 +391,7 @@ mod tests {
     use super::*;
     use crate::profiles::Profile;
     use crate::rate::FakeClock;
-    use crate::targets::{BatchLimits, CallResult, RecordError};
+    use crate::targets::{BatchLimits, CallResult, RecordError, Transport};
     use std::future::Future;
 
     /// Accepts everything except every 7th record on its first try, and logs calls.
@@ -409,7 +402,7 @@ mod tests {
         tried: Mutex<std::collections::HashSet<u64>>,
     }
 
-    impl Sink for Recording {
+    impl Transport<Outgoing> for Recording {
         fn limits(&self) -> BatchLimits {
             BatchLimits {
                 max_records: 16,

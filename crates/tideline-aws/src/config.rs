@@ -15,6 +15,15 @@ pub const QUEUE_URL: &str = "TIDELINE_QUEUE_URL";
 pub const TABLE_NAME: &str = "TIDELINE_TABLE_NAME";
 /// The bus name (event-emitter).
 pub const EVENT_BUS_NAME: &str = "TIDELINE_EVENT_BUS_NAME";
+/// Which bus the emitter publishes to: `classic` (default, EventBridge
+/// PutEvents to [`EVENT_BUS_NAME`]) or `ordered` (the enhanced custom event
+/// bus at [`ORDERED_BUS_ARN`], ordered per entity; decision 0013).
+pub const BUS_MODE: &str = "TIDELINE_BUS_MODE";
+/// ARN of the enhanced custom event bus; required when [`BUS_MODE`] is `ordered`.
+pub const ORDERED_BUS_ARN: &str = "TIDELINE_ORDERED_BUS_ARN";
+/// Most events the emitter packs into one bus entry (bundled emission,
+/// decision 0014); optional, unset or `1` = off.
+pub const BUNDLE_MAX_EVENTS: &str = "TIDELINE_BUNDLE_MAX_EVENTS";
 /// `source` of integration events; optional, default `tideline`.
 pub const EVENT_SOURCE: &str = "TIDELINE_EVENT_SOURCE";
 /// Largest accepted record in bytes (transformer); optional.
@@ -26,6 +35,9 @@ pub const REJECTED_TTL_DAYS: &str = "TIDELINE_REJECTED_TTL_DAYS";
 pub const MAX_MESSAGE_BYTES: &str = "TIDELINE_MAX_MESSAGE_BYTES";
 /// Field map JSON (transformer); optional.
 pub const FIELD_MAP: &str = "TIDELINE_FIELD_MAP";
+/// Path of a schema registry file (`schemas/registry.json` layout) checked at
+/// ingest (transformer); optional: unset, `data` is not checked.
+pub const SCHEMA_REGISTRY: &str = "TIDELINE_SCHEMA_REGISTRY";
 /// Retention of event items in days, written as the TTL attribute (event-storer); optional.
 pub const EVENT_TTL_DAYS: &str = "TIDELINE_EVENT_TTL_DAYS";
 /// Log filter, read by [`crate::logging::init`]; optional everywhere.
@@ -100,6 +112,9 @@ pub struct TransformerConfig {
     pub queue_url: String,
     /// The ingest contract settings, same as local mode's.
     pub ingest: IngestConfig,
+    /// `TIDELINE_SCHEMA_REGISTRY`: the registry file whose schemas `data`
+    /// must match (loaded by the binary, which sets `ingest.data_validator`).
+    pub schema_registry: Option<std::path::PathBuf>,
 }
 
 impl TransformerConfig {
@@ -138,7 +153,15 @@ impl TransformerConfig {
                 reason,
             })?;
         }
-        Ok(Self { queue_url, ingest })
+        let schema_registry = env
+            .get(SCHEMA_REGISTRY)
+            .filter(|p| !p.trim().is_empty())
+            .map(std::path::PathBuf::from);
+        Ok(Self {
+            queue_url,
+            ingest,
+            schema_registry,
+        })
     }
 }
 
@@ -175,6 +198,21 @@ impl StorerConfig {
     }
 }
 
+/// Where the emitter publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BusMode {
+    /// EventBridge PutEvents to the custom bus named by [`EVENT_BUS_NAME`];
+    /// consumers restore order from `sequence`.
+    #[default]
+    Classic,
+    /// The enhanced custom event bus (EventsV2): `EventGroupId` = entity id,
+    /// delivered in publish order to FIFO subscribers.
+    Ordered {
+        /// Its ARN (EventsV2 PutEvents names the bus by ARN).
+        bus_arn: String,
+    },
+}
+
 /// `event-emitter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmitterConfig {
@@ -182,6 +220,35 @@ pub struct EmitterConfig {
     pub event_bus_name: String,
     /// `source` of integration events.
     pub source: String,
+    /// Classic or ordered bus.
+    pub bus_mode: BusMode,
+    /// Most events per bus entry; 1 = no bundling (the default).
+    pub bundle_max_events: usize,
+}
+
+fn bus_mode(env: &impl Env) -> Result<BusMode, ConfigError> {
+    // Read both always, so a stray ARN with the classic mode is still checked.
+    let arn = env.get(ORDERED_BUS_ARN);
+    if let Some(arn) = arn.as_ref().filter(|a| !a.starts_with("arn:")) {
+        return Err(ConfigError::Invalid {
+            variable: ORDERED_BUS_ARN,
+            reason: format!("{arn:?} is not an ARN (EventsV2 PutEvents takes the bus ARN)"),
+        });
+    }
+    match env.get(BUS_MODE).as_deref().map(str::trim) {
+        None | Some("classic") => Ok(BusMode::Classic),
+        Some("ordered") => {
+            arn.map(|bus_arn| BusMode::Ordered { bus_arn })
+                .ok_or(ConfigError::Invalid {
+                    variable: ORDERED_BUS_ARN,
+                    reason: format!("is required when {BUS_MODE}=ordered"),
+                })
+        }
+        Some(other) => Err(ConfigError::Invalid {
+            variable: BUS_MODE,
+            reason: format!("{other:?}: expected \"classic\" or \"ordered\""),
+        }),
+    }
 }
 
 impl EmitterConfig {
@@ -202,9 +269,29 @@ impl EmitterConfig {
                 ),
             });
         }
+        let bundle_max_events = parse::<usize>(env, BUNDLE_MAX_EVENTS)?.unwrap_or(1);
+        if bundle_max_events == 0 {
+            return Err(ConfigError::Invalid {
+                variable: BUNDLE_MAX_EVENTS,
+                reason: "must be at least 1 (1 turns bundling off)".into(),
+            });
+        }
         Ok(Self {
             event_bus_name: required(env, EVENT_BUS_NAME)?,
             source,
+            bus_mode: bus_mode(env)?,
+            bundle_max_events,
+        })
+    }
+
+    /// The emit stage's bundling, `None` when off. On the ordered bus a
+    /// bundle holds one entity, because its `EventGroupId` is one entity.
+    pub fn bundle(&self) -> Option<tideline_core::bundle::BundleConfig> {
+        tideline_core::bundle::BundleConfig::from_max_events(self.bundle_max_events).map(|b| {
+            tideline_core::bundle::BundleConfig {
+                one_entity_per_bundle: matches!(self.bus_mode, BusMode::Ordered { .. }),
+                ..b
+            }
         })
     }
 }
@@ -284,6 +371,66 @@ mod tests {
         assert_eq!(c.source, "tideline");
         let c = StorerConfig::load(&env(&[(TABLE_NAME, "t"), (EVENT_TTL_DAYS, "30")])).unwrap();
         assert_eq!(c.ttl(), Some(chrono::Duration::days(30)));
+    }
+
+    #[test]
+    fn bundling_is_off_unless_asked_and_per_entity_on_the_ordered_bus() {
+        let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b")])).unwrap();
+        assert_eq!(c.bundle(), None);
+        let c =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "1")])).unwrap();
+        assert_eq!(c.bundle(), None);
+        let c =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "20")])).unwrap();
+        let bundle = c.bundle().unwrap();
+        assert_eq!(
+            (bundle.max_events, bundle.one_entity_per_bundle),
+            (20, false)
+        );
+        let arn = "arn:aws:events:eu-west-1:123456789012:event-busv2/b/abcdefghij0123456789abcde";
+        let c = EmitterConfig::load(&env(&[
+            (EVENT_BUS_NAME, "b"),
+            (BUNDLE_MAX_EVENTS, "20"),
+            (BUS_MODE, "ordered"),
+            (ORDERED_BUS_ARN, arn),
+        ]))
+        .unwrap();
+        assert!(c.bundle().unwrap().one_entity_per_bundle);
+        let err = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUNDLE_MAX_EVENTS, "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains(BUNDLE_MAX_EVENTS), "{err}");
+    }
+
+    #[test]
+    fn bus_mode_ordered_needs_the_bus_arn() {
+        let arn = "arn:aws:events:eu-west-1:123456789012:event-busv2/tideline-ordered/abcdefghij0123456789abcde";
+        let c = EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b")])).unwrap();
+        assert_eq!(c.bus_mode, BusMode::Classic);
+        let c = EmitterConfig::load(&env(&[
+            (EVENT_BUS_NAME, "b"),
+            (BUS_MODE, "ordered"),
+            (ORDERED_BUS_ARN, arn),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.bus_mode,
+            BusMode::Ordered {
+                bus_arn: arn.into()
+            }
+        );
+        let err =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUS_MODE, "ordered")])).unwrap_err();
+        assert!(err.to_string().contains(ORDERED_BUS_ARN), "{err}");
+        let err =
+            EmitterConfig::load(&env(&[(EVENT_BUS_NAME, "b"), (BUS_MODE, "fifo")])).unwrap_err();
+        assert!(err.to_string().contains(BUS_MODE), "{err}");
+        let err = EmitterConfig::load(&env(&[
+            (EVENT_BUS_NAME, "b"),
+            (BUS_MODE, "ordered"),
+            (ORDERED_BUS_ARN, "tideline-ordered"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains(ORDERED_BUS_ARN), "{err}");
     }
 
     #[test]

@@ -1,75 +1,88 @@
-//! The event store on DynamoDB, executing the core's append plan.
+//! The event store on DynamoDB: the append protocol of decision record 0009
+//! ([`tideline_ports::slot_store`]) over single-item conditional writes, and
+//! the rejected-records sink.
 //!
-//! Item layout (one table, string keys `pk`/`sk`, LSI `by-sequence` on `pk`, `seq`):
-//! - event: `pk` = entity, `sk` = `<stored_at>#<event_id>`, `seq` N, `kind` = `event`,
-//!   `event_id`, `event_type`, `data` (the payload as JSON text), `occurred_at`,
-//!   `received_at`, `stored_at`, `correlation_id` (omitted when none), `test`,
-//!   `schema_version`, `expires_at` (the TTL attribute; omitted when none);
-//! - head: `sk` = `#head`, `kind` = `head`, `last_seq`, `last_stored_at`;
-//! - de-duplication marker: `sk` = `id#<event_id>`, `kind` = `dedup`, `event_seq`,
-//!   `expires_at` (its event's, so the id is forgotten when the event is; omitted when none);
+//! Item layout (one table, string keys `pk`/`sk`; [`tideline_core::item`]):
+//! - event: `pk` = entity, `sk` = its slot (a fixed-width UTC time, strictly
+//!   increasing per entity), `seq` N, `kind` = `event`, `event_id`,
+//!   `event_type`, `data` (the payload as JSON text) or `data_z` (deflated,
+//!   when that saves a write unit), `occurred_at`, `received_at`, `stored_at`,
+//!   `correlation_id` (omitted when none), `test`, `schema_version`,
+//!   `expires_at` (the TTL attribute; omitted when none);
+//! - head: `sk` = `#head`, `kind` = `head`, `last_seq`, `last_stored_at`,
+//!   `last_sk`: written when the entity is created, and per append only with a
+//!   retention;
+//! - de-duplication marker: `sk` = `id#<event_id>`, `kind` = `dedup`,
+//!   `event_seq`, `event_sk`, `expires_at` (its event's);
 //! - rejected record: `pk` = `rejected#<stage>#<nn>` (16 partitions, `keys::rejected_partition_key`), `sk` = `<rejected_at>#<source_id>`, `kind` = `rejected`,
 //!   `expires_at` (`rejected_at` + the retention; omitted when none).
 //!
-//! Head and markers carry no `seq`, so they stay out of the `by-sequence` index.
-//!
-//! An append reads the head (consistent read), asks
-//! [`tideline_core::event::plan_append`] what to write, and writes it in one
-//! `TransactWriteItems`: the head conditional on the `last_seq` it read, each
-//! event and marker conditional on not existing. So `seq` is assigned in the
-//! same atomic write as the event (INVARIANTS.md #3), and an event id is stored
-//! at most once (#2): a marker whose condition fails names a duplicate, and the
-//! plan is made again with that id known as stored.
+//! An append reads the latest event (one strongly consistent `Query`), puts
+//! the marker, then the event item at the slot the latest event opened, each
+//! conditional on its key being free: no transaction, so each write costs one
+//! unit per KB instead of two. `sk` order is `seq` order, so no index is needed
+//! to read an entity's history in order; a table created with the
+//! `by-sequence` index before 0009 keeps working (the index is no longer read).
 
 use crate::error::{classify, is_retryable_code};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use std::collections::{HashMap, HashSet};
-use tideline_core::event::{EntityHead, plan_append};
-use tideline_core::keys::{HEAD_SK, dedup_sort_key, rejected_partition_key};
-use tideline_core::limits::{DYNAMODB_ITEM_BYTES, ItemValue, event_item_attributes, item_size};
-use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use std::collections::HashMap;
+use tideline_core::event::EntityHead;
+use tideline_core::item::{self as core_item, AttrRef, AttrValue, EVENT_SK_RANGE, Item};
+use tideline_core::keys::rejected_partition_key;
+use tideline_core::limits::DYNAMODB_ITEM_BYTES;
+use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent, StoredEvent};
+use tideline_ports::slot_store::{
+    CondPut, Condition, ConditionFailed, ItemPage, ItemTable, SlotStore,
+};
 use tideline_ports::{EventStore, PortError, RejectSink, RejectedRecord, StoreError};
-use tracing::debug;
+
+pub use tideline_ports::slot_store::{DEFAULT_CONFLICT_RETRIES, MAX_EVENTS_PER_APPEND};
 
 /// DynamoDB: at most 100 actions per `TransactWriteItems` (AWS-CONTRACTS.md).
 pub const MAX_TRANSACT_ACTIONS: usize = 100;
-/// One head plus an event and a marker per event: 1 + 2n ≤ 100.
-pub const MAX_EVENTS_PER_APPEND: usize = (MAX_TRANSACT_ACTIONS - 1) / 2;
-/// The local secondary index on (`pk`, `seq`).
+/// The local secondary index on (`pk`, `seq`) of tables created before
+/// decision 0009; kept by such tables, read by nothing.
 pub const BY_SEQUENCE_INDEX: &str = "by-sequence";
-/// Re-plans after a concurrent writer moved the head, before giving up (retryably).
-pub const DEFAULT_CONFLICT_RETRIES: u32 = 5;
 
 /// `kind` values: the core's, one definition for every store.
 pub use tideline_core::keys::item_kind as kind;
 
+/// The events table as single-item operations ([`ItemTable`]).
+#[derive(Debug, Clone)]
+pub struct DynamoTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
 /// The DynamoDB adapter: [`EventStore`] and [`RejectSink`].
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    store: SlotStore<DynamoTable>,
     ttl: Option<chrono::Duration>,
     rejected_ttl: Option<chrono::Duration>,
-    conflict_retries: u32,
 }
 
 impl DynamoStore {
     /// An adapter over a client built once per process.
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
+        let table = DynamoTable {
             client,
             table: table.into(),
+        };
+        Self {
+            store: SlotStore::new(table, "dynamodb"),
             ttl: None,
             rejected_ttl: None,
-            conflict_retries: DEFAULT_CONFLICT_RETRIES,
         }
     }
 
     /// Sets the retention written as `expires_at`.
     pub fn with_ttl(mut self, ttl: Option<chrono::Duration>) -> Self {
         self.ttl = ttl;
+        self.store = self.store.with_ttl(ttl);
         self
     }
 
@@ -81,140 +94,248 @@ impl DynamoStore {
 
     /// The table name.
     pub fn table(&self) -> &str {
-        &self.table
+        &self.store.table().table
     }
 
-    async fn write_plan(
-        &self,
-        entity: &EntityId,
-        plan: &tideline_core::AppendPlan,
-    ) -> Result<(), SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>>
-    {
-        let mut actions = Vec::with_capacity(1 + 2 * plan.to_store.len());
-        if let Some(head) = &plan.new_head {
-            let mut put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(head_item(head)));
-            put = if plan.previous_seq == 0 {
-                put.condition_expression("attribute_not_exists(pk)")
-            } else {
-                put.condition_expression("last_seq = :prev")
-                    .expression_attribute_values(":prev", n(plan.previous_seq))
+    fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.store.table().client
+    }
+}
+
+fn to_sdk(item: Item) -> HashMap<String, AttributeValue> {
+    item.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                AttrValue::S(s) => AttributeValue::S(s),
+                AttrValue::N(n) => AttributeValue::N(n),
+                AttrValue::B(b) => AttributeValue::B(aws_smithy_types::Blob::new(b)),
+                AttrValue::Bool(b) => AttributeValue::Bool(b),
             };
-            actions.push(put);
-        }
-        for event in &plan.to_store {
-            actions.push(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(event_item(event)))
-                    .condition_expression("attribute_not_exists(pk)"),
-            );
-        }
-        for event in &plan.to_store {
-            actions.push(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(marker_item(entity, event)))
-                    .condition_expression("attribute_not_exists(pk)"),
-            );
-        }
-        let mut items = Vec::with_capacity(actions.len());
-        for put in actions {
-            // `build` fails only without table name or item, both always set.
-            if let Ok(put) = put.build() {
-                items.push(TransactWriteItem::builder().put(put).build());
-            }
-        }
+            (k, v)
+        })
+        .collect()
+}
+
+/// An SDK item as the core's; attribute types the store never writes are dropped.
+fn from_sdk(item: HashMap<String, AttributeValue>) -> Item {
+    item.into_iter()
+        .filter_map(|(k, v)| {
+            let v = match v {
+                AttributeValue::S(s) => AttrValue::S(s),
+                AttributeValue::N(n) => AttrValue::N(n),
+                AttributeValue::B(b) => AttrValue::B(b.into_inner()),
+                AttributeValue::Bool(b) => AttrValue::Bool(b),
+                _ => return None,
+            };
+            Some((k, v))
+        })
+        .collect()
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A condition expression with its attribute names and values.
+type Expression = (
+    &'static str,
+    Option<HashMap<String, String>>,
+    Option<HashMap<String, AttributeValue>>,
+);
+
+/// The condition expression of a [`Condition`], with its names and values.
+fn expression(condition: &Condition) -> Expression {
+    match condition {
+        Condition::NotExists => ("attribute_not_exists(pk)", None, None),
+        Condition::Equals(name, value) => (
+            "#c = :c",
+            Some(HashMap::from([("#c".to_string(), (*name).to_string())])),
+            Some(HashMap::from([(
+                ":c".to_string(),
+                to_sdk(Item::from([(String::new(), value.clone())]))
+                    .remove("")
+                    .unwrap_or(AttributeValue::Null(true)),
+            )])),
+        ),
+        Condition::NotExistsOrLastSeqBelow(seq) => (
+            "attribute_not_exists(pk) OR last_seq < :c",
+            None,
+            Some(HashMap::from([(":c".to_string(), n(seq))])),
+        ),
+    }
+}
+
+impl DynamoTable {
+    fn event_range_query(
+        &self,
+        pk: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":lo", s(EVENT_SK_RANGE.0))
+            .expression_attribute_values(":hi", s(EVENT_SK_RANGE.1))
+            .consistent_read(true)
+    }
+}
+
+impl ItemTable for DynamoTable {
+    async fn latest_event(&self, pk: &str) -> Result<Option<Item>, PortError> {
+        let out = self
+            .event_range_query(pk)
+            .scan_index_forward(false)
+            .limit(1)
             .send()
             .await
-            .map(|_| ())
+            .map_err(|e| classify("dynamodb", "Query", &e))?;
+        Ok(out.items.and_then(|mut items| items.pop()).map(from_sdk))
     }
 
-    async fn read_head(&self, entity: &EntityId) -> Result<Option<EntityHead>, PortError> {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(entity.as_str()))
-            .key("sk", s(HEAD_SK))
+            .key("pk", s(pk))
+            .key("sk", s(sk))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| classify("dynamodb", "GetItem", &e))?;
-        match out.item() {
-            None => Ok(None),
-            Some(item) => decode_head(entity, item)
-                .map(Some)
-                .map_err(|e| PortError::permanent("dynamodb", e)),
+        Ok(out.item.map(from_sdk))
+    }
+
+    async fn put(&self, put: CondPut) -> Result<Result<(), ConditionFailed>, PortError> {
+        let (expr, names, values) = expression(&put.condition);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_sdk(put.item)))
+            .condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            // The item that was there comes back with the failure, for free:
+            // no second read to tell a duplicate from a lost race.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(Err(ConditionFailed(c.item().cloned().map(from_sdk))))
+                }
+                _ => Err(classify("dynamodb", "PutItem", &e)),
+            },
         }
     }
-}
 
-/// What a cancelled transaction tells about the plan.
-enum Cancelled {
-    /// These events' markers exist: they are duplicates.
-    Duplicates(Vec<EventId>),
-    /// Another writer moved the head (or took an `sk`): re-read and re-plan.
-    Concurrent,
-    /// Throttled or conflicting with another transaction: retry later.
-    Retryable(String),
-    /// Something the plan cannot fix.
-    Permanent(String),
-}
-
-fn read_cancellation(
-    plan: &tideline_core::AppendPlan,
-    err: &TransactWriteItemsError,
-) -> Option<Cancelled> {
-    let TransactWriteItemsError::TransactionCanceledException(tce) = err else {
-        return None;
-    };
-    let reasons = tce.cancellation_reasons();
-    let n_events = plan.to_store.len();
-    let mut duplicates = Vec::new();
-    let mut concurrent = false;
-    let mut retryable = None;
-    let mut permanent = None;
-    for (i, reason) in reasons.iter().enumerate() {
-        let code = reason.code().unwrap_or("None");
-        match code {
-            "None" | "" => {}
-            "ConditionalCheckFailed" => {
-                if i == 0 {
-                    concurrent = true;
-                } else if i <= n_events {
-                    concurrent = true; // an sk taken: a writer raced us
-                } else if let Some(e) = plan.to_store.get(i - 1 - n_events) {
-                    duplicates.push(e.event_id.clone());
+    async fn transact(&self, puts: Vec<CondPut>) -> Result<Result<(), Vec<usize>>, PortError> {
+        let mut items = Vec::with_capacity(puts.len());
+        for put in puts {
+            let (expr, names, values) = expression(&put.condition);
+            let built = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_sdk(put.item)))
+                .condition_expression(expr)
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(|e| {
+                    PortError::permanent("dynamodb", format!("TransactWriteItems: {e}"))
+                })?;
+            items.push(TransactWriteItem::builder().put(built).build());
+        }
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(Ok(())),
+            Err(e) => e,
+        };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let Some(TransactWriteItemsError::TransactionCanceledException(tce)) =
+            err.as_service_error()
+        else {
+            return Err(classify("dynamodb", "TransactWriteItems", &err));
+        };
+        let mut failed = Vec::new();
+        for (i, reason) in tce.cancellation_reasons().iter().enumerate() {
+            match reason.code().unwrap_or("None") {
+                "None" | "" => {}
+                "ConditionalCheckFailed" => failed.push(i),
+                c if is_retryable_code(c) => {
+                    return Err(PortError::retryable(
+                        "dynamodb",
+                        format!("TransactWriteItems: item {i}: {c}"),
+                    ));
+                }
+                c => {
+                    return Err(PortError::permanent(
+                        "dynamodb",
+                        format!(
+                            "TransactWriteItems: item {i}: {c}: {}",
+                            reason.message().unwrap_or_default()
+                        ),
+                    ));
                 }
             }
-            c if is_retryable_code(c) => retryable = Some(format!("item {i}: {c}")),
-            c => {
-                permanent = Some(format!(
-                    "item {i}: {c}: {}",
-                    reason.message().unwrap_or_default()
-                ))
-            }
         }
+        if failed.is_empty() {
+            return Err(PortError::retryable(
+                "dynamodb",
+                format!(
+                    "TransactWriteItems: cancelled: {}",
+                    tce.message().unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(Err(failed))
     }
-    Some(if let Some(p) = permanent {
-        Cancelled::Permanent(p)
-    } else if !duplicates.is_empty() {
-        Cancelled::Duplicates(duplicates)
-    } else if concurrent {
-        Cancelled::Concurrent
-    } else if let Some(r) = retryable {
-        Cancelled::Retryable(r)
-    } else {
-        Cancelled::Retryable(format!(
-            "transaction cancelled: {}",
-            tce.message().unwrap_or_default()
-        ))
-    })
+
+    async fn events_after(
+        &self,
+        pk: &str,
+        after_sk: Option<&str>,
+        limit: usize,
+    ) -> Result<ItemPage, PortError> {
+        let start = after_sk
+            .map(|sk| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]));
+        // DynamoDB returns at most 1 MB per page (AWS-CONTRACTS.md, Paging):
+        // the caller follows `next`.
+        let out = self
+            .event_range_query(pk)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "Query", &e))?;
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        Ok(ItemPage {
+            items: out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(from_sdk)
+                .collect(),
+            next,
+        })
+    }
 }
 
 impl EventStore for DynamoStore {
@@ -224,107 +345,7 @@ impl EventStore for DynamoStore {
         events: Vec<NewEvent>,
         expected: ExpectedSeq,
     ) -> Result<Vec<AppendOutcome>, StoreError> {
-        if events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(PortError::permanent(
-                "dynamodb",
-                format!(
-                    "{} events in one append; DynamoDB's {MAX_TRANSACT_ACTIONS}-action transaction limit allows {MAX_EVENTS_PER_APPEND}",
-                    events.len()
-                ),
-            )
-            .into());
-        }
-        let mut known: HashSet<EventId> = HashSet::new();
-        let mut attempt = 0;
-        // Serialised once per append; the item is measured as written.
-        let data_json: Vec<String> = events
-            .iter()
-            .map(|e| serde_json::to_string(&e.data).unwrap_or_default())
-            .collect();
-        loop {
-            let head = self.read_head(entity).await?;
-            let plan = plan_append(
-                entity,
-                head.as_ref(),
-                expected,
-                events.clone(),
-                |id| known.contains(id),
-                chrono::Utc::now(),
-                self.ttl,
-            )?;
-            if plan.to_store.is_empty() {
-                return Ok(plan.outcomes());
-            }
-            // DynamoDB would refuse an item over 400 KB with a ValidationException
-            // after a round trip; refusing here names the limit (ingest already
-            // refuses such records, so this guards records enqueued before it did).
-            for event in &plan.to_store {
-                let text = events
-                    .iter()
-                    .position(|e| e.id == event.event_id)
-                    .and_then(|i| data_json.get(i))
-                    .map_or("", String::as_str);
-                let size = item_size(&event_item_attributes(&event.item_fields(), text))
-                    + tideline_core::limits::DYNAMODB_LSI_OVERHEAD_BYTES;
-                if size > DYNAMODB_ITEM_BYTES {
-                    return Err(PortError::permanent(
-                        "dynamodb",
-                        format!(
-                            "event {} is {size} bytes as a DynamoDB item (index copy included); the item limit is {DYNAMODB_ITEM_BYTES} bytes",
-                            event.event_id
-                        ),
-                    )
-                    .into());
-                }
-            }
-            let err = match self.write_plan(entity, &plan).await {
-                Ok(()) => return Ok(plan.outcomes()),
-                Err(e) => e,
-            };
-            let cancelled = err
-                .as_service_error()
-                .and_then(|se| read_cancellation(&plan, se));
-            match cancelled {
-                None => return Err(classify("dynamodb", "TransactWriteItems", &err).into()),
-                Some(Cancelled::Duplicates(ids)) => {
-                    debug!(entity = %entity, duplicates = ids.len(), "event ids already stored; re-planning");
-                    let before = known.len();
-                    known.extend(ids);
-                    if known.len() == before {
-                        return Err(PortError::permanent(
-                            "dynamodb",
-                            "TransactWriteItems: duplicate markers keep failing",
-                        )
-                        .into());
-                    }
-                }
-                Some(Cancelled::Concurrent) => {
-                    attempt += 1;
-                    if attempt > self.conflict_retries {
-                        return Err(PortError::retryable(
-                            "dynamodb",
-                            format!("TransactWriteItems: the head of {entity} kept moving under {attempt} attempts"),
-                        )
-                        .into());
-                    }
-                    debug!(entity = %entity, attempt, "concurrent writer moved the head; re-planning");
-                }
-                Some(Cancelled::Retryable(m)) => {
-                    return Err(PortError::retryable(
-                        "dynamodb",
-                        format!("TransactWriteItems: TransactionCanceledException: {m}"),
-                    )
-                    .into());
-                }
-                Some(Cancelled::Permanent(m)) => {
-                    return Err(PortError::permanent(
-                        "dynamodb",
-                        format!("TransactWriteItems: TransactionCanceledException: {m}"),
-                    )
-                    .into());
-                }
-            }
-        }
+        self.store.append(entity, events, expected).await
     }
 
     async fn read_events(
@@ -333,46 +354,11 @@ impl EventStore for DynamoStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        // DynamoDB returns at most 1 MB per page: follow LastEvaluatedKey
-        // until `limit` items or the end (AWS-CONTRACTS.md, Paging).
-        loop {
-            let remaining = limit.saturating_sub(out.len());
-            if remaining == 0 {
-                break;
-            }
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_SEQUENCE_INDEX)
-                .key_condition_expression("pk = :pk AND seq > :after")
-                .expression_attribute_values(":pk", s(entity.as_str()))
-                .expression_attribute_values(":after", n(after_seq))
-                .consistent_read(true)
-                .limit(i32::try_from(remaining).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "Query", &e))?;
-            for item in page.items() {
-                let event = decode_event(item).map_err(|e| {
-                    PortError::permanent("dynamodb", format!("event item of {entity}: {e}"))
-                })?;
-                out.push(event);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        out.truncate(limit);
-        Ok(out)
+        self.store.read_events(entity, after_seq, limit).await
     }
 
     async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {
-        Ok(self.read_head(entity).await?)
+        self.store.head(entity).await
     }
 }
 
@@ -438,9 +424,9 @@ impl RejectSink for DynamoStore {
             item.insert("expires_at".to_string(), t);
         }
         match self
-            .client
+            .client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
@@ -459,61 +445,16 @@ impl RejectSink for DynamoStore {
     }
 }
 
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_string())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// The event item of a stored event: the core's layout
-/// ([`event_item_attributes`]), so what ingest measured is what is written.
+/// The event item of a stored event, as written ([`core_item::event_item`]).
 pub fn event_item(e: &StoredEvent) -> HashMap<String, AttributeValue> {
     // A Value always serialises; the text is what comes back, byte for byte.
     let data = serde_json::to_string(&e.data).unwrap_or_default();
-    event_item_attributes(&e.item_fields(), &data)
-        .into_iter()
-        .map(|(name, value)| {
-            let value = match value {
-                ItemValue::S(v) => s(v),
-                ItemValue::N(v) => AttributeValue::N(v.to_string()),
-                ItemValue::Bool(v) => AttributeValue::Bool(v),
-            };
-            (name.to_string(), value)
-        })
-        .collect()
-}
-
-fn head_item(h: &EntityHead) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_string(), s(h.entity_id.as_str())),
-        ("sk".to_string(), s(HEAD_SK)),
-        ("kind".to_string(), s(kind::HEAD)),
-        ("last_seq".to_string(), n(h.last_seq)),
-        ("last_stored_at".to_string(), s(&h.last_stored_at)),
-    ])
-}
-
-fn marker_item(entity: &EntityId, e: &StoredEvent) -> HashMap<String, AttributeValue> {
-    let mut item = HashMap::from([
-        ("pk".to_string(), s(entity.as_str())),
-        ("sk".to_string(), s(&dedup_sort_key(e.event_id.as_str()))),
-        ("kind".to_string(), s(kind::DEDUP)),
-        ("event_seq".to_string(), n(e.seq)),
-    ]);
-    // The marker lives as long as its event: the table's TTL removes both,
-    // so markers cannot outgrow the events they guard. A redelivery after
-    // that is stored as a new event (docs/deploy.md, "The events table").
-    if let Some(t) = e.expires_at {
-        item.insert("expires_at".into(), n(t));
-    }
-    item
+    to_sdk(core_item::event_item(e, &data))
 }
 
 /// `expires_at` (epoch seconds, the table's TTL attribute) of an item written
@@ -525,105 +466,48 @@ fn expires_at(written_at: &str, ttl: Option<chrono::Duration>) -> Option<Attribu
 }
 
 /// Read access to an attribute value, for both the SDK's type and the Lambda
-/// event's (`serde_dynamo`), so one decoder serves queries and streams.
+/// event's (`serde_dynamo`), so one decoder (the core's) serves queries and streams.
 pub trait Attr {
-    /// `S`.
-    fn as_string(&self) -> Option<&str>;
-    /// `N`, as text.
-    fn as_number(&self) -> Option<&str>;
-    /// `BOOL`.
-    fn as_boolean(&self) -> Option<bool>;
+    /// The value as the core's decoders read it; `None` for types the store never writes.
+    fn attr_ref(&self) -> Option<AttrRef<'_>>;
 }
 
 impl Attr for AttributeValue {
-    fn as_string(&self) -> Option<&str> {
-        self.as_s().ok().map(String::as_str)
-    }
-    fn as_number(&self) -> Option<&str> {
-        self.as_n().ok().map(String::as_str)
-    }
-    fn as_boolean(&self) -> Option<bool> {
-        self.as_bool().ok().copied()
+    fn attr_ref(&self) -> Option<AttrRef<'_>> {
+        Some(match self {
+            Self::S(v) => AttrRef::S(v),
+            Self::N(v) => AttrRef::N(v),
+            Self::B(v) => AttrRef::B(v.as_ref()),
+            Self::Bool(v) => AttrRef::Bool(*v),
+            _ => return None,
+        })
     }
 }
 
 impl Attr for serde_dynamo::AttributeValue {
-    fn as_string(&self) -> Option<&str> {
-        match self {
-            Self::S(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn as_number(&self) -> Option<&str> {
-        match self {
-            Self::N(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn as_boolean(&self) -> Option<bool> {
-        match self {
-            Self::Bool(v) => Some(*v),
-            _ => None,
-        }
+    fn attr_ref(&self) -> Option<AttrRef<'_>> {
+        Some(match self {
+            Self::S(v) => AttrRef::S(v),
+            Self::N(v) => AttrRef::N(v),
+            Self::B(v) => AttrRef::B(v),
+            Self::Bool(v) => AttrRef::Bool(*v),
+            _ => return None,
+        })
     }
 }
 
-fn get_s<'a, A: Attr>(item: &'a HashMap<String, A>, name: &str) -> Result<&'a str, String> {
-    item.get(name)
-        .and_then(Attr::as_string)
-        .ok_or_else(|| format!("attribute {name} is missing or not a string"))
-}
-
-fn get_n<A: Attr, T: std::str::FromStr>(
-    item: &HashMap<String, A>,
-    name: &str,
-) -> Result<T, String> {
-    item.get(name)
-        .and_then(Attr::as_number)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("attribute {name} is missing or not a number"))
+fn lookup<'a, A: Attr>(item: &'a HashMap<String, A>) -> impl Fn(&str) -> Option<AttrRef<'a>> + 'a {
+    move |name| item.get(name).and_then(Attr::attr_ref)
 }
 
 /// The `kind` attribute of an item.
 pub fn item_kind<A: Attr>(item: &HashMap<String, A>) -> Option<&str> {
-    item.get("kind").and_then(Attr::as_string)
+    core_item::kind_of(lookup(item))
 }
 
-/// Decodes an event item.
+/// Decodes an event item (this design's or the one before 0009).
 pub fn decode_event<A: Attr>(item: &HashMap<String, A>) -> Result<StoredEvent, String> {
-    let data_text = get_s(item, "data")?;
-    Ok(StoredEvent {
-        entity_id: EntityId::new(get_s(item, "pk")?).map_err(|e| format!("pk {e}"))?,
-        seq: get_n(item, "seq")?,
-        sk: get_s(item, "sk")?.to_string(),
-        event_id: EventId::new(get_s(item, "event_id")?).map_err(|e| format!("event_id {e}"))?,
-        event_type: get_s(item, "event_type")?.to_string(),
-        data: serde_json::from_str(data_text).map_err(|e| format!("data is not JSON: {e}"))?,
-        occurred_at: get_s(item, "occurred_at")?.to_string(),
-        received_at: get_s(item, "received_at")?.to_string(),
-        stored_at: get_s(item, "stored_at")?.to_string(),
-        correlation_id: item
-            .get("correlation_id")
-            .and_then(Attr::as_string)
-            .map(str::to_string),
-        test: item.get("test").and_then(Attr::as_boolean).unwrap_or(false),
-        schema_version: get_n(item, "schema_version")?,
-        expires_at: item
-            .get("expires_at")
-            .and_then(Attr::as_number)
-            .and_then(|v| v.parse().ok()),
-    })
-}
-
-fn decode_head<A: Attr>(
-    entity: &EntityId,
-    item: &HashMap<String, A>,
-) -> Result<EntityHead, String> {
-    Ok(EntityHead {
-        entity_id: entity.clone(),
-        last_seq: get_n(item, "last_seq")?,
-        last_stored_at: get_s(item, "last_stored_at")?.to_string(),
-    })
+    core_item::decode_event(lookup(item))
 }
 
 #[cfg(test)]
@@ -632,35 +516,34 @@ mod tests {
     use tideline_core::ingest::{IngestConfig, normalize_record};
 
     #[test]
-    fn event_item_round_trips() {
+    fn event_item_round_trips_through_the_sdk_types() {
         let rec = normalize_record(
             &IngestConfig::default(),
             "{\"entity_id\":\"e-1\",\"type\":\"T\",\"data\":{\"name\":\"Zoë ✓\",\"n\":1.5},\"id\":\"x\"}".as_bytes(),
             chrono::Utc::now(),
         )
         .unwrap();
-        let plan = plan_append(
-            &rec.entity_id.clone(),
-            None,
-            ExpectedSeq::Any,
-            vec![rec],
-            |_| false,
-            chrono::Utc::now(),
-            Some(chrono::Duration::days(1)),
-        )
-        .unwrap();
-        let e = &plan.to_store[0];
-        let item = event_item(e);
+        let e = StoredEvent {
+            entity_id: rec.entity_id,
+            seq: 1,
+            sk: "2026-11-23T08:00:00.000000Z".into(),
+            event_id: rec.id,
+            event_type: rec.event_type,
+            data: rec.data,
+            occurred_at: rec.occurred_at,
+            received_at: rec.received_at,
+            stored_at: "2026-11-23T08:00:00.000000Z".into(),
+            correlation_id: None,
+            test: false,
+            schema_version: 1,
+            expires_at: Some(1_795_420_800),
+            traceparent: None,
+        };
+        let item = event_item(&e);
         assert!(item.contains_key("expires_at"));
         assert!(!item.contains_key("correlation_id"));
-        assert_eq!(&decode_event(&item).unwrap(), e);
-        assert!(!head_item(plan.new_head.as_ref().unwrap()).contains_key("seq"));
-        assert!(!marker_item(&e.entity_id, e).contains_key("seq"));
-        // The marker expires with its event.
-        assert_eq!(
-            marker_item(&e.entity_id, e).get("expires_at"),
-            item.get("expires_at")
-        );
+        assert_eq!(decode_event(&item).unwrap(), e);
+        assert_eq!(from_sdk(item.clone()).len(), item.len());
     }
 
     #[test]

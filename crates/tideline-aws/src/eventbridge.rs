@@ -67,6 +67,8 @@ impl Bus for EventBridgeBus {
                     .source(&e.source)
                     .detail_type(&e.detail_type)
                     .detail(&e.detail)
+                    // X-Ray links the target's trace to the producer's.
+                    .set_trace_header(e.trace_header.clone())
                     .build()
             })
             .collect();

@@ -6,6 +6,9 @@
 //! - [`DynamoStore`]: the event store and the rejected-records sink
 //!   (`TransactWriteItems` executing the core's append plan, paged `Query`);
 //! - [`EventBridgeBus`]: the bus (`PutEvents`, per-entry `ErrorCode`);
+//! - [`OrderedEventBus`]: the optional ordered bus, EventBridge's enhanced
+//!   custom event bus (`EventGroupId` = entity id, `DeduplicationId` from the
+//!   event id); [`EmitterBus`] picks one of the two from the emitter's config;
 //! - [`stream`]: DynamoDB Streams records to [`tideline_ports::Change`];
 //! - [`config`]: the environment contract of each Lambda;
 //! - [`error`]: SDK errors classed retryable or permanent.
@@ -16,15 +19,19 @@
 
 pub mod config;
 pub mod dynamo;
+pub mod emitter_bus;
 pub mod error;
 pub mod eventbridge;
+pub mod eventbridge_v2;
 pub mod logging;
 pub mod sqs;
 pub mod stream;
 
 pub use config::ConfigError;
 pub use dynamo::DynamoStore;
+pub use emitter_bus::EmitterBus;
 pub use eventbridge::EventBridgeBus;
+pub use eventbridge_v2::OrderedEventBus;
 pub use sqs::SqsQueue;
 
 /// Loads the SDK configuration the standard way (environment, profile,

@@ -3,7 +3,9 @@
 //! `MessageDeduplicationId` = event id, both set by the transform stage.
 
 use crate::error::{classify, is_retryable_code};
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{
+    MessageSystemAttributeNameForSends, MessageSystemAttributeValue, SendMessageBatchRequestEntry,
+};
 use tideline_core::ErrorClass;
 use tideline_ports::{EntryFailure, OutgoingMessage, PortError, Queue};
 
@@ -50,11 +52,24 @@ impl Queue for SqsQueue {
         }
         let mut entries = Vec::with_capacity(messages.len());
         for (i, m) in messages.iter().enumerate() {
-            let entry = SendMessageBatchRequestEntry::builder()
+            let mut entry = SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message_body(&m.body)
                 .message_group_id(&m.group_id)
-                .message_deduplication_id(&m.dedup_id)
+                .message_deduplication_id(&m.dedup_id);
+            // The record's trace rides as the `AWSTraceHeader` system
+            // attribute, which X-Ray and Lambda's SQS trigger read.
+            if let Some(header) = &m.trace_header {
+                entry = entry.message_system_attributes(
+                    MessageSystemAttributeNameForSends::AwsTraceHeader,
+                    MessageSystemAttributeValue::builder()
+                        .data_type("String")
+                        .string_value(header)
+                        .build()
+                        .map_err(|e| PortError::permanent("sqs", format!("AWSTraceHeader: {e}")))?,
+                );
+            }
+            let entry = entry
                 .build()
                 .map_err(|e| PortError::permanent("sqs", format!("SendMessageBatch entry: {e}")))?;
             entries.push(entry);

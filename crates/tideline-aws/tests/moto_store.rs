@@ -32,7 +32,12 @@ async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client) {
 async fn history_larger_than_one_page_reads_completely() {
     let (store, _) = store().await;
     let entity = EntityId::new("big").unwrap();
-    let blob = "x".repeat(100_000);
+    // Random hex: deflate halves it at best, so 15 events still span more
+    // than one 1 MB page as stored (a repeated letter would deflate to nothing).
+    let blob: String = (0..100_000)
+        .map(|_| char::from(b"0123456789abcdef"[rand::random::<u8>() as usize % 16]))
+        .collect::<String>()
+        .repeat(2);
     for i in 0..15 {
         store
             .append(
@@ -115,14 +120,10 @@ async fn duplicates_and_expected_version() {
     assert_eq!(store.head(&entity).await.unwrap().unwrap().last_seq, 3);
 }
 
-/// Ignored on moto: moto checks TransactWriteItems conditions and writes
-/// without a lock, so two concurrent transactions conditional on the same
-/// head can both succeed there (seen: seq 10 twice). DynamoDB serialises them;
-/// the re-plan path is covered by `mocked::cancelled_transaction_by_moved_head_replans_then_succeeds`.
-/// Run against real DynamoDB with `TIDELINE_MOTO_ENDPOINT` unset and
-/// `--ignored` after pointing `support` at an account.
+/// Concurrent appends race on single-item conditional puts (decision 0009),
+/// which moto applies one at a time; `tests/slot_store.rs` in
+/// `tideline-ports` interleaves every step of the protocol in memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "moto's TransactWriteItems is not atomic under concurrent requests"]
 async fn concurrent_writers_keep_the_sequence_gapless() {
     let (store, _) = store().await;
     let store = Arc::new(store);
@@ -165,4 +166,84 @@ async fn concurrent_writers_keep_the_sequence_gapless() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 20);
+}
+
+/// A table created before decision 0009 (with the `by-sequence` index,
+/// `<time>#<id>` keys, a head and markers without `event_sk`) keeps working:
+/// old ids stay duplicates and `seq` continues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_written_by_the_transactional_design_keeps_working() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let sdk = support::sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = support::unique("tl-legacy");
+    tideline_testkit::create_event_table_with(&ddb, &table, false, true).await;
+    let s = |v: &str| A::S(v.into());
+    for (seq, id) in [(1, "old-1"), (2, "old-2")] {
+        let t = format!("2026-01-01T00:00:00.00000{seq}Z");
+        ddb.put_item()
+            .table_name(&table)
+            .item("pk", s("legacy"))
+            .item("sk", s(&format!("{t}#{id}")))
+            .item("seq", A::N(seq.to_string()))
+            .item("kind", s("event"))
+            .item("event_id", s(id))
+            .item("event_type", s("T"))
+            .item("data", s("{}"))
+            .item("occurred_at", s(&t))
+            .item("received_at", s(&t))
+            .item("stored_at", s(&t))
+            .item("test", A::Bool(false))
+            .item("schema_version", A::N("1".into()))
+            .send()
+            .await
+            .unwrap();
+        ddb.put_item()
+            .table_name(&table)
+            .item("pk", s("legacy"))
+            .item("sk", s(&format!("id#{id}")))
+            .item("kind", s("dedup"))
+            .item("event_seq", A::N(seq.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    ddb.put_item()
+        .table_name(&table)
+        .item("pk", s("legacy"))
+        .item("sk", s("#head"))
+        .item("kind", s("head"))
+        .item("last_seq", A::N("2".into()))
+        .item("last_stored_at", s("2026-01-01T00:00:00.000002Z"))
+        .send()
+        .await
+        .unwrap();
+    let store = DynamoStore::new(ddb, table);
+    let entity = EntityId::new("legacy").unwrap();
+    let dup = store
+        .append(
+            &entity,
+            vec![event("legacy", "old-2", serde_json::json!({}))],
+            ExpectedSeq::Any,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&dup[0], AppendOutcome::Duplicate { .. }),
+        "{dup:?}"
+    );
+    let out = store
+        .append(
+            &entity,
+            vec![event("legacy", "new-3", serde_json::json!({"n": 3}))],
+            ExpectedSeq::Exactly(2),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[0], AppendOutcome::Stored { seq: 3, .. }),
+        "{out:?}"
+    );
+    let all = store.read_events(&entity, 0, 10).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
 }

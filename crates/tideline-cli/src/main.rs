@@ -43,6 +43,10 @@ enum Command {
     Consumer(commands::consumer::ConsumerArgs),
     /// Feed lake files (processing-failed/ included) back through ingest.
     Reingest(commands::reingest::ReingestArgs),
+    /// What a deployment costs on AWS per month and per million events, per service, next to the reference design.
+    Cost(commands::cost::CostArgs),
+    /// Event schemas: `check FILE` validates a sample record, `list` lists types and versions.
+    Schema(commands::schema::SchemaArgs),
 }
 
 /// A command's failure: exit code 2 for bad input or configuration, 1 otherwise.
@@ -78,6 +82,8 @@ async fn main() -> ExitCode {
         Command::Replay(args) => commands::replay::run(args).await,
         Command::Consumer(args) => commands::consumer::run(args).await,
         Command::Reingest(args) => commands::reingest::run(args).await,
+        Command::Cost(args) => commands::cost::run(args),
+        Command::Schema(args) => commands::schema::run(args),
     };
     match result {
         Ok(code) => code,

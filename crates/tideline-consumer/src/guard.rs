@@ -88,6 +88,11 @@ pub enum Outcome {
         /// The sequence of the removed event it names.
         removed_sequence: u64,
     },
+    /// A bundle, unpacked: each event's outcome, in bundle order.
+    Bundle {
+        /// One outcome per event of the bundle.
+        outcomes: Vec<Outcome>,
+    },
 }
 
 /// Counters since the guard was built.
@@ -182,8 +187,12 @@ impl<S: CheckpointStore> Guard<S> {
         }
     }
 
-    /// Parses a raw EventBridge event and handles it. A malformed event is a
-    /// permanent [`ConsumerError::BadEvent`].
+    /// Parses a raw EventBridge event and handles it. A bundle is unpacked
+    /// and each of its events goes through the guard in order, so the handler
+    /// still sees one event at a time ([`Outcome::Bundle`]); the first error
+    /// stops the bundle and is returned, and on redelivery the events already
+    /// applied are duplicates. A malformed event is a permanent
+    /// [`ConsumerError::BadEvent`].
     pub async fn handle_json<T, H, Fut>(
         &self,
         raw: serde_json::Value,
@@ -194,14 +203,60 @@ impl<S: CheckpointStore> Guard<S> {
         H: Fn(IntegrationEvent<T>) -> Fut,
         Fut: Future<Output = Result<S::Write, ConsumerError>>,
     {
-        let event: IntegrationEvent<T> =
-            serde_json::from_value(raw).map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
-        self.handle(event, handler).await
+        let (raws, bundled) = crate::envelope::unpack(raw)?;
+        let mut outcomes = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let event: IntegrationEvent<T> =
+                serde_json::from_value(raw).map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
+            outcomes.push(self.handle(event, &handler).await?);
+        }
+        match (bundled, outcomes.pop()) {
+            (false, Some(outcome)) => Ok(outcome),
+            (_, last) => {
+                outcomes.extend(last);
+                Ok(Outcome::Bundle { outcomes })
+            }
+        }
     }
 
     /// Classifies one event and, when it is due, runs `handler` and commits
     /// its writes with the checkpoint.
+    ///
+    /// Runs inside a `tracing` span carrying the event's trace
+    /// (`trace_id`, `traceparent`: the producer's, carried through every hop),
+    /// so the consumer's logs join the trace of the record that caused them.
     pub async fn handle<T, H, Fut>(
+        &self,
+        event: IntegrationEvent<T>,
+        handler: H,
+    ) -> Result<Outcome, ConsumerError>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send,
+        H: Fn(IntegrationEvent<T>) -> Fut,
+        Fut: Future<Output = Result<S::Write, ConsumerError>>,
+    {
+        use tracing::Instrument;
+        let traceparent = event.metadata().traceparent.clone().unwrap_or_default();
+        let trace_id = tideline_core::trace::TraceContext::parse(&traceparent)
+            .map(|t| t.trace_id)
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "event",
+            consumer = %self.consumer,
+            entity = %event.metadata().entity_id,
+            sequence = event.metadata().sequence,
+            trace_id = %trace_id,
+            traceparent = %traceparent,
+        );
+        // Boxed: the guard's future nests the handler's, and a Lambda main
+        // nests the guard's; unboxed, the span wrapper pushed that type past
+        // rustc's layout recursion limit in consumers' mains.
+        Box::pin(self.handle_in_span(event, handler))
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_in_span<T, H, Fut>(
         &self,
         event: IntegrationEvent<T>,
         handler: H,

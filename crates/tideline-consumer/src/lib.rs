@@ -16,6 +16,11 @@
 //!   (feature `sqlite`: one transaction that the handler writes into), and
 //!   [`MemoryCheckpoints`] for tests.
 //!
+//! - [`HandlerRegistry`]: typed handlers by event type (with an optional
+//!   prefix), built by a [`RegistryBuilder`] that refuses duplicate keys; a
+//!   [`Dispatcher`] runs each event's handler behind the guard, and the
+//!   registry prints the EventBridge pattern of exactly its event types.
+//!
 //! Checkpoint layout (DynamoDB and SQLite alike, fitting the Terraform
 //! `consumer` module's table of string keys `pk`, `sk`):
 //! `pk` = `consumer#<name>`, `sk` = `entity#<id>`, `last_sequence`,
@@ -28,6 +33,7 @@ pub mod envelope;
 pub mod error;
 pub mod guard;
 pub mod memory;
+pub mod registry;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -38,5 +44,9 @@ pub use envelope::{DetailMetadata, EventDetail, IntegrationEvent};
 pub use error::ConsumerError;
 pub use guard::{GapPolicy, Guard, GuardCounts, Outcome};
 pub use memory::MemoryCheckpoints;
+pub use registry::{
+    Dispatcher, EmptyWrite, HandlerInfo, HandlerRegistry, RegistryBuilder, RegistryError,
+    UnhandledPolicy,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteCheckpoints, SqliteWrite};

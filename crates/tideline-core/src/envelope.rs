@@ -99,6 +99,10 @@ pub struct DetailMetadata {
     /// take a place of its own in the entity's sequence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_by: Option<Removal>,
+    /// The W3C trace context carried from ingest (the producer's trace id, or
+    /// one ingest started); absent on events stored before traces were carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// What removed a stored event.
@@ -142,6 +146,7 @@ impl EventDetail {
                 test: event.test,
                 replay,
                 removed_by: None,
+                traceparent: event.traceparent.clone(),
             },
             data: event.data.clone(),
         }
@@ -197,6 +202,8 @@ struct StoredMetadataView<'a> {
     replay: bool,
     // `removed_by` is never set on a live event and skipped when unset, so
     // the view leaves it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
 }
 
 impl<'a> StoredDetailView<'a> {
@@ -213,6 +220,7 @@ impl<'a> StoredDetailView<'a> {
                 correlation_id: event.correlation_id.as_deref(),
                 test: event.test,
                 replay,
+                traceparent: event.traceparent.as_deref(),
             },
             data: &event.data,
         }
@@ -230,6 +238,8 @@ pub struct BusEntry {
     pub detail: String,
     /// The entity, for per-entity ordering (not sent).
     pub entity_id: String,
+    /// `TraceHeader`: the event's trace in X-Ray form ([`crate::trace`]).
+    pub trace_header: Option<String>,
     /// The sequence, for per-entity ordering (not sent).
     pub sequence: u64,
 }
@@ -243,6 +253,11 @@ impl BusEntry {
             // A struct of strings, numbers and a Value always serialises.
             detail: serde_json::to_string(detail).unwrap_or_default(),
             entity_id: detail.metadata.entity_id.clone(),
+            trace_header: detail
+                .metadata
+                .traceparent
+                .as_deref()
+                .and_then(crate::trace::xray_header_of),
             sequence: detail.metadata.sequence,
         }
     }
@@ -259,6 +274,10 @@ impl BusEntry {
                 .unwrap_or_default(),
             entity_id: event.entity_id.to_string(),
             sequence: event.seq,
+            trace_header: event
+                .traceparent
+                .as_deref()
+                .and_then(crate::trace::xray_header_of),
         }
     }
 
@@ -370,6 +389,7 @@ mod tests {
             detail: "x".repeat(detail_len),
             entity_id: "e".into(),
             sequence: 1,
+            trace_header: None,
         }
     }
 
@@ -406,6 +426,7 @@ mod tests {
                 test: true,
                 replay: false,
                 removed_by: None,
+                traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
             },
             data: serde_json::json!({"z": 1, "a": [1.5, "東京"]}),
         };
@@ -439,6 +460,9 @@ mod tests {
             test,
             schema_version: 1,
             expires_at: Some(1_800_000_000),
+            // With and without a trace: both forms must serialise alike.
+            traceparent: correlation_id
+                .map(|_| "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         }
     }
 

@@ -45,6 +45,10 @@ pub struct StoredEvent {
     pub schema_version: u32,
     /// Epoch seconds after which TTL may expire the item, if retention is set.
     pub expires_at: Option<i64>,
+    /// W3C trace context carried from ingest ([`crate::trace`]); absent on
+    /// events stored before traces were carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// The per-entity head: what the next append needs to know.
@@ -183,6 +187,7 @@ pub fn plan_append(
             correlation_id: event.correlation_id,
             test: event.test,
             schema_version: SCHEMA_VERSION,
+            traceparent: event.traceparent,
         });
     }
     let new_head = to_store.last().map(|last| EntityHead {

@@ -120,6 +120,28 @@ pub fn queue_dedup_id(entity: &EntityId, event: &EventId) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// The `SystemMetadata.DeduplicationId` of a bus entry on the enhanced custom
+/// event bus (the emitter's ordered mode), derived from the event id.
+///
+/// Scoped to the entity like [`queue_dedup_id`] (INVARIANTS.md #2: the same id
+/// on two entities is two events), and to whether the entry is a replay, so a
+/// deliberate `replay` is not swallowed by the bus's 5-minute de-duplication
+/// window after the live publish. Always SHA-256 hex (64 characters of
+/// `[0-9a-f]`): the bus takes 1–128 characters, and event ids such as an
+/// `EventExpired` notice's (`<id> expired`) hold characters and lengths that
+/// the id's character rules may refuse, so a hash is the one form that always
+/// fits (AWS-CONTRACTS.md, Enhanced custom event bus).
+pub fn bus_dedup_id(entity_id: &str, event_id: &str, replay: bool) -> String {
+    let mut hasher = Sha256::new();
+    // Length-prefixed, so (entity, id) pairs cannot run into each other.
+    hasher.update((entity_id.len() as u64).to_be_bytes());
+    hasher.update(entity_id.as_bytes());
+    hasher.update((event_id.len() as u64).to_be_bytes());
+    hasher.update(event_id.as_bytes());
+    hasher.update([u8::from(replay)]);
+    hex::encode(hasher.finalize())
+}
+
 macro_rules! string_newtype_impls {
     ($t:ty) => {
         impl TryFrom<String> for $t {
@@ -182,6 +204,38 @@ mod tests {
             EventId::new(longest).is_ok(),
             "fits SQS's 128-character rule"
         );
+    }
+
+    #[test]
+    fn bus_dedup_id_is_scoped_stable_and_within_the_bus_limit() {
+        let id = bus_dedup_id("acct-A", "1", false);
+        assert_eq!(
+            id,
+            bus_dedup_id("acct-A", "1", false),
+            "stable across retries"
+        );
+        assert_ne!(
+            id,
+            bus_dedup_id("acct-B", "1", false),
+            "scoped to the entity"
+        );
+        assert_ne!(
+            id,
+            bus_dedup_id("acct-A", "1", true),
+            "a replay is not a repeat"
+        );
+        assert_ne!(
+            bus_dedup_id("a/b", "c", false),
+            bus_dedup_id("a", "b/c", false),
+            "length-prefixed"
+        );
+        let longest = bus_dedup_id(
+            &"e".repeat(128),
+            &format!("{} expired", "i".repeat(128)),
+            false,
+        );
+        assert_eq!(longest.len(), 64);
+        assert!(longest.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 
     #[test]

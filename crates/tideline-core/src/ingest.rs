@@ -47,6 +47,8 @@ pub struct FieldMap {
     pub correlation_id: String,
     /// Pointer to the test flag.
     pub test: String,
+    /// Pointer to the trace context: a W3C `traceparent` or an X-Ray trace header.
+    pub traceparent: String,
     /// Event type used when the record has none, for payloads that carry no type.
     pub default_type: Option<String>,
 }
@@ -61,6 +63,7 @@ impl Default for FieldMap {
             occurred_at: "/occurred_at".into(),
             correlation_id: "/correlation_id".into(),
             test: "/test".into(),
+            traceparent: "/traceparent".into(),
             default_type: None,
         }
     }
@@ -96,6 +99,7 @@ impl FieldMap {
             ("occurred_at", &self.occurred_at),
             ("correlation_id", &self.correlation_id),
             ("test", &self.test),
+            ("traceparent", &self.traceparent),
         ];
         for (field, pointer) in all {
             if !(pointer.is_empty() || pointer.starts_with('/')) {
@@ -116,6 +120,9 @@ pub struct IngestConfig {
     pub limits: HopLimits,
     /// Where the contract fields live.
     pub fields: FieldMap,
+    /// Optional per-type check of `data` (a schema registry); `None` accepts
+    /// any `data`.
+    pub data_validator: Option<crate::data_validator::SharedDataValidator>,
 }
 
 /// Why a record was refused. The `Display` text is the reason stored next to
@@ -188,6 +195,22 @@ pub enum RejectReason {
     /// Valid here, but a later hop could not carry it.
     #[error("record would not fit every hop: {0}")]
     OverLimit(#[from] OverLimit),
+    /// `data` does not match the schema registered for its type.
+    #[error(
+        "`data` of {event_type} does not match its schema (version {schema_version}): at {pointer:?} rule `{rule}`: {message}"
+    )]
+    SchemaViolation {
+        /// The event type.
+        event_type: String,
+        /// JSON Pointer of the first violation, relative to `data`.
+        pointer: String,
+        /// The schema keyword broken.
+        rule: String,
+        /// What is wrong.
+        message: String,
+        /// The schema's version.
+        schema_version: u32,
+    },
 }
 
 impl RejectReason {
@@ -203,6 +226,7 @@ impl RejectReason {
             Self::WrongType { .. } => "WrongType",
             Self::InvalidField { .. } => "InvalidField",
             Self::OverLimit(_) => "OverLimit",
+            Self::SchemaViolation { .. } => "SchemaViolation",
         }
     }
 }
@@ -230,6 +254,11 @@ pub struct NormalizedRecord {
     /// Test events are stored and emitted with the flag so consumers can skip them.
     #[serde(default)]
     pub test: bool,
+    /// W3C trace context: the producer's (from a `traceparent` or X-Ray
+    /// header), or one ingest started ([`crate::trace`]). Absent only in
+    /// messages enqueued before traces were carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -391,6 +420,18 @@ pub fn normalize_record(
             ),
         });
     }
+    // The bundle's detail-type is reserved: a consumer tells a bundle from a
+    // plain event by `detail-type` alone (decision record 0014).
+    if event_type == crate::bundle::BUNDLE_DETAIL_TYPE {
+        return Err(RejectReason::InvalidField {
+            field: "type",
+            pointer: f.event_type.clone(),
+            problem: format!(
+                "{:?} is reserved for bundled bus entries",
+                crate::bundle::BUNDLE_DETAIL_TYPE
+            ),
+        });
+    }
 
     // `data` is checked here, in the order of the reasons, and moved out of
     // the document once every other field has been read: it is the bulk of
@@ -448,6 +489,19 @@ pub fn normalize_record(
         }
     };
 
+    // The producer's trace, normalised to W3C form; a record with none gets
+    // one derived from its identity, so a retried record starts the same trace.
+    let trace = match optional_string(&doc, "traceparent", &f.traceparent)? {
+        Some(text) => {
+            crate::trace::TraceContext::parse(text).map_err(|e| RejectReason::InvalidField {
+                field: "traceparent",
+                pointer: f.traceparent.clone(),
+                problem: e.to_string(),
+            })?
+        }
+        None => crate::trace::TraceContext::start_for(entity_id.as_str(), id.as_str()),
+    };
+
     let data = if f.data.is_empty() {
         doc
     } else {
@@ -466,6 +520,7 @@ pub fn normalize_record(
         received_at: format_timestamp(arrival),
         correlation_id,
         test,
+        traceparent: Some(trace.traceparent()),
     })
 }
 
@@ -508,6 +563,18 @@ pub fn admit(
     arrival: DateTime<Utc>,
 ) -> Result<AdmittedRecord, RejectReason> {
     let record = normalize_record(config, bytes, arrival)?;
+    if let Some(validator) = &config.data_validator {
+        validator
+            .0
+            .validate(&record.event_type, &record.data)
+            .map_err(|v| RejectReason::SchemaViolation {
+                event_type: record.event_type.clone(),
+                pointer: v.pointer,
+                rule: v.rule,
+                message: v.message,
+                schema_version: v.schema_version,
+            })?;
+    }
     let body = record.to_json();
     // The serialised `data` is at most the body less the rest of the record
     // at its shortest (strings unescaped): an upper bound, so every check
@@ -529,6 +596,7 @@ pub fn admit(
         test: record.test,
         schema_version: SCHEMA_VERSION,
         expires_at: Some(i64::MAX),
+        traceparent: record.traceparent.as_deref(),
     };
     config.limits.check_record(&worst, body.len(), data_len)?;
     Ok(AdmittedRecord { record, body })
@@ -541,6 +609,8 @@ impl NormalizedRecord {
     pub fn envelope_len_lower_bound(&self) -> usize {
         // `{"id":,"entity_id":,"type":,"data":,"occurred_at":,"received_at":,"correlation_id":,"test":}`
         const FIELDS: usize = 92;
+        // `,"traceparent":` when present.
+        const TRACE_FIELD: usize = 15;
         let quoted = |s: &str| s.len() + 2;
         FIELDS
             + quoted(self.id.as_str())
@@ -550,6 +620,10 @@ impl NormalizedRecord {
             + quoted(&self.received_at)
             + self.correlation_id.as_deref().map_or(4, quoted)
             + if self.test { 4 } else { 5 }
+            + self
+                .traceparent
+                .as_deref()
+                .map_or(0, |t| TRACE_FIELD + quoted(t))
     }
 
     /// The record as compact JSON.
@@ -585,6 +659,15 @@ mod tests {
 
     fn err(bytes: &[u8]) -> RejectReason {
         normalize_record(&IngestConfig::default(), bytes, now()).unwrap_err()
+    }
+
+    #[test]
+    fn the_bundle_detail_type_is_reserved() {
+        let reason = err(br#"{"entity_id":"o-1","type":"TidelineBundle","data":{}}"#);
+        assert!(
+            matches!(&reason, RejectReason::InvalidField { field: "type", problem, .. } if problem.contains("reserved")),
+            "{reason:?}"
+        );
     }
 
     #[test]

@@ -11,19 +11,27 @@
 //! - [`keys`]: the store's key scheme (`pk`, sortable unique `sk`, gapless `seq`);
 //! - [`lake_layout`]: the data lake's paths and partition values, on S3 and on disk;
 //! - [`event`]: the stored event and the append plan that assigns `seq`;
+//! - [`item`]: the DynamoDB item layout, the slot rule that makes `seq` unique without a transaction, and what each item costs;
 //! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
+//! - [`bundle`]: bundled emission, several consecutive events in one bus entry (off by default);
 //! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
+//! - [`cost`]: the monthly AWS bill per service and per million events, from the items and calls the code makes, next to the reference design;
+//! - [`trace`]: the W3C / X-Ray trace context that follows a record through every hop;
 //! - [`retry`]: exponential backoff with jitter that stops;
 //! - [`error`]: the retryable/permanent classification every error carries;
 //! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps;
 //! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
 
 pub mod batch;
+pub mod bundle;
+pub mod cost;
+pub mod data_validator;
 pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod ids;
 pub mod ingest;
+pub mod item;
 pub mod keys;
 pub mod lake_layout;
 pub mod limits;
@@ -31,6 +39,7 @@ pub mod metrics;
 pub mod retry;
 pub mod route;
 pub mod schema_draft4;
+pub mod trace;
 
 pub use envelope::{BusEntry, DetailMetadata, EventDetail, IntegrationEvent};
 pub use error::{Classify, ErrorClass};

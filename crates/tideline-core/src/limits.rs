@@ -238,7 +238,7 @@ impl ItemValue<'_> {
     }
 }
 
-fn number_size(n: i128) -> usize {
+pub(crate) fn number_size(n: i128) -> usize {
     // Every number the store writes fits 64 bits; u64 division is far cheaper
     // than u128's on ingest's hot path.
     let Ok(mut m) = u64::try_from(n.unsigned_abs()) else {
@@ -291,6 +291,8 @@ pub struct EventItemFields<'a> {
     pub schema_version: u32,
     /// `expires_at`, omitted when none.
     pub expires_at: Option<i64>,
+    /// `traceparent`, omitted when none.
+    pub traceparent: Option<&'a str>,
 }
 
 impl StoredEvent {
@@ -309,6 +311,7 @@ impl StoredEvent {
             test: self.test,
             schema_version: self.schema_version,
             expires_at: self.expires_at,
+            traceparent: self.traceparent.as_deref(),
         }
     }
 }
@@ -339,6 +342,9 @@ pub fn event_item_attributes<'a>(
     if let Some(t) = e.expires_at {
         item.push(("expires_at", ItemValue::N(i128::from(t))));
     }
+    if let Some(t) = e.traceparent {
+        item.push(("traceparent", ItemValue::S(t)));
+    }
     item
 }
 
@@ -366,6 +372,7 @@ pub fn event_item_size(e: &EventItemFields<'_>, data_len: usize) -> usize {
         + number_size(i128::from(e.schema_version))
         + e.expires_at
             .map_or(0, |t| "expires_at".len() + number_size(i128::from(t)))
+        + e.traceparent.map_or(0, |t| "traceparent".len() + t.len())
 }
 
 impl HopLimits {
@@ -469,7 +476,14 @@ mod tests {
 
     #[test]
     fn item_size_without_building_equals_the_built_item() {
-        for (correlation, expires) in [(None, None), (Some("c-1"), Some(1_795_420_800_i64))] {
+        for (correlation, expires, trace) in [
+            (None, None, None),
+            (
+                Some("c-1"),
+                Some(1_795_420_800_i64),
+                Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ),
+        ] {
             let fields = EventItemFields {
                 entity_id: "order-1",
                 sk: "2026-11-29T00:00:00.000000Z#ev-1",
@@ -483,6 +497,7 @@ mod tests {
                 test: false,
                 schema_version: 1,
                 expires_at: expires,
+                traceparent: trace,
             };
             let data = r#"{"total":12.5}"#;
             assert_eq!(

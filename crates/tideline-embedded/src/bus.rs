@@ -368,6 +368,7 @@ mod tests {
             detail,
             entity_id: "e".into(),
             sequence: 1,
+            trace_header: None,
         }
     }
 

@@ -560,6 +560,7 @@ mod tests {
             group_id: group.into(),
             dedup_id: id.into(),
             body: format!("{group}:{id}"),
+            trace_header: None,
         }
     }
 
@@ -647,9 +648,11 @@ mod tests {
             group_id: "g".into(),
             dedup_id: "big".into(),
             body: "x".repeat(1025),
+            trace_header: None,
         };
         let fits = OutgoingMessage {
             body: "x".repeat(1024),
+            trace_header: None,
             dedup_id: "fits".into(),
             ..big.clone()
         };
@@ -714,6 +717,7 @@ mod tests {
                 group_id: format!("g{i}"),
                 dedup_id: "1".into(),
                 body: "x".repeat(half),
+                trace_header: None,
             })
             .collect();
         let e = q.send_batch(&two_halves).await.unwrap_err();

@@ -391,6 +391,8 @@ async fn replay(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     let config = EmitConfig {
         source: shared.config.source.clone(),
         retry: shared.config.retry,
+        // Replays go out one event per entry (decision record 0014).
+        bundle: None,
     };
     let (mut published, mut failed) = (0u64, 0u64);
     let mut stop: Option<(Option<String>, Option<String>)> = None;

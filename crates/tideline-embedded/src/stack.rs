@@ -61,6 +61,9 @@ pub struct LocalConfig {
     /// Host names the HTTP server answers to besides loopback names and
     /// addresses and its listen address (`--allow-host`).
     pub allowed_hosts: Vec<String>,
+    /// Bundled emission (`--bundle-max-events`): consecutive events packed
+    /// into one bus entry, as the emitter Lambda does; `None` is off.
+    pub bundle: Option<tideline_core::bundle::BundleConfig>,
 }
 
 impl Default for LocalConfig {
@@ -81,6 +84,7 @@ impl Default for LocalConfig {
             durability: Durability::default(),
             http: HttpLimits::default(),
             allowed_hosts: Vec::new(),
+            bundle: None,
         }
     }
 }
@@ -514,6 +518,7 @@ async fn emit_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let config = EmitConfig {
         source: shared.config.source.clone(),
         retry: shared.config.retry,
+        bundle: shared.config.bundle,
     };
     let mut failures_in_a_row = 0u32;
     while !*shutdown.borrow() {
@@ -705,6 +710,7 @@ mod tests {
             group_id: "poison".into(),
             dedup_id: "p".into(),
             body: "not a record".into(),
+            trace_header: None,
         }];
         batch.extend((0..9u32).map(|i| record(&format!("e{i}"), i)));
         queue.send_batch(&batch).await.unwrap();

@@ -61,10 +61,11 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         test: r.get(11)?,
         schema_version: r.get(12)?,
         expires_at: r.get(13)?,
+        traceparent: r.get(14)?,
     })
 }
 
-const EVENT_COLUMNS: &str = "feed_id, entity_id, seq, sk, event_id, event_type, data, occurred_at, received_at, stored_at, correlation_id, test, schema_version, expires_at";
+const EVENT_COLUMNS: &str = "feed_id, entity_id, seq, sk, event_id, event_type, data, occurred_at, received_at, stored_at, correlation_id, test, schema_version, expires_at, traceparent";
 
 impl SqliteStore {
     /// Opens (or creates) the store database with the default durability.
@@ -95,6 +96,7 @@ impl SqliteStore {
                 test INTEGER NOT NULL,
                 schema_version INTEGER NOT NULL,
                 expires_at INTEGER,
+                traceparent TEXT,
                 -- (entity_id, sk) is unique too: sk embeds the event id.
                 UNIQUE (entity_id, seq),
                 UNIQUE (entity_id, event_id)
@@ -113,6 +115,19 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;",
         )
         .map_err(port_error)?;
+        // Databases created before traces were carried: add the column
+        // (existing events keep none).
+        let has_trace: bool = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'traceparent'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(port_error)?;
+        if !has_trace {
+            conn.execute_batch("ALTER TABLE events ADD COLUMN traceparent TEXT")
+                .map_err(port_error)?;
+        }
         let checkpoint: i64 = conn
             .query_row(
                 "SELECT position FROM checkpoints WHERE name = ?1",
@@ -185,8 +200,8 @@ impl SqliteStore {
         )?;
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO events (entity_id, seq, sk, event_id, event_type, data, occurred_at, received_at, stored_at, correlation_id, test, schema_version, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO events (entity_id, seq, sk, event_id, event_type, data, occurred_at, received_at, stored_at, correlation_id, test, schema_version, expires_at, traceparent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )
             .map_err(port_error)?;
         for e in &plan.to_store {
@@ -206,7 +221,8 @@ impl SqliteStore {
                     e.correlation_id,
                     e.test,
                     e.schema_version,
-                    e.expires_at
+                    e.expires_at,
+                    e.traceparent
                 ])
                 .map_err(port_error)?;
         }

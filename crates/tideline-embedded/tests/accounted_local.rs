@@ -115,6 +115,7 @@ async fn an_event_the_dispatcher_cannot_read_is_dead_lettered_not_discarded() {
         ),
         entity_id: "deep".into(),
         sequence: 1,
+        trace_header: None,
     };
     let fine = BusEntry {
         detail: r#"{"metadata":{"entity_id":"fine"},"data":{}}"#.into(),

@@ -15,6 +15,12 @@ fn probe(load: Loader) -> (BTreeSet<String>, BTreeSet<String>) {
         MAX_RECORD_BYTES | EVENT_TTL_DAYS | REJECTED_TTL_DAYS => "7".to_string(),
         MAX_MESSAGE_BYTES => "262144".to_string(),
         FIELD_MAP => "{}".to_string(),
+        BUS_MODE => "ordered".to_string(),
+        BUNDLE_MAX_EVENTS => "10".to_string(),
+        ORDERED_BUS_ARN => {
+            "arn:aws:events:eu-west-1:123456789012:event-busv2/b/abcdefghij0123456789abcde"
+                .to_string()
+        }
         _ => "x".to_string(),
     };
     load(&|name| {

@@ -656,3 +656,74 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
         .collect();
     assert_eq!(tail, vec![3, 4, 5, 6]);
 }
+
+/// Issue 13, trace propagation: one record's trace id is followed from the
+/// producer to the bus target, through the SQS message body, the stored item,
+/// the stream and the PutEvents entry; a record in X-Ray
+/// form keeps its trace id, and a record without one gets a trace that every
+/// hop carries too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_follows_each_record_from_ingest_to_the_target() {
+    let e = env().await;
+    let w3c_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut with_w3c: Value = serde_json::from_slice(&record("t-1", "t-1-1", 1)).unwrap();
+    with_w3c["traceparent"] = json!(format!("00-{w3c_trace}-00f067aa0ba902b7-01"));
+    let mut with_xray: Value = serde_json::from_slice(&record("t-2", "t-2-1", 1)).unwrap();
+    with_xray["traceparent"] =
+        json!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1");
+    let records = vec![
+        with_w3c.to_string().into_bytes(),
+        with_xray.to_string().into_bytes(),
+        record("t-3", "t-3-1", 1),
+    ];
+    let resp = transform(e.queue(), &records).await;
+    assert!(
+        resp["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["result"] == "Ok"),
+        "{resp}"
+    );
+
+    // moto drops SendMessageBatch's MessageSystemAttributes (it reads them
+    // on SendMessage only), so the AWSTraceHeader attribute is checked on the
+    // request itself in tideline-aws's `mocked::send_message_batch_carries_the_trace_header`.
+    let reports = drain_fifo(&e, e.store()).await;
+    assert!(reports.iter().all(Vec::is_empty), "{reports:?}");
+    let stored = e
+        .store()
+        .read_events(&EntityId::new("t-1").unwrap(), 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        stored[0]
+            .traceparent
+            .as_deref()
+            .unwrap()
+            .contains(w3c_trace)
+    );
+
+    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let stream = reader.read().await;
+    let resp = emit(e.bus(), stream).await;
+    assert_eq!(resp["batchItemFailures"], json!([]));
+    let events = delivered(&e, 3).await;
+    let trace_of = |entity: &str| {
+        events
+            .iter()
+            .find(|ev| ev.detail.metadata.entity_id == entity)
+            .and_then(|ev| ev.detail.metadata.traceparent.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        trace_of("t-1"),
+        format!("00-{w3c_trace}-00f067aa0ba902b7-01")
+    );
+    assert_eq!(
+        trace_of("t-2"),
+        "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
+    );
+    let started = tideline_core::trace::TraceContext::start_for("t-3", "t-3-1");
+    assert_eq!(trace_of("t-3"), started.traceparent());
+}

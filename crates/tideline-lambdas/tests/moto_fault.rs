@@ -52,10 +52,8 @@ use tideline_ports::stages::emit::EmitConfig;
 use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
 
 /// Lanes: independent copies of the chain (queue, table, stream, bus,
-/// target) run one after the other through the same proxy. moto deep-copies
-/// a table on every `TransactWriteItems` (for its rollback), stream records
-/// included, so a transaction costs time in proportion to the table; small
-/// tables keep the run short where one big one took minutes.
+/// target) run one after the other through the same proxy. Small tables keep
+/// each lane's stream short.
 const LANES: usize = 6;
 /// Entities per lane (24 in all).
 const ENTITIES: usize = 4;
@@ -248,7 +246,7 @@ impl Chain {
         if roll < KILL {
             let state = self.storer.clone();
             let invocation = async move { storer::handler(&state, lambda(event)).await.is_ok() };
-            if kill_mid_flight(&self.proxy, "TransactWriteItems", invocation).await {
+            if kill_mid_flight(&self.proxy, "PutItem", invocation).await {
                 self.stats.storer_killed += 1;
             }
             // The visibility timeout runs out: the whole batch comes back.
@@ -614,13 +612,15 @@ async fn chain_through_faults_loses_nothing_and_keeps_order() {
         p.add(Rule::new("SendMessageBatch", Fault::FailAfter).probability(0.07)),
         p.add(Rule::new("SendMessageBatch", Fault::DropAfter).probability(0.06)),
         p.add(Rule::new("SendMessageBatch", Fault::PartialFailure).probability(0.12)),
-        // moto's TransactWriteItems is the slow call: lower rates, many calls.
-        p.add(Rule::new("GetItem", Fault::FailBefore).probability(0.03)),
-        p.add(Rule::new("GetItem", Fault::FailAfter).probability(0.03)),
-        p.add(Rule::new("TransactWriteItems", Fault::FailBefore).probability(0.025)),
-        p.add(Rule::new("TransactWriteItems", Fault::Throttle).probability(0.025)),
-        p.add(Rule::new("TransactWriteItems", Fault::FailAfter).probability(0.035)),
-        p.add(Rule::new("TransactWriteItems", Fault::DropAfter).probability(0.025)),
+        // The store's calls (decision 0009): the latest-event Query, then two
+        // conditional PutItems (marker, event); a fault between them leaves
+        // an intent that the redelivery completes.
+        p.add(Rule::new("Query", Fault::FailBefore).probability(0.03)),
+        p.add(Rule::new("Query", Fault::FailAfter).probability(0.03)),
+        p.add(Rule::new("PutItem", Fault::FailBefore).probability(0.025)),
+        p.add(Rule::new("PutItem", Fault::Throttle).probability(0.025)),
+        p.add(Rule::new("PutItem", Fault::FailAfter).probability(0.035)),
+        p.add(Rule::new("PutItem", Fault::DropAfter).probability(0.025)),
         p.add(Rule::new("PutEvents", Fault::PartialFailure).probability(0.2)),
         p.add(Rule::new("PutEvents", Fault::FailAfter).probability(0.08)),
         p.add(Rule::new("PutEvents", Fault::DropAfter).probability(0.06)),

@@ -13,6 +13,7 @@
 
 pub mod memory;
 pub mod ports;
+pub mod slot_store;
 pub mod stages;
 
 pub use ports::*;

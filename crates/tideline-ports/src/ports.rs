@@ -57,6 +57,8 @@ pub struct OutgoingMessage {
     pub dedup_id: String,
     /// The normalised record as JSON.
     pub body: String,
+    /// SQS `AWSTraceHeader` system attribute: the record's trace in X-Ray form.
+    pub trace_header: Option<String>,
 }
 
 impl OutgoingMessage {
@@ -70,6 +72,10 @@ impl OutgoingMessage {
             group_id: record.entity_id.to_string(),
             dedup_id: tideline_core::ids::queue_dedup_id(&record.entity_id, &record.id),
             body: admitted.body.clone(),
+            trace_header: record
+                .traceparent
+                .as_deref()
+                .and_then(tideline_core::trace::xray_header_of),
         }
     }
 }

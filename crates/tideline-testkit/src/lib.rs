@@ -98,13 +98,24 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
 }
 
-/// Creates a table with the table contract: string `pk`/`sk`, numeric `seq`,
-/// LSI `by-sequence` on (`pk`, `seq`); with `stream`, a NEW_AND_OLD_IMAGES
-/// stream whose ARN is returned.
+/// Creates a table with the table contract (decision 0009): string `pk`/`sk`;
+/// with `stream`, a NEW_AND_OLD_IMAGES stream whose ARN is returned.
 pub async fn create_event_table(
     ddb: &aws_sdk_dynamodb::Client,
     name: &str,
     stream: bool,
+) -> Option<String> {
+    create_event_table_with(ddb, name, stream, false).await
+}
+
+/// As [`create_event_table`]; with `legacy_index`, also the numeric `seq`
+/// attribute and the LSI `by-sequence` on (`pk`, `seq`) that tables created
+/// before decision 0009 have.
+pub async fn create_event_table_with(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    stream: bool,
+    legacy_index: bool,
 ) -> Option<String> {
     use aws_sdk_dynamodb::types::*;
     let attr = |n: &str, t: ScalarAttributeType| {
@@ -127,22 +138,25 @@ pub async fn create_event_table(
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr("pk", ScalarAttributeType::S))
         .attribute_definitions(attr("sk", ScalarAttributeType::S))
-        .attribute_definitions(attr("seq", ScalarAttributeType::N))
         .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .local_secondary_indexes(
-            LocalSecondaryIndex::builder()
-                .index_name("by-sequence")
-                .key_schema(key("pk", KeyType::Hash))
-                .key_schema(key("seq", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        );
+        .key_schema(key("sk", KeyType::Range));
+    if legacy_index {
+        request = request
+            .attribute_definitions(attr("seq", ScalarAttributeType::N))
+            .local_secondary_indexes(
+                LocalSecondaryIndex::builder()
+                    .index_name("by-sequence")
+                    .key_schema(key("pk", KeyType::Hash))
+                    .key_schema(key("seq", KeyType::Range))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            );
+    }
     if stream {
         request = request.stream_specification(
             StreamSpecification::builder()

@@ -58,13 +58,15 @@ resource "aws_dynamodb_table" "responder_read_model" {
 module "event_responder" {
   source = "../../modules/consumer"
 
-  name           = "${var.name_prefix}-event-responder"
-  zip_path       = "${local.lambda_zip_dir}/event-responder/bootstrap.zip"
-  rules_file     = local.rules_file
-  rule_name      = "event-responder"
-  event_bus_name = module.tideline.event_bus_name
-  kms_key_arn    = module.tideline.kms_key_arn
-  alarm_actions  = [module.tideline.alarm_topic_arn]
+  name       = "${var.name_prefix}-event-responder"
+  zip_path   = "${local.lambda_zip_dir}/event-responder/bootstrap.zip"
+  rules_file = local.rules_file
+  rule_name  = "event-responder"
+
+  event_pattern_json = var.responder_event_pattern_json
+  event_bus_name     = module.tideline.event_bus_name
+  kms_key_arn        = module.tideline.kms_key_arn
+  alarm_actions      = [module.tideline.alarm_topic_arn]
 
   architecture                         = module.tideline.lambda_architecture
   log_retention_days                   = module.tideline.log_retention_days

@@ -52,6 +52,17 @@ variable "responder_gap_policy" {
   default     = null
 }
 
+variable "responder_event_pattern_json" {
+  description = "Event pattern printed by a registry-based consumer binary (`--print-event-pattern`); null keeps the rules file's pattern for the example consumer."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.responder_event_pattern_json == null || can(length(jsondecode(var.responder_event_pattern_json)["detail-type"]) > 0 ? 1 : tonumber("x"))
+    error_message = "responder_event_pattern_json must list one or more detail types (the registry's --print-event-pattern output)."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

@@ -12,6 +12,13 @@ locals {
   matching = [for r in local.rules : r if try(r.name, null) == var.rule_name]
   rule     = try(local.matching[0], null)
 
+  # The handler registry's pattern wins over the rules file's when given.
+  event_pattern = (
+    var.event_pattern_json != null
+    ? jsonencode(jsondecode(var.event_pattern_json))
+    : jsonencode(try(local.rule.event_pattern, {}))
+  )
+
   # Set by the module for every consumer; the consistency test reads this map.
   managed_environment = {
     TIDELINE_CONSUMER_NAME    = var.name
@@ -137,7 +144,7 @@ resource "aws_cloudwatch_event_rule" "this" {
   name           = var.name
   description    = "Routes rule ${var.rule_name} of ${basename(var.rules_file)} to consumer ${var.name}."
   event_bus_name = var.event_bus_name
-  event_pattern  = jsonencode(try(local.rule.event_pattern, {}))
+  event_pattern  = local.event_pattern
   state          = "ENABLED"
   tags           = var.tags
 

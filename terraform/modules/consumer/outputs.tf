@@ -14,7 +14,7 @@ output "rule_arn" {
 }
 
 output "event_pattern" {
-  description = "The event pattern taken from the rules file."
+  description = "The rule's event pattern: the handler registry's (event_pattern_json) when given, else the rules file's."
   value       = aws_cloudwatch_event_rule.this.event_pattern
 }
 

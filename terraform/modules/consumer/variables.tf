@@ -42,6 +42,23 @@ variable "rule_name" {
   type        = string
 }
 
+variable "event_pattern_json" {
+  description = "The EventBridge pattern printed by the consumer's handler registry (`<consumer binary> --print-event-pattern`): exactly the event types it has handlers for. When set, the rule uses it instead of the rules file's event_pattern, so the rule and the handlers cannot drift apart. null keeps the rules file's pattern."
+  type        = string
+  default     = null
+
+  validation {
+    # What HandlerRegistry::event_pattern prints: a source list and a
+    # non-empty list of detail types (EventBridge DetailType: 1-128 characters).
+    condition = var.event_pattern_json == null || (
+      can(jsondecode(var.event_pattern_json)["source"][0]) &&
+      can(length(jsondecode(var.event_pattern_json)["detail-type"]) > 0) &&
+      alltrue([for t in try(jsondecode(var.event_pattern_json)["detail-type"], [""]) : can(regex("^.{1,128}$", t))])
+    )
+    error_message = "event_pattern_json must be the registry's pattern: {\"source\": [...], \"detail-type\": [one or more event types of 1-128 characters]}."
+  }
+}
+
 variable "event_bus_name" {
   description = "Name of the bus the rule listens on."
   type        = string

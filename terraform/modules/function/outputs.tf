@@ -32,3 +32,13 @@ output "alarm_arns" {
   description = "ARNs of the function's error and throttle alarms."
   value       = [aws_cloudwatch_metric_alarm.errors.arn, aws_cloudwatch_metric_alarm.throttles.arn]
 }
+
+output "environment" {
+  description = "The function's environment as deployed: the required variables and the optional ones that are set."
+  value       = merge(var.environment, local.optional_environment)
+}
+
+output "policy_statements" {
+  description = "The statements of the function's role policy, as given (tests assert on their scope)."
+  value       = var.policy_statements
+}

@@ -42,13 +42,13 @@ variable "buffering_interval_seconds" {
 }
 
 variable "processor_buffer_size_mb" {
-  description = "MiB of records Firehose sends per transformer invocation. Firehose allows 0.2-3, but the transformer's response must fit Lambda's 6 MB: the smallest valid records grow about 12x once normalised, base64'd and framed, so 0.4 is the most that answers every record Ok (crates/tideline-lambdas/tests/response_budget.rs proves it at the worst case; beyond it records are refused to processing-failed/ before they are enqueued)."
+  description = "MiB of records Firehose sends per transformer invocation. Firehose allows 0.2-3, but the transformer's response must fit Lambda's 6 MB: the smallest valid records grow about 12x once normalised, base64'd and framed, so 0.3 is the most that answers every record Ok (each normalised record carries its 55-character trace context) (crates/tideline-lambdas/tests/response_budget.rs proves it at the worst case; beyond it records are refused to processing-failed/ before they are enqueued)."
   type        = number
-  default     = 0.4
+  default     = 0.3
 
   validation {
-    condition     = var.processor_buffer_size_mb >= 0.2 && var.processor_buffer_size_mb <= 0.4
-    error_message = "processor_buffer_size_mb must be between 0.2 and 0.4: a larger buffer of small records would answer with more than Lambda's 6 MB response limit."
+    condition     = var.processor_buffer_size_mb >= 0.2 && var.processor_buffer_size_mb <= 0.3
+    error_message = "processor_buffer_size_mb must be between 0.2 and 0.3: a larger buffer of small records would answer with more than Lambda's 6 MB response limit."
   }
 }
 

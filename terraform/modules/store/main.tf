@@ -1,12 +1,13 @@
 # The event store. The table contract is fixed by the code and checked by
 # terraform/tests/test_consistency.py:
-#   pk (S, hash) = entity id, sk (S, range) = event key
-#   seq (N) with the local secondary index `by-sequence` on (pk, seq), ALL
+#   pk (S, hash) = entity id, sk (S, range) = the event's slot (a UTC time,
+#   strictly increasing per entity, so sk order is seq order)
 #   stream NEW_AND_OLD_IMAGES, TTL attribute `expires_at`
-# An LSI shares the item collection of its partition key, so an entity's
-# events read back in `seq` order with strongly consistent reads; it can only
-# be created with the table, which is why it lives here and not in a later
-# change.
+# No index (decision record 0009): history reads in sk order. Tables created
+# before 0009 have the local secondary index `by-sequence` on (pk, seq); an
+# LSI can only change with the table, so `legacy_sequence_index = true` keeps
+# it (and keeps Terraform from replacing the table). The code no longer reads
+# it; it only costs the index copy of each write.
 
 resource "aws_dynamodb_table" "events" {
   name         = var.table_name
@@ -24,15 +25,21 @@ resource "aws_dynamodb_table" "events" {
     type = "S"
   }
 
-  attribute {
-    name = "seq"
-    type = "N"
+  dynamic "attribute" {
+    for_each = var.legacy_sequence_index ? ["seq"] : []
+    content {
+      name = attribute.value
+      type = "N"
+    }
   }
 
-  local_secondary_index {
-    name            = "by-sequence"
-    range_key       = "seq"
-    projection_type = "ALL"
+  dynamic "local_secondary_index" {
+    for_each = var.legacy_sequence_index ? ["by-sequence"] : []
+    content {
+      name            = local_secondary_index.value
+      range_key       = "seq"
+      projection_type = "ALL"
+    }
   }
 
   # The emitter reads this stream. DynamoDB Streams keeps each item change
@@ -57,6 +64,9 @@ resource "aws_dynamodb_table" "events" {
   }
 
   deletion_protection_enabled = var.deletion_protection
+  # Adding or removing the LSI replaces the table; with deletion protection
+  # on (the default) AWS refuses the delete, so a wrong
+  # legacy_sequence_index fails the apply instead of losing the table.
 
   tags = var.tags
 }

@@ -30,3 +30,9 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+variable "legacy_sequence_index" {
+  description = "Keep the `by-sequence` local secondary index of a table created before decision 0009. An LSI can only change with the table, so this must match the existing table; new deployments leave it false (no index, one write unit less per event)."
+  type        = bool
+  default     = false
+}

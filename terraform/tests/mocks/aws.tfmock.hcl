@@ -145,3 +145,15 @@ mock_resource "aws_cloudwatch_metric_alarm" {
     arn = "arn:aws:cloudwatch:ap-southeast-4:123456789012:alarm:tideline-mock"
   }
 }
+
+# The ordered bus's stack (modules/ordered_bus): its outputs as CloudFormation
+# would return them; an EventsV2 bus ARN has the form event-busv2/<name>/<id>.
+mock_resource "aws_cloudformation_stack" {
+  defaults = {
+    id = "arn:aws:cloudformation:ap-southeast-4:123456789012:stack/tideline-ordered-ordered-bus/00000000-0000-0000-0000-000000000000"
+    outputs = {
+      BusArn        = "arn:aws:events:ap-southeast-4:123456789012:event-busv2/tideline-ordered/abcdefghij0123456789abcde"
+      SubscriberArn = "arn:aws:events:ap-southeast-4:123456789012:subscriber/tideline-ordered/tideline-ordered-fifo"
+    }
+  }
+}

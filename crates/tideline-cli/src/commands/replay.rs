@@ -3,7 +3,7 @@
 //!
 //! - Local mode (`--endpoint`): `POST /_tideline/replay` on `tideline up`.
 //! - AWS (`--aws --table T --bus B`): reads the table with the store adapter
-//!   (`--entity`: paged `Query` on the `by-sequence` index; `--since/--until`:
+//!   (`--entity`: paged `Query` of the entity's events in `sk` order; `--since/--until`:
 //!   a paged `Scan` filtered on `kind` and `stored_at`, which reads the whole
 //!   table, then per entity in `seq` order) and publishes with `PutEvents`
 //!   through the emit stage's `replay_events`.

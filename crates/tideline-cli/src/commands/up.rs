@@ -44,11 +44,20 @@ pub struct UpArgs {
     /// slower). See docs/local-mode.md.
     #[arg(long, default_value = "normal", value_parser = ["normal", "full"], env = "TIDELINE_DURABILITY")]
     pub durability: String,
+    /// Bundled emission: pack up to this many consecutive events into one
+    /// bus entry (detail-type `TidelineBundle`), as the emitter Lambda does
+    /// with TIDELINE_BUNDLE_MAX_EVENTS. 1 (the default) is off.
+    #[arg(long, env = "TIDELINE_BUNDLE_MAX_EVENTS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub bundle_max_events: u64,
     /// Another host name the HTTP server answers to (repeatable), besides
     /// localhost, loopback addresses and the --listen address. Other `Host`
     /// headers are refused (a DNS-rebinding defence).
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
+    /// Schema registry file (`schemas/registry.json` layout): a record whose
+    /// `data` does not match its type's schema is refused at ingest.
+    #[arg(long, env = "TIDELINE_SCHEMA_REGISTRY")]
+    pub schema_registry: Option<PathBuf>,
 }
 
 impl UpArgs {
@@ -80,12 +89,27 @@ impl UpArgs {
             rules_file: self.rules.clone(),
             stream_name: self.stream_name.clone(),
             source: self.source.clone(),
-            ingest: IngestConfig { limits, fields },
+            ingest: IngestConfig {
+                limits,
+                fields,
+                data_validator: self
+                    .schema_registry
+                    .as_deref()
+                    .map(|path| {
+                        tideline_schema::SchemaRegistry::load(path)
+                            .map(tideline_core::data_validator::SharedDataValidator::new)
+                            .map_err(|e| CliError::Usage(format!("--schema-registry: {e}")))
+                    })
+                    .transpose()?,
+            },
             durability: self
                 .durability
                 .parse()
                 .map_err(|e: String| CliError::Usage(format!("--durability: {e}")))?,
             allowed_hosts: self.allow_hosts.clone(),
+            bundle: tideline_core::bundle::BundleConfig::from_max_events(
+                usize::try_from(self.bundle_max_events).unwrap_or(usize::MAX),
+            ),
             ..LocalConfig::default()
         })
     }

@@ -1,4 +1,5 @@
-//! `event-emitter` Lambda: DynamoDB stream → EventBridge.
+//! `event-emitter` Lambda: DynamoDB stream → EventBridge (classic, or the
+//! enhanced custom event bus with `TIDELINE_BUS_MODE=ordered`).
 use lambda_runtime::{run, service_fn};
 use tideline_aws::config::{EmitterConfig, ProcessEnv};
 use tideline_lambdas::emitter::{State, handler};
@@ -11,11 +12,11 @@ async fn main() -> Result<(), tideline_lambdas::Error> {
     let config = EmitterConfig::load(&ProcessEnv).map_err(|e| fail("event-emitter", e))?;
     let sdk = tideline_aws::load_sdk_config().await;
     let state = State {
-        bus: tideline_aws::EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            &config.event_bus_name,
-        ),
+        // TIDELINE_BUS_MODE: the classic bus, or the enhanced (ordered) one.
+        bus: tideline_aws::EmitterBus::from_config(&sdk, &config),
         config: EmitConfig {
+            // TIDELINE_BUNDLE_MAX_EVENTS: bundled emission, off by default (decision 0014).
+            bundle: config.bundle(),
             source: config.source,
             ..EmitConfig::default()
         },

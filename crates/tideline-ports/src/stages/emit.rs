@@ -7,10 +7,16 @@
 //! - If entries still fail, the result names the **lowest** failed change's
 //!   sequence number: a stream handler returns it in `batchItemFailures`, and
 //!   Lambda rewinds there and replays everything after it (AWS-CONTRACTS.md).
+//! - With [`EmitConfig::bundle`] set (off by default), consecutive events are
+//!   packed into bundle entries ([`tideline_core::bundle`]) just before
+//!   chunking; a failed bundle rewinds to its first event, and counts stay
+//!   per event (decision record 0014).
 
 use crate::ports::{Bus, Change, ChangeKind};
 use std::collections::BTreeMap;
+use std::ops::Range;
 use tideline_core::ErrorClass;
+use tideline_core::bundle::{BundleConfig, pack};
 use tideline_core::envelope::{BusEntry, EventDetail, put_events_chunks};
 use tideline_core::metrics::Counts;
 use tideline_core::retry::RetryPolicy;
@@ -23,6 +29,8 @@ pub struct EmitConfig {
     pub source: String,
     /// Retries of failed entries.
     pub retry: RetryPolicy,
+    /// Bundled emission; `None` (the default) publishes one event per entry.
+    pub bundle: Option<BundleConfig>,
 }
 
 impl Default for EmitConfig {
@@ -30,6 +38,7 @@ impl Default for EmitConfig {
         Self {
             source: tideline_core::envelope::DEFAULT_SOURCE.into(),
             retry: RetryPolicy::default(),
+            bundle: None,
         }
     }
 }
@@ -104,6 +113,18 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
         out.counts.failed += (changes.len() - readable) as u64;
     }
 
+    // Events per entry; empty means one each (no bundling).
+    let mut weights = Vec::new();
+    if let Some(bundle) = &config.bundle {
+        (entries, positions, weights) = bundle_step(
+            bundle,
+            changes,
+            entries,
+            &positions,
+            bus.max_request_bytes(),
+        );
+    }
+
     let chunks = match put_events_chunks(&entries, bus.max_entries(), bus.max_request_bytes()) {
         Ok(c) => c,
         Err(oversized) => {
@@ -123,12 +144,12 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
         if chunk.is_empty() {
             // The oversized entry's place.
             let at = chunk.start;
-            mark_failed_from(&mut out, changes, &positions, at, entries.len());
+            mark_failed_from(&mut out, changes, &positions, &weights, at..entries.len());
             break;
         }
         match publish_chunk(bus, &config.retry, &entries[chunk.clone()]).await {
             Ok(()) => {
-                out.counts.sent += chunk.len() as u64;
+                out.counts.sent += events_in(&weights, chunk.clone());
                 published_at.extend(chunk);
             }
             Err((failed_offsets, error)) => {
@@ -136,11 +157,18 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
                 let first_failed = chunk.start + failed_offsets.iter().copied().min().unwrap_or(0);
                 for k in 0..chunk.len() {
                     if !failed_offsets.contains(&k) {
-                        out.counts.sent += 1;
-                        published_at.push(chunk.start + k);
+                        let index = chunk.start + k;
+                        out.counts.sent += events_in(&weights, index..index + 1);
+                        published_at.push(index);
                     }
                 }
-                mark_failed_from(&mut out, changes, &positions, first_failed, entries.len());
+                mark_failed_from(
+                    &mut out,
+                    changes,
+                    &positions,
+                    &weights,
+                    first_failed..entries.len(),
+                );
                 break;
             }
         }
@@ -166,14 +194,66 @@ fn mark_failed_from(
     out: &mut EmitBatch,
     changes: &[Change],
     positions: &[usize],
-    entry_index: usize,
-    entry_count: usize,
+    weights: &[u64],
+    failed_entries: Range<usize>,
 ) {
-    if let Some(&pos) = positions.get(entry_index) {
+    if let Some(&pos) = positions.get(failed_entries.start) {
         // Earlier than an undecodable change's rewind point, if any.
         out.rewind_from = Some(changes[pos].sequence_number.clone());
     }
-    out.counts.failed += (entry_count - entry_index) as u64;
+    out.counts.failed += events_in(weights, failed_entries);
+}
+
+/// Events carried by `entries`: one each without bundling (`weights` empty).
+fn events_in(weights: &[u64], entries: Range<usize>) -> u64 {
+    if weights.is_empty() {
+        entries.len() as u64
+    } else {
+        weights.get(entries).map_or(0, |w| w.iter().sum())
+    }
+}
+
+fn change_is_test(change: &Change) -> bool {
+    match &change.kind {
+        ChangeKind::EventInserted(event) | ChangeKind::EventRemoved { event, .. } => event.test,
+        ChangeKind::Skipped { .. } | ChangeKind::Undecodable { .. } => false,
+    }
+}
+
+/// The bundling step: packs the ordered entries into bundle entries. Returns
+/// the new entries, each one's position (its **first** event's change, so a
+/// failed bundle rewinds to its first event and the stream replays the whole
+/// bundle and everything after it), and the events each carries.
+fn bundle_step(
+    bundle: &BundleConfig,
+    changes: &[Change],
+    entries: Vec<BusEntry>,
+    positions: &[usize],
+    max_entry_bytes: usize,
+) -> (Vec<BusEntry>, Vec<usize>, Vec<u64>) {
+    let is_test = |i: usize| {
+        positions
+            .get(i)
+            .is_some_and(|&p| change_is_test(&changes[p]))
+    };
+    let packed = pack(&entries, is_test, bundle, max_entry_bytes);
+    let mut bundled_positions = Vec::with_capacity(packed.len());
+    let mut weights = Vec::with_capacity(packed.len());
+    for p in &packed {
+        bundled_positions.push(positions.get(p.members.start).copied().unwrap_or_default());
+        weights.push(p.members.len() as u64);
+    }
+    info!(
+        stage = "emit",
+        events = entries.len(),
+        entries = packed.len(),
+        "bundled"
+    );
+    (
+        packed.into_iter().map(|p| p.entry).collect(),
+        bundled_positions,
+        weights,
+    )
 }
 
 /// Publishes one chunk, resending only failed entries. On exhaustion returns
@@ -343,6 +423,7 @@ mod replay_tests {
             test: false,
             schema_version: 1,
             expires_at: None,
+            traceparent: None,
         }
     }
 

@@ -1,0 +1,152 @@
+//! `tideline cost`, through the built binary: the JSON contract, Tideline at
+//! or below the reference for 1 KiB events, flags that change the bill, and
+//! the defaults held equal to the Terraform module's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn tideline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tideline"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn cost_json(args: &[&str]) -> Value {
+    let mut all = vec!["cost", "--json"];
+    all.extend_from_slice(args);
+    let o = tideline(&all);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn json_has_the_contract_fields_and_lines_add_up() {
+    let v = cost_json(&["--events-per-month", "259200000", "--record-bytes", "1024"]);
+    let total = v["monthly_usd"].as_f64().unwrap();
+    let per_million = v["per_million_usd"].as_f64().unwrap();
+    let services = v["services"].as_array().unwrap();
+    let sum: f64 = services
+        .iter()
+        .map(|s| s["monthly_usd"].as_f64().unwrap())
+        .sum();
+    assert!((sum - total).abs() < 1e-6, "{sum} vs {total}");
+    assert!((per_million - total / 259.2).abs() < 1e-6);
+    for s in services {
+        for field in ["service", "formula"] {
+            assert!(s[field].as_str().is_some_and(|t| !t.is_empty()), "{s}");
+        }
+        assert!(s["per_million_usd"].as_f64().is_some(), "{s}");
+    }
+    assert_eq!(v["store"]["write_units"], 2);
+    assert_eq!(v["store"]["read_units"], 1);
+}
+
+#[test]
+fn one_kib_events_cost_no_more_than_the_reference_at_both_rates() {
+    for per_month in ["259200000", "25920000000"] {
+        let v = cost_json(&["--events-per-month", per_month]);
+        let ours = v["per_million_usd"].as_f64().unwrap();
+        let reference = v["reference"]["per_million_usd"].as_f64().unwrap();
+        assert!(ours <= reference, "{per_month}: {ours} > {reference}");
+    }
+}
+
+#[test]
+fn retention_and_incompressible_payloads_raise_the_store_line() {
+    let base = cost_json(&["--events-per-month", "1000000"]);
+    let with_retention = cost_json(&["--events-per-month", "1000000", "--retention"]);
+    let wru = |v: &Value| v["store"]["write_units"].as_u64().unwrap();
+    assert_eq!(wru(&with_retention), wru(&base) + 1);
+    // Random base64 deflates to about 3/4: at 1.5 KB it no longer fits one unit, business JSON does.
+    let json = cost_json(&["--events-per-month", "1000000", "--record-bytes", "1500"]);
+    let random = cost_json(&[
+        "--events-per-month",
+        "1000000",
+        "--record-bytes",
+        "1500",
+        "--payload",
+        "random",
+    ]);
+    assert!(
+        wru(&random) > wru(&json),
+        "{} vs {}",
+        random["store"],
+        json["store"]
+    );
+}
+
+#[test]
+fn bad_flags_name_the_flag_and_exit_2() {
+    let o = tideline(&["cost", "--events-per-month", "-5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--events-per-month"));
+    let o = tideline(&["cost", "--events-per-month", "10", "--record-bytes", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--record-bytes"));
+}
+
+/// The defaults the model prices with are the Terraform module's: a change
+/// to one without the other fails here.
+#[test]
+fn defaults_match_the_terraform_module() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../terraform/variables.tf"
+    ))
+    .unwrap();
+    let default_of = |name: &str| -> String {
+        let start = text
+            .find(&format!("variable \"{name}\""))
+            .unwrap_or_else(|| panic!("variable {name}"));
+        let block = &text[start..];
+        let line = block
+            .lines()
+            .find(|l| l.trim_start().starts_with("default"))
+            .unwrap();
+        line.split('=').nth(1).unwrap().trim().to_string()
+    };
+    let d = tideline_core::cost::CostInputs::default();
+    assert_eq!(
+        default_of("firehose_processor_buffer_size_mb")
+            .parse::<f64>()
+            .unwrap(),
+        d.processor_buffer_mb
+    );
+    assert_eq!(
+        default_of("firehose_buffering_size_mb")
+            .parse::<f64>()
+            .unwrap(),
+        d.firehose_buffer_mb
+    );
+    assert_eq!(
+        default_of("firehose_buffering_interval_seconds")
+            .parse::<f64>()
+            .unwrap(),
+        d.firehose_interval_seconds
+    );
+    assert_eq!(
+        default_of("storer_batch_size").parse::<f64>().unwrap(),
+        d.storer_batch_size
+    );
+    assert_eq!(
+        default_of("emitter_batch_size").parse::<f64>().unwrap(),
+        d.emitter_batch_size
+    );
+    assert_eq!(default_of("legacy_sequence_index"), "false");
+    assert_eq!(default_of("event_ttl_days"), "null");
+    assert!(!d.retention);
+    for function in ["transformer", "event_storer", "event_emitter"] {
+        let start = text.find(&format!("variable \"{function}\"")).unwrap();
+        let memory = text[start..]
+            .lines()
+            .find(|l| l.contains("memory_mb"))
+            .unwrap();
+        assert!(
+            memory.contains(&format!("optional(number, {})", d.memory_mb)),
+            "{function}: {memory}"
+        );
+    }
+}
