@@ -491,15 +491,15 @@ pub fn normalize_record(
 
     // The producer's trace, normalised to W3C form; a record with none gets
     // one derived from its identity, so a retried record starts the same trace.
-    let trace = match optional_string(&doc, "traceparent", &f.traceparent)? {
-        Some(text) => {
-            crate::trace::TraceContext::parse(text).map_err(|e| RejectReason::InvalidField {
+    let traceparent = match optional_string(&doc, "traceparent", &f.traceparent)? {
+        Some(text) => crate::trace::TraceContext::parse(text)
+            .map_err(|e| RejectReason::InvalidField {
                 field: "traceparent",
                 pointer: f.traceparent.clone(),
                 problem: e.to_string(),
             })?
-        }
-        None => crate::trace::TraceContext::start_for(entity_id.as_str(), id.as_str()),
+            .traceparent(),
+        None => crate::trace::started_traceparent(entity_id.as_str(), id.as_str()),
     };
 
     let data = if f.data.is_empty() {
@@ -520,7 +520,7 @@ pub fn normalize_record(
         received_at: format_timestamp(arrival),
         correlation_id,
         test,
-        traceparent: Some(trace.traceparent()),
+        traceparent: Some(traceparent),
     })
 }
 

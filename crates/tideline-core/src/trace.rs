@@ -163,11 +163,56 @@ impl TraceContext {
     }
 }
 
-/// The X-Ray header of a normalised `traceparent`, if it reads.
+/// The X-Ray header of a normalised `traceparent`, if it reads. Ingest
+/// writes only the canonical W3C form, which is converted by slicing (this
+/// runs once per record per hop); anything else is parsed first.
 pub fn xray_header_of(traceparent: &str) -> Option<String> {
-    TraceContext::parse(traceparent)
-        .ok()
-        .map(|t| t.xray_header())
+    let b = traceparent.as_bytes();
+    let canonical = b.len() == TRACEPARENT_CHARS
+        && traceparent.starts_with("00-")
+        && b[35] == b'-'
+        && b[52] == b'-'
+        && b.iter().enumerate().all(|(i, c)| {
+            matches!(i, 2 | 35 | 52) || c.is_ascii_digit() || (b'a'..=b'f').contains(c)
+        });
+    if !canonical {
+        return TraceContext::parse(traceparent)
+            .ok()
+            .map(|t| t.xray_header());
+    }
+    let sampled = u8::from_str_radix(traceparent.get(53..55)?, 16).ok()? & 1;
+    Some(format!(
+        "Root=1-{}-{};Parent={};Sampled={sampled}",
+        traceparent.get(3..11)?,
+        traceparent.get(11..35)?,
+        traceparent.get(36..52)?,
+    ))
+}
+
+/// The `traceparent` of [`TraceContext::start_for`], written straight into
+/// one string (ingest's hot path for records without a trace).
+pub fn started_traceparent(entity_id: &str, event_id: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::new()
+        .chain_update(b"tideline trace\0")
+        .chain_update(entity_id.as_bytes())
+        .chain_update([0])
+        .chain_update(event_id.as_bytes())
+        .finalize();
+    if digest[..16].iter().all(|b| *b == 0) || digest[16..24].iter().all(|b| *b == 0) {
+        return TraceContext::start_for(entity_id, event_id).traceparent();
+    }
+    let mut out = String::with_capacity(TRACEPARENT_CHARS);
+    out.push_str("00-");
+    for (i, byte) in digest[..24].iter().enumerate() {
+        if i == 16 {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    out.push_str("-01");
+    out
 }
 
 /// Longest `traceparent` text ingest stores (the W3C form: 55 characters).
@@ -208,6 +253,27 @@ mod tests {
         ] {
             assert!(TraceContext::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_fast_paths_agree_with_the_parser() {
+        let started = TraceContext::start_for("order-1", "ev-1");
+        assert_eq!(
+            started_traceparent("order-1", "ev-1"),
+            started.traceparent()
+        );
+        for t in [
+            started.traceparent(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".to_string(),
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01".to_string(),
+        ] {
+            assert_eq!(
+                xray_header_of(&t),
+                Some(TraceContext::parse(&t).unwrap().xray_header()),
+                "{t}"
+            );
+        }
+        assert_eq!(xray_header_of("garbage"), None);
     }
 
     #[test]
