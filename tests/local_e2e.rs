@@ -420,3 +420,64 @@ async fn bundled_emission_delivers_every_event_once_in_order() {
     }
     stack.shutdown().await;
 }
+
+/// Issue 13, schemas at ingest in local mode (`tideline up --schema-registry`):
+/// a record whose `data` breaks its type's schema is refused into
+/// processing-failed with the JSON Pointer and the rule; a valid one and a
+/// type without a schema are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_breaking_their_schema_are_refused_with_pointer_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/registry.json");
+    let validator = tideline_schema::SchemaRegistry::load(&registry).unwrap();
+    let mut ingest = tideline_core::IngestConfig::default();
+    ingest.data_validator = Some(tideline_core::data_validator::SharedDataValidator::new(
+        validator,
+    ));
+    let config = LocalConfig {
+        data_dir: dir.path().join("data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ingest,
+        ..LocalConfig::default()
+    };
+    let stack = LocalStack::start(config).await.unwrap();
+    let client = firehose(&stack).await;
+    let order = |qty: i64| {
+        json!({"order_no": "SO-100042", "currency": "EUR", "total": 12.5,
+               "items": [{"sku": "A-1", "qty": qty, "unit_price": 12.5}]})
+    };
+    let records = vec![
+        record(
+            json!({"entity_id": "s-1", "type": "OrderPlaced", "id": "ok", "data": order(1)})
+                .to_string(),
+        ),
+        record(
+            json!({"entity_id": "s-2", "type": "OrderPlaced", "id": "bad", "data": order(0)})
+                .to_string(),
+        ),
+        record(
+            json!({"entity_id": "s-3", "type": "Unregistered", "id": "free", "data": {"x": 1}})
+                .to_string(),
+        ),
+    ];
+    client
+        .put_record_batch()
+        .delivery_stream_name("tideline-ingest")
+        .set_records(Some(records))
+        .send()
+        .await
+        .unwrap();
+    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(history(&stack, "s-1", 10).await.0.len(), 1);
+    assert_eq!(history(&stack, "s-3", 10).await.0.len(), 1);
+    assert_eq!(history(&stack, "s-2", 10).await.0.len(), 0);
+    let refused: String = walk(&dir.path().join("data/lake/processing-failed"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(refused.contains("SchemaViolation"), "{refused}");
+    assert!(refused.contains("/items/0/qty"), "{refused}");
+    assert!(refused.contains("minimum"), "{refused}");
+    stack.shutdown().await;
+}
