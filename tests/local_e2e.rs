@@ -431,10 +431,12 @@ async fn records_breaking_their_schema_are_refused_with_pointer_and_rule() {
     let registry =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/registry.json");
     let validator = tideline_schema::SchemaRegistry::load(&registry).unwrap();
-    let mut ingest = tideline_core::IngestConfig::default();
-    ingest.data_validator = Some(tideline_core::data_validator::SharedDataValidator::new(
-        validator,
-    ));
+    let ingest = tideline_core::IngestConfig {
+        data_validator: Some(tideline_core::data_validator::SharedDataValidator::new(
+            validator,
+        )),
+        ..tideline_core::IngestConfig::default()
+    };
     let config = LocalConfig {
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
