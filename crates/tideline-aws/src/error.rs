@@ -35,6 +35,33 @@ pub fn is_retryable_code(code: &str) -> bool {
     RETRYABLE_CODES.contains(&code)
 }
 
+/// One entry's result of a PutEvents call (classic or enhanced bus), given
+/// its `(ErrorCode, ErrorMessage)`, or `None` when the response had no entry
+/// at that position: a missing result may be sent again, an error code is
+/// classed by [`is_retryable_code`].
+pub fn put_events_entry_result(
+    result: Option<(Option<&str>, Option<&str>)>,
+) -> Result<(), tideline_ports::EntryFailure> {
+    use tideline_core::ErrorClass;
+    match result {
+        None => Err(tideline_ports::EntryFailure {
+            code: "MissingResult".into(),
+            message: "PutEvents returned no result for this entry".into(),
+            class: ErrorClass::Retryable,
+        }),
+        Some((None | Some(""), _)) => Ok(()),
+        Some((Some(code), message)) => Err(tideline_ports::EntryFailure {
+            code: code.to_string(),
+            message: message.unwrap_or_default().to_string(),
+            class: if is_retryable_code(code) {
+                ErrorClass::Retryable
+            } else {
+                ErrorClass::Permanent
+            },
+        }),
+    }
+}
+
 /// The error code of an SDK error, if the service sent one.
 pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     match err {

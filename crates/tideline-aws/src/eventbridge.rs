@@ -6,9 +6,8 @@
 //! `InvalidArgument`, ...) is permanent. The emit stage resends only failed
 //! entries and never sends two calls at once.
 
-use crate::error::{classify, is_retryable_code};
+use crate::error::{classify, put_events_entry_result};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use tideline_core::ErrorClass;
 use tideline_core::envelope::{BusEntry, DEFAULT_MAX_PUT_EVENTS_BYTES, MAX_PUT_EVENTS_ENTRIES};
 use tideline_ports::{Bus, EntryFailure, PortError};
 
@@ -81,24 +80,8 @@ impl Bus for EventBridgeBus {
             .map_err(|e| classify("eventbridge", "PutEvents", &e))?;
         let results = output.entries();
         Ok((0..entries.len())
-            .map(|i| match results.get(i) {
-                None => Err(EntryFailure {
-                    code: "MissingResult".into(),
-                    message: "PutEvents returned no result for this entry".into(),
-                    class: ErrorClass::Retryable,
-                }),
-                Some(r) => match r.error_code() {
-                    None | Some("") => Ok(()),
-                    Some(code) => Err(EntryFailure {
-                        code: code.to_string(),
-                        message: r.error_message().unwrap_or_default().to_string(),
-                        class: if is_retryable_code(code) {
-                            ErrorClass::Retryable
-                        } else {
-                            ErrorClass::Permanent
-                        },
-                    }),
-                },
+            .map(|i| {
+                put_events_entry_result(results.get(i).map(|r| (r.error_code(), r.error_message())))
             })
             .collect())
     }

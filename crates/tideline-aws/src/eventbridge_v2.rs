@@ -25,7 +25,7 @@
 //! tests drive the SDK with a mocked HTTP layer (`tests/ordered_bus.rs`). See
 //! `docs/ordered-bus.md` for what was and was not verified.
 
-use crate::error::{classify, is_retryable_code};
+use crate::error::{classify, put_events_entry_result};
 use aws_sdk_eventbridgev2::types::{PutEventsRequestEntry, PutEventsSystemMetadata};
 use serde::Deserialize;
 use tideline_core::ErrorClass;
@@ -155,24 +155,8 @@ impl OrderedEventBus {
             .map_err(|e| classify("eventbridgev2", "PutEvents", &e))?;
         let results = output.entries();
         Ok((0..count)
-            .map(|i| match results.get(i) {
-                None => Err(EntryFailure {
-                    code: "MissingResult".into(),
-                    message: "PutEvents returned no result for this entry".into(),
-                    class: ErrorClass::Retryable,
-                }),
-                Some(r) => match r.error_code() {
-                    None | Some("") => Ok(()),
-                    Some(code) => Err(EntryFailure {
-                        code: code.to_string(),
-                        message: r.error_message().unwrap_or_default().to_string(),
-                        class: if is_retryable_code(code) {
-                            ErrorClass::Retryable
-                        } else {
-                            ErrorClass::Permanent
-                        },
-                    }),
-                },
+            .map(|i| {
+                put_events_entry_result(results.get(i).map(|r| (r.error_code(), r.error_message())))
             })
             .collect())
     }
