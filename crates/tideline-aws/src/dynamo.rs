@@ -61,7 +61,6 @@ pub struct DynamoTable {
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     store: SlotStore<DynamoTable>,
-    ttl: Option<chrono::Duration>,
     rejected_ttl: Option<chrono::Duration>,
 }
 
@@ -74,14 +73,12 @@ impl DynamoStore {
         };
         Self {
             store: SlotStore::new(table, "dynamodb"),
-            ttl: None,
             rejected_ttl: None,
         }
     }
 
     /// Sets the retention written as `expires_at`.
     pub fn with_ttl(mut self, ttl: Option<chrono::Duration>) -> Self {
-        self.ttl = ttl;
         self.store = self.store.with_ttl(ttl);
         self
     }
@@ -102,17 +99,18 @@ impl DynamoStore {
     }
 }
 
+fn to_sdk_value(value: AttrValue) -> AttributeValue {
+    match value {
+        AttrValue::S(s) => AttributeValue::S(s),
+        AttrValue::N(n) => AttributeValue::N(n),
+        AttrValue::B(b) => AttributeValue::B(aws_smithy_types::Blob::new(b)),
+        AttrValue::Bool(b) => AttributeValue::Bool(b),
+    }
+}
+
 fn to_sdk(item: Item) -> HashMap<String, AttributeValue> {
     item.into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                AttrValue::S(s) => AttributeValue::S(s),
-                AttrValue::N(n) => AttributeValue::N(n),
-                AttrValue::B(b) => AttributeValue::B(aws_smithy_types::Blob::new(b)),
-                AttrValue::Bool(b) => AttributeValue::Bool(b),
-            };
-            (k, v)
-        })
+        .map(|(k, v)| (k, to_sdk_value(v)))
         .collect()
 }
 
@@ -156,9 +154,7 @@ fn expression(condition: &Condition) -> Expression {
             Some(HashMap::from([("#c".to_string(), (*name).to_string())])),
             Some(HashMap::from([(
                 ":c".to_string(),
-                to_sdk(Item::from([(String::new(), value.clone())]))
-                    .remove("")
-                    .unwrap_or(AttributeValue::Null(true)),
+                to_sdk_value(value.clone()),
             )])),
         ),
         Condition::NotExistsOrLastSeqBelow(seq) => (
@@ -420,7 +416,7 @@ impl RejectSink for DynamoStore {
         }
         // Rejected records expire after their own retention (or the events'),
         // so a stream of bad input cannot fill the table.
-        if let Some(t) = expires_at(&record.rejected_at, self.rejected_ttl.or(self.ttl)) {
+        if let Some(t) = expires_at(&record.rejected_at, self.rejected_ttl.or(self.store.ttl())) {
             item.insert("expires_at".to_string(), t);
         }
         match self

@@ -29,6 +29,7 @@
 //! `TransactWriteItems` (twice the write units) — the pipeline's storer always
 //! appends one event per call.
 
+use crate::memory::lock;
 use crate::ports::{EventStore, PortError, StoreError};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -149,6 +150,11 @@ impl<T: ItemTable> SlotStore<T> {
         self
     }
 
+    /// The retention written as `expires_at`, if any.
+    pub fn ttl(&self) -> Option<chrono::Duration> {
+        self.ttl
+    }
+
     /// The table.
     pub fn table(&self) -> &T {
         &self.table
@@ -161,9 +167,9 @@ impl<T: ItemTable> SlotStore<T> {
     /// Reads where the next event goes: after the latest event, or after the
     /// head when there is none; creates the head of a new entity.
     async fn tail(&self, entity: &EntityId) -> Result<Tail, StoreError> {
-        if let Some(latest) = self.table.latest_event(entity.as_str()).await? {
-            let event = decode_event(lookup(&latest))
-                .map_err(|e| self.decode_err("latest event", entity, e))?;
+        if let Some(event) =
+            self.decode_latest(entity, self.table.latest_event(entity.as_str()).await?)?
+        {
             let slot = next_slot(event.seq, &event.sk, &event.stored_at).ok_or_else(|| {
                 self.decode_err(
                     "latest event",
@@ -211,6 +217,38 @@ impl<T: ItemTable> SlotStore<T> {
             last_seq: head.last_seq,
             slot,
         })
+    }
+
+    /// The payload as the item stores it, serialised once per append.
+    fn data_json(&self, event: &NewEvent) -> Result<String, StoreError> {
+        serde_json::to_string(&event.data).map_err(|e| {
+            permanent(
+                self.service,
+                format!("event {}: data does not serialise: {e}", event.id),
+            )
+        })
+    }
+
+    /// The event item as it will be written, within DynamoDB's item limit.
+    fn checked_item(&self, stored: &StoredEvent, data_json: &str) -> Result<Item, StoreError> {
+        let item = event_item(stored, data_json);
+        item::check_item_size(&item)
+            .map_err(|e| permanent(self.service, format!("event {}: {e}", stored.event_id)))?;
+        Ok(item)
+    }
+
+    /// The entity's latest event item, decoded. Not an `async fn` of its
+    /// own: one more nested future pushed consumers' mains (query-api) past
+    /// rustc's layout recursion limit.
+    fn decode_latest(
+        &self,
+        entity: &EntityId,
+        item: Option<Item>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        item.map(|item| {
+            decode_event(lookup(&item)).map_err(|e| self.decode_err("latest event", entity, e))
+        })
+        .transpose()
     }
 
     fn stored_event(&self, entity: &EntityId, e: &NewEvent, slot: &Slot) -> StoredEvent {
@@ -271,12 +309,7 @@ impl<T: ItemTable> SlotStore<T> {
         event: &NewEvent,
         expected: ExpectedSeq,
     ) -> Result<AppendOutcome, StoreError> {
-        let data_json = serde_json::to_string(&event.data).map_err(|e| {
-            permanent(
-                self.service,
-                format!("event {}: data does not serialise: {e}", event.id),
-            )
-        })?;
+        let data_json = self.data_json(event)?;
         let mut attempt = 0;
         loop {
             let tail = self.tail(entity).await?;
@@ -327,9 +360,7 @@ impl<T: ItemTable> SlotStore<T> {
                 }
                 .into());
             }
-            let item = event_item(&stored, &data_json);
-            item::check_item_size(&item)
-                .map_err(|e| permanent(self.service, format!("event {}: {e}", event.id)))?;
+            let item = self.checked_item(&stored, &data_json)?;
             match self
                 .table
                 .put(CondPut {
@@ -432,16 +463,9 @@ impl<T: ItemTable> SlotStore<T> {
             let mut stored_all = Vec::with_capacity(fresh.len());
             let mut slot = tail.slot;
             for (event, intent_sk) in fresh {
-                let data_json = serde_json::to_string(&event.data).map_err(|e| {
-                    permanent(
-                        self.service,
-                        format!("event {}: data does not serialise: {e}", event.id),
-                    )
-                })?;
+                let data_json = self.data_json(event)?;
                 let stored = self.stored_event(entity, event, &slot);
-                let item = event_item(&stored, &data_json);
-                item::check_item_size(&item)
-                    .map_err(|e| permanent(self.service, format!("event {}: {e}", event.id)))?;
+                let item = self.checked_item(&stored, &data_json)?;
                 puts.push(CondPut {
                     item: marker_item(entity, &event.id, &slot, stored.expires_at),
                     condition: match intent_sk {
@@ -551,9 +575,9 @@ impl<T: ItemTable> EventStore for SlotStore<T> {
     }
 
     async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {
-        if let Some(latest) = self.table.latest_event(entity.as_str()).await? {
-            let e = decode_event(lookup(&latest))
-                .map_err(|e| self.decode_err("latest event", entity, e))?;
+        if let Some(e) =
+            self.decode_latest(entity, self.table.latest_event(entity.as_str()).await?)?
+        {
             return Ok(Some(EntityHead {
                 entity_id: entity.clone(),
                 last_seq: e.seq,
@@ -590,10 +614,6 @@ pub struct TableCounters {
     pub read_calls: u64,
     /// Items written (each put of a transaction counts).
     pub items_written: u64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn key_of(item: &Item) -> (String, String) {
