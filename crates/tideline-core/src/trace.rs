@@ -118,12 +118,7 @@ impl TraceContext {
     /// A trace started for an event that arrived without one: derived from
     /// its entity and id, so every retry of the record starts the same trace.
     pub fn start_for(entity_id: &str, event_id: &str) -> Self {
-        let digest = Sha256::new()
-            .chain_update(b"tideline trace\0")
-            .chain_update(entity_id.as_bytes())
-            .chain_update([0])
-            .chain_update(event_id.as_bytes())
-            .finalize();
+        let digest = started_digest(entity_id, event_id);
         let mut trace = hex::encode(&digest[..16]);
         let mut parent = hex::encode(&digest[16..24]);
         // All-zero ids are invalid; a SHA-256 prefix of zeros is not going to
@@ -189,16 +184,23 @@ pub fn xray_header_of(traceparent: &str) -> Option<String> {
     ))
 }
 
-/// The `traceparent` of [`TraceContext::start_for`], written straight into
-/// one string (ingest's hot path for records without a trace).
-pub fn started_traceparent(entity_id: &str, event_id: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::new()
+/// The digest a started trace's ids are taken from: the entity and event id,
+/// so every retry of a record starts the same trace.
+fn started_digest(entity_id: &str, event_id: &str) -> [u8; 32] {
+    Sha256::new()
         .chain_update(b"tideline trace\0")
         .chain_update(entity_id.as_bytes())
         .chain_update([0])
         .chain_update(event_id.as_bytes())
-        .finalize();
+        .finalize()
+        .into()
+}
+
+/// The `traceparent` of [`TraceContext::start_for`], written straight into
+/// one string (ingest's hot path for records without a trace).
+pub fn started_traceparent(entity_id: &str, event_id: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = started_digest(entity_id, event_id);
     if digest[..16].iter().all(|b| *b == 0) || digest[16..24].iter().all(|b| *b == 0) {
         return TraceContext::start_for(entity_id, event_id).traceparent();
     }
