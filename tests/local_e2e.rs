@@ -11,14 +11,26 @@ use std::time::Duration;
 use tideline_core::route::parse_rules;
 use tideline_embedded::{LocalConfig, LocalStack};
 
-async fn start(dir: &std::path::Path, rules: Value) -> LocalStack {
-    let config = LocalConfig {
+/// A local stack's configuration: data under `dir`, any free port, `rules`.
+fn config(dir: &std::path::Path, rules: Value) -> LocalConfig {
+    LocalConfig {
         data_dir: dir.join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
         rules: parse_rules(&rules.to_string()).unwrap(),
         ..LocalConfig::default()
-    };
-    LocalStack::start(config).await.unwrap()
+    }
+}
+
+async fn start(dir: &std::path::Path, rules: Value) -> LocalStack {
+    LocalStack::start(config(dir, rules)).await.unwrap()
+}
+
+/// Everything ingest refused into the lake's processing-failed/ prefix.
+fn refused_records(dir: &std::path::Path) -> String {
+    walk(&dir.join("data/lake/processing-failed"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 async fn firehose(stack: &LocalStack) -> aws_sdk_firehose::Client {
@@ -307,10 +319,7 @@ async fn a_trace_follows_each_record_to_the_target() {
     // header with a reason, into processing-failed.
     assert_eq!(out.failed_put_count(), 0, "{out:?}");
     stack.wait_idle(Duration::from_secs(30)).await.unwrap();
-    let refused: String = walk(&dir.path().join("data/lake/processing-failed"))
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
+    let refused = refused_records(dir.path());
     assert!(refused.contains("traceparent"), "{refused}");
     let mut delivered = BTreeMap::new();
     for _ in 0..100 {
@@ -358,15 +367,11 @@ async fn bundled_emission_delivers_every_event_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("events.jsonl");
     let config = LocalConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rules: parse_rules(
-            &json!([{"name": "log", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": log}}])
-                .to_string(),
-        )
-        .unwrap(),
         bundle: tideline_core::bundle::BundleConfig::from_max_events(5),
-        ..LocalConfig::default()
+        ..config(
+            dir.path(),
+            json!([{"name": "log", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": log}}]),
+        )
     };
     let stack = LocalStack::start(config).await.unwrap();
     let client = firehose(&stack).await;
@@ -438,10 +443,8 @@ async fn records_breaking_their_schema_are_refused_with_pointer_and_rule() {
         ..tideline_core::IngestConfig::default()
     };
     let config = LocalConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
         ingest,
-        ..LocalConfig::default()
+        ..config(dir.path(), json!([]))
     };
     let stack = LocalStack::start(config).await.unwrap();
     let client = firehose(&stack).await;
@@ -474,10 +477,7 @@ async fn records_breaking_their_schema_are_refused_with_pointer_and_rule() {
     assert_eq!(history(&stack, "s-1", 10).await.0.len(), 1);
     assert_eq!(history(&stack, "s-3", 10).await.0.len(), 1);
     assert_eq!(history(&stack, "s-2", 10).await.0.len(), 0);
-    let refused: String = walk(&dir.path().join("data/lake/processing-failed"))
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
+    let refused = refused_records(dir.path());
     assert!(refused.contains("SchemaViolation"), "{refused}");
     assert!(refused.contains("/items/0/qty"), "{refused}");
     assert!(refused.contains("minimum"), "{refused}");
