@@ -322,6 +322,17 @@ impl Builder<'_> {
         );
     }
 
+    /// CloudWatch Logs ingestion of every function's invocations.
+    fn logs(&mut self, invocations: f64) {
+        let per_invocation = self.inputs.log_bytes_per_invocation;
+        let log_gb = invocations * per_invocation / GB;
+        self.line(
+            "CloudWatch Logs",
+            log_gb * price::LOGS_GB,
+            format!("{log_gb:.4} GB ({per_invocation} B per invocation) × $0.50/GB"),
+        );
+    }
+
     fn finish(self) -> Bill {
         let monthly: f64 = self.lines.iter().map(|l| l.monthly_usd).sum();
         Bill {
@@ -334,6 +345,13 @@ impl Builder<'_> {
             services: self.lines,
         }
     }
+}
+
+/// Records per transformer invocation: as many as the processor buffer holds.
+fn records_per_transformer_invocation(i: &CostInputs) -> f64 {
+    ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64)
+        .floor()
+        .max(1.0)
 }
 
 /// The lines both designs share: Firehose ingestion and S3 delivery.
@@ -401,9 +419,7 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
 
     // Transformer: one invocation per processor buffer; messages sent ten per
     // SendMessageBatch (at most one per entity per call, AWS-CONTRACTS.md).
-    let per_invocation = ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64)
-        .floor()
-        .max(1.0);
+    let per_invocation = records_per_transformer_invocation(i);
     let invocations = (n / per_invocation).ceil();
     let sends = (per_invocation / SQS_BATCH_ENTRIES as f64).ceil();
     b.lambda(
@@ -486,16 +502,7 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
             chunks(entry_bytes, KB64)
         ),
     );
-    let log_gb =
-        (invocations + storer_invocations + emitter_invocations) * i.log_bytes_per_invocation / GB;
-    b.line(
-        "CloudWatch Logs",
-        log_gb * price::LOGS_GB,
-        format!(
-            "{log_gb:.4} GB ({} B per invocation) × $0.50/GB",
-            i.log_bytes_per_invocation
-        ),
-    );
+    b.logs(invocations + storer_invocations + emitter_invocations);
     Some((b.finish(), units))
 }
 
@@ -515,9 +522,7 @@ pub fn reference(inputs: &CostInputs) -> Option<(Bill, u64)> {
     ingest_lines(&mut b, false);
     let cpu = i.cpu_us_per_event / 1e6;
     let call = i.aws_call_ms / 1e3;
-    let per_invocation = ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64)
-        .floor()
-        .max(1.0);
+    let per_invocation = records_per_transformer_invocation(i);
     let invocations = (n / per_invocation).ceil();
     b.lambda(
         "transformer",
@@ -556,13 +561,7 @@ pub fn reference(inputs: &CostInputs) -> Option<(Bill, u64)> {
         n * chunks(entry, KB64) * price::EVENTBRIDGE_EVENT,
         format!("{n:.0} PutEvents of one entry × $1.00/M"),
     );
-    let log_gb =
-        (invocations + storer_invocations + emitter_invocations) * i.log_bytes_per_invocation / GB;
-    b.line(
-        "CloudWatch Logs",
-        log_gb * price::LOGS_GB,
-        format!("{log_gb:.4} GB × $0.50/GB"),
-    );
+    b.logs(invocations + storer_invocations + emitter_invocations);
     Some((b.finish(), wru))
 }
 
