@@ -105,7 +105,7 @@ module "event_storer" {
       ]
     },
     {
-      # tideline-aws/src/dynamo.rs: GetItem reads the head (consistent);
+      # tideline-aws/src/store.rs: GetItem reads the head (consistent);
       # TransactWriteItems of Puts only (head, events, markers) is
       # authorized per item by PutItem; PutItem writes rejected records.
       sid       = "AppendEvents"
@@ -237,7 +237,7 @@ module "query_api" {
 
   policy_statements = [
     {
-      # tideline-ports/src/stages/query.rs through tideline-aws/src/dynamo.rs:
+      # tideline-stages/src/query.rs through tideline-aws/src/store.rs:
       # GetItem reads an entity's head, Query pages its history on the
       # by-sequence index. Read-only.
       sid       = "ReadHeads"

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 use tideline_core::route::parse_rules;
-use tideline_embedded::{LocalConfig, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 /// A local stack's configuration: data under `dir`, any free port, `rules`.
 fn config(dir: &std::path::Path, rules: Value) -> LocalConfig {

@@ -86,7 +86,7 @@ impl Transport<Outgoing> for SqsSink {
 
     fn put(&self, batch: &[&Outgoing]) -> impl Future<Output = CallResult> + Send {
         use tideline_core::ingest::{IngestConfig, admit};
-        use tideline_ports::{OutgoingMessage, Queue};
+        use tideline_stages::{OutgoingMessage, Queue};
         let config = IngestConfig::default();
         let messages: Vec<OutgoingMessage> = batch
             .iter()

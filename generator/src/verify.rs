@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// Largest page the query API serves (`tideline-ports` `MAX_LIMIT`).
+/// Largest page the query API serves (`tideline-stages` `MAX_LIMIT`).
 pub const PAGE_LIMIT: usize = 1000;
 
 /// One page of `GET /entities/{id}/events`.

@@ -7,9 +7,9 @@
 use clap::Parser;
 use std::path::Path;
 use std::time::Duration;
-use tideline_embedded::{LocalConfig, LocalStack};
 use tideline_generator::cli::{Cli, Command, run_send, run_verify};
 use tideline_generator::manifest::{Manifest, ManifestEntry, ManifestWriter};
+use tideline_local::{LocalConfig, LocalStack};
 
 async fn start(dir: &Path) -> (LocalStack, String) {
     let stack = LocalStack::start(LocalConfig {

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tideline_core::route::parse_rules;
-use tideline_embedded::{LocalConfig, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_responder_runs_as_a_local_lambda_target() {

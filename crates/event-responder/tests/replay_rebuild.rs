@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, SqliteCheckpoints};
 use tideline_core::Classify;
-use tideline_embedded::{LocalConfig, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 const TYPES: [&str; 5] = [
     "OrderPlaced",

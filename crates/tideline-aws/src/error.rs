@@ -3,7 +3,7 @@
 //! malformed request) are permanent.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use tideline_ports::PortError;
+use tideline_stages::PortError;
 
 /// Error codes that mean "try again later", across SQS, DynamoDB and EventBridge.
 pub const RETRYABLE_CODES: &[&str] = &[
@@ -41,16 +41,16 @@ pub fn is_retryable_code(code: &str) -> bool {
 /// classed by [`is_retryable_code`].
 pub fn put_events_entry_result(
     result: Option<(Option<&str>, Option<&str>)>,
-) -> Result<(), tideline_ports::EntryFailure> {
+) -> Result<(), tideline_stages::EntryFailure> {
     use tideline_core::ErrorClass;
     match result {
-        None => Err(tideline_ports::EntryFailure {
+        None => Err(tideline_stages::EntryFailure {
             code: "MissingResult".into(),
             message: "PutEvents returned no result for this entry".into(),
             class: ErrorClass::Retryable,
         }),
         Some((None | Some(""), _)) => Ok(()),
-        Some((Some(code), message)) => Err(tideline_ports::EntryFailure {
+        Some((Some(code), message)) => Err(tideline_stages::EntryFailure {
             code: code.to_string(),
             message: message.unwrap_or_default().to_string(),
             class: if is_retryable_code(code) {

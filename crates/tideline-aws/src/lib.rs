@@ -1,4 +1,4 @@
-//! Tideline's AWS adapters: the ports of `tideline-ports`, implemented with
+//! Tideline's AWS adapters: the ports of `tideline-stages`, implemented with
 //! the AWS SDK for Rust, and the decoding of Lambda event payloads into port
 //! types.
 //!
@@ -9,7 +9,7 @@
 //! - [`OrderedEventBus`]: the optional ordered bus, EventBridge's enhanced
 //!   custom event bus (`EventGroupId` = entity id, `DeduplicationId` from the
 //!   event id); [`EmitterBus`] picks one of the two from the emitter's config;
-//! - [`stream`]: DynamoDB Streams records to [`tideline_ports::Change`];
+//! - [`feed`]: DynamoDB Streams records to [`tideline_stages::Change`];
 //! - [`config`]: the environment contract of each Lambda;
 //! - [`error`]: SDK errors classed retryable or permanent.
 //!
@@ -17,22 +17,20 @@
 //! (INVARIANTS.md #7). De-duplication, `seq` assignment and the batch contracts
 //! live in `tideline-core` and the stage functions.
 
+pub mod bus;
 pub mod config;
-pub mod dynamo;
-pub mod emitter_bus;
 pub mod error;
-pub mod eventbridge;
-pub mod eventbridge_v2;
+pub mod feed;
 pub mod logging;
-pub mod sqs;
-pub mod stream;
+pub mod queue;
+pub mod store;
 
+pub use bus::EmitterBus;
+pub use bus::classic::EventBridgeBus;
+pub use bus::ordered::OrderedEventBus;
 pub use config::ConfigError;
-pub use dynamo::DynamoStore;
-pub use emitter_bus::EmitterBus;
-pub use eventbridge::EventBridgeBus;
-pub use eventbridge_v2::OrderedEventBus;
-pub use sqs::SqsQueue;
+pub use queue::SqsQueue;
+pub use store::DynamoStore;
 
 /// Loads the SDK configuration the standard way (environment, profile,
 /// container/instance credentials). `AWS_ENDPOINT_URL` and the per-service

@@ -28,7 +28,7 @@ use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{
     AppendOutcome, BusEntry, Classify, EntityId, ErrorClass, ExpectedSeq, NewEvent,
 };
-use tideline_ports::{Bus, EventStore, OutgoingMessage, Queue, RejectSink, RejectedRecord};
+use tideline_stages::{Bus, EventStore, OutgoingMessage, Queue, RejectSink, RejectedRecord};
 
 fn msg(i: usize) -> OutgoingMessage {
     OutgoingMessage {
@@ -159,7 +159,7 @@ fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
 /// The event item of event `id` at seq 1 of `e-1`, as the store writes it.
 fn stored_item(id: &str) -> HashMap<String, AttributeValue> {
     let e = event(id);
-    tideline_aws::dynamo::event_item(&tideline_core::StoredEvent {
+    tideline_aws::store::event_item(&tideline_core::StoredEvent {
         entity_id: e.entity_id,
         seq: 1,
         sk: "2026-11-23T08:00:00.000000Z".into(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tideline_aws::DynamoStore;
 use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent};
-use tideline_ports::{EventStore, StoreError};
+use tideline_stages::{EventStore, StoreError};
 
 fn event(entity: &str, id: &str, data: serde_json::Value) -> NewEvent {
     let rec = serde_json::json!({"entity_id": entity, "type": "T", "id": id, "data": data});
@@ -122,7 +122,7 @@ async fn duplicates_and_expected_version() {
 
 /// Concurrent appends race on single-item conditional puts (decision 0009),
 /// which moto applies one at a time; `tests/slot_store.rs` in
-/// `tideline-ports` interleaves every step of the protocol in memory.
+/// `tideline-stages` interleaves every step of the protocol in memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_keep_the_sequence_gapless() {
     let (store, _) = store().await;

@@ -13,13 +13,13 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tideline_aws::OrderedEventBus;
-use tideline_aws::eventbridge_v2::HELD_BEHIND_FAILED_ENTRY;
+use tideline_aws::bus::ordered::HELD_BEHIND_FAILED_ENTRY;
 use tideline_core::envelope::{BusEntry, EventDetail};
 use tideline_core::ids::bus_dedup_id;
 use tideline_core::retry::RetryPolicy;
 use tideline_core::{ErrorClass, StoredEvent};
-use tideline_ports::stages::emit::{EmitConfig, emit_batch};
-use tideline_ports::{Bus, Change, ChangeKind};
+use tideline_stages::emit::{EmitConfig, emit_batch};
+use tideline_stages::{Bus, Change, ChangeKind};
 
 const BUS_ARN: &str =
     "arn:aws:events:eu-west-1:123456789012:event-busv2/tideline-ordered/abcdefghij0123456789abcde";

@@ -6,7 +6,7 @@ use base64::Engine;
 use std::process::Command;
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, CheckpointUpdate, SqliteCheckpoints};
-use tideline_embedded::{LocalConfig, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 fn tideline(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tideline"))

@@ -6,7 +6,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tideline_embedded::{LocalConfig, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 fn line(entity: &str, id: &str) -> String {
     json!({"entity_id": entity, "type": "OrderPlaced", "id": id, "data": {"note": "Grüße"}})

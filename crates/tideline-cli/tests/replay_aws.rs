@@ -12,7 +12,7 @@ use std::time::Duration;
 use tideline_consumer::{CheckpointStore, CheckpointUpdate, DynamoCheckpoints};
 use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{EntityId, ExpectedSeq};
-use tideline_ports::EventStore;
+use tideline_stages::EventStore;
 
 fn tideline(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tideline"))

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use tideline_embedded::{LocalConfig, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_prints_matching_events_as_json_lines() {

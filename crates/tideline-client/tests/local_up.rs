@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tideline_client::{Event, Outbox, Publisher, Relay};
-use tideline_embedded::{LocalConfig, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 const NON_ASCII: &str = "Zoë ✓ 日本 🚀";
 

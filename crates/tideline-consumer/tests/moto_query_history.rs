@@ -7,8 +7,8 @@ mod support;
 use tideline_aws::DynamoStore;
 use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{EntityId, ExpectedSeq};
-use tideline_ports::EventStore;
-use tideline_ports::stages::query::{QueryRequest, handle_query};
+use tideline_stages::EventStore;
+use tideline_stages::query::{QueryRequest, handle_query};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_over_one_page_reads_completely_through_the_cursor() {

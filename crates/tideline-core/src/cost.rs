@@ -5,7 +5,7 @@
 //! The DynamoDB lines come from the items the store really writes: a
 //! representative record of the requested size is normalised by ingest and
 //! laid out by [`crate::item`], and the units per event follow the append
-//! protocol of decision 0009 (a test in `tideline-ports` holds them equal to
+//! protocol of decision 0009 (a test in `tideline-stages` holds them equal to
 //! what an append against the in-memory table is billed). Batch sizes, memory
 //! sizes and buffers are the Terraform module's defaults (a test reads
 //! `terraform/variables.tf`), and each can be overridden.

@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_embedded::store::SqliteStore;
-use tideline_ports::EventStore;
+use tideline_stages::EventStore;
 
 fn record(n: usize) -> Vec<u8> {
     serde_json::json!({

@@ -22,7 +22,7 @@ use tideline_core::ErrorClass;
 use tideline_core::envelope::BusEntry;
 use tideline_core::keys::format_timestamp;
 use tideline_core::limits::{DEFAULT_PUT_EVENTS_REQUEST_BYTES, DETAIL_TYPE_CHARS, SOURCE_CHARS};
-use tideline_ports::{Bus, EntryFailure, PortError};
+use tideline_stages::{Bus, EntryFailure, PortError};
 use tokio::sync::{Notify, broadcast};
 
 /// An archived event.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tideline_core::ingest::AdmittedRecord;
 use tideline_core::lake_layout;
-use tideline_ports::{FailedRecord, Lake, PortError};
+use tideline_stages::{FailedRecord, Lake, PortError};
 
 /// Prefix of refused records, as Firehose's error output prefix.
 pub const PROCESSING_FAILED: &str = lake_layout::PROCESSING_FAILED;

@@ -42,7 +42,7 @@ use tideline_core::ErrorClass;
 use tideline_core::limits::{
     DEFAULT_SQS_MESSAGE_BYTES, SQS_BATCH_BYTES, SQS_BATCH_ENTRIES, SQS_ID_CHARS,
 };
-use tideline_ports::{EntryFailure, OutgoingMessage, PortError, Queue};
+use tideline_stages::{EntryFailure, OutgoingMessage, PortError, Queue};
 use tokio::sync::Notify;
 use tracing::warn;
 

@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use tideline_ports::PortError;
+use tideline_stages::PortError;
 
 /// How hard local mode makes a commit durable (`tideline up --durability`).
 ///

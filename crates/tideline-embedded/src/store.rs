@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tideline_core::event::{EntityHead, plan_append};
 use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
-use tideline_ports::{
+use tideline_stages::{
     Change, ChangeFeed, ChangeKind, EventStore, PortError, RejectSink, RejectedRecord, StoreError,
 };
 use tokio::sync::Notify;

@@ -7,9 +7,9 @@ use chrono::Utc;
 use serde_json::json;
 use tideline_core::ingest::{IngestConfig, admit};
 use tideline_embedded::store::SqliteStore;
-use tideline_ports::EventStore;
-use tideline_ports::memory::MemoryRejects;
-use tideline_ports::stages::store::{IncomingMessage, store_batch};
+use tideline_stages::EventStore;
+use tideline_stages::memory::MemoryRejects;
+use tideline_stages::store::{IncomingMessage, store_batch};
 
 fn message(i: usize, id: &str) -> IncomingMessage {
     let admitted = admit(

@@ -23,9 +23,9 @@ use tideline_core::event::{AppendOutcome, EntityHead, ExpectedSeq, plan_append};
 use tideline_core::ingest::IngestConfig;
 use tideline_core::retry::RetryPolicy;
 use tideline_core::{EntityId, NewEvent, StoredEvent};
-use tideline_lambdas::{emitter, storer, transformer};
-use tideline_ports::stages::emit::EmitConfig;
-use tideline_ports::{
+use tideline_lambdas::{emit, store, transform};
+use tideline_stages::emit::EmitConfig;
+use tideline_stages::{
     Bus, EntryFailure, EventStore, OutgoingMessage, PortError, Queue, RejectSink, RejectedRecord,
     StoreError,
 };
@@ -148,7 +148,7 @@ impl EventStore for ItemBuildingStore {
             None,
         )?;
         for event in &plan.to_store {
-            black_box(tideline_aws::dynamo::event_item(event));
+            black_box(tideline_aws::store::event_item(event));
         }
         if let Some(head) = &plan.new_head {
             heads.insert(entity.clone(), head.clone());
@@ -201,7 +201,7 @@ fn benches(c: &mut Criterion) {
     baseline(&mut g, &raw_records);
     g.bench_function("handler", |b| {
         b.iter(|| {
-            let state = transformer::State {
+            let state = transform::State {
                 queue: AcceptingQueue,
                 ingest: IngestConfig::default(),
                 retry: RetryPolicy::fast(1),
@@ -210,7 +210,7 @@ fn benches(c: &mut Criterion) {
                 serde_json::from_slice(black_box(&firehose)).unwrap(),
                 Context::default(),
             );
-            let response = rt.block_on(transformer::handler(&state, event)).unwrap();
+            let response = rt.block_on(transform::handler(&state, event)).unwrap();
             black_box(serde_json::to_vec(&response).unwrap());
         })
     });
@@ -223,14 +223,14 @@ fn benches(c: &mut Criterion) {
     baseline(&mut g, &bodies);
     g.bench_function("handler", |b| {
         b.iter(|| {
-            let state = storer::State {
+            let state = store::State {
                 store: ItemBuildingStore::default(),
             };
             let event = LambdaEvent::new(
                 serde_json::from_slice(black_box(&sqs)).unwrap(),
                 Context::default(),
             );
-            let response = rt.block_on(storer::handler(&state, event)).unwrap();
+            let response = rt.block_on(store::handler(&state, event)).unwrap();
             assert!(response.batch_item_failures.is_empty());
             black_box(serde_json::to_vec(&response).unwrap());
         })
@@ -250,7 +250,7 @@ fn benches(c: &mut Criterion) {
     baseline(&mut g, &images);
     g.bench_function("handler", |b| {
         b.iter(|| {
-            let state = emitter::State {
+            let state = emit::State {
                 bus: AcceptingBus,
                 config: EmitConfig::default(),
             };
@@ -258,7 +258,7 @@ fn benches(c: &mut Criterion) {
                 serde_json::from_slice(black_box(&stream)).unwrap(),
                 Context::default(),
             );
-            let response = rt.block_on(emitter::handler(&state, event)).unwrap();
+            let response = rt.block_on(emit::handler(&state, event)).unwrap();
             assert!(response.batch_item_failures.is_empty());
             black_box(serde_json::to_vec(&response).unwrap());
         })

@@ -7,10 +7,10 @@
 //! No business rule lives here (INVARIANTS.md #7): validation, ordering,
 //! de-duplication and the partial-failure rules are the stages'.
 
-pub mod emitter;
-pub mod query_api;
-pub mod storer;
-pub mod transformer;
+pub mod emit;
+pub mod query;
+pub mod store;
+pub mod transform;
 
 /// What a handler returns on failure; the runtime reports it as the
 /// invocation's error (`errorType` and `errorMessage`).

@@ -5,10 +5,10 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tideline_core::ingest::IngestConfig;
 use tideline_core::retry::RetryPolicy;
-use tideline_lambdas::{emitter, query_api, storer, transformer};
-use tideline_ports::memory::{MemoryBus, MemoryQueue, MemoryStore, throttled};
-use tideline_ports::stages::emit::EmitConfig;
-use tideline_ports::*;
+use tideline_lambdas::{emit, query, store, transform};
+use tideline_stages::emit::EmitConfig;
+use tideline_stages::memory::{MemoryBus, MemoryQueue, MemoryStore, throttled};
+use tideline_stages::*;
 
 fn lambda<T: serde::de::DeserializeOwned>(payload: Value) -> LambdaEvent<T> {
     LambdaEvent::new(serde_json::from_value(payload).unwrap(), Context::default())
@@ -32,8 +32,8 @@ fn firehose(records: &[&str]) -> Value {
     })
 }
 
-fn t_state(queue: MemoryQueue) -> transformer::State<MemoryQueue> {
-    transformer::State {
+fn t_state(queue: MemoryQueue) -> transform::State<MemoryQueue> {
+    transform::State {
         queue,
         ingest: IngestConfig::default(),
         retry: RetryPolicy::fast(3),
@@ -42,7 +42,7 @@ fn t_state(queue: MemoryQueue) -> transformer::State<MemoryQueue> {
 
 #[tokio::test]
 async fn transformer_empty_batch() {
-    let resp = transformer::handler(&t_state(MemoryQueue::default()), lambda(firehose(&[])))
+    let resp = transform::handler(&t_state(MemoryQueue::default()), lambda(firehose(&[])))
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(resp).unwrap(), json!({"records": []}));
@@ -57,7 +57,7 @@ async fn transformer_one_result_per_record_id() {
         "",
         r#"{"entity_id":"b","type":"Closed","data":[1,2]}"#,
     ];
-    let resp = transformer::handler(&state, lambda(firehose(&records)))
+    let resp = transform::handler(&state, lambda(firehose(&records)))
         .await
         .unwrap();
     let v = serde_json::to_value(resp).unwrap();
@@ -106,7 +106,7 @@ async fn transformer_transient_enqueue_failure_fails_the_invocation() {
     // Throttled on each of the three attempts the retry policy allows.
     queue.faults.script((0..3).map(|_| Some(throttled())));
     let state = t_state(queue);
-    let err = transformer::handler(
+    let err = transform::handler(
         &state,
         lambda(firehose(&[r#"{"entity_id":"a","type":"T","data":{}}"#])),
     )
@@ -114,7 +114,7 @@ async fn transformer_transient_enqueue_failure_fails_the_invocation() {
     .unwrap_err();
     assert!(err.to_string().contains("could not be enqueued"), "{err}");
     // The retry that Firehose makes succeeds once the queue recovers.
-    let resp = transformer::handler(
+    let resp = transform::handler(
         &state,
         lambda(firehose(&[r#"{"entity_id":"a","type":"T","data":{}}"#])),
     )
@@ -185,10 +185,10 @@ impl RejectSink for Store {
 
 #[tokio::test]
 async fn storer_empty_batch() {
-    let state = storer::State {
+    let state = store::State {
         store: Store::default(),
     };
-    let resp = storer::handler(&state, lambda(json!({"Records": []})))
+    let resp = store::handler(&state, lambda(json!({"Records": []})))
         .await
         .unwrap();
     assert_eq!(
@@ -199,7 +199,7 @@ async fn storer_empty_batch() {
 
 #[tokio::test]
 async fn storer_mixed_groups_with_poison_and_a_failure() {
-    let state = storer::State {
+    let state = store::State {
         store: Store::default(),
     };
     // Appends: m1 ok, m3 ok, m4 throttled → report m4 and everything after it.
@@ -217,7 +217,7 @@ async fn storer_mixed_groups_with_poison_and_a_failure() {
         ("m4", "g1", &b4),
         ("m5", "g2", &b5),
     ]);
-    let resp = storer::handler(&state, lambda(event)).await.unwrap();
+    let resp = store::handler(&state, lambda(event)).await.unwrap();
     assert_eq!(
         serde_json::to_value(resp).unwrap(),
         json!({"batchItemFailures": [{"itemIdentifier": "m4"}, {"itemIdentifier": "m5"}]})
@@ -231,7 +231,7 @@ async fn storer_mixed_groups_with_poison_and_a_failure() {
 trait Faulty {
     fn events_faults(&self, f: &[Option<EntryFailure>]);
 }
-impl Faulty for storer::State<Store> {
+impl Faulty for store::State<Store> {
     fn events_faults(&self, f: &[Option<EntryFailure>]) {
         self.store.events.faults.script(f.iter().cloned());
     }
@@ -279,8 +279,8 @@ fn stream_record(
     r
 }
 
-fn e_state(bus: MemoryBus) -> emitter::State<MemoryBus> {
-    emitter::State {
+fn e_state(bus: MemoryBus) -> emit::State<MemoryBus> {
+    emit::State {
         bus,
         config: EmitConfig {
             retry: RetryPolicy::fast(2),
@@ -303,7 +303,7 @@ async fn emitter_every_record_shape() {
         // An item of no known kind is never skipped: the batch rewinds to it.
         stream_record("INSERT", "800", Some(json!({"pk": {"S": "x"}})), None, false),
     ]});
-    let resp = emitter::handler(&state, lambda(records)).await.unwrap();
+    let resp = emit::handler(&state, lambda(records)).await.unwrap();
     assert_eq!(
         serde_json::to_value(resp).unwrap(),
         json!({"batchItemFailures": [{"itemIdentifier": "800"}]})
@@ -335,7 +335,7 @@ async fn emitter_every_record_shape() {
         stream_record("REMOVE", "4", None, Some(image("head", "a", 1)), false),
         stream_record("INSERT", "5", Some(image("dedup", "a", 1)), None, false),
     ]})).unwrap();
-    let changes = tideline_aws::stream::decode_records(&ev.records);
+    let changes = tideline_aws::feed::decode_records(&ev.records);
     assert!(matches!(
         &changes[0].kind,
         ChangeKind::EventRemoved { by_ttl: true, .. }
@@ -356,7 +356,7 @@ async fn emitter_every_record_shape() {
 
 #[tokio::test]
 async fn emitter_empty_batch() {
-    let resp = emitter::handler(
+    let resp = emit::handler(
         &e_state(MemoryBus::default()),
         lambda(json!({"Records": []})),
     )
@@ -381,7 +381,7 @@ async fn emitter_rewinds_to_lowest_failed_sequence_number() {
         stream_record("INSERT", "1000000000000000000003", Some(image("event", "a", 2)), None, false),
         stream_record("INSERT", "1000000000000000000004", Some(image("event", "a", 3)), None, false),
     ]});
-    let resp = emitter::handler(&state, lambda(records)).await.unwrap();
+    let resp = emit::handler(&state, lambda(records)).await.unwrap();
     assert_eq!(
         serde_json::to_value(resp).unwrap(),
         json!({"batchItemFailures": [{"itemIdentifier": "1000000000000000000003"}]})
@@ -419,17 +419,17 @@ async fn query_api_routes() {
             .await
             .unwrap();
     }
-    let state = query_api::State { store };
-    let r = query_api::handler(&state, lambda(http("GET", "/health", json!({}))))
+    let state = query::State { store };
+    let r = query::handler(&state, lambda(http("GET", "/health", json!({}))))
         .await
         .unwrap();
     assert_eq!(r.status_code, 200);
     assert_eq!(r.headers["content-type"], "application/json");
-    let r = query_api::handler(&state, lambda(http("GET", "/entities/acct-1", json!({}))))
+    let r = query::handler(&state, lambda(http("GET", "/entities/acct-1", json!({}))))
         .await
         .unwrap();
     assert_eq!(body(&r)["last_sequence"], 3);
-    let r = query_api::handler(
+    let r = query::handler(
         &state,
         lambda(http(
             "GET",
@@ -442,7 +442,7 @@ async fn query_api_routes() {
     let b = body(&r);
     assert_eq!(b["items"].as_array().unwrap().len(), 2);
     let cursor = b["next_cursor"].as_str().unwrap().to_string();
-    let r = query_api::handler(
+    let r = query::handler(
         &state,
         lambda(http(
             "GET",
@@ -455,15 +455,15 @@ async fn query_api_routes() {
     let b = body(&r);
     assert_eq!(b["items"][0]["metadata"]["sequence"], 3);
     assert_eq!(b["next_cursor"], Value::Null);
-    let r = query_api::handler(&state, lambda(http("GET", "/entities/nobody", json!({}))))
+    let r = query::handler(&state, lambda(http("GET", "/entities/nobody", json!({}))))
         .await
         .unwrap();
     assert_eq!(r.status_code, 404);
-    let r = query_api::handler(&state, lambda(http("POST", "/health", json!({}))))
+    let r = query::handler(&state, lambda(http("POST", "/health", json!({}))))
         .await
         .unwrap();
     assert_eq!(r.status_code, 405);
-    let r = query_api::handler(
+    let r = query::handler(
         &state,
         lambda(http(
             "GET",

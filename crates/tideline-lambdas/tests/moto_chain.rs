@@ -23,9 +23,9 @@ use tideline_core::event::EntityHead;
 use tideline_core::ingest::IngestConfig;
 use tideline_core::retry::RetryPolicy;
 use tideline_core::{AppendOutcome, EntityId, ErrorClass, ExpectedSeq, NewEvent, StoredEvent};
-use tideline_lambdas::{emitter, query_api, storer, transformer};
-use tideline_ports::stages::emit::EmitConfig;
-use tideline_ports::*;
+use tideline_lambdas::{emit, query, store, transform};
+use tideline_stages::emit::EmitConfig;
+use tideline_stages::*;
 
 struct Env {
     sdk: aws_config::SdkConfig,
@@ -91,27 +91,27 @@ fn fast() -> RetryPolicy {
 
 /// Runs the transformer over records; returns the Firehose response JSON.
 async fn transform<Q: Queue>(queue: Q, records: &[Vec<u8>]) -> Value {
-    let state = transformer::State {
+    let state = transform::State {
         queue,
         ingest: IngestConfig::default(),
         retry: fast(),
     };
     let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-    let event: LambdaEvent<transformer::FirehoseBatch> = lambda(support::firehose_event(&refs));
-    serde_json::to_value(transformer::handler(&state, event).await.unwrap()).unwrap()
+    let event: LambdaEvent<transform::FirehoseBatch> = lambda(support::firehose_event(&refs));
+    serde_json::to_value(transform::handler(&state, event).await.unwrap()).unwrap()
 }
 
 /// Plays the FIFO event source mapping until the queue is empty; returns
 /// every batch's reported failures.
 async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<String>> {
-    let state = storer::State { store };
+    let state = store::State { store };
     let mut reports = Vec::new();
     for _ in 0..100 {
         let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
         if messages.is_empty() {
             break;
         }
-        let resp = storer::handler(&state, lambda(event)).await.unwrap();
+        let resp = store::handler(&state, lambda(event)).await.unwrap();
         let failed: Vec<String> = resp
             .batch_item_failures
             .iter()
@@ -124,7 +124,7 @@ async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<St
 }
 
 async fn emit<B: Bus>(bus: B, records: Vec<Value>) -> Value {
-    let state = emitter::State {
+    let state = emit::State {
         bus,
         config: EmitConfig {
             retry: fast(),
@@ -132,7 +132,7 @@ async fn emit<B: Bus>(bus: B, records: Vec<Value>) -> Value {
         },
     };
     let event: LambdaEvent<StreamEvent> = lambda(json!({ "Records": records }));
-    serde_json::to_value(emitter::handler(&state, event).await.unwrap()).unwrap()
+    serde_json::to_value(emit::handler(&state, event).await.unwrap()).unwrap()
 }
 
 async fn delivered(e: &Env, n: usize) -> Vec<IntegrationEvent> {
@@ -227,7 +227,7 @@ async fn full_chain_firehose_to_eventbridge_target() {
     }
 
     // The query API reads the same events back, across pages, with an opaque cursor.
-    let qstate = query_api::State { store: e.store() };
+    let qstate = query::State { store: e.store() };
     let mut seqs = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -241,7 +241,7 @@ async fn full_chain_firehose_to_eventbridge_target() {
             "requestContext": {"http": {"method": "GET", "path": "/entities/order-b/events"}},
             "isBase64Encoded": false
         });
-        let resp = query_api::handler(&qstate, lambda(req)).await.unwrap();
+        let resp = query::handler(&qstate, lambda(req)).await.unwrap();
         assert_eq!(resp.status_code, 200);
         let body: Value = match resp.body.unwrap() {
             aws_lambda_events::encodings::Body::Text(t) => serde_json::from_str(&t).unwrap(),
@@ -268,12 +268,10 @@ async fn sqs_batch_delivered_twice_adds_nothing() {
     transform(e.queue(), &records).await;
     let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
     assert_eq!(messages.len(), 5);
-    let state = storer::State { store: e.store() };
-    let first = storer::handler(&state, lambda(event.clone()))
-        .await
-        .unwrap();
+    let state = store::State { store: e.store() };
+    let first = store::handler(&state, lambda(event.clone())).await.unwrap();
     assert!(first.batch_item_failures.is_empty());
-    let second = storer::handler(&state, lambda(event)).await.unwrap();
+    let second = store::handler(&state, lambda(event)).await.unwrap();
     assert!(second.batch_item_failures.is_empty());
 
     let entity = EntityId::new("acct-1").unwrap();
@@ -383,14 +381,14 @@ async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
         .iter()
         .map(|m| m.message_id().unwrap().to_string())
         .collect();
-    let state = storer::State {
+    let state = store::State {
         store: FlakyStore {
             inner: e.store(),
             calls: Mutex::new(0),
             fail_at: 2,
         },
     };
-    let resp = storer::handler(&state, lambda(event)).await.unwrap();
+    let resp = store::handler(&state, lambda(event)).await.unwrap();
     let failed: Vec<String> = resp
         .batch_item_failures
         .iter()
@@ -603,14 +601,14 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
         fail: vec![3, 4],
         failing: Mutex::new(true),
     };
-    let state = emitter::State {
+    let state = emit::State {
         bus,
         config: EmitConfig {
             retry: fast(),
             ..EmitConfig::default()
         },
     };
-    let resp = emitter::handler(&state, lambda(json!({ "Records": stream.clone() })))
+    let resp = emit::handler(&state, lambda(json!({ "Records": stream.clone() })))
         .await
         .unwrap();
     let lowest = events_only[2]["dynamodb"]["SequenceNumber"]
@@ -634,7 +632,7 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
         .iter()
         .position(|r| r["dynamodb"]["SequenceNumber"] == lowest.as_str())
         .unwrap();
-    let resp = emitter::handler(
+    let resp = emit::handler(
         &state,
         lambda(json!({ "Records": stream[from..].to_vec() })),
     )

@@ -46,9 +46,9 @@ use tideline_core::EntityId;
 use tideline_core::envelope::IntegrationEvent;
 use tideline_core::ingest::IngestConfig;
 use tideline_core::retry::RetryPolicy;
-use tideline_lambdas::{emitter, storer, transformer};
-use tideline_ports::EventStore;
-use tideline_ports::stages::emit::EmitConfig;
+use tideline_lambdas::{emit, store, transform};
+use tideline_stages::EventStore;
+use tideline_stages::emit::EmitConfig;
 use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
 
 /// Lanes: independent copies of the chain (queue, table, stream, bus,
@@ -145,9 +145,9 @@ struct Chain {
     table: String,
     stream_arn: String,
     target_url: String,
-    transformer: Arc<transformer::State<SqsQueue>>,
-    storer: Arc<storer::State<DynamoStore>>,
-    emitter: Arc<emitter::State<EventBridgeBus>>,
+    transformer: Arc<transform::State<SqsQueue>>,
+    storer: Arc<store::State<DynamoStore>>,
+    emitter: Arc<emit::State<EventBridgeBus>>,
     rng: StdRng,
     stats: Stats,
 }
@@ -165,15 +165,15 @@ impl Chain {
         let (bus, target_url) = support::create_bus_with_queue_target(&eb, &sqs).await;
 
         let hostile = proxy.sdk_config().await;
-        let transformer = Arc::new(transformer::State {
+        let transformer = Arc::new(transform::State {
             queue: SqsQueue::new(aws_sdk_sqs::Client::new(&hostile), &fifo_url),
             ingest: IngestConfig::default(),
             retry: RetryPolicy::fast(3),
         });
-        let storer = Arc::new(storer::State {
+        let storer = Arc::new(store::State {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&hostile), &table),
         });
-        let emitter = Arc::new(emitter::State {
+        let emitter = Arc::new(emit::State {
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&hostile), &bus),
             config: EmitConfig {
                 retry: RetryPolicy::fast(3),
@@ -207,13 +207,13 @@ impl Chain {
             if (kill_first && attempt == 0) || self.rng.random_bool(KILL) {
                 let state = self.transformer.clone();
                 let invocation =
-                    async move { transformer::handler(&state, lambda(event)).await.is_ok() };
+                    async move { transform::handler(&state, lambda(event)).await.is_ok() };
                 if kill_mid_flight(&self.proxy, "SendMessageBatch", invocation).await {
                     self.stats.firehose_killed += 1;
                 }
                 continue;
             }
-            match transformer::handler(&self.transformer, lambda(event)).await {
+            match transform::handler(&self.transformer, lambda(event)).await {
                 Ok(resp) => {
                     let resp = serde_json::to_value(resp).unwrap();
                     let out = resp["records"].as_array().unwrap();
@@ -245,7 +245,7 @@ impl Chain {
         let roll: f64 = self.rng.random();
         if roll < KILL {
             let state = self.storer.clone();
-            let invocation = async move { storer::handler(&state, lambda(event)).await.is_ok() };
+            let invocation = async move { store::handler(&state, lambda(event)).await.is_ok() };
             if kill_mid_flight(&self.proxy, "PutItem", invocation).await {
                 self.stats.storer_killed += 1;
             }
@@ -253,13 +253,13 @@ impl Chain {
             self.settle(&messages, &all).await;
             return true;
         }
-        let mut resp = storer::handler(&self.storer, lambda(event.clone()))
+        let mut resp = store::handler(&self.storer, lambda(event.clone()))
             .await
             .unwrap();
         if roll < KILL + TWICE {
             // The same batch handed to the handler again.
             self.stats.sqs_twice += 1;
-            resp = storer::handler(&self.storer, lambda(event)).await.unwrap();
+            resp = store::handler(&self.storer, lambda(event)).await.unwrap();
         }
         let failed: Vec<String> = resp
             .batch_item_failures
@@ -347,16 +347,14 @@ impl Chain {
         let roll: f64 = self.rng.random();
         if roll < KILL {
             let state = self.emitter.clone();
-            let invocation = async move { emitter::handler(&state, lambda(event)).await.is_ok() };
+            let invocation = async move { emit::handler(&state, lambda(event)).await.is_ok() };
             if kill_mid_flight(&self.proxy, "PutEvents", invocation).await {
                 self.stats.emitter_killed += 1;
             }
             // Not checkpointed: the same batch again.
             return true;
         }
-        let resp = emitter::handler(&self.emitter, lambda(event))
-            .await
-            .unwrap();
+        let resp = emit::handler(&self.emitter, lambda(event)).await.unwrap();
         match resp.batch_item_failures.first() {
             Some(f) => {
                 // A rewind: restart at that record and replay everything after it.

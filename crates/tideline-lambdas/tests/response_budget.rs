@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use tideline_core::ingest::IngestConfig;
 use tideline_core::limits::LAMBDA_PAYLOAD_BYTES;
 use tideline_core::retry::RetryPolicy;
-use tideline_lambdas::transformer;
-use tideline_ports::memory::MemoryQueue;
+use tideline_lambdas::transform;
+use tideline_stages::memory::MemoryQueue;
 
 /// The smallest records the default contract accepts, all distinct (a
 /// one-character entity, a one-character type, a number as data):
@@ -81,14 +81,14 @@ fn invocation(records: usize) -> LambdaEvent<aws_lambda_events::firehose::Kinesi
 }
 
 async fn run(records: usize) -> (Vec<Value>, usize, usize) {
-    let state = transformer::State {
+    let state = transform::State {
         queue: MemoryQueue::default(),
         ingest: IngestConfig::default(),
         retry: RetryPolicy::fast(2),
     };
     let event = invocation(records);
     let event = LambdaEvent::new(event.payload.into(), event.context);
-    let resp = transformer::handler(&state, event).await.unwrap();
+    let resp = transform::handler(&state, event).await.unwrap();
     let bytes = serde_json::to_vec(&resp).unwrap().len();
     let value = serde_json::to_value(resp).unwrap();
     let out = value["records"].as_array().unwrap().clone();
@@ -155,7 +155,7 @@ fn response_record_bounds_match_the_serialisation() {
         r.result = Some("ProcessingFailed".into());
         r.data.0 = vec![b'a'; data_len];
         let failed = serde_json::to_string(&r).unwrap().len() + 1;
-        let bound = transformer::failed_record_bound(id, data_len);
+        let bound = transform::failed_record_bound(id, data_len);
         assert!(
             failed <= bound && bound <= failed + 8,
             "{failed} vs {bound}"
@@ -167,7 +167,7 @@ fn response_record_bounds_match_the_serialisation() {
         r.metadata = m;
         r.result = Some("Ok".into());
         let ok = serde_json::to_string(&r).unwrap().len() + 1;
-        let bound = transformer::ok_record_bound(id, data_len, event_type);
+        let bound = transform::ok_record_bound(id, data_len, event_type);
         assert!(
             ok <= bound && bound <= ok + 3 * event_type.len() + 8,
             "{ok} vs {bound}"

@@ -72,7 +72,7 @@ resource "aws_dynamodb_table" "events" {
 }
 
 # Throttling and DynamoDB-side errors of the operations the code makes
-# (tideline-aws/src/dynamo.rs): the storer retries them, but sustained, they
+# (tideline-aws/src/store.rs): the storer retries them, but sustained, they
 # back the FIFO queue up.
 resource "aws_cloudwatch_metric_alarm" "throttled" {
   alarm_name          = "${var.table_name}-throttled"

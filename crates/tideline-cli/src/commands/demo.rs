@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tideline_core::route::parse_rules;
-use tideline_embedded::{LocalConfig, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 /// Flags of `tideline demo`.
 #[derive(Args, Debug, Clone)]

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use tideline_core::keys::{format_timestamp, parse_timestamp};
 use tideline_core::{EntityId, StoredEvent};
-use tideline_ports::EventStore;
-use tideline_ports::stages::emit::{EmitConfig, replay_events};
+use tideline_stages::EventStore;
+use tideline_stages::emit::{EmitConfig, replay_events};
 
 /// Flags of `tideline replay`.
 #[derive(Args, Debug, Clone)]
@@ -180,7 +180,7 @@ async fn replay_aws(
                 ))
             })?;
             for item in out.items.unwrap_or_default() {
-                let event = tideline_aws::dynamo::decode_event(&item).map_err(|e| {
+                let event = tideline_aws::store::decode_event(&item).map_err(|e| {
                     CliError::Runtime(format!("{table}: undecodable event item: {e}"))
                 })?;
                 if until.as_ref().is_none_or(|u| &event.stored_at < u) {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tideline_core::ingest::{FieldMap, IngestConfig};
 use tideline_core::limits::HopLimits;
-use tideline_embedded::{LocalConfig, LocalError, LocalStack};
+use tideline_local::{LocalConfig, LocalError, LocalStack};
 
 /// Flags of `tideline up`.
 #[derive(Args, Debug, Clone)]

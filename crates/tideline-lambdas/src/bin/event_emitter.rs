@@ -2,9 +2,9 @@
 //! enhanced custom event bus with `TIDELINE_BUS_MODE=ordered`).
 use lambda_runtime::{run, service_fn};
 use tideline_aws::config::{EmitterConfig, ProcessEnv};
-use tideline_lambdas::emitter::{State, handler};
+use tideline_lambdas::emit::{State, handler};
 use tideline_lambdas::start::fail;
-use tideline_ports::stages::emit::EmitConfig;
+use tideline_stages::emit::EmitConfig;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), tideline_lambdas::Error> {

@@ -1,7 +1,7 @@
 //! `query-api` Lambda: API Gateway HTTP API (payload v2) → DynamoDB.
 use lambda_runtime::{run, service_fn};
 use tideline_aws::config::{ProcessEnv, QueryConfig};
-use tideline_lambdas::query_api::{State, handler};
+use tideline_lambdas::query::{State, handler};
 use tideline_lambdas::start::fail;
 
 #[tokio::main(flavor = "current_thread")]

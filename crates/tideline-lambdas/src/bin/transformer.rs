@@ -2,7 +2,7 @@
 use lambda_runtime::{run, service_fn};
 use tideline_aws::config::{ProcessEnv, TransformerConfig};
 use tideline_lambdas::start::fail;
-use tideline_lambdas::transformer::{State, handler};
+use tideline_lambdas::transform::{State, handler};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), tideline_lambdas::Error> {

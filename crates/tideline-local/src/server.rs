@@ -1,0 +1,493 @@
+//! The HTTP front of local mode: the Firehose API at `/` (POST with
+//! `X-Amz-Target`), the query API, and operational endpoints under `/_tideline/`.
+//!
+//! `GET /_tideline/tail?pattern=<JSON>` streams the bus live as server-sent
+//! events (what `tideline tail` follows): each published event that matches
+//! the pattern (all events without one) is a `data:` line with the archive
+//! position as `id:`. A client too slow for the live broadcast gets an
+//! `event: lagged` with `{"skipped": n}` instead of a silent gap.
+//!
+//! The server is meant for the developer's machine, and guards itself:
+//! - A connection must send its request headers within `header_timeout` and
+//!   its body within `body_timeout`, so a half-open or trickling connection is
+//!   closed instead of held forever; at most `max_connections` are served at
+//!   once (further ones wait in the listen backlog).
+//! - The `Host` header must name a loopback host (`localhost`, `127.0.0.1`,
+//!   `[::1]`), the listen address, or a host allowed by `--allow-host`:
+//!   anything else gets 421, the defence against DNS rebinding (a web page on
+//!   `evil.example` that resolves to 127.0.0.1 sends `Host: evil.example`).
+//! - `POST /_tideline/replay` changes what consumers see, so it accepts only
+//!   a request a cross-site form cannot make: `content-type:
+//!   application/json`, or the header `x-tideline-request`.
+
+use crate::firehose;
+use crate::stack::Shared;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tideline_pattern::Pattern;
+use tideline_stages::query::{QueryRequest, handle_query};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, warn};
+
+/// Largest request body: a 4 MiB PutRecordBatch grows by a third in base64.
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The HTTP server's limits on connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time a connection has to send a request's headers (also while idle
+    /// between keep-alive requests).
+    pub header_timeout: Duration,
+    /// Time a request has to send its whole body.
+    pub body_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 256,
+        }
+    }
+}
+
+/// Builds the router.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let body_timeout = shared.config.http.body_timeout;
+    Router::new()
+        .route("/", post(firehose_api))
+        .route("/_tideline/metrics", get(metrics))
+        .route("/_tideline/dead-letters", get(dead_letters))
+        .route("/_tideline/replay", post(replay))
+        .route("/_tideline/tail", get(tail))
+        .fallback(query_api)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| read_body_within(body_timeout, req, next),
+        ))
+        // Outermost: a request for a foreign host is refused before its body is read.
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            check_host,
+        ))
+        .with_state(shared)
+}
+
+/// Serves `app` on `listener` until `shutdown` turns true, with the
+/// connection limits of `limits`. Waits (at most 10 s) for open connections
+/// to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                // Timeouts and resets land here: the client's problem, not ours.
+                debug!(%peer, error = %e, "connection closed with an error");
+            }
+        });
+    }
+    let open = tokio::time::timeout(Duration::from_secs(10), slots.acquire_many(max as u32)).await;
+    if open.is_err() {
+        warn!("http server stopped with connections still open");
+    }
+}
+
+/// Resolves once `rx` turns true (or its sender is gone); holds no borrow of
+/// the value across an await, so the future stays `Send`.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Reads the whole body within `timeout` (a trickling body is cut off with
+/// 408), then hands the request on.
+async fn read_body_within(timeout: Duration, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body unreadable or over {MAX_BODY_BYTES} bytes: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {timeout:?}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Whether a `Host` header names this server: a loopback name or address,
+/// the listen address (any address when listening on all interfaces: an
+/// address literal cannot be rebound), or an allowed host.
+pub fn host_allowed(host: &str, listen: SocketAddr, allowed: &[String]) -> bool {
+    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    let name = authority.host().trim_end_matches('.').to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") {
+        // RFC 6761: always the loopback interface.
+        return true;
+    }
+    let literal = name.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return ip.is_loopback() || listen.ip().is_unspecified() || ip == listen.ip();
+    }
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(&name))
+}
+
+async fn check_host(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let config = &shared.config;
+    match host {
+        Some(h) if host_allowed(&h, config.listen, &config.allowed_hosts) => next.run(req).await,
+        Some(h) => {
+            warn!(host = %h, path = %req.uri().path(), "request for a foreign Host refused");
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "Host {h:?} is not served here: tideline up answers to localhost, loopback addresses and its listen address {}; \
+                     start it with --allow-host <name> to accept another name (this check defends against DNS rebinding)\n",
+                    config.listen
+                ),
+            )
+                .into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            "missing Host header (HTTP/1.1 requires it)\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The header that marks a request as made by a program, not a web form.
+pub const REQUEST_HEADER: &str = "x-tideline-request";
+
+/// True when `headers` could not come from a cross-site "simple" request: a
+/// JSON content type, or the custom header (either forces a CORS preflight,
+/// which this server never grants).
+fn is_non_simple(headers: &HeaderMap) -> bool {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    json || headers.contains_key(REQUEST_HEADER)
+}
+
+async fn firehose_api(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    firehose::handle(&shared, &headers, &body).await
+}
+
+async fn query_api(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let req = QueryRequest {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        params,
+    };
+    let resp = handle_query(&*shared.store, &req).await;
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(resp.body)).into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.metrics()).into_response()
+}
+
+async fn dead_letters(State(shared): State<Arc<Shared>>) -> Response {
+    let queue = shared.queue.dead_letters();
+    let delivery = shared.bus.dead_letters();
+    let rejected = shared.store.rejected();
+    match (queue, delivery, rejected) {
+        (Ok(q), Ok(d), Ok(r)) => {
+            axum::Json(serde_json::json!({"queue": q, "delivery": d, "rejected": r}))
+                .into_response()
+        }
+        (q, d, r) => {
+            let e = q
+                .err()
+                .or(d.err())
+                .or(r.err())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            (StatusCode::SERVICE_UNAVAILABLE, e).into_response()
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TailParams {
+    pattern: Option<String>,
+}
+
+/// Live events as server-sent events, filtered here with the compiled pattern.
+async fn tail(State(shared): State<Arc<Shared>>, Query(params): Query<TailParams>) -> Response {
+    let pattern = match params.pattern.as_deref().map(str::trim) {
+        Some(text) if !text.is_empty() => match Pattern::parse(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!("invalid pattern: {e}\n"))
+                    .into_response();
+            }
+        },
+        _ => None,
+    };
+    // Subscribed before the response starts: a client that has the headers misses nothing after them.
+    let live = shared.bus.subscribe();
+    let stop = shared.stop.clone();
+    let stream = futures::stream::unfold(
+        (live, stop, pattern),
+        |(mut live, mut stop, pattern)| async move {
+            loop {
+                let received = tokio::select! {
+                    r = live.recv() => r,
+                    _ = stop.wait_for(|s| *s) => return None,
+                };
+                let event = match received {
+                    Ok(a) => {
+                        let keep = pattern
+                            .as_ref()
+                            .is_none_or(|p| p.matches_json(&a.event).unwrap_or(false));
+                        if !keep {
+                            continue;
+                        }
+                        Event::default().id(a.position.to_string()).data(&*a.event)
+                    }
+                    Err(RecvError::Lagged(skipped)) => Event::default()
+                        .event("lagged")
+                        .data(serde_json::json!({ "skipped": skipped }).to_string()),
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((Ok::<_, Infallible>(event), (live, stop, pattern)));
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Body of `POST /_tideline/replay`: one entity's range, or a stored-at window.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    entity: Option<String>,
+    from_seq: Option<u64>,
+    to_seq: Option<u64>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// Events read from the store per page.
+const REPLAY_PAGE: usize = 500;
+
+fn replay_refusal(message: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({"error": "BadReplayRequest", "message": message.into()})),
+    )
+        .into_response()
+}
+
+/// `tideline replay` against local mode: re-emits stored events to the bus,
+/// marked `metadata.replay = true`, in `seq` order per entity (the emit
+/// stage's `replay_events`). Consumers with the guard ignore them unless
+/// their checkpoint was reset.
+async fn replay(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    use tideline_core::keys::{format_timestamp, parse_timestamp};
+    use tideline_stages::EventStore;
+    use tideline_stages::emit::{EmitConfig, replay_events};
+    if !is_non_simple(&headers) {
+        warn!(
+            content_type = ?headers.get(axum::http::header::CONTENT_TYPE),
+            "replay refused: not a JSON request"
+        );
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            axum::Json(serde_json::json!({
+                "error": "UnsupportedMediaType",
+                "message": "POST /_tideline/replay takes a JSON body with `content-type: application/json` (or the header `x-tideline-request: 1`); form and plain-text posts are refused so that a web page cannot trigger a replay",
+            })),
+        )
+            .into_response();
+    }
+    let req: ReplayRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return replay_refusal(format!("body: {e}")),
+    };
+    let config = EmitConfig {
+        source: shared.config.source.clone(),
+        retry: shared.config.retry,
+        // Replays go out one event per entry (decision record 0014).
+        bundle: None,
+    };
+    let (mut published, mut failed) = (0u64, 0u64);
+    let mut stop: Option<(Option<String>, Option<String>)> = None;
+    match (&req.entity, &req.since, &req.until) {
+        (Some(entity), None, None) => {
+            let entity = match tideline_core::EntityId::new(entity.as_str()) {
+                Ok(e) => e,
+                Err(e) => return replay_refusal(format!("entity: {e}")),
+            };
+            let from = req.from_seq.unwrap_or(1).max(1);
+            let to = req.to_seq.unwrap_or(u64::MAX);
+            if to < from {
+                return replay_refusal(format!("to_seq {to} is below from_seq {from}"));
+            }
+            let mut after = from - 1;
+            while after < to {
+                let page = match shared.store.read_events(&entity, after, REPLAY_PAGE).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+                    }
+                };
+                let Some(last) = page.last().map(|e| e.seq) else {
+                    break;
+                };
+                let events: Vec<_> = page.into_iter().filter(|e| e.seq <= to).collect();
+                let out = replay_events(&*shared.bus, &config, &events).await;
+                published += out.counts.sent;
+                failed += out.counts.failed;
+                if out.rewind_from.is_some() {
+                    stop = Some((out.rewind_from, out.error));
+                    break;
+                }
+                after = last;
+            }
+        }
+        (None, since, until) if since.is_some() || until.is_some() => {
+            let bound = |t: &Option<String>, name: &str| match t {
+                None => Ok(None),
+                Some(t) => parse_timestamp(t)
+                    .map(|t| Some(format_timestamp(t)))
+                    .ok_or_else(|| format!("{name} {t:?} is not an RFC 3339 time")),
+            };
+            let (since, until) = match (bound(since, "since"), bound(until, "until")) {
+                (Ok(s), Ok(u)) => (s, u),
+                (Err(e), _) | (_, Err(e)) => return replay_refusal(e),
+            };
+            // The whole store in commit order: per entity, that is `seq` order.
+            let mut position = 0;
+            loop {
+                let page = match shared.store.events_after(position, REPLAY_PAGE) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+                    }
+                };
+                let Some(last) = page.last().map(|(p, _)| *p) else {
+                    break;
+                };
+                let events: Vec<_> = page
+                    .into_iter()
+                    .map(|(_, e)| e)
+                    .filter(|e| since.as_ref().is_none_or(|s| &e.stored_at >= s))
+                    .filter(|e| until.as_ref().is_none_or(|u| &e.stored_at < u))
+                    .collect();
+                let out = replay_events(&*shared.bus, &config, &events).await;
+                published += out.counts.sent;
+                failed += out.counts.failed;
+                if out.rewind_from.is_some() {
+                    stop = Some((out.rewind_from, out.error));
+                    break;
+                }
+                position = last;
+            }
+        }
+        _ => {
+            return replay_refusal(
+                "give either {\"entity\", \"from_seq\"?, \"to_seq\"?} or {\"since\"?, \"until\"?}",
+            );
+        }
+    }
+    let (rewind_from, error) = stop.unwrap_or_default();
+    let status = if rewind_from.is_some() {
+        StatusCode::BAD_GATEWAY
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "published": published,
+            "failed": failed,
+            "rewind_from": rewind_from,
+            "error": error,
+        })),
+    )
+        .into_response()
+}

@@ -1,0 +1,796 @@
+//! The event store's append protocol over single-item conditional writes
+//! (decision record 0009), for any [`ItemTable`]: DynamoDB on AWS, and
+//! [`MemoryItemTable`] here, which counts the read and write units DynamoDB
+//! would bill, so the cost model (`tideline cost`) is checked against the
+//! protocol that really runs.
+//!
+//! One event, steady state: one strongly consistent read of the entity's
+//! latest event item, then two conditional puts, none transactional:
+//! 1. the de-duplication marker `id#<event id>` (`attribute_not_exists`),
+//!    recording the slot the event is about to take. A marker that exists
+//!    already either points at its stored event (a duplicate: nothing else is
+//!    written, INVARIANTS.md #2) or is the intent of an append that never
+//!    finished (a crash, a lost race), which is moved to the new slot;
+//! 2. the event item at its slot (`attribute_not_exists`). The slot is
+//!    computed from the latest event alone ([`tideline_core::item::next_slot`]),
+//!    so every concurrent writer of `seq` n targets the same key and exactly
+//!    one succeeds (#3); a loser re-reads and tries the next slot.
+//!
+//! An event is stored when its event item exists; a marker alone is an intent.
+//! A crash between the two writes leaves an intent and no event: the message
+//! is redelivered and the append completes at the then-latest slot.
+//!
+//! The head item is written once per entity (its creation time seeds the first
+//! slot) and, only with a retention set, after each append: when every event
+//! of an entity has expired, `seq` continues from it instead of restarting.
+//!
+//! An append of several events to one entity (a command appending at an
+//! expected version) must be all-or-none; it is written in one
+//! `TransactWriteItems` (twice the write units) — the pipeline's storer always
+//! appends one event per call.
+
+use crate::memory::lock;
+use crate::{EventStore, PortError, StoreError};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+use tideline_core::event::{AppendConflict, EntityHead};
+use tideline_core::item::{
+    self, AttrValue, EVENT_SK_RANGE, HeadState, Item, Marker, Slot, Units, decode_event,
+    decode_head, decode_marker, event_item, head_item, kind_of, lookup, marker_item,
+    marker_sort_key, next_slot, slot_after_head,
+};
+use tideline_core::keys::{HEAD_SK, format_timestamp};
+use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
+
+/// The condition of a put.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// `attribute_not_exists(pk)`: the key is free.
+    NotExists,
+    /// The item exists with this attribute equal to this value.
+    Equals(&'static str, AttrValue),
+    /// The key is free, or the item's `last_seq` is below this (a head that only moves forward).
+    NotExistsOrLastSeqBelow(u64),
+}
+
+/// A conditional put.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CondPut {
+    /// The item, keys included.
+    pub item: Item,
+    /// When to write it.
+    pub condition: Condition,
+}
+
+/// A conditional put whose condition failed, with the item that was there
+/// (`ReturnValuesOnConditionCheckFailure = ALL_OLD`; `None` if there was none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionFailed(pub Option<Item>);
+
+/// A page of event items.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ItemPage {
+    /// Event items in `sk` order.
+    pub items: Vec<Item>,
+    /// The `sk` to continue after, if the table has more.
+    pub next: Option<String>,
+}
+
+/// Single-item operations on the events table. Reads are strongly consistent.
+pub trait ItemTable: Send + Sync {
+    /// The entity's event item with the highest `sk`, if any.
+    fn latest_event(
+        &self,
+        pk: &str,
+    ) -> impl Future<Output = Result<Option<Item>, PortError>> + Send;
+    /// The item at (`pk`, `sk`).
+    fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> impl Future<Output = Result<Option<Item>, PortError>> + Send;
+    /// One conditional put.
+    fn put(
+        &self,
+        put: CondPut,
+    ) -> impl Future<Output = Result<Result<(), ConditionFailed>, PortError>> + Send;
+    /// Conditional puts, all or none; on a failed condition, the indexes that failed.
+    fn transact(
+        &self,
+        puts: Vec<CondPut>,
+    ) -> impl Future<Output = Result<Result<(), Vec<usize>>, PortError>> + Send;
+    /// Event items after `after_sk` (or from the first), in `sk` order, up to
+    /// `limit` and one page of the store's own size.
+    fn events_after(
+        &self,
+        pk: &str,
+        after_sk: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ItemPage, PortError>> + Send;
+}
+
+/// How often a lost race is re-planned before the append fails, retryably.
+pub const DEFAULT_CONFLICT_RETRIES: u32 = 8;
+/// One transaction takes 100 actions: a marker and an event per event.
+pub const MAX_EVENTS_PER_APPEND: usize = 50;
+
+/// The event store over an [`ItemTable`].
+#[derive(Debug, Clone)]
+pub struct SlotStore<T> {
+    table: T,
+    ttl: Option<chrono::Duration>,
+    conflict_retries: u32,
+    service: &'static str,
+}
+
+/// Where an entity's next event goes, as read from the table.
+struct Tail {
+    slot: Slot,
+    last_seq: u64,
+}
+
+fn permanent(service: &'static str, message: impl Into<String>) -> StoreError {
+    PortError::permanent(service, message).into()
+}
+
+impl<T: ItemTable> SlotStore<T> {
+    /// A store over `table`; `service` names it in errors (`dynamodb`, `memory`).
+    pub fn new(table: T, service: &'static str) -> Self {
+        Self {
+            table,
+            ttl: None,
+            conflict_retries: DEFAULT_CONFLICT_RETRIES,
+            service,
+        }
+    }
+
+    /// Sets the retention written as `expires_at`.
+    pub fn with_ttl(mut self, ttl: Option<chrono::Duration>) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The retention written as `expires_at`, if any.
+    pub fn ttl(&self) -> Option<chrono::Duration> {
+        self.ttl
+    }
+
+    /// The table.
+    pub fn table(&self) -> &T {
+        &self.table
+    }
+
+    fn decode_err(&self, what: &str, entity: &EntityId, e: String) -> StoreError {
+        permanent(self.service, format!("{what} item of {entity}: {e}"))
+    }
+
+    /// Reads where the next event goes: after the latest event, or after the
+    /// head when there is none; creates the head of a new entity.
+    async fn tail(&self, entity: &EntityId) -> Result<Tail, StoreError> {
+        if let Some(event) =
+            self.decode_latest(entity, self.table.latest_event(entity.as_str()).await?)?
+        {
+            let slot = next_slot(event.seq, &event.sk, &event.stored_at).ok_or_else(|| {
+                self.decode_err(
+                    "latest event",
+                    entity,
+                    format!("sk {} has no time", event.sk),
+                )
+            })?;
+            return Ok(Tail {
+                last_seq: event.seq,
+                slot,
+            });
+        }
+        let head = match self.table.get(entity.as_str(), HEAD_SK).await? {
+            Some(item) => {
+                decode_head(lookup(&item)).map_err(|e| self.decode_err("head", entity, e))?
+            }
+            None => {
+                let fresh = HeadState {
+                    last_seq: 0,
+                    last_stored_at: format_timestamp(chrono::Utc::now()),
+                    last_sk: None,
+                };
+                let put = CondPut {
+                    item: head_item(entity, &fresh),
+                    condition: Condition::NotExists,
+                };
+                match self.table.put(put).await? {
+                    Ok(()) => fresh,
+                    // A concurrent first append created it: use theirs, so both agree on the slot.
+                    Err(ConditionFailed(Some(theirs))) => decode_head(lookup(&theirs))
+                        .map_err(|e| self.decode_err("head", entity, e))?,
+                    Err(ConditionFailed(None)) => {
+                        return Err(PortError::retryable(
+                            self.service,
+                            format!("head of {entity} vanished while created"),
+                        )
+                        .into());
+                    }
+                }
+            }
+        };
+        let slot = slot_after_head(&head)
+            .ok_or_else(|| self.decode_err("head", entity, "last_stored_at has no time".into()))?;
+        Ok(Tail {
+            last_seq: head.last_seq,
+            slot,
+        })
+    }
+
+    /// The payload as the item stores it, serialised once per append.
+    fn data_json(&self, event: &NewEvent) -> Result<String, StoreError> {
+        serde_json::to_string(&event.data).map_err(|e| {
+            permanent(
+                self.service,
+                format!("event {}: data does not serialise: {e}", event.id),
+            )
+        })
+    }
+
+    /// The event item as it will be written, within DynamoDB's item limit.
+    fn checked_item(&self, stored: &StoredEvent, data_json: &str) -> Result<Item, StoreError> {
+        let item = event_item(stored, data_json);
+        item::check_item_size(&item)
+            .map_err(|e| permanent(self.service, format!("event {}: {e}", stored.event_id)))?;
+        Ok(item)
+    }
+
+    /// The entity's latest event item, decoded. Not an `async fn` of its
+    /// own: one more nested future pushed consumers' mains (query-api) past
+    /// rustc's layout recursion limit.
+    fn decode_latest(
+        &self,
+        entity: &EntityId,
+        item: Option<Item>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        item.map(|item| {
+            decode_event(lookup(&item)).map_err(|e| self.decode_err("latest event", entity, e))
+        })
+        .transpose()
+    }
+
+    fn stored_event(&self, entity: &EntityId, e: &NewEvent, slot: &Slot) -> StoredEvent {
+        let stored_at = slot.time().max(chrono::Utc::now());
+        StoredEvent {
+            entity_id: entity.clone(),
+            seq: slot.seq,
+            sk: slot.sk.clone(),
+            event_id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            data: e.data.clone(),
+            occurred_at: e.occurred_at.clone(),
+            received_at: e.received_at.clone(),
+            stored_at: format_timestamp(stored_at),
+            correlation_id: e.correlation_id.clone(),
+            test: e.test,
+            schema_version: tideline_core::ingest::SCHEMA_VERSION,
+            expires_at: self.ttl.map(|d| (stored_at + d).timestamp()),
+            traceparent: e.traceparent.clone(),
+        }
+    }
+
+    /// What a marker that exists already means for `event_id`.
+    async fn read_marker(
+        &self,
+        entity: &EntityId,
+        event_id: &EventId,
+        existing: Option<Item>,
+    ) -> Result<MarkerState, StoreError> {
+        let item = match existing {
+            Some(item) => item,
+            None => match self
+                .table
+                .get(entity.as_str(), &marker_sort_key(event_id))
+                .await?
+            {
+                Some(item) => item,
+                None => return Ok(MarkerState::Absent),
+            },
+        };
+        let marker =
+            decode_marker(lookup(&item)).map_err(|e| self.decode_err("marker", entity, e))?;
+        let Some(event_sk) = marker.event_sk.clone() else {
+            // Written with its event in one transaction (before 0009).
+            return Ok(MarkerState::Stored);
+        };
+        match self.table.get(entity.as_str(), &event_sk).await? {
+            Some(event) if matches!(lookup(&event)("event_id"), Some(item::AttrRef::S(id)) if id == event_id.as_str()) => {
+                Ok(MarkerState::Stored)
+            }
+            _ => Ok(MarkerState::Intent(marker)),
+        }
+    }
+
+    async fn append_one(
+        &self,
+        entity: &EntityId,
+        event: &NewEvent,
+        expected: ExpectedSeq,
+    ) -> Result<AppendOutcome, StoreError> {
+        let data_json = self.data_json(event)?;
+        let mut attempt = 0;
+        loop {
+            let tail = self.tail(entity).await?;
+            let stored = self.stored_event(entity, event, &tail.slot);
+            let marker = marker_item(entity, &event.id, &tail.slot, stored.expires_at);
+            match self
+                .table
+                .put(CondPut {
+                    item: marker.clone(),
+                    condition: Condition::NotExists,
+                })
+                .await?
+            {
+                Ok(()) => {}
+                Err(ConditionFailed(existing)) => {
+                    match self.read_marker(entity, &event.id, existing).await? {
+                        MarkerState::Stored => {
+                            return Ok(AppendOutcome::Duplicate {
+                                event_id: event.id.clone(),
+                            });
+                        }
+                        MarkerState::Absent => continue, // expired between the two calls: start again
+                        MarkerState::Intent(old) => {
+                            if old.event_sk.as_deref() != Some(tail.slot.sk.as_str()) {
+                                let moved = CondPut {
+                                    item: marker,
+                                    condition: Condition::Equals(
+                                        "event_sk",
+                                        AttrValue::S(old.event_sk.unwrap_or_default()),
+                                    ),
+                                };
+                                if self.table.put(moved).await?.is_err() {
+                                    attempt = self.lost_race(entity, attempt)?;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let ExpectedSeq::Exactly(n) = expected
+                && n != tail.last_seq
+            {
+                return Err(AppendConflict {
+                    entity_id: entity.clone(),
+                    expected: n,
+                    actual: tail.last_seq,
+                }
+                .into());
+            }
+            let item = self.checked_item(&stored, &data_json)?;
+            match self
+                .table
+                .put(CondPut {
+                    item,
+                    condition: Condition::NotExists,
+                })
+                .await?
+            {
+                Ok(()) => {
+                    self.advance_head(entity, &stored).await?;
+                    return Ok(AppendOutcome::Stored {
+                        event_id: event.id.clone(),
+                        seq: stored.seq,
+                    });
+                }
+                // Another writer took the slot: re-read; the next round finds
+                // our marker and tells a duplicate from a lost race.
+                Err(_) => attempt = self.lost_race(entity, attempt)?,
+            }
+        }
+    }
+
+    fn lost_race(&self, entity: &EntityId, attempt: u32) -> Result<u32, StoreError> {
+        let attempt = attempt + 1;
+        if attempt > self.conflict_retries {
+            return Err(PortError::retryable(
+                self.service,
+                format!(
+                    "concurrent writers kept taking the next slot of {entity} ({attempt} attempts)"
+                ),
+            )
+            .into());
+        }
+        tracing::debug!(entity = %entity, attempt, "slot taken by a concurrent writer; re-reading");
+        Ok(attempt)
+    }
+
+    /// With a retention, the head follows the last event, so `seq` survives
+    /// the expiry of every event (it only moves forward).
+    async fn advance_head(&self, entity: &EntityId, last: &StoredEvent) -> Result<(), StoreError> {
+        if self.ttl.is_none() {
+            return Ok(());
+        }
+        let head = HeadState {
+            last_seq: last.seq,
+            last_stored_at: last.stored_at.clone(),
+            last_sk: Some(last.sk.clone()),
+        };
+        let put = CondPut {
+            item: head_item(entity, &head),
+            condition: Condition::NotExistsOrLastSeqBelow(last.seq),
+        };
+        // A failed condition means a later append moved it further: fine.
+        let _ = self.table.put(put).await?;
+        Ok(())
+    }
+
+    /// Several events, all or none, in one transaction.
+    async fn append_all(
+        &self,
+        entity: &EntityId,
+        events: Vec<NewEvent>,
+        expected: ExpectedSeq,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let mut attempt = 0;
+        'plan: loop {
+            let mut outcomes = Vec::new();
+            let mut fresh = Vec::new();
+            let mut seen = HashSet::new();
+            for event in &events {
+                if !seen.insert(event.id.clone()) {
+                    outcomes.push(AppendOutcome::Duplicate {
+                        event_id: event.id.clone(),
+                    });
+                    continue;
+                }
+                match self.read_marker(entity, &event.id, None).await? {
+                    MarkerState::Stored => outcomes.push(AppendOutcome::Duplicate {
+                        event_id: event.id.clone(),
+                    }),
+                    MarkerState::Absent => fresh.push((event, None)),
+                    MarkerState::Intent(m) => fresh.push((event, m.event_sk)),
+                }
+            }
+            if fresh.is_empty() {
+                return Ok(outcomes);
+            }
+            let tail = self.tail(entity).await?;
+            if let ExpectedSeq::Exactly(n) = expected
+                && n != tail.last_seq
+            {
+                return Err(AppendConflict {
+                    entity_id: entity.clone(),
+                    expected: n,
+                    actual: tail.last_seq,
+                }
+                .into());
+            }
+            let mut puts = Vec::with_capacity(2 * fresh.len());
+            let mut stored_all = Vec::with_capacity(fresh.len());
+            let mut slot = tail.slot;
+            for (event, intent_sk) in fresh {
+                let data_json = self.data_json(event)?;
+                let stored = self.stored_event(entity, event, &slot);
+                let item = self.checked_item(&stored, &data_json)?;
+                puts.push(CondPut {
+                    item: marker_item(entity, &event.id, &slot, stored.expires_at),
+                    condition: match intent_sk {
+                        None => Condition::NotExists,
+                        Some(sk) => Condition::Equals("event_sk", AttrValue::S(sk)),
+                    },
+                });
+                puts.push(CondPut {
+                    item,
+                    condition: Condition::NotExists,
+                });
+                slot = next_slot(stored.seq, &stored.sk, &stored.stored_at)
+                    .ok_or_else(|| permanent(self.service, "slot time out of range"))?;
+                stored_all.push(stored);
+            }
+            match self.table.transact(puts).await? {
+                Ok(()) => {
+                    if let Some(last) = stored_all.last() {
+                        self.advance_head(entity, last).await?;
+                    }
+                    let mut done: Vec<AppendOutcome> = stored_all
+                        .iter()
+                        .map(|s| AppendOutcome::Stored {
+                            event_id: s.event_id.clone(),
+                            seq: s.seq,
+                        })
+                        .collect();
+                    done.extend(outcomes);
+                    return Ok(done);
+                }
+                Err(_) => {
+                    attempt = self.lost_race(entity, attempt)?;
+                    continue 'plan;
+                }
+            }
+        }
+    }
+}
+
+enum MarkerState {
+    Absent,
+    Stored,
+    Intent(Marker),
+}
+
+impl<T: ItemTable> EventStore for SlotStore<T> {
+    async fn append(
+        &self,
+        entity: &EntityId,
+        events: Vec<NewEvent>,
+        expected: ExpectedSeq,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        if events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(permanent(
+                self.service,
+                format!(
+                    "{} events in one append; a 100-action transaction allows {MAX_EVENTS_PER_APPEND}",
+                    events.len()
+                ),
+            ));
+        }
+        if let Some(e) = events.iter().find(|e| &e.entity_id != entity) {
+            return Err(permanent(
+                self.service,
+                format!("event {} belongs to {}, not {entity}", e.id, e.entity_id),
+            ));
+        }
+        match events.as_slice() {
+            [] => Ok(Vec::new()),
+            [one] => Ok(vec![self.append_one(entity, one, expected).await?]),
+            _ => self.append_all(entity, events, expected).await,
+        }
+    }
+
+    async fn read_events(
+        &self,
+        entity: &EntityId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut out = Vec::new();
+        let mut after_sk: Option<String> = None;
+        // `sk` order is `seq` order, so the events after `after_seq` are a
+        // suffix of the partition; pages are read through until it starts.
+        while out.len() < limit {
+            let page = self
+                .table
+                .events_after(
+                    entity.as_str(),
+                    after_sk.as_deref(),
+                    (limit - out.len()).max(100),
+                )
+                .await?;
+            for item in &page.items {
+                let event =
+                    decode_event(lookup(item)).map_err(|e| self.decode_err("event", entity, e))?;
+                if event.seq > after_seq && out.len() < limit {
+                    out.push(event);
+                }
+            }
+            match page.next {
+                Some(sk) => after_sk = Some(sk),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {
+        if let Some(e) =
+            self.decode_latest(entity, self.table.latest_event(entity.as_str()).await?)?
+        {
+            return Ok(Some(EntityHead {
+                entity_id: entity.clone(),
+                last_seq: e.seq,
+                last_stored_at: e.stored_at,
+            }));
+        }
+        match self.table.get(entity.as_str(), HEAD_SK).await? {
+            Some(item) => {
+                let h =
+                    decode_head(lookup(&item)).map_err(|e| self.decode_err("head", entity, e))?;
+                Ok((h.last_seq > 0).then(|| h.to_entity_head(entity)))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// An in-memory [`ItemTable`] with DynamoDB's semantics and billing: the
+/// units each call would consume, and how many calls were made.
+#[derive(Debug, Default)]
+pub struct MemoryItemTable {
+    items: Mutex<BTreeMap<(String, String), Item>>,
+    counters: Mutex<TableCounters>,
+}
+
+/// What a [`MemoryItemTable`] was asked to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounters {
+    /// Units DynamoDB would bill.
+    pub units: Units,
+    /// Single-item writes (puts, conditional or not) and transactions.
+    pub write_calls: u64,
+    /// Reads (gets and queries).
+    pub read_calls: u64,
+    /// Items written (each put of a transaction counts).
+    pub items_written: u64,
+}
+
+fn key_of(item: &Item) -> (String, String) {
+    let s = |n: &str| match item.get(n) {
+        Some(AttrValue::S(v)) => v.clone(),
+        _ => String::new(),
+    };
+    (s("pk"), s("sk"))
+}
+
+fn holds(existing: Option<&Item>, condition: &Condition) -> bool {
+    match condition {
+        Condition::NotExists => existing.is_none(),
+        Condition::Equals(name, value) => existing.is_some_and(|i| i.get(*name) == Some(value)),
+        Condition::NotExistsOrLastSeqBelow(seq) => existing.is_none_or(|i| {
+            matches!(i.get("last_seq"), Some(AttrValue::N(n)) if n.parse::<u64>().is_ok_and(|n| n < *seq))
+        }),
+    }
+}
+
+fn is_event_sk(sk: &str) -> bool {
+    sk > EVENT_SK_RANGE.0 && sk < EVENT_SK_RANGE.1
+}
+
+impl MemoryItemTable {
+    /// What was counted so far.
+    pub fn counters(&self) -> TableCounters {
+        *lock(&self.counters)
+    }
+
+    /// Every item, in key order.
+    pub fn items(&self) -> Vec<Item> {
+        lock(&self.items).values().cloned().collect()
+    }
+
+    /// Writes an item unconditionally and uncounted (test set-up, e.g. a table written before 0009).
+    pub fn seed(&self, item: Item) {
+        lock(&self.items).insert(key_of(&item), item);
+    }
+
+    /// Removes an item uncounted (test set-up: TTL expiry).
+    pub fn remove(&self, pk: &str, sk: &str) {
+        lock(&self.items).remove(&(pk.to_string(), sk.to_string()));
+    }
+
+    fn count(&self, f: impl FnOnce(&mut TableCounters)) {
+        f(&mut lock(&self.counters));
+    }
+}
+
+impl ItemTable for MemoryItemTable {
+    async fn latest_event(&self, pk: &str) -> Result<Option<Item>, PortError> {
+        let found = lock(&self.items)
+            .range(
+                (pk.to_string(), EVENT_SK_RANGE.0.to_string())
+                    ..(pk.to_string(), EVENT_SK_RANGE.1.to_string()),
+            )
+            .next_back()
+            .map(|(_, v)| v.clone());
+        let size = found.as_ref().map_or(0, item::size_of);
+        self.count(|c| {
+            c.read_calls += 1;
+            c.units.read += item::read_units(size);
+        });
+        Ok(found)
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError> {
+        let found = lock(&self.items)
+            .get(&(pk.to_string(), sk.to_string()))
+            .cloned();
+        let size = found.as_ref().map_or(0, item::size_of);
+        self.count(|c| {
+            c.read_calls += 1;
+            c.units.read += item::read_units(size);
+        });
+        Ok(found)
+    }
+
+    async fn put(&self, put: CondPut) -> Result<Result<(), ConditionFailed>, PortError> {
+        let key = key_of(&put.item);
+        let mut items = lock(&self.items);
+        let existing = items.get(&key);
+        // A write is billed on the larger of the old and new item, whether or
+        // not its condition holds.
+        let size = item::size_of(&put.item).max(existing.map_or(0, item::size_of));
+        let ok = holds(existing, &put.condition);
+        let old = existing.cloned();
+        if ok {
+            items.insert(key, put.item);
+        }
+        drop(items);
+        self.count(|c| {
+            c.write_calls += 1;
+            c.units.write += item::write_units(size);
+            c.items_written += u64::from(ok);
+        });
+        Ok(if ok {
+            Ok(())
+        } else {
+            Err(ConditionFailed(old))
+        })
+    }
+
+    async fn transact(&self, puts: Vec<CondPut>) -> Result<Result<(), Vec<usize>>, PortError> {
+        let mut items = lock(&self.items);
+        let mut units = 0;
+        let failed: Vec<usize> = puts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                let existing = items.get(&key_of(&p.item));
+                units += 2 * item::write_units(
+                    item::size_of(&p.item).max(existing.map_or(0, item::size_of)),
+                );
+                !holds(existing, &p.condition)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let n = puts.len() as u64;
+        if failed.is_empty() {
+            for p in puts {
+                items.insert(key_of(&p.item), p.item);
+            }
+        }
+        drop(items);
+        let ok = failed.is_empty();
+        self.count(|c| {
+            c.write_calls += 1;
+            c.units.write += units;
+            if ok {
+                c.items_written += n;
+            }
+        });
+        Ok(if ok { Ok(()) } else { Err(failed) })
+    }
+
+    async fn events_after(
+        &self,
+        pk: &str,
+        after_sk: Option<&str>,
+        limit: usize,
+    ) -> Result<ItemPage, PortError> {
+        let items = lock(&self.items);
+        let from = after_sk.map_or(EVENT_SK_RANGE.0.to_string(), |s| format!("{s}\0"));
+        let mut page = ItemPage::default();
+        let mut bytes = 0;
+        let mut more = false;
+        for ((_, sk), v) in
+            items.range((pk.to_string(), from)..(pk.to_string(), EVENT_SK_RANGE.1.to_string()))
+        {
+            if page.items.len() == limit.max(1) {
+                more = true;
+                break;
+            }
+            debug_assert!(is_event_sk(sk));
+            bytes += item::size_of(v);
+            page.items.push(v.clone());
+        }
+        drop(items);
+        if more {
+            page.next = page.items.last().map(|i| key_of(i).1);
+        }
+        self.count(|c| {
+            c.read_calls += 1;
+            c.units.read += item::read_units(bytes);
+        });
+        Ok(page)
+    }
+}
+
+/// Items of an entity, by kind (tests and the cost model).
+pub fn kinds(items: &[Item]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for i in items {
+        *out.entry(kind_of(lookup(i)).unwrap_or("?").to_string())
+            .or_insert(0) += 1;
+    }
+    out
+}
