@@ -11,9 +11,11 @@
 //! its event id on every attempt (INVARIANTS.md #2).
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tideline_core::limits::{FIREHOSE_BATCH_BYTES, FIREHOSE_BATCH_RECORDS};
-use tideline_core::retry::RetryPolicy;
+use tideline_core::retry::{CallPlan, OnPermanent, RetryPolicy, resend_failed};
+use tideline_core::{Classify, ErrorClass};
 
 /// How much one call may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,9 +173,38 @@ impl<T> Default for Delivered<T> {
     }
 }
 
+impl Classify for RecordError {
+    fn class(&self) -> ErrorClass {
+        if self.retryable {
+            ErrorClass::Retryable
+        } else {
+            ErrorClass::Permanent
+        }
+    }
+}
+
+impl Classify for CallError {
+    fn class(&self) -> ErrorClass {
+        if self.retryable {
+            ErrorClass::Retryable
+        } else {
+            ErrorClass::Permanent
+        }
+    }
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.code)
+    }
+}
+
 /// Sends a batch, re-sending only the records that failed, until all are
 /// accepted, a failure is permanent, or `policy.max_attempts` calls were made.
 ///
+/// The loop is the one every batch call in Tideline shares
+/// ([`tideline_core::retry::resend_failed`]); this function adds the
+/// producer's bookkeeping (when each call was made, how long it took).
 /// The batch must fit one call ([`BatchLimits::fits`]); callers split first.
 pub async fn deliver<T, Tr, C>(
     transport: &Tr,
@@ -185,80 +216,78 @@ where
     Tr: Transport<T> + ?Sized,
     C: Clock + ?Sized,
 {
-    let mut out = Delivered::default();
-    let mut pending = batch;
-    let mut attempt = 0u32;
-    while !pending.is_empty() {
-        attempt += 1;
-        let sent_at = chrono::Utc::now().timestamp_micros();
-        let started = clock.now();
-        let result = {
-            let refs: Vec<&T> = pending.iter().collect();
-            transport.put(&refs).await
-        };
-        out.call_latencies.push(clock.now().saturating_sub(started));
-        let failure = |message: String, retryable: bool| Failure {
-            message,
-            retryable,
-            attempts: attempt,
-        };
-        let mut again: Vec<(T, String)> = Vec::new();
-        match result {
-            Ok(results) if results.len() == pending.len() => {
-                for (item, r) in pending.drain(..).zip(results) {
-                    match r {
-                        None => out.accepted.push((item, sent_at)),
-                        Some(e) if e.retryable => again.push((item, e.code)),
-                        Some(e) => out.failed.push((item, failure(e.code, false))),
-                    }
-                }
+    // Unix time (µs) of each call, and how long each took.
+    let mut sent_at: Vec<i64> = Vec::new();
+    let latencies: Mutex<Vec<Duration>> = Mutex::default();
+    let outcome = resend_failed(
+        policy,
+        &CallPlan::whole(OnPermanent::FailEntry),
+        batch.len(),
+        |sent: &[usize]| {
+            sent_at.push(chrono::Utc::now().timestamp_micros());
+            let refs: Vec<&T> = sent.iter().map(|&i| &batch[i]).collect();
+            let latencies = &latencies;
+            async move {
+                let started = clock.now();
+                let answer = transport.put(&refs).await;
+                lock(latencies).push(clock.now().saturating_sub(started));
+                // The transport's per-record `None` is "accepted".
+                answer.map(|results| {
+                    results
+                        .into_iter()
+                        .map(|r| r.map_or(Ok(()), Err))
+                        .collect::<Vec<_>>()
+                })
             }
-            Ok(results) => {
-                // A response that does not match the request cannot say what was
-                // taken; sending again is safe because event ids de-duplicate.
-                let why = format!(
-                    "response had {} results for {} records",
-                    results.len(),
-                    pending.len()
-                );
-                again = pending.drain(..).map(|r| (r, why.clone())).collect();
-            }
-            Err(e) if e.retryable => {
-                again = pending.drain(..).map(|r| (r, e.message.clone())).collect();
-            }
-            Err(e) => {
-                out.failed.extend(
-                    pending
-                        .drain(..)
-                        .map(|r| (r, failure(e.message.clone(), false))),
-                );
-            }
-        }
-        if again.is_empty() {
-            break;
-        }
-        if attempt >= policy.max_attempts {
-            tracing::warn!(
-                records = again.len(),
-                attempts = attempt,
-                "giving up on records after the last retry"
+        },
+        |d| {
+            tracing::debug!(
+                delay_ms = d.as_millis() as u64,
+                "re-sending only the failed records"
             );
-            out.failed
-                .extend(again.into_iter().map(|(r, why)| (r, failure(why, true))));
-            break;
+            clock.sleep(d)
+        },
+    )
+    .await;
+    let mut items: Vec<Option<T>> = batch.into_iter().map(Some).collect();
+    let mut out = Delivered {
+        retried: outcome.resent,
+        call_latencies: std::mem::take(&mut *lock(&latencies)),
+        ..Delivered::default()
+    };
+    for (i, call) in outcome.accepted {
+        let at = sent_at.get(call as usize - 1).copied().unwrap_or_default();
+        if let Some(item) = items.get_mut(i).and_then(Option::take) {
+            out.accepted.push((item, at));
         }
-        out.retried += again.len() as u64;
-        let delay = policy.jittered_delay(attempt);
-        tracing::debug!(
-            records = again.len(),
-            attempt,
-            delay_ms = delay.as_millis() as u64,
-            "re-sending only the failed records"
+    }
+    let exhausted = outcome.failed.iter().filter(|(_, g)| g.retryable).count();
+    if exhausted > 0 {
+        tracing::warn!(
+            records = exhausted,
+            attempts = policy.max_attempts,
+            "giving up on records after the last retry"
         );
-        clock.sleep(delay).await;
-        pending = again.into_iter().map(|(r, _)| r).collect();
+    }
+    for (i, gave_up) in outcome.failed {
+        if let Some(item) = items.get_mut(i).and_then(Option::take) {
+            out.failed.push((
+                item,
+                Failure {
+                    message: gave_up.why.to_string(),
+                    retryable: gave_up.retryable,
+                    attempts: gave_up.attempts,
+                },
+            ));
+        }
     }
     out
+}
+
+/// The lock of a mutex only this module's calls take; a panic while it is
+/// held cannot leave the latency list half-written, so poisoning is ignored.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

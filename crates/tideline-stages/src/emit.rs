@@ -13,13 +13,13 @@
 //!   per event (decision record 0014).
 
 use crate::{Bus, Change, ChangeKind};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
-use tideline_core::ErrorClass;
 use tideline_core::bundle::{BundleConfig, pack};
 use tideline_core::envelope::{BusEntry, EventDetail, put_events_chunks};
 use tideline_core::metrics::Counts;
-use tideline_core::retry::RetryPolicy;
+use tideline_core::retry::{CallAnswer, CallPlan, OnPermanent, RetryPolicy, Why, resend_failed};
 use tracing::{info, warn};
 
 /// Settings of the emit stage.
@@ -125,55 +125,25 @@ pub async fn emit_batch<B: Bus>(bus: &B, config: &EmitConfig, changes: &[Change]
         );
     }
 
-    let chunks = match put_events_chunks(&entries, bus.max_entries(), bus.max_request_bytes()) {
-        Ok(c) => c,
-        Err(oversized) => {
-            // Never fits: publish what is before it, then rewind to it so the
-            // event source's retry limit and on-failure destination take over.
-            let before = &entries[..oversized.index];
-            let mut chunks = put_events_chunks(before, bus.max_entries(), bus.max_request_bytes())
-                .unwrap_or_default();
-            chunks.push(oversized.index..oversized.index);
-            out.error = Some(oversized.to_string());
-            chunks
-        }
-    };
-
-    let mut published_at = Vec::with_capacity(entries.len());
-    for chunk in chunks {
-        if chunk.is_empty() {
-            // The oversized entry's place.
-            let at = chunk.start;
-            mark_failed_from(&mut out, changes, &positions, &weights, at..entries.len());
-            break;
-        }
-        match publish_chunk(bus, &config.retry, &entries[chunk.clone()]).await {
-            Ok(()) => {
-                out.counts.sent += events_in(&weights, chunk.clone());
-                published_at.extend(chunk);
-            }
-            Err((failed_offsets, error)) => {
-                out.error = Some(error);
-                let first_failed = chunk.start + failed_offsets.iter().copied().min().unwrap_or(0);
-                for k in 0..chunk.len() {
-                    if !failed_offsets.contains(&k) {
-                        let index = chunk.start + k;
-                        out.counts.sent += events_in(&weights, index..index + 1);
-                        published_at.push(index);
-                    }
-                }
-                mark_failed_from(
-                    &mut out,
-                    changes,
-                    &positions,
-                    &weights,
-                    first_failed..entries.len(),
-                );
-                break;
-            }
-        }
+    let publication = publish_in_order(bus, &config.retry, &entries).await;
+    out.counts.sent += publication
+        .published
+        .iter()
+        .map(|&i| events_in(&weights, i..i + 1))
+        .sum::<u64>();
+    if let Some(first_failed) = publication.first_failed {
+        mark_failed_from(
+            &mut out,
+            changes,
+            &positions,
+            &weights,
+            first_failed..entries.len(),
+        );
     }
-    out.published = take_in_order(entries, &published_at);
+    if publication.error.is_some() {
+        out.error = publication.error;
+    }
+    out.published = take_in_order(entries, &publication.published);
     let c = out.counts;
     info!(stage = "emit", received = c.received, sent = c.sent, discarded = c.discarded, failed = c.failed, rewind_from = ?out.rewind_from, skipped = ?out.skipped, "batch done");
     out
@@ -256,142 +226,167 @@ fn bundle_step(
     )
 }
 
-/// Publishes one chunk, resending only failed entries. On exhaustion returns
-/// the offsets (within the chunk) that never made it.
+/// What publishing a run of entries in order did.
+#[derive(Debug, Default)]
+struct Publication {
+    /// The entries the bus took, ascending.
+    published: Vec<usize>,
+    /// The first entry not published: where a rewind or a rerun starts.
+    /// Everything from it on is to be sent again (some of it may have been
+    /// taken too; consumers drop the repeats by `sequence`).
+    first_failed: Option<usize>,
+    /// Why it was not published.
+    error: Option<String>,
+}
+
+/// Publishes entries in order, the one path of [`emit_batch`] and
+/// [`replay_events`]: PutEvents calls within the bus's entry and size limits,
+/// one call at a time (so an entity never has two calls in flight), each
+/// resending only its failed entries ([`resend_failed`]). It stops at the
+/// first call whose entries still fail, and at an entry no call can carry,
+/// so nothing after a failure is published ahead of it.
+async fn publish_in_order<B: Bus>(
+    bus: &B,
+    retry: &RetryPolicy,
+    entries: &[BusEntry],
+) -> Publication {
+    let (chunks, oversized) =
+        match put_events_chunks(entries, bus.max_entries(), bus.max_request_bytes()) {
+            Ok(chunks) => (chunks, None),
+            // Never fits: publish what is before it, then stop there.
+            Err(oversized) => (
+                put_events_chunks(
+                    &entries[..oversized.index],
+                    bus.max_entries(),
+                    bus.max_request_bytes(),
+                )
+                .unwrap_or_default(),
+                Some(oversized),
+            ),
+        };
+    let mut out = Publication::default();
+    for chunk in chunks {
+        let (taken, failed) = publish_chunk(bus, retry, &entries[chunk.clone()]).await;
+        out.published
+            .extend(taken.into_iter().map(|k| chunk.start + k));
+        if let Some((first, error)) = failed {
+            out.published.sort_unstable();
+            out.first_failed = Some(chunk.start + first);
+            out.error = Some(error);
+            return out;
+        }
+    }
+    if let Some(oversized) = oversized {
+        out.first_failed = Some(oversized.index);
+        out.error = Some(oversized.to_string());
+    }
+    out
+}
+
+/// Publishes one chunk (one call's worth), resending only failed entries.
+/// Returns the offsets taken and, if some never were, the lowest such offset
+/// with its reason. A permanent refusal ends the chunk
+/// ([`OnPermanent::EndBatch`]): the caller rewinds to the lowest failure and
+/// resends everything after it anyway.
 async fn publish_chunk<B: Bus>(
     bus: &B,
     retry: &RetryPolicy,
     chunk: &[BusEntry],
-) -> Result<(), (Vec<usize>, String)> {
-    let mut pending: Vec<usize> = (0..chunk.len()).collect();
-    let mut last_error = String::new();
-    let mut attempt = 0;
-    while !pending.is_empty() && attempt < retry.max_attempts.max(1) {
-        if attempt > 0 {
-            tokio::time::sleep(retry.jittered_delay(attempt)).await;
-        }
-        attempt += 1;
-        // The first attempt sends the chunk as it is; only a resend of some
-        // entries needs a batch of its own.
-        let resend: Vec<BusEntry>;
-        let batch: &[BusEntry] = if pending.len() == chunk.len() {
-            chunk
-        } else {
-            resend = pending.iter().map(|&i| chunk[i].clone()).collect();
-            &resend
-        };
-        match bus.put_events(batch).await {
-            Ok(results) => {
-                let mut still = Vec::new();
-                let mut permanent = false;
-                for (k, &i) in pending.iter().enumerate() {
-                    match results.get(k) {
-                        Some(Ok(())) => {}
-                        Some(Err(e)) => {
-                            last_error = e.to_string();
-                            permanent |= e.class == ErrorClass::Permanent;
-                            still.push(i);
-                        }
-                        None => {
-                            last_error = "bus returned fewer results than entries".into();
-                            still.push(i);
-                        }
-                    }
-                }
-                if !still.is_empty() {
-                    warn!(stage = "emit", failed = still.len(), attempt, error = %last_error, "PutEvents entries failed; resending only those");
-                }
-                pending = still;
-                if permanent {
-                    // Resending cannot help; hand over to the rewind.
-                    break;
-                }
+) -> (Vec<usize>, Option<(usize, String)>) {
+    let outcome = resend_failed(
+        retry,
+        &CallPlan::whole(OnPermanent::EndBatch),
+        chunk.len(),
+        |sent: &[usize]| {
+            // The first attempt sends the chunk as it is; only a resend of
+            // some entries needs a batch of its own.
+            let batch: Cow<'_, [BusEntry]> = if sent.len() == chunk.len() {
+                Cow::Borrowed(chunk)
+            } else {
+                Cow::Owned(sent.iter().map(|&i| chunk[i].clone()).collect())
+            };
+            async move {
+                let answer = bus.put_events(&batch).await;
+                warn_failures("emit", "PutEvents", &answer);
+                answer
             }
-            Err(e) => {
-                warn!(stage = "emit", attempt, error = %e, "PutEvents call failed");
-                last_error = e.to_string();
-                if e.class == ErrorClass::Permanent {
-                    break;
-                }
+        },
+        tokio::time::sleep,
+    )
+    .await;
+    let mut taken: Vec<usize> = outcome.accepted.iter().map(|(i, _)| *i).collect();
+    taken.sort_unstable();
+    // The lowest failure names the rewind; its reason is the first one of its
+    // own (an entry held back behind it has none).
+    let first = outcome.failed.iter().map(|(i, _)| *i).min();
+    let reason = outcome
+        .failed
+        .iter()
+        .filter(|(_, g)| g.why != Why::Behind)
+        .min_by_key(|(i, _)| *i)
+        .or_else(|| outcome.failed.first())
+        .map(|(_, g)| g.why.to_string());
+    (taken, first.map(|f| (f, reason.unwrap_or_default())))
+}
+
+/// Logs a partial or failed batch call, once per call: the retry loop itself
+/// does no I/O.
+pub(crate) fn warn_failures<EE: std::fmt::Display, CE: std::fmt::Display>(
+    stage: &'static str,
+    operation: &'static str,
+    answer: &CallAnswer<EE, CE>,
+) {
+    match answer {
+        Ok(results) => {
+            let failed = results.iter().filter(|r| r.is_err()).count();
+            if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+                warn!(stage, operation, failed, error = %e, "entries failed; only those are resent");
             }
         }
-    }
-    if pending.is_empty() {
-        Ok(())
-    } else {
-        Err((pending, last_error))
+        Err(e) => warn!(stage, operation, error = %e, "call failed"),
     }
 }
 
 /// Re-emits stored events (`tideline replay`), marked `metadata.replay = true`.
 ///
 /// Events go out in the order given, which callers make per-entity `seq`
-/// order, through the same chunking and failed-entry retries as
-/// [`emit_batch`]; calls are sent one after the other. On a failure that
-/// retries cannot fix, it stops there, so nothing after the failed entry is
-/// published out of order; `rewind_from` names that event as
-/// `<entity>#<seq>`, where a rerun should start.
+/// order, through [`emit_batch`]'s own path (chunking, one call at a time,
+/// failed-entry retries). On a failure that retries cannot fix, it stops
+/// there, so nothing after the failed entry is published out of order;
+/// `rewind_from` names that event as `<entity>#<seq>`, where a rerun should
+/// start.
 pub async fn replay_events<B: Bus>(
     bus: &B,
     config: &EmitConfig,
     events: &[tideline_core::StoredEvent],
 ) -> EmitBatch {
-    let mut out = EmitBatch {
-        counts: Counts {
-            received: events.len() as u64,
-            ..Counts::default()
-        },
-        ..EmitBatch::default()
-    };
     let entries: Vec<BusEntry> = events
         .iter()
         .map(|e| BusEntry::for_stored(&config.source, e, true))
         .collect();
-    let name = |i: usize| format!("{}#{}", entries[i].entity_id, entries[i].sequence);
-    let (chunks, oversized) =
-        match put_events_chunks(&entries, bus.max_entries(), bus.max_request_bytes()) {
-            Ok(c) => (c, None),
-            Err(e) => {
-                let before = put_events_chunks(
-                    &entries[..e.index],
-                    bus.max_entries(),
-                    bus.max_request_bytes(),
-                )
-                .unwrap_or_default();
-                (before, Some(e))
-            }
-        };
-    let mut published_at = Vec::with_capacity(entries.len());
-    for chunk in chunks {
-        match publish_chunk(bus, &config.retry, &entries[chunk.clone()]).await {
-            Ok(()) => {
-                out.counts.sent += chunk.len() as u64;
-                published_at.extend(chunk);
-            }
-            Err((failed_offsets, error)) => {
-                let first = chunk.start + failed_offsets.iter().copied().min().unwrap_or(0);
-                for k in 0..chunk.len() {
-                    if !failed_offsets.contains(&k) {
-                        out.counts.sent += 1;
-                        published_at.push(chunk.start + k);
-                    }
-                }
-                out.error = Some(error);
-                out.rewind_from = Some(name(first));
-                out.counts.failed = out.counts.received - out.counts.sent;
-                warn!(stage = "replay", failed = out.counts.failed, rewind_from = ?out.rewind_from, "replay stopped");
-                out.published = take_in_order(entries, &published_at);
-                return out;
-            }
-        }
-    }
-    if let Some(e) = oversized {
-        out.error = Some(e.to_string());
-        out.rewind_from = Some(name(e.index));
-        out.counts.failed = out.counts.received - out.counts.sent;
-    }
-    out.published = take_in_order(entries, &published_at);
+    let publication = publish_in_order(bus, &config.retry, &entries).await;
+    let received = events.len() as u64;
+    let sent = publication.published.len() as u64;
+    let rewind_from = publication
+        .first_failed
+        .and_then(|i| entries.get(i))
+        .map(|e| format!("{}#{}", e.entity_id, e.sequence));
+    let out = EmitBatch {
+        rewind_from,
+        published: take_in_order(entries, &publication.published),
+        skipped: BTreeMap::new(),
+        counts: Counts {
+            received,
+            sent,
+            discarded: 0,
+            failed: received - sent,
+        },
+        error: publication.error,
+    };
     let c = out.counts;
+    if out.rewind_from.is_some() {
+        warn!(stage = "replay", failed = c.failed, rewind_from = ?out.rewind_from, "replay stopped");
+    }
     info!(
         stage = "replay",
         received = c.received,

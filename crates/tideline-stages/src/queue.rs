@@ -50,6 +50,12 @@ pub struct EntryFailure {
     pub class: ErrorClass,
 }
 
+impl tideline_core::Classify for EntryFailure {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
 /// The FIFO queue, sending side (the transformer's view).
 pub trait Queue: Send + Sync {
     /// Most messages one send call takes (SQS: 10).

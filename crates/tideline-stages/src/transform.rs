@@ -9,14 +9,12 @@
 //! invocation and Firehose retries it; local mode reports it in
 //! `FailedPutCount` and the producer retries it.
 
-use crate::{OutgoingMessage, Queue};
+use crate::{EntryFailure, OutgoingMessage, PortError, Queue};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
-use tideline_core::ErrorClass;
 use tideline_core::ingest::{AdmittedRecord, IngestConfig, RejectReason, admit};
 use tideline_core::metrics::Counts;
-use tideline_core::retry::RetryPolicy;
-use tracing::{info, warn};
+use tideline_core::retry::{CallPlan, GaveUp, OnPermanent, RetryPolicy, Why, resend_failed};
+use tracing::info;
 
 /// A record as it arrives at the transform.
 #[derive(Debug, Clone)]
@@ -166,146 +164,77 @@ pub fn finish(records: Vec<TransformedRecord>) -> TransformBatch {
 /// batch's byte total (SQS `SendMessageBatch`: 1 MiB). Entries that fail
 /// transiently are resent with jittered backoff until the policy's attempts
 /// run out; then they, and every later record of their entity, are left as
-/// [`TransformFailure::EnqueueFailed`].
+/// [`TransformFailure::EnqueueFailed`]. The loop is the one every batch call
+/// shares ([`resend_failed`]), with a per-entity [`CallPlan`].
 pub async fn enqueue_admitted<Q: Queue>(
     queue: &Q,
     retry: &RetryPolicy,
     max_batch_bytes: usize,
     records: &mut [TransformedRecord],
 ) {
-    // Each valid record's group and body size; its message is built only when
+    // The valid records, by position; each one's message is built only when
     // it goes into a call, so a body is copied once, not per step.
-    let keys: Vec<Option<(String, usize)>> = records
+    let valid: Vec<(usize, &AdmittedRecord)> = records
         .iter()
-        .map(|r| {
-            r.result
-                .as_ref()
-                .ok()
-                .map(|a| (a.record.entity_id.to_string(), a.body.len()))
-        })
+        .enumerate()
+        .filter_map(|(i, r)| r.result.as_ref().ok().map(|a| (i, a)))
         .collect();
-    let mut pending: Vec<usize> = (0..records.len()).filter(|&i| keys[i].is_some()).collect();
-    let mut attempts: Vec<u32> = vec![0; records.len()];
-    let mut last_error: Vec<String> = vec![String::new(); records.len()];
-    let max_attempts = retry.max_attempts.max(1);
-    let max_entries = queue.max_batch().max(1);
-    let mut backoff_round = 0;
-    while !pending.is_empty() {
-        // One call: the earliest pending message of each entity, in order.
-        // At most 10 entries: a linear search beats hashing.
-        let mut groups: Vec<&str> = Vec::with_capacity(max_entries);
-        let mut call: Vec<usize> = Vec::new();
-        let mut bytes = 0;
-        for &i in &pending {
-            let Some((group, body_len)) = &keys[i] else {
-                continue;
-            };
-            if call.len() == max_entries {
-                break;
-            }
-            if groups.contains(&group.as_str()) {
-                continue;
-            }
-            if !call.is_empty() && bytes + body_len > max_batch_bytes {
-                break;
-            }
-            bytes += body_len;
-            groups.push(group.as_str());
-            call.push(i);
-        }
-        let batch: Vec<OutgoingMessage> = call
-            .iter()
-            .filter_map(|&i| records[i].result.as_ref().ok())
-            .map(OutgoingMessage::for_record)
-            .collect();
-        let mut done: Vec<usize> = Vec::with_capacity(call.len());
-        let mut exhausted: Vec<usize> = Vec::new();
-        let mut any_transient = false;
-        // `give_up`: the failure will not heal by resending now.
-        let mut note_transient =
-            |i: usize, error: String, give_up: bool, exhausted: &mut Vec<usize>| {
-                attempts[i] = if give_up {
-                    max_attempts
-                } else {
-                    attempts[i] + 1
-                };
-                last_error[i] = error;
-                if attempts[i] >= max_attempts {
-                    exhausted.push(i);
-                }
-            };
-        match queue.send_batch(&batch).await {
-            Ok(results) => {
-                for (k, &i) in call.iter().enumerate() {
-                    match results.get(k) {
-                        Some(Ok(())) => {
-                            done.push(i);
-                        }
-                        Some(Err(e)) if e.class == ErrorClass::Permanent => {
-                            records[i].result = Err(TransformFailure::EnqueueRefused {
-                                reason: e.to_string(),
-                            });
-                            done.push(i);
-                        }
-                        Some(Err(e)) => {
-                            any_transient = true;
-                            note_transient(i, e.to_string(), false, &mut exhausted);
-                        }
-                        None => {
-                            any_transient = true;
-                            note_transient(
-                                i,
-                                "queue returned fewer results than messages".into(),
-                                false,
-                                &mut exhausted,
-                            );
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                // A whole-call failure, transient or not (a missing queue, a
-                // denied permission), is no verdict on the records: they stay
-                // valid and are retried by the producer's side.
-                any_transient = true;
-                warn!(stage = "transform", error = %e, "enqueue call failed; will retry");
-                for &i in &call {
-                    // A permanent call error gives up on this invocation at once.
-                    let give_up = e.class == ErrorClass::Permanent;
-                    note_transient(i, e.to_string(), give_up, &mut exhausted);
-                }
-            }
-        }
-        if !exhausted.is_empty() {
-            // These entities' records stay out of the queue, in order behind
-            // the one that could not go: the caller has them retried.
-            let stalled: HashSet<&str> = exhausted
+    let groups: Vec<&str> = valid
+        .iter()
+        .map(|(_, a)| a.record.entity_id.as_str())
+        .collect();
+    let sizes: Vec<usize> = valid.iter().map(|(_, a)| a.body.len()).collect();
+    let plan = CallPlan {
+        max_entries: queue.max_batch(),
+        max_bytes: Some((max_batch_bytes, &sizes)),
+        groups: Some(&groups),
+        on_permanent: OnPermanent::FailEntry,
+    };
+    let outcome = resend_failed(
+        retry,
+        &plan,
+        valid.len(),
+        |sent: &[usize]| {
+            let batch: Vec<OutgoingMessage> = sent
                 .iter()
-                .filter_map(|&i| keys[i].as_ref().map(|(group, _)| group.as_str()))
+                .map(|&k| OutgoingMessage::for_record(valid[k].1))
                 .collect();
-            pending.retain(|&i| {
-                let stuck = keys[i]
-                    .as_ref()
-                    .is_some_and(|(group, _)| stalled.contains(group.as_str()));
-                if stuck {
-                    records[i].result = Err(TransformFailure::EnqueueFailed {
-                        attempts: attempts[i].max(1),
-                        last_error: if last_error[i].is_empty() {
-                            "an earlier record of the same entity could not be enqueued".into()
-                        } else {
-                            last_error[i].clone()
-                        },
-                    });
-                }
-                !stuck
-            });
-        }
-        pending.retain(|i| !done.contains(i)); // `done` holds at most 10
-        if any_transient && !pending.is_empty() {
-            backoff_round += 1;
-            tokio::time::sleep(retry.jittered_delay(backoff_round)).await;
-        } else {
-            backoff_round = 0;
-        }
+            async move {
+                let answer = queue.send_batch(&batch).await;
+                crate::emit::warn_failures("transform", "SendMessageBatch", &answer);
+                answer
+            }
+        },
+        tokio::time::sleep,
+    )
+    .await;
+    let failures: Vec<(usize, TransformFailure)> = outcome
+        .failed
+        .into_iter()
+        .map(|(k, gave_up)| (valid[k].0, enqueue_failure(gave_up)))
+        .collect();
+    drop(valid);
+    for (i, failure) in failures {
+        records[i].result = Err(failure);
+    }
+}
+
+/// What a record given up by the enqueue loop becomes. Only the queue's own
+/// verdict on the record refuses it; anything else (retries ran out, the
+/// call failed, an earlier record of its entity is stuck) is no verdict on
+/// the record, which stays valid and is retried by the producer's side.
+fn enqueue_failure(gave_up: GaveUp<EntryFailure, PortError>) -> TransformFailure {
+    match gave_up.why {
+        Why::Entry(e) if !gave_up.retryable => TransformFailure::EnqueueRefused {
+            reason: e.to_string(),
+        },
+        Why::Behind => TransformFailure::EnqueueFailed {
+            attempts: gave_up.attempts.max(1),
+            last_error: "an earlier record of the same entity could not be enqueued".into(),
+        },
+        why => TransformFailure::EnqueueFailed {
+            attempts: gave_up.attempts.max(1),
+            last_error: why.to_string(),
+        },
     }
 }
