@@ -175,21 +175,13 @@ impl<T> Default for Delivered<T> {
 
 impl Classify for RecordError {
     fn class(&self) -> ErrorClass {
-        if self.retryable {
-            ErrorClass::Retryable
-        } else {
-            ErrorClass::Permanent
-        }
+        ErrorClass::retryable_if(self.retryable)
     }
 }
 
 impl Classify for CallError {
     fn class(&self) -> ErrorClass {
-        if self.retryable {
-            ErrorClass::Retryable
-        } else {
-            ErrorClass::Permanent
-        }
+        ErrorClass::retryable_if(self.retryable)
     }
 }
 

@@ -15,6 +15,18 @@ pub enum ErrorClass {
     Permanent,
 }
 
+impl ErrorClass {
+    /// `Retryable` when `retryable`, else `Permanent`: for errors that carry
+    /// the class as a flag.
+    pub const fn retryable_if(retryable: bool) -> Self {
+        if retryable {
+            Self::Retryable
+        } else {
+            Self::Permanent
+        }
+    }
+}
+
 /// Implemented by every error type that crosses a stage boundary.
 pub trait Classify {
     /// The class of this error.
