@@ -15,6 +15,16 @@
 //! The `date` of an event is the UTC day it occurred (`occurred_at`); the
 //! `date` of a refused record is the UTC day it arrived, since a refused
 //! record may have no valid time of its own (Firehose's `!{timestamp:…}`).
+//!
+//! Reading it back is defined here too, for every reader (`tideline
+//! reingest`, the replay's entity index): which prefix an object is under
+//! ([`is_processing_failed`]), the time span its path covers
+//! ([`object_period`]), its text ([`object_text`]: Firehose GZIP-compresses
+//! the S3 lake) and what each line carries ([`record_of_line`],
+//! [`entity_of_line`]). The tests pin the layout to the strings Firehose and
+//! Glue are configured with in `terraform/modules/ingest`.
+
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// Top-level prefix of accepted records.
 pub const EVENTS: &str = "events";
@@ -22,6 +32,13 @@ pub const EVENTS: &str = "events";
 pub const PROCESSING_FAILED: &str = "processing-failed";
 /// Firehose's `error-output-type` for records a processing Lambda refused.
 pub const ERROR_TYPE_PROCESSING_FAILED: &str = "processing-failed";
+/// Every `error-output-type` Firehose writes for an S3 destination: the
+/// `error_type` partition's values (Glue's projection lists the same).
+pub const ERROR_TYPES: [&str; 3] = [
+    ERROR_TYPE_PROCESSING_FAILED,
+    "partitioning-failed",
+    "format-conversion-failed",
+];
 /// Partition key of the event type.
 pub const EVENT_TYPE_KEY: &str = "event_type";
 /// Partition key of the day.
@@ -89,14 +106,131 @@ pub fn events_dir(event_type: &str, occurred_at: &str) -> String {
     format!("{EVENTS}/{tk}={t}/{dk}={d}/")
 }
 
+/// The `date` partition value of a time: its UTC day, `YYYY-MM-DD`.
+pub fn day_of(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
 /// The directory of a refused record of `error_type` arriving on `day`
-/// (`YYYY-MM-DD`).
+/// (`YYYY-MM-DD`, [`day_of`] its arrival).
 pub fn processing_failed_dir(error_type: &str, day: &str) -> String {
     format!(
         "{PROCESSING_FAILED}/{ERROR_TYPE_KEY}={}/{DATE_KEY}={}/",
         safe_partition_value(error_type),
         safe_partition_value(day)
     )
+}
+
+/// Why a lake object or line could not be read. Permanent: the bytes will
+/// not change on a retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LakeReadError {
+    /// The object starts like GZIP but does not decompress.
+    #[error("not valid gzip: {0}")]
+    NotGzip(String),
+    /// The object's text is not UTF-8.
+    #[error("not UTF-8 JSON Lines: {0}")]
+    NotUtf8(String),
+    /// A line is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// A `processing-failed` line's `rawData` is not base64.
+    #[error("rawData is not base64: {0}")]
+    BadRawData(String),
+}
+
+impl crate::Classify for LakeReadError {
+    fn class(&self) -> crate::ErrorClass {
+        crate::ErrorClass::Permanent
+    }
+}
+
+/// Whether an object (its path relative to the lake root, `/`-separated) is
+/// under the refused records' prefix.
+pub fn is_processing_failed(path: &str) -> bool {
+    path.split('/').next() == Some(PROCESSING_FAILED)
+}
+
+/// Whether an object is under the accepted records' prefix.
+pub fn is_events(path: &str) -> bool {
+    path.split('/').next() == Some(EVENTS)
+}
+
+/// The time span an object's path covers: its `date=YYYY-MM-DD` partition
+/// (one day), or the `YYYY/MM/DD/HH/` directories of local lakes written
+/// before this layout (one hour). `None` when the path has neither: such an
+/// object belongs to no time span and every time filter keeps it.
+pub fn object_period(path: &str) -> Option<(DateTime<Utc>, chrono::Duration)> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let dirs = &parts[..parts.len().saturating_sub(1)];
+    let date_segment = format!("{DATE_KEY}=");
+    if let Some(day) = dirs
+        .iter()
+        .rev()
+        .find_map(|d| d.strip_prefix(date_segment.as_str()))
+    {
+        let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+        return Some((
+            date.and_hms_opt(0, 0, 0)?.and_utc(),
+            chrono::Duration::days(1),
+        ));
+    }
+    let [.., y, m, d, h] = dirs else {
+        return None;
+    };
+    let start = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?
+        .and_hms_opt(h.parse().ok()?, 0, 0)?;
+    Some((start.and_utc(), chrono::Duration::hours(1)))
+}
+
+/// Whether an object's path span overlaps `[from, to)` (either bound open);
+/// an object without a span always does.
+pub fn period_overlaps(path: &str, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> bool {
+    let period = object_period(path);
+    from.is_none_or(|from| period.is_none_or(|(start, len)| start + len > from))
+        && to.is_none_or(|to| period.is_none_or(|(start, _)| start < to))
+}
+
+/// The text of a lake object: Firehose writes the S3 lake GZIP-compressed
+/// (recognised by the gzip magic bytes, as its keys carry no reliable
+/// extension); local mode and older objects are plain JSON Lines.
+pub fn object_text(bytes: Vec<u8>) -> Result<String, LakeReadError> {
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut out)
+            .map_err(|e| LakeReadError::NotGzip(e.to_string()))?;
+        out
+    } else {
+        bytes
+    };
+    String::from_utf8(bytes).map_err(|e| LakeReadError::NotUtf8(e.to_string()))
+}
+
+/// The record bytes a lake line holds, as a producer sent them to ingest: a
+/// `processing-failed` line's original bytes (base64 in `rawData`, as
+/// Firehose writes them), or an accepted line itself (a normalised record,
+/// which ingest accepts again under its stable `id`).
+pub fn record_of_line(line: &str) -> Result<Vec<u8>, LakeReadError> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| LakeReadError::NotJson(e.to_string()))?;
+    match value.get("rawData").and_then(|v| v.as_str()) {
+        Some(raw) => base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw)
+            .map_err(|e| LakeReadError::BadRawData(e.to_string())),
+        None => Ok(line.as_bytes().to_vec()),
+    }
+}
+
+/// The entity and arrival time (`received_at`) of an accepted line, or
+/// `None` for a line that is not a normalised record.
+pub fn entity_of_line(line: &str) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        entity_id: String,
+        #[serde(default)]
+        received_at: String,
+    }
+    let keys: Keys = serde_json::from_str(line).ok()?;
+    Some((keys.entity_id, keys.received_at))
 }
 
 #[cfg(test)]
@@ -135,6 +269,173 @@ mod tests {
         assert_eq!(date_of("yesterday"), UNKNOWN_DATE);
         assert_eq!(date_of("2026-13-01T00:00:00Z"), UNKNOWN_DATE);
         assert_eq!(date_of(""), UNKNOWN_DATE);
+    }
+
+    #[test]
+    fn object_paths_are_read_back() {
+        let (start, len) =
+            object_period("events/event_type=OrderPlaced/date=2026-11-23/part-1.jsonl").unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-11-23T00:00:00+00:00");
+        assert_eq!(len, chrono::Duration::days(1));
+        let (start, len) = object_period("processing-failed/2026/11/23/08/part-1.jsonl").unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-11-23T08:00:00+00:00");
+        assert_eq!(len, chrono::Duration::hours(1));
+        assert_eq!(object_period("notes.jsonl"), None);
+        assert!(is_processing_failed(
+            "processing-failed/error_type=processing-failed/date=2026-11-23/x"
+        ));
+        assert!(!is_processing_failed(
+            "events/event_type=processing-failed/date=2026-11-23/x"
+        ));
+        assert!(is_events("events/event_type=A/date=2026-11-23/x"));
+        let day = |d: &str| parse(d);
+        let path = "events/event_type=A/date=2026-11-23/x";
+        assert!(period_overlaps(
+            path,
+            Some(day("2026-11-23T23:59:59Z")),
+            None
+        ));
+        assert!(!period_overlaps(
+            path,
+            Some(day("2026-11-24T00:00:00Z")),
+            None
+        ));
+        assert!(!period_overlaps(
+            path,
+            None,
+            Some(day("2026-11-23T00:00:00Z"))
+        ));
+        assert!(period_overlaps(
+            "x.jsonl",
+            Some(day("2030-01-01T00:00:00Z")),
+            None
+        ));
+    }
+
+    fn parse(t: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn gzip_objects_are_read_like_plain_ones() {
+        use std::io::Write;
+        let text = "{\"id\":\"a\"}\n{\"id\":\"b\"}\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let compressed = gz.finish().unwrap();
+        assert_eq!(object_text(compressed).unwrap(), text);
+        assert_eq!(object_text(text.as_bytes().to_vec()).unwrap(), text);
+        assert!(matches!(
+            object_text(vec![0x1f, 0x8b, 0, 1, 2]),
+            Err(LakeReadError::NotGzip(_))
+        ));
+    }
+
+    #[test]
+    fn lines_give_their_record_and_entity() {
+        let failed = r#"{"errorCode":"X","rawData":"eyJhIjoxfQ=="}"#;
+        assert_eq!(record_of_line(failed).unwrap(), br#"{"a":1}"#);
+        let accepted = r#"{"id":"e","entity_id":"o-1","type":"T","data":{},"received_at":"2026-11-23T08:00:00.000000Z"}"#;
+        assert_eq!(record_of_line(accepted).unwrap(), accepted.as_bytes());
+        assert_eq!(
+            entity_of_line(accepted),
+            Some(("o-1".into(), "2026-11-23T08:00:00.000000Z".into()))
+        );
+        assert_eq!(entity_of_line(failed), None);
+        assert!(matches!(
+            record_of_line("nope"),
+            Err(LakeReadError::NotJson(_))
+        ));
+    }
+
+    /// The one string assigned to `name` in a Terraform file (`name = "…"`).
+    fn terraform_string(file: &str, name: &str) -> String {
+        let text = std::fs::read_to_string(format!(
+            "{}/../../terraform/modules/ingest/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut found = text.lines().filter_map(|l| {
+            let (key, value) = l.trim().split_once('=')?;
+            (key.trim().trim_matches('"') == name)
+                .then(|| value.trim().trim_matches('"').to_string())
+        });
+        let value = found
+            .next()
+            .unwrap_or_else(|| panic!("{name} not in {file}"));
+        assert!(found.next().is_none(), "{name} assigned twice in {file}");
+        value
+    }
+
+    /// What Firehose writes is the layout: the delivery stream's prefixes,
+    /// with Firehose's placeholders filled as Firehose fills them, are the
+    /// directories this module computes; so are Glue's location templates.
+    #[test]
+    fn the_layout_is_what_terraform_configures_firehose_and_glue_to_write() {
+        let occurred = "2026-11-23T08:00:00.000000Z";
+        let [(type_key, event_type), (date_key, date)] =
+            event_partition_keys("Order Placed/v2", occurred);
+        let data_prefix = terraform_string("main.tf", "data_prefix")
+            .replace(
+                &format!("!{{partitionKeyFromLambda:{type_key}}}"),
+                &event_type,
+            )
+            .replace(&format!("!{{partitionKeyFromLambda:{date_key}}}"), &date);
+        assert_eq!(data_prefix, events_dir("Order Placed/v2", occurred));
+
+        for error_type in ERROR_TYPES {
+            let error_prefix = terraform_string("main.tf", "error_prefix")
+                .replace("!{firehose:error-output-type}", error_type)
+                .replace("!{timestamp:yyyy-MM-dd}", "2026-11-23");
+            assert_eq!(
+                error_prefix,
+                processing_failed_dir(error_type, "2026-11-23")
+            );
+        }
+
+        // Both Glue tables' templates share one parameter name; read each table's.
+        let text = std::fs::read_to_string(format!(
+            "{}/../../terraform/modules/ingest/lake_catalog.tf",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let templates: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("\"storage.location.template\""))
+            .filter_map(|l| l.split_once('=').map(|(_, v)| v.trim().trim_matches('"')))
+            .collect();
+        assert_eq!(templates.len(), 2, "{templates:?}");
+        let fill = |t: &str, values: &[(&str, &str)]| {
+            let mut t = t.replace("${local.lake_s3}/", "");
+            for (key, value) in values {
+                t = t.replace(&format!("$${{{key}}}"), value);
+            }
+            t
+        };
+        assert_eq!(
+            fill(
+                templates[0],
+                &[(EVENT_TYPE_KEY, &event_type), (DATE_KEY, &date)]
+            ),
+            events_dir("Order Placed/v2", occurred)
+        );
+        assert_eq!(
+            fill(
+                templates[1],
+                &[
+                    (ERROR_TYPE_KEY, ERROR_TYPE_PROCESSING_FAILED),
+                    (DATE_KEY, "2026-11-23")
+                ]
+            ),
+            processing_failed_dir(ERROR_TYPE_PROCESSING_FAILED, "2026-11-23")
+        );
+        let error_types = terraform_string("lake_catalog.tf", "error_types");
+        let listed: Vec<&str> = error_types
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(|v| v.trim().trim_matches('"'))
+            .collect();
+        assert_eq!(listed, ERROR_TYPES);
     }
 
     proptest! {

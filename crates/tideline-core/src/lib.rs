@@ -15,9 +15,10 @@
 //! - [`envelope`]: the integration event the bus carries, and PutEvents batching;
 //! - [`bundle`]: bundled emission, several consecutive events in one bus entry (off by default);
 //! - [`batch`]: partial-failure responses (FIFO "stop and report the rest", stream rewind);
+//! - [`replay`]: what a replay selects, and how a store or the lake finds it without a table scan;
 //! - [`cost`]: the monthly AWS bill per service and per million events, from the items and calls the code makes, next to the reference design;
 //! - [`trace`]: the W3C / X-Ray trace context that follows a record through every hop;
-//! - [`retry`]: exponential backoff with jitter that stops;
+//! - [`retry`]: exponential backoff with jitter that stops, and the one loop that resends only a batch's failed entries;
 //! - [`error`]: the retryable/permanent classification every error carries;
 //! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps;
 //! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
@@ -36,6 +37,7 @@ pub mod keys;
 pub mod lake_layout;
 pub mod limits;
 pub mod metrics;
+pub mod replay;
 pub mod retry;
 pub mod route;
 pub mod schema_draft4;
