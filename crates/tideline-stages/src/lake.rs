@@ -1,7 +1,10 @@
-//! The data lake port: where the transform stage's records land (S3 through
-//! Firehose on AWS, JSON Lines files locally).
+//! The data lake ports: where the transform stage's records land (S3 through
+//! Firehose on AWS, JSON Lines files locally), and how they are read back
+//! (`tideline reingest`, the replay's entity index). Paths are the ones
+//! [`tideline_core::lake_layout`] defines, relative to the lake's root.
 
 use crate::error::PortError;
+use chrono::{DateTime, Utc};
 use std::future::Future;
 use tideline_core::ingest::AdmittedRecord;
 
@@ -30,4 +33,39 @@ pub trait Lake: Send + Sync {
         &self,
         records: &[FailedRecord],
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// An object of the lake, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeObject {
+    /// Its path relative to the lake root, `/`-separated, as
+    /// [`tideline_core::lake_layout`] lays it out.
+    pub path: String,
+    /// When it was written (S3 `LastModified`, a file's modification time),
+    /// if the store says.
+    pub written_at: Option<DateTime<Utc>>,
+}
+
+/// The data lake, read side: an S3 prefix (Firehose's lake) or a directory
+/// (`tideline up`'s).
+pub trait LakeReader: Send + Sync {
+    /// The objects under `prefix` (relative to the lake root; `""` for all),
+    /// sorted by path, across every page of the store's listing.
+    fn list(&self, prefix: &str)
+    -> impl Future<Output = Result<Vec<LakeObject>, PortError>> + Send;
+    /// An object's bytes as stored (GZIP on S3:
+    /// [`tideline_core::lake_layout::object_text`] reads either).
+    fn read(&self, path: &str) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;
+}
+
+impl<L: LakeReader + ?Sized> LakeReader for &L {
+    fn list(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<LakeObject>, PortError>> + Send {
+        (**self).list(prefix)
+    }
+    fn read(&self, path: &str) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send {
+        (**self).read(path)
+    }
 }

@@ -13,6 +13,8 @@
 //! - [`feed`]: the change feed the emit stage reads;
 //! - [`emit`]: integration events onto the [`bus`];
 //! - [`query`]: an entity's history over HTTP;
+//! - [`replay`]: stored events re-emitted to the bus, by entity or by time
+//!   window, without reading the whole store;
 //! - [`memory`]: in-memory fakes of every port, for tests.
 //!
 //! Each port has two adapters, AWS (`tideline-aws`) and embedded
@@ -29,12 +31,13 @@ pub mod lake;
 pub mod memory;
 pub mod query;
 pub mod queue;
+pub mod replay;
 pub mod store;
 pub mod transform;
 
 pub use bus::Bus;
 pub use error::{PortError, StoreError};
 pub use feed::{Change, ChangeFeed, ChangeKind};
-pub use lake::{FailedRecord, Lake};
+pub use lake::{FailedRecord, Lake, LakeObject, LakeReader};
 pub use queue::{EntryFailure, OutgoingMessage, Queue};
 pub use store::port::{EventStore, RejectSink, RejectedRecord};

@@ -106,6 +106,23 @@ impl MemoryStore {
     }
 }
 
+/// Exact: the entities with an event stored in the window.
+impl crate::replay::EntityIndex for MemoryStore {
+    async fn entities_in(
+        &self,
+        window: &tideline_core::replay::StoredWindow,
+    ) -> Result<Vec<EntityId>, PortError> {
+        let st = lock(&self.state);
+        let entities: std::collections::BTreeSet<EntityId> = st
+            .log
+            .iter()
+            .filter(|e| window.contains(&e.stored_at))
+            .map(|e| e.entity_id.clone())
+            .collect();
+        Ok(entities.into_iter().collect())
+    }
+}
+
 impl EventStore for MemoryStore {
     async fn append(
         &self,
@@ -234,5 +251,50 @@ impl Lake for MemoryLake {
     async fn write_failed(&self, records: &[FailedRecord]) -> Result<(), PortError> {
         lock(&self.failed).extend_from_slice(records);
         Ok(())
+    }
+}
+
+/// Lake objects kept in memory, for the read side.
+#[derive(Debug, Default)]
+pub struct MemoryLakeObjects {
+    /// Each object, with its bytes; listed in path order.
+    pub objects: Mutex<Vec<(LakeObject, Vec<u8>)>>,
+    /// Paths read, in order.
+    pub reads: Mutex<Vec<String>>,
+}
+
+impl MemoryLakeObjects {
+    /// Adds an object at `path`, written at `written_at`.
+    pub fn put(
+        &self,
+        path: &str,
+        written_at: Option<chrono::DateTime<chrono::Utc>>,
+        bytes: impl Into<Vec<u8>>,
+    ) {
+        let object = LakeObject {
+            path: path.to_string(),
+            written_at,
+        };
+        lock(&self.objects).push((object, bytes.into()));
+    }
+}
+
+impl LakeReader for MemoryLakeObjects {
+    async fn list(&self, prefix: &str) -> Result<Vec<LakeObject>, PortError> {
+        let mut listed: Vec<LakeObject> = lock(&self.objects)
+            .iter()
+            .filter(|(o, _)| o.path.starts_with(prefix))
+            .map(|(o, _)| o.clone())
+            .collect();
+        listed.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listed)
+    }
+    async fn read(&self, path: &str) -> Result<Vec<u8>, PortError> {
+        lock(&self.reads).push(path.to_string());
+        lock(&self.objects)
+            .iter()
+            .find(|(o, _)| o.path == path)
+            .map(|(_, bytes)| bytes.clone())
+            .ok_or_else(|| PortError::permanent("memory-lake", format!("{path}: no such object")))
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::{PortError, StoreError};
 use std::future::Future;
 use tideline_core::event::EntityHead;
+use tideline_core::replay::StoredWindow;
 use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent, StoredEvent};
 
 /// The event store (DynamoDB table, or SQLite).
@@ -45,6 +46,39 @@ pub trait EventStore: Send + Sync {
         after_seq: u64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
+
+    /// Up to `limit` of the entity's events with `seq > after_seq` that were
+    /// stored in `window`, in `seq` order (a replay by time window).
+    ///
+    /// This default reads the entity's history from `after_seq` and filters
+    /// it; a store whose keys sort by time overrides it to read only the
+    /// window's key range (DynamoDB: `Query` on `sk`, never a `Scan`).
+    fn read_window(
+        &self,
+        entity: &EntityId,
+        window: &StoredWindow,
+        after_seq: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send {
+        async move {
+            let mut out = Vec::new();
+            let mut after = after_seq;
+            while out.len() < limit {
+                let page = self.read_events(entity, after, limit.max(100)).await?;
+                let Some(last) = page.last().map(|e| e.seq) else {
+                    break;
+                };
+                let room = limit - out.len();
+                out.extend(
+                    page.into_iter()
+                        .filter(|e| window.contains(&e.stored_at))
+                        .take(room),
+                );
+                after = last;
+            }
+            Ok(out)
+        }
+    }
 
     /// The entity's head, or `None` if it has no events.
     fn head(

@@ -40,6 +40,7 @@ use tideline_core::item::{
     marker_sort_key, next_slot, slot_after_head,
 };
 use tideline_core::keys::{HEAD_SK, format_timestamp};
+use tideline_core::replay::StoredWindow;
 use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
 
 /// The condition of a put.
@@ -107,6 +108,70 @@ pub trait ItemTable: Send + Sync {
         after_sk: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<ItemPage, PortError>> + Send;
+
+    /// Event items with `low <= sk <= high`, after `after_sk`, in `sk` order,
+    /// up to `limit` and one page. This default filters [`Self::events_after`];
+    /// DynamoDB reads only the range (a key condition on `sk`).
+    fn events_between(
+        &self,
+        pk: &str,
+        (low, high): (&str, &str),
+        after_sk: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ItemPage, PortError>> + Send {
+        async move {
+            let page = self.events_after(pk, after_sk, limit).await?;
+            // Past `high` nothing more can be in range: the listing ends there.
+            let past = page
+                .items
+                .iter()
+                .any(|i| sk_of(i).is_some_and(|sk| sk > high));
+            Ok(ItemPage {
+                items: page
+                    .items
+                    .into_iter()
+                    .filter(|i| sk_of(i).is_some_and(|sk| low <= sk && sk <= high))
+                    .collect(),
+                next: if past { None } else { page.next },
+            })
+        }
+    }
+
+    /// The event item with the highest `sk` below `below`, if any. This
+    /// default walks [`Self::events_after`]; DynamoDB reads one item
+    /// backwards from `below`.
+    fn event_below(
+        &self,
+        pk: &str,
+        below: &str,
+    ) -> impl Future<Output = Result<Option<Item>, PortError>> + Send {
+        async move {
+            let mut found = None;
+            let mut after_sk: Option<String> = None;
+            loop {
+                let page = self.events_after(pk, after_sk.as_deref(), 100).await?;
+                for item in page.items {
+                    if sk_of(&item).is_some_and(|sk| sk < below) {
+                        found = Some(item);
+                    } else {
+                        return Ok(found);
+                    }
+                }
+                match page.next {
+                    Some(sk) => after_sk = Some(sk),
+                    None => return Ok(found),
+                }
+            }
+        }
+    }
+}
+
+/// An item's `sk`, if it has a string one.
+pub fn sk_of(item: &Item) -> Option<&str> {
+    match item.get("sk") {
+        Some(AttrValue::S(sk)) => Some(sk),
+        _ => None,
+    }
 }
 
 /// How often a lost race is re-planned before the append fails, retryably.
@@ -563,6 +628,52 @@ impl<T: ItemTable> EventStore for SlotStore<T> {
                 let event =
                     decode_event(lookup(item)).map_err(|e| self.decode_err("event", entity, e))?;
                 if event.seq > after_seq && out.len() < limit {
+                    out.push(event);
+                }
+            }
+            match page.next {
+                Some(sk) => after_sk = Some(sk),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the window's key range only ([`StoredWindow::sort_key_range`]):
+    /// the entity's last event below `since`, then `sk` from there to
+    /// `until`, filtered on `stored_at`.
+    async fn read_window(
+        &self,
+        entity: &EntityId,
+        window: &StoredWindow,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let pk = entity.as_str();
+        let predecessor = match &window.since {
+            Some(since) => self.table.event_below(pk, since).await?,
+            None => None,
+        };
+        let (low, high) = window.sort_key_range(predecessor.as_ref().and_then(sk_of));
+        let mut out = Vec::new();
+        if low > high {
+            return Ok(out);
+        }
+        let mut after_sk: Option<String> = None;
+        while out.len() < limit {
+            let page = self
+                .table
+                .events_between(
+                    pk,
+                    (&low, &high),
+                    after_sk.as_deref(),
+                    (limit - out.len()).max(100),
+                )
+                .await?;
+            for item in &page.items {
+                let event =
+                    decode_event(lookup(item)).map_err(|e| self.decode_err("event", entity, e))?;
+                if event.seq > after_seq && window.contains(&event.stored_at) && out.len() < limit {
                     out.push(event);
                 }
             }
