@@ -6,7 +6,8 @@
 //! for refused ones (the day they arrived), each line carrying its reason in
 //! the fields Firehose uses (`errorCode`, `errorMessage`, `rawData`). The
 //! same SQL runs over it with DuckDB as over the S3 lake with Athena
-//! (`docs/lake.md`).
+//! (`docs/lake.md`). [`LakeDir`] reads such a directory back (`tideline
+//! reingest --lake DIR`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tideline_core::ingest::AdmittedRecord;
 use tideline_core::lake_layout;
-use tideline_stages::{FailedRecord, Lake, PortError};
+use tideline_stages::{FailedRecord, Lake, LakeObject, LakeReader, PortError};
 
 /// Prefix of refused records, as Firehose's error output prefix.
 pub const PROCESSING_FAILED: &str = lake_layout::PROCESSING_FAILED;
@@ -88,11 +89,7 @@ impl FileLake {
     /// `relative` is a `/`-separated lake directory from `lake_layout`,
     /// whose segments are path-safe by construction.
     fn dir(&self, relative: &str) -> PathBuf {
-        let mut dir = self.root.clone();
-        for segment in relative.split('/').filter(|s| !s.is_empty()) {
-            dir.push(segment);
-        }
-        dir
+        under(&self.root, relative)
     }
 
     fn append(&self, dir: PathBuf, bytes: &[u8]) -> Result<(), PortError> {
@@ -157,7 +154,7 @@ impl Lake for FileLake {
         if bytes.is_empty() {
             return Ok(());
         }
-        let day = now.format("%Y-%m-%d").to_string();
+        let day = lake_layout::day_of(now);
         self.append(
             self.dir(&lake_layout::processing_failed_dir(
                 lake_layout::ERROR_TYPE_PROCESSING_FAILED,
@@ -166,4 +163,85 @@ impl Lake for FileLake {
             &bytes,
         )
     }
+}
+
+/// A lake directory, read back: `tideline up`'s `<data-dir>/lake`, or a copy
+/// of the S3 lake. Objects are its `*.jsonl` and `*.json` files.
+#[derive(Debug, Clone)]
+pub struct LakeDir {
+    root: PathBuf,
+}
+
+impl LakeDir {
+    /// The lake under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// The lake's files below `dir`, with their modification times.
+fn collect_files(
+    dir: &Path,
+    out: &mut Vec<(PathBuf, Option<chrono::DateTime<Utc>>)>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "jsonl" || e == "json")
+        {
+            let written = entry
+                .metadata()?
+                .modified()
+                .ok()
+                .map(chrono::DateTime::<Utc>::from);
+            out.push((path, written));
+        }
+    }
+    Ok(())
+}
+
+impl LakeReader for LakeDir {
+    async fn list(&self, prefix: &str) -> Result<Vec<LakeObject>, PortError> {
+        let mut files = Vec::new();
+        // A missing or unreadable directory is a wrong `--lake`, not a passing fault.
+        collect_files(&self.root, &mut files)
+            .map_err(|e| PortError::permanent("lake", format!("{}: {e}", self.root.display())))?;
+        let mut objects: Vec<LakeObject> = files
+            .into_iter()
+            .filter_map(|(file, written_at)| {
+                let relative = file.strip_prefix(&self.root).ok()?;
+                let path = relative
+                    .to_string_lossy()
+                    .replace(std::path::MAIN_SEPARATOR, "/");
+                path.starts_with(prefix)
+                    .then_some(LakeObject { path, written_at })
+            })
+            .collect();
+        objects.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(objects)
+    }
+
+    async fn read(&self, path: &str) -> Result<Vec<u8>, PortError> {
+        let file = under(&self.root, path);
+        std::fs::read(&file)
+            .map_err(|e| PortError::permanent("lake", format!("{}: {e}", file.display())))
+    }
+}
+
+/// A `/`-separated lake path below `root`, as a path of this system.
+fn under(root: &Path, relative: &str) -> PathBuf {
+    let mut out = root.to_path_buf();
+    for segment in relative.split('/').filter(|s| !s.is_empty()) {
+        out.push(segment);
+    }
+    out
 }

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tideline_core::event::{EntityHead, plan_append};
+use tideline_core::replay::StoredWindow;
 use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
+use tideline_stages::replay::EntityIndex;
 use tideline_stages::{
     Change, ChangeFeed, ChangeKind, EventStore, PortError, RejectSink, RejectedRecord, StoreError,
 };
@@ -434,10 +436,73 @@ impl EventStore for SqliteStore {
         Ok(rows.collect::<Result<_, _>>().map_err(port_error)?)
     }
 
+    /// The window's events straight from SQL (`stored_at` is a column).
+    async fn read_window(
+        &self,
+        entity: &EntityId,
+        window: &StoredWindow,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (since, until) = sql_bounds(window);
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE entity_id = ?1 AND seq > ?2 AND stored_at >= ?3 AND stored_at < ?4 ORDER BY seq LIMIT ?5"))
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    entity.as_str(),
+                    after_seq as i64,
+                    since,
+                    until,
+                    limit as i64
+                ],
+                event_from_row,
+            )
+            .map_err(port_error)?;
+        Ok(rows.collect::<Result<_, _>>().map_err(port_error)?)
+    }
+
     async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_error)?;
         Ok(Self::head_in(&tx, entity).map_err(port_error)?)
+    }
+}
+
+/// A window's bounds for SQL: an open end is the lowest or highest string a
+/// fixed-width timestamp can be compared with (they start with a digit).
+fn sql_bounds(window: &StoredWindow) -> (&str, &str) {
+    (
+        window.since.as_deref().unwrap_or(""),
+        window.until.as_deref().unwrap_or("~"),
+    )
+}
+
+/// Exact: the entities with an event stored in the window, from the events
+/// table itself (local mode's store is small enough to read; on AWS the lake
+/// plays this part, decision record 0017).
+impl EntityIndex for SqliteStore {
+    async fn entities_in(&self, window: &StoredWindow) -> Result<Vec<EntityId>, PortError> {
+        let (since, until) = sql_bounds(window);
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT DISTINCT entity_id FROM events WHERE stored_at >= ?1 AND stored_at < ?2 ORDER BY entity_id")
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map(params![since, until], |r| r.get::<_, String>(0))
+            .map_err(port_error)?;
+        let mut entities = Vec::new();
+        for id in rows {
+            let id = id.map_err(port_error)?;
+            // Every stored id passed the id rules on its way in.
+            let id = EntityId::new(id.as_str()).map_err(|e| {
+                PortError::permanent("sqlite", format!("stored entity id {id:?}: {e}"))
+            })?;
+            entities.push(id);
+        }
+        Ok(entities)
     }
 }
 

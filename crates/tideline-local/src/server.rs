@@ -351,9 +351,6 @@ struct ReplayRequest {
     until: Option<String>,
 }
 
-/// Events read from the store per page.
-const REPLAY_PAGE: usize = 500;
-
 fn replay_refusal(message: impl Into<String>) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -363,13 +360,15 @@ fn replay_refusal(message: impl Into<String>) -> Response {
 }
 
 /// `tideline replay` against local mode: re-emits stored events to the bus,
-/// marked `metadata.replay = true`, in `seq` order per entity (the emit
-/// stage's `replay_events`). Consumers with the guard ignore them unless
-/// their checkpoint was reset.
+/// marked `metadata.replay = true`, in `seq` order per entity: the replay
+/// stage ([`tideline_stages::replay`]) over the SQLite store, which is also
+/// its own index of the entities in a window. The first failure stops the
+/// replay, and the answer names where a rerun starts. Consumers with the
+/// guard ignore the events unless their checkpoint was reset.
 async fn replay(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    use tideline_core::keys::{format_timestamp, parse_timestamp};
-    use tideline_stages::EventStore;
-    use tideline_stages::emit::{EmitConfig, replay_events};
+    use tideline_core::replay::Selection;
+    use tideline_stages::emit::EmitConfig;
+    use tideline_stages::replay::{OnFailure, ReplayConfig, ReplayError, replay};
     if !is_non_simple(&headers) {
         warn!(
             content_type = ?headers.get(axum::http::header::CONTENT_TYPE),
@@ -388,93 +387,42 @@ async fn replay(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         Ok(r) => r,
         Err(e) => return replay_refusal(format!("body: {e}")),
     };
-    let config = EmitConfig {
-        source: shared.config.source.clone(),
-        retry: shared.config.retry,
-        // Replays go out one event per entry (decision record 0014).
-        bundle: None,
+    let selection = match Selection::from_request(
+        req.entity.as_deref(),
+        req.from_seq,
+        req.to_seq,
+        req.since.as_deref(),
+        req.until.as_deref(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return replay_refusal(e.to_string()),
     };
-    let (mut published, mut failed) = (0u64, 0u64);
-    let mut stop: Option<(Option<String>, Option<String>)> = None;
-    match (&req.entity, &req.since, &req.until) {
-        (Some(entity), None, None) => {
-            let entity = match tideline_core::EntityId::new(entity.as_str()) {
-                Ok(e) => e,
-                Err(e) => return replay_refusal(format!("entity: {e}")),
+    let config = ReplayConfig {
+        emit: EmitConfig {
+            source: shared.config.source.clone(),
+            retry: shared.config.retry,
+            bundle: None,
+        },
+        on_failure: OnFailure::Stop,
+    };
+    let store = &*shared.store;
+    let report = match replay(store, store, &*shared.bus, &config, &selection).await {
+        Ok(r) => r,
+        // The store's own message, as before the stage: the status says the rest.
+        Err(e) => {
+            let message = match e {
+                ReplayError::Store(e) => e.to_string(),
+                ReplayError::Index(e) => e.to_string(),
             };
-            let from = req.from_seq.unwrap_or(1).max(1);
-            let to = req.to_seq.unwrap_or(u64::MAX);
-            if to < from {
-                return replay_refusal(format!("to_seq {to} is below from_seq {from}"));
-            }
-            let mut after = from - 1;
-            while after < to {
-                let page = match shared.store.read_events(&entity, after, REPLAY_PAGE).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
-                    }
-                };
-                let Some(last) = page.last().map(|e| e.seq) else {
-                    break;
-                };
-                let events: Vec<_> = page.into_iter().filter(|e| e.seq <= to).collect();
-                let out = replay_events(&*shared.bus, &config, &events).await;
-                published += out.counts.sent;
-                failed += out.counts.failed;
-                if out.rewind_from.is_some() {
-                    stop = Some((out.rewind_from, out.error));
-                    break;
-                }
-                after = last;
-            }
+            return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
         }
-        (None, since, until) if since.is_some() || until.is_some() => {
-            let bound = |t: &Option<String>, name: &str| match t {
-                None => Ok(None),
-                Some(t) => parse_timestamp(t)
-                    .map(|t| Some(format_timestamp(t)))
-                    .ok_or_else(|| format!("{name} {t:?} is not an RFC 3339 time")),
-            };
-            let (since, until) = match (bound(since, "since"), bound(until, "until")) {
-                (Ok(s), Ok(u)) => (s, u),
-                (Err(e), _) | (_, Err(e)) => return replay_refusal(e),
-            };
-            // The whole store in commit order: per entity, that is `seq` order.
-            let mut position = 0;
-            loop {
-                let page = match shared.store.events_after(position, REPLAY_PAGE) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
-                    }
-                };
-                let Some(last) = page.last().map(|(p, _)| *p) else {
-                    break;
-                };
-                let events: Vec<_> = page
-                    .into_iter()
-                    .map(|(_, e)| e)
-                    .filter(|e| since.as_ref().is_none_or(|s| &e.stored_at >= s))
-                    .filter(|e| until.as_ref().is_none_or(|u| &e.stored_at < u))
-                    .collect();
-                let out = replay_events(&*shared.bus, &config, &events).await;
-                published += out.counts.sent;
-                failed += out.counts.failed;
-                if out.rewind_from.is_some() {
-                    stop = Some((out.rewind_from, out.error));
-                    break;
-                }
-                position = last;
-            }
-        }
-        _ => {
-            return replay_refusal(
-                "give either {\"entity\", \"from_seq\"?, \"to_seq\"?} or {\"since\"?, \"until\"?}",
-            );
-        }
-    }
-    let (rewind_from, error) = stop.unwrap_or_default();
+    };
+    let (rewind_from, error) = report
+        .failures
+        .into_iter()
+        .next()
+        .map(|f| (Some(f.rewind_from), f.error))
+        .unwrap_or_default();
     let status = if rewind_from.is_some() {
         StatusCode::BAD_GATEWAY
     } else {
@@ -483,8 +431,8 @@ async fn replay(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     (
         status,
         axum::Json(serde_json::json!({
-            "published": published,
-            "failed": failed,
+            "published": report.published,
+            "failed": report.failed,
             "rewind_from": rewind_from,
             "error": error,
         })),
