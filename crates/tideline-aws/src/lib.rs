@@ -13,6 +13,13 @@
 //! - [`config`]: the environment contract of each Lambda;
 //! - [`error`]: SDK errors classed retryable or permanent.
 //!
+//! With the `ops` feature, the operator side that `tideline` runs (the
+//! Lambdas need none of it):
+//! - `lake`: the S3 data lake read back ([`tideline_stages::LakeReader`]);
+//! - `replay`: the replay stage's adapters on AWS (no table `Scan`);
+//! - `tail`: a bus tailed through a temporary queue and rule;
+//! - `ops`: the clients those commands build from the environment.
+//!
 //! The adapters translate and classify; they hold no business rules
 //! (INVARIANTS.md #7). De-duplication, `seq` assignment and the batch contracts
 //! live in `tideline-core` and the stage functions.
@@ -21,9 +28,17 @@ pub mod bus;
 pub mod config;
 pub mod error;
 pub mod feed;
+#[cfg(feature = "ops")]
+pub mod lake;
 pub mod logging;
+#[cfg(feature = "ops")]
+pub mod ops;
 pub mod queue;
+#[cfg(feature = "ops")]
+pub mod replay;
 pub mod store;
+#[cfg(feature = "ops")]
+pub mod tail;
 
 pub use bus::EmitterBus;
 pub use bus::classic::EventBridgeBus;

@@ -21,7 +21,8 @@
 //! the marker, then the event item at the slot the latest event opened, each
 //! conditional on its key being free: no transaction, so each write costs one
 //! unit per KB instead of two. `sk` order is `seq` order, so no index is needed
-//! to read an entity's history in order; a table created with the
+//! to read an entity's history in order, and a replay reads a time window as
+//! a key range (decision record 0017; never a `Scan`); a table created with the
 //! `by-sequence` index before 0009 keeps working (the index is no longer read).
 
 use crate::error::{classify, is_retryable_code};
@@ -33,9 +34,10 @@ use tideline_core::event::EntityHead;
 use tideline_core::item::{self as core_item, AttrRef, AttrValue, EVENT_SK_RANGE, Item};
 use tideline_core::keys::rejected_partition_key;
 use tideline_core::limits::DYNAMODB_ITEM_BYTES;
+use tideline_core::replay::StoredWindow;
 use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent, StoredEvent};
 use tideline_stages::store::slot::{
-    CondPut, Condition, ConditionFailed, ItemPage, ItemTable, SlotStore,
+    CondPut, Condition, ConditionFailed, ItemPage, ItemTable, SlotStore, sk_of,
 };
 use tideline_stages::{EventStore, PortError, RejectSink, RejectedRecord, StoreError};
 
@@ -166,17 +168,20 @@ fn expression(condition: &Condition) -> Expression {
 }
 
 impl DynamoTable {
-    fn event_range_query(
+    /// A strongly consistent `Query` of one entity's items with `sk` in
+    /// `[low, high]`: a key condition, so only that range is read.
+    fn range_query(
         &self,
         pk: &str,
+        (low, high): (&str, &str),
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
             .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":lo", s(EVENT_SK_RANGE.0))
-            .expression_attribute_values(":hi", s(EVENT_SK_RANGE.1))
+            .expression_attribute_values(":lo", s(low))
+            .expression_attribute_values(":hi", s(high))
             .consistent_read(true)
     }
 }
@@ -184,7 +189,7 @@ impl DynamoTable {
 impl ItemTable for DynamoTable {
     async fn latest_event(&self, pk: &str) -> Result<Option<Item>, PortError> {
         let out = self
-            .event_range_query(pk)
+            .range_query(pk, EVENT_SK_RANGE)
             .scan_index_forward(false)
             .limit(1)
             .send()
@@ -305,12 +310,23 @@ impl ItemTable for DynamoTable {
         after_sk: Option<&str>,
         limit: usize,
     ) -> Result<ItemPage, PortError> {
+        self.events_between(pk, EVENT_SK_RANGE, after_sk, limit)
+            .await
+    }
+
+    async fn events_between(
+        &self,
+        pk: &str,
+        range: (&str, &str),
+        after_sk: Option<&str>,
+        limit: usize,
+    ) -> Result<ItemPage, PortError> {
         let start = after_sk
             .map(|sk| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]));
         // DynamoDB returns at most 1 MB per page (AWS-CONTRACTS.md, Paging):
         // the caller follows `next`.
         let out = self
-            .event_range_query(pk)
+            .range_query(pk, range)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .send()
@@ -332,6 +348,26 @@ impl ItemTable for DynamoTable {
             next,
         })
     }
+
+    async fn event_below(&self, pk: &str, below: &str) -> Result<Option<Item>, PortError> {
+        if below <= EVENT_SK_RANGE.0 {
+            return Ok(None);
+        }
+        // Backwards from `below` (inclusive in BETWEEN): the first item under it.
+        let out = self
+            .range_query(pk, (EVENT_SK_RANGE.0, below))
+            .scan_index_forward(false)
+            .limit(2)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "Query", &e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_sdk)
+            .find(|item| sk_of(item).is_some_and(|sk| sk < below)))
+    }
 }
 
 impl EventStore for DynamoStore {
@@ -351,6 +387,18 @@ impl EventStore for DynamoStore {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         self.store.read_events(entity, after_seq, limit).await
+    }
+
+    async fn read_window(
+        &self,
+        entity: &EntityId,
+        window: &StoredWindow,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.store
+            .read_window(entity, window, after_seq, limit)
+            .await
     }
 
     async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {

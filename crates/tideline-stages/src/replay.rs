@@ -44,6 +44,19 @@ pub trait EntityIndex: Send + Sync {
     ) -> impl Future<Output = Result<Vec<EntityId>, PortError>> + Send;
 }
 
+/// No index: a by-entity replay needs none, and a window is refused.
+impl<I: EntityIndex> EntityIndex for Option<I> {
+    async fn entities_in(&self, window: &StoredWindow) -> Result<Vec<EntityId>, PortError> {
+        match self {
+            Some(index) => index.entities_in(window).await,
+            None => Err(PortError::permanent(
+                "replay",
+                "a replay by time window needs an index of the entities (on AWS: the data lake)",
+            )),
+        }
+    }
+}
+
 /// What a failure to publish does to the rest of the replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {
