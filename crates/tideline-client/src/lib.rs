@@ -17,7 +17,9 @@
 //!   producer's `id`, or derived from the bytes), and the bytes are never
 //!   changed, so retries keep the id and non-ASCII text arrives byte-exact;
 //! - [`Outbox`] and [`Relay`]: a transactional outbox for SQLite, so events
-//!   are published after the caller's commit, and only then.
+//!   are published after the caller's commit, and only then;
+//! - [`reingest`]: the data lake fed back through ingest (`tideline
+//!   reingest`), through the same [`deliver`].
 //!
 //! The generator (`tideline-generator`) sends through [`deliver`] and
 //! [`FirehoseTransport`] too: one implementation of the retry rule.
@@ -26,6 +28,7 @@ pub mod deliver;
 pub mod firehose;
 pub mod outbox;
 pub mod publisher;
+pub mod reingest;
 
 pub use deliver::{
     BatchLimits, CallError, CallResult, Clock, Delivered, Failure, RecordError, TokioClock,
