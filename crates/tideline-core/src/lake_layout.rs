@@ -121,6 +121,38 @@ pub fn processing_failed_dir(error_type: &str, day: &str) -> String {
     )
 }
 
+/// Where a lake is: an S3 prefix (`s3://bucket/prefix`, Firehose's lake)
+/// or a local directory (`tideline up`'s `<data-dir>/lake`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeLocation {
+    /// A directory.
+    Dir(String),
+    /// An S3 bucket and key prefix (possibly empty).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, as given.
+        prefix: String,
+    },
+}
+
+impl LakeLocation {
+    /// Reads `s3://bucket[/prefix]`, or anything else as a directory.
+    pub fn parse(lake: &str) -> Result<Self, String> {
+        let Some(rest) = lake.strip_prefix("s3://") else {
+            return Ok(Self::Dir(lake.to_string()));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err("no bucket name".into());
+        }
+        Ok(Self::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+}
+
 /// Why a lake object or line could not be read. Permanent: the bytes will
 /// not change on a retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -269,6 +301,29 @@ mod tests {
         assert_eq!(date_of("yesterday"), UNKNOWN_DATE);
         assert_eq!(date_of("2026-13-01T00:00:00Z"), UNKNOWN_DATE);
         assert_eq!(date_of(""), UNKNOWN_DATE);
+    }
+
+    #[test]
+    fn a_lake_is_an_s3_prefix_or_a_directory() {
+        assert_eq!(
+            LakeLocation::parse("s3://lake/x/y"),
+            Ok(LakeLocation::S3 {
+                bucket: "lake".into(),
+                prefix: "x/y".into()
+            })
+        );
+        assert_eq!(
+            LakeLocation::parse("s3://lake"),
+            Ok(LakeLocation::S3 {
+                bucket: "lake".into(),
+                prefix: String::new()
+            })
+        );
+        assert!(LakeLocation::parse("s3:///x").is_err());
+        assert_eq!(
+            LakeLocation::parse(".tideline/lake"),
+            Ok(LakeLocation::Dir(".tideline/lake".into()))
+        );
     }
 
     #[test]

@@ -67,8 +67,7 @@ pub async fn run(args: ConsumerArgs) -> Result<ExitCode, CliError> {
             store.reset(&args.consumer, entity).await
         }
         (None, Some(table)) => {
-            let sdk = tideline_aws::load_sdk_config().await;
-            let store = DynamoCheckpoints::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+            let store = DynamoCheckpoints::new(tideline_aws::ops::dynamodb_client().await, table);
             store.reset(&args.consumer, entity).await
         }
         (None, None) => {

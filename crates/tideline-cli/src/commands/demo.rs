@@ -165,7 +165,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     let idle = stack.wait_idle(Duration::from_secs(30)).await;
     let elapsed = started.elapsed();
     let m = stack.shared().metrics();
-    let rejected_dir = dir.path().join("data/lake/processing-failed");
+    let rejected_dir = dir
+        .path()
+        .join("data/lake")
+        .join(tideline_core::lake_layout::PROCESSING_FAILED);
     println!("\nsummary");
     println!("  records sent          {}", records.len());
     println!(

@@ -1,24 +1,27 @@
 //! `tideline replay`: re-emit stored events to the bus, marked
-//! `metadata.replay = true`, in `seq` order per entity.
+//! `metadata.replay = true`, in `seq` order per entity. The flags become a
+//! [`Selection`]; the replay stage (`tideline_stages::replay`) does the rest.
 //!
-//! - Local mode (`--endpoint`): `POST /_tideline/replay` on `tideline up`.
-//! - AWS (`--aws --table T --bus B`): reads the table with the store adapter
-//!   (`--entity`: paged `Query` of the entity's events in `sk` order; `--since/--until`:
-//!   a paged `Scan` filtered on `kind` and `stored_at`, which reads the whole
-//!   table, then per entity in `seq` order) and publishes with `PutEvents`
-//!   through the emit stage's `replay_events`.
+//! - Local mode (`--endpoint`): `POST /_tideline/replay` on `tideline up`,
+//!   which runs the stage over its SQLite store.
+//! - AWS (`--aws --table T --bus B`): the stage over DynamoDB and EventBridge
+//!   (`tideline_aws::replay`). `--entity` reads the entity's events by a
+//!   `Query` on its key; `--since/--until` finds the entities with events
+//!   stored in the window in the data lake (`--lake s3://…`) and reads each
+//!   one's window by a `Query` on its `sk` range. The table is never scanned
+//!   (decision record 0017).
 //!
 //! Consumers with the guard ignore a replay unless their checkpoint was
 //! reset (`tideline consumer reset`).
 
 use crate::CliError;
 use clap::Args;
-use std::collections::BTreeMap;
 use std::process::ExitCode;
-use tideline_core::keys::{format_timestamp, parse_timestamp};
-use tideline_core::{EntityId, StoredEvent};
-use tideline_stages::EventStore;
-use tideline_stages::emit::{EmitConfig, replay_events};
+use tideline_core::lake_layout::LakeLocation;
+use tideline_core::replay::{Selection, SelectionError};
+use tideline_core::{Classify, ErrorClass};
+use tideline_stages::emit::EmitConfig;
+use tideline_stages::replay::{OnFailure, ReplayConfig, ReplayError};
 
 /// Flags of `tideline replay`.
 #[derive(Args, Debug, Clone)]
@@ -57,28 +60,41 @@ pub struct ReplayArgs {
     /// `source` of the re-emitted events (with --aws).
     #[arg(long, default_value = "tideline", env = "TIDELINE_EVENT_SOURCE")]
     pub source: String,
+    /// The data lake Firehose writes, s3://bucket[/prefix] (with --aws and
+    /// --since/--until): the window's entities are found there, so the table
+    /// is never scanned.
+    #[arg(long, requires = "aws")]
+    pub lake: Option<String>,
 }
 
-fn check_time(name: &str, t: &Option<String>) -> Result<Option<String>, CliError> {
-    match t {
-        None => Ok(None),
-        Some(t) => parse_timestamp(t)
-            .map(|t| Some(format_timestamp(t)))
-            .ok_or_else(|| CliError::Usage(format!("--{name} {t:?} is not an RFC 3339 time"))),
-    }
+/// A refused selection, naming the flag.
+fn usage(e: SelectionError) -> CliError {
+    CliError::Usage(match e {
+        SelectionError::BadTime { field, value } => {
+            format!("--{field} {value:?} is not an RFC 3339 time")
+        }
+        SelectionError::BadEntity(e) => format!("--entity {e}"),
+        SelectionError::EmptyRange { from, to } => {
+            format!("--to-seq {to} is below --from-seq {from}")
+        }
+        SelectionError::Nothing => {
+            "give --entity ID [--from-seq N] [--to-seq M], or --since T [--until T]".into()
+        }
+    })
 }
 
 /// Runs `tideline replay`.
 pub async fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
-    if args.entity.is_none() && args.since.is_none() && args.until.is_none() {
-        return Err(CliError::Usage(
-            "give --entity ID [--from-seq N] [--to-seq M], or --since T [--until T]".into(),
-        ));
-    }
-    let since = check_time("since", &args.since)?;
-    let until = check_time("until", &args.until)?;
+    let selection = Selection::from_request(
+        args.entity.as_deref(),
+        args.from_seq,
+        args.to_seq,
+        args.since.as_deref(),
+        args.until.as_deref(),
+    )
+    .map_err(usage)?;
     let result = if args.aws {
-        replay_aws(&args, since, until).await?
+        replay_aws(&args, &selection).await?
     } else {
         replay_local(&args).await?
     };
@@ -119,95 +135,59 @@ async fn replay_local(args: &ReplayArgs) -> Result<serde_json::Value, CliError> 
 
 async fn replay_aws(
     args: &ReplayArgs,
-    since: Option<String>,
-    until: Option<String>,
+    selection: &Selection,
 ) -> Result<serde_json::Value, CliError> {
     let (Some(table), Some(bus)) = (&args.table, &args.bus) else {
         return Err(CliError::Usage("--aws needs --table and --bus".into()));
     };
-    let sdk = tideline_aws::load_sdk_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let store = tideline_aws::DynamoStore::new(ddb.clone(), table);
-    let bus = tideline_aws::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus);
-    let config = EmitConfig {
-        source: args.source.clone(),
-        ..EmitConfig::default()
+    let lake = match &args.lake {
+        None => None,
+        Some(lake) => match LakeLocation::parse(lake) {
+            Ok(LakeLocation::S3 { bucket, prefix }) => Some((bucket, prefix)),
+            Ok(LakeLocation::Dir(_)) => {
+                return Err(CliError::Usage(format!(
+                    "--lake {lake}: with --aws, the lake is s3://bucket[/prefix]"
+                )));
+            }
+            Err(e) => return Err(CliError::Usage(format!("--lake {lake}: {e}"))),
+        },
     };
-    let mut by_entity: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
-    if let Some(entity) = &args.entity {
-        let id =
-            EntityId::new(entity.as_str()).map_err(|e| CliError::Usage(format!("--entity {e}")))?;
-        let to = args.to_seq.unwrap_or(u64::MAX);
-        let mut after = args.from_seq.unwrap_or(1).max(1) - 1;
-        let list = by_entity.entry(entity.clone()).or_default();
-        while after < to {
-            let page = store
-                .read_events(&id, after, 500)
-                .await
-                .map_err(|e| CliError::Runtime(format!("reading {table}: {e}")))?;
-            let Some(last) = page.last().map(|e| e.seq) else {
-                break;
-            };
-            list.extend(page.into_iter().filter(|e| e.seq <= to));
-            after = last;
-        }
-    } else {
-        let mut start = None;
-        loop {
-            let mut scan = ddb
-                .scan()
-                .table_name(table)
-                .consistent_read(true)
-                .filter_expression("#k = :event")
-                .expression_attribute_names("#k", "kind")
-                .expression_attribute_values(
-                    ":event",
-                    aws_sdk_dynamodb::types::AttributeValue::S("event".into()),
-                )
-                .set_exclusive_start_key(start.take());
-            if let Some(s) = &since {
-                scan = scan
-                    .filter_expression("#k = :event AND stored_at >= :since")
-                    .expression_attribute_values(
-                        ":since",
-                        aws_sdk_dynamodb::types::AttributeValue::S(s.clone()),
-                    );
-            }
-            let out = scan.send().await.map_err(|e| {
-                CliError::Runtime(format!(
-                    "scanning {table}: {}",
-                    tideline_aws::error::DisplayChain(&e)
-                ))
-            })?;
-            for item in out.items.unwrap_or_default() {
-                let event = tideline_aws::store::decode_event(&item).map_err(|e| {
-                    CliError::Runtime(format!("{table}: undecodable event item: {e}"))
-                })?;
-                if until.as_ref().is_none_or(|u| &event.stored_at < u) {
-                    by_entity
-                        .entry(event.entity_id.to_string())
-                        .or_default()
-                        .push(event);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+    if matches!(selection, Selection::Window(_)) && lake.is_none() {
+        return Err(CliError::Usage(
+            "--since/--until with --aws finds the window's entities in the data lake, so that the table is never scanned: give --lake s3://<lake bucket>[/prefix] (terraform output data_lake_bucket)".into(),
+        ));
     }
-    let (mut published, mut failed) = (0u64, 0u64);
-    let mut errors = Vec::new();
-    for (entity, mut events) in by_entity {
-        events.sort_by_key(|e| e.seq);
-        let out = replay_events(&bus, &config, &events).await;
-        published += out.counts.sent;
-        failed += out.counts.failed;
-        if let Some(from) = out.rewind_from {
-            errors.push(
-                serde_json::json!({"entity": entity, "rewind_from": from, "error": out.error}),
-            );
+    let replay = tideline_aws::replay::AwsReplay::connect(
+        table,
+        bus,
+        lake.as_ref().map(|(b, p)| (b.as_str(), p.as_str())),
+    )
+    .await;
+    let config = ReplayConfig {
+        emit: EmitConfig {
+            source: args.source.clone(),
+            ..EmitConfig::default()
+        },
+        on_failure: OnFailure::NextEntity,
+    };
+    let report = replay.run(&config, selection).await.map_err(|e| {
+        let message = match &e {
+            ReplayError::Store(s) => format!("reading {table}: {s}"),
+            ReplayError::Index(i) => format!("--lake {}: {i}", args.lake.as_deref().unwrap_or("")),
+        };
+        match e.class() {
+            ErrorClass::Permanent if matches!(e, ReplayError::Index(_)) => CliError::Usage(message),
+            _ => CliError::Runtime(message),
         }
-    }
-    Ok(serde_json::json!({"published": published, "failed": failed, "errors": errors}))
+    })?;
+    let errors: Vec<serde_json::Value> = report
+        .failures
+        .iter()
+        .map(|f| {
+            serde_json::json!({"entity": f.entity.as_str(), "rewind_from": f.rewind_from, "error": f.error})
+        })
+        .collect();
+    Ok(
+        serde_json::json!({"published": report.published, "failed": report.failed, "errors": errors}),
+    )
 }

@@ -4,26 +4,24 @@
 //!   (`GET /_tideline/tail?pattern=…`); the server filters with the compiled
 //!   pattern and reports events a slow reader skipped, which are printed as a
 //!   warning on standard error.
-//! - On AWS (`--aws --bus NAME`) it does what `lumigo-cli tail-eventbridge-bus`
-//!   does: a temporary SQS queue, a rule on the bus targeting it (pattern
-//!   default: every event of the bus's account, `{"account": ["<id>"]}`), and
-//!   a queue policy letting only that rule send. It deletes the target, the
-//!   rule and the queue on exit, including on Ctrl-C and on failure.
+//! - On AWS (`--aws --bus NAME`) it runs `tideline_aws::tail::tail_bus`,
+//!   which does what `lumigo-cli tail-eventbridge-bus` does: a temporary SQS
+//!   queue, a rule on the bus targeting it (pattern default: every event of
+//!   the bus's account), and a queue policy letting only that rule send,
+//!   all deleted on exit, including on Ctrl-C and on failure.
 //!
-//! Both tails are functions that take a stop future, so tests run them for a
-//! bounded time; the command's stop future is Ctrl-C or SIGTERM.
+//! Both tails take a stop future, so tests run them for a bounded time; the
+//! command's stop future is Ctrl-C or SIGTERM.
 
 use crate::CliError;
 use crate::commands::pattern::read_arg;
 use crate::commands::up::shutdown_signal;
-use aws_sdk_eventbridge::error::ProvideErrorMetadata;
-use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use clap::Args;
 use futures::StreamExt;
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use tideline_aws::tail::{TailClients, TailError, TailNotice, tail_bus};
 use tideline_pattern::Pattern;
 
 /// Flags of `tideline tail`.
@@ -87,20 +85,18 @@ pub async fn run(args: TailArgs) -> Result<ExitCode, CliError> {
     let print = |e: &str| printer.print(e);
     let result = if args.aws {
         let bus = args.bus.clone().unwrap_or_default();
-        let sdk = tideline_aws::load_sdk_config().await;
-        let clients = AwsClients {
-            events: aws_sdk_eventbridge::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-        };
-        tail_aws(
+        let clients = TailClients::connect().await;
+        tail_bus(
             &clients,
             &bus,
             pattern.as_deref(),
             20,
             shutdown_signal(),
             print,
+            print_notice,
         )
         .await
+        .map_err(tail_error)
     } else {
         tail_local(&args.endpoint, pattern.as_deref(), shutdown_signal(), print).await
     };
@@ -229,331 +225,25 @@ impl SseParser {
     }
 }
 
-/// The AWS clients the tail uses.
-#[derive(Debug, Clone)]
-pub struct AwsClients {
-    /// EventBridge.
-    pub events: aws_sdk_eventbridge::Client,
-    /// SQS.
-    pub sqs: aws_sdk_sqs::Client,
-}
-
-/// What the AWS tail creates; all of it is deleted on exit.
-#[derive(Debug, Default)]
-struct Temporary {
-    name: String,
-    bus: String,
-    queue_url: Option<String>,
-    rule_created: bool,
-    target_added: bool,
-}
-
-const TARGET_ID: &str = "tideline-tail";
-
-fn aws_error<E: ProvideErrorMetadata + std::fmt::Debug>(
-    what: &str,
-    e: &aws_sdk_sqs::error::SdkError<E>,
-) -> String {
-    let code = e.code().unwrap_or("");
-    let message = e.message().unwrap_or("");
-    if code.is_empty() && message.is_empty() {
-        format!("{what}: {e:?}")
-    } else {
-        format!("{what}: {code}: {message}")
-    }
-}
-
-/// Tails an EventBridge bus through a temporary queue until `stop` resolves.
-///
-/// `wait_seconds` is the SQS long-poll wait (20 in the command). The
-/// temporary rule, target and queue are deleted before this returns,
-/// whether it stops, fails or is cancelled by `stop` during set-up.
-pub async fn tail_aws(
-    clients: &AwsClients,
-    bus: &str,
-    pattern: Option<&str>,
-    wait_seconds: i32,
-    stop: impl Future<Output = ()>,
-    mut on_event: impl FnMut(&str) -> std::io::Result<()>,
-) -> Result<(), CliError> {
-    let mut temp = Temporary {
-        name: format!("tideline-tail-{:016x}", rand::random::<u64>()),
-        bus: bus.to_string(),
-        ..Temporary::default()
-    };
-    let result = {
-        let work = async {
-            setup(clients, &mut temp, pattern).await?;
-            receive(clients, &temp, wait_seconds, &mut on_event).await
-        };
-        tokio::select! {
-            r = work => r,
-            _ = stop => Ok(()),
-        }
-    };
-    let cleanup = teardown(clients, &temp).await;
-    match (result, cleanup) {
-        (Err(e), Err(c)) => Err(CliError::Runtime(format!("{e}; and cleaning up: {c}"))),
-        (Err(e), Ok(())) => Err(e),
-        (Ok(()), Err(c)) => Err(CliError::Runtime(c)),
-        (Ok(()), Ok(())) => Ok(()),
-    }
-}
-
-async fn setup(
-    clients: &AwsClients,
-    temp: &mut Temporary,
-    pattern: Option<&str>,
-) -> Result<(), CliError> {
-    let described = clients
-        .events
-        .describe_event_bus()
-        .name(&temp.bus)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.code() == Some("ResourceNotFoundException") {
-                CliError::Usage(format!("--bus {}: no such event bus", temp.bus))
-            } else {
-                CliError::Runtime(aws_error(&format!("describing bus {}", temp.bus), &e))
-            }
-        })?;
-    let pattern = match pattern {
-        Some(p) => p.to_string(),
-        None => {
-            let arn = described.arn().unwrap_or_default();
-            let account = arn
-                .split(':')
-                .nth(4)
-                .filter(|a| !a.is_empty())
-                .ok_or_else(|| {
-                    CliError::Runtime(format!(
-                        "bus {}: no account id in its ARN {arn:?}; pass --pattern",
-                        temp.bus
-                    ))
-                })?;
-            serde_json::json!({ "account": [account] }).to_string()
-        }
-    };
-    let created = clients
-        .sqs
-        .create_queue()
-        .queue_name(&temp.name)
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "3600")
-        .send()
-        .await
-        .map_err(|e| CliError::Runtime(aws_error("creating the temporary queue", &e)))?;
-    let url = created.queue_url().unwrap_or_default().to_string();
-    temp.queue_url = Some(url.clone());
-    let queue_arn = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| CliError::Runtime(aws_error("reading the queue ARN", &e)))?
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or_else(|| CliError::Runtime("the temporary queue has no ARN".into()))?;
-    temp.rule_created = true;
-    let rule = clients
-        .events
-        .put_rule()
-        .name(&temp.name)
-        .event_bus_name(&temp.bus)
-        .event_pattern(&pattern)
-        .description("tideline tail: temporary; deleted when the tail stops")
-        .send()
-        .await
-        .map_err(|e| {
-            let message = aws_error("creating the temporary rule", &e);
-            if e.code() == Some("InvalidEventPatternException") {
-                CliError::Usage(format!("--pattern: {message}"))
-            } else {
-                CliError::Runtime(message)
-            }
-        })?;
-    let rule_arn = rule.rule_arn().unwrap_or_default().to_string();
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "tideline-tail",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-        }],
-    });
-    clients
-        .sqs
-        .set_queue_attributes()
-        .queue_url(&url)
-        .attributes(QueueAttributeName::Policy, policy.to_string())
-        .send()
-        .await
-        .map_err(|e| CliError::Runtime(aws_error("setting the queue policy", &e)))?;
-    temp.target_added = true;
-    let target = Target::builder()
-        .id(TARGET_ID)
-        .arn(&queue_arn)
-        .build()
-        .map_err(|e| CliError::Runtime(format!("target: {e}")))?;
-    let added = clients
-        .events
-        .put_targets()
-        .rule(&temp.name)
-        .event_bus_name(&temp.bus)
-        .targets(target)
-        .send()
-        .await
-        .map_err(|e| CliError::Runtime(aws_error("adding the queue as the rule's target", &e)))?;
-    if added.failed_entry_count() > 0 {
-        let why: Vec<String> = added
-            .failed_entries()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}: {}",
-                    f.error_code().unwrap_or_default(),
-                    f.error_message().unwrap_or_default()
-                )
-            })
-            .collect();
-        return Err(CliError::Runtime(format!(
-            "adding the queue as the rule's target failed: {}",
-            why.join("; ")
-        )));
-    }
-    eprintln!(
-        "tideline tail: bus {} → rule {} → queue {}; pattern {pattern}; Ctrl-C to stop",
-        temp.bus, temp.name, temp.name
-    );
-    Ok(())
-}
-
-async fn receive(
-    clients: &AwsClients,
-    temp: &Temporary,
-    wait_seconds: i32,
-    on_event: &mut impl FnMut(&str) -> std::io::Result<()>,
-) -> Result<(), CliError> {
-    let url = temp.queue_url.clone().unwrap_or_default();
-    let mut failures = 0u32;
-    loop {
-        let received = clients
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait_seconds)
-            .send()
-            .await;
-        let messages = match received {
-            Ok(r) => {
-                failures = 0;
-                r.messages.unwrap_or_default()
-            }
-            Err(e) => {
-                failures += 1;
-                let message = aws_error("receiving from the temporary queue", &e);
-                if failures >= 5 {
-                    return Err(CliError::Runtime(message));
-                }
-                eprintln!("tideline tail: warning: {message}; retrying");
-                let policy = tideline_core::retry::RetryPolicy::default();
-                tokio::time::sleep(policy.jittered_delay(failures)).await;
-                continue;
-            }
-        };
-        let mut done = Vec::new();
-        for (i, m) in messages.iter().enumerate() {
-            match on_event(m.body().unwrap_or_default()) {
-                Ok(()) => {}
-                Err(e) if reader_gone(&e) => return Ok(()),
-                Err(e) => return Err(CliError::Runtime(format!("writing output: {e}"))),
-            }
-            if let Some(handle) = m.receipt_handle()
-                && let Ok(entry) = DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(handle)
-                    .build()
-            {
-                done.push(entry);
-            }
-        }
-        if !done.is_empty()
-            && let Err(e) = clients
-                .sqs
-                .delete_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(done))
-                .send()
-                .await
-        {
-            // Not deleted means printed again after the visibility timeout; the tail is best effort.
-            eprintln!(
-                "tideline tail: warning: {}",
-                aws_error("deleting received messages", &e)
-            );
+/// Tells the user what the AWS tail is doing, on standard error.
+fn print_notice(notice: TailNotice<'_>) {
+    match notice {
+        TailNotice::Ready { bus, name, pattern } => eprintln!(
+            "tideline tail: bus {bus} → rule {name} → queue {name}; pattern {pattern}; Ctrl-C to stop"
+        ),
+        TailNotice::Warning(w) => eprintln!("tideline tail: warning: {w}"),
+        TailNotice::CleanedUp { name } => {
+            eprintln!("tideline tail: deleted the temporary rule, target and queue {name}")
         }
     }
 }
 
-/// Deletes the target, the rule and the queue; "not found" counts as deleted.
-async fn teardown(clients: &AwsClients, temp: &Temporary) -> Result<(), String> {
-    let mut problems = Vec::new();
-    let gone = |code: Option<&str>| {
-        matches!(
-            code,
-            Some("ResourceNotFoundException")
-                | Some("AWS.SimpleQueueService.NonExistentQueue")
-                | Some("QueueDoesNotExist")
-        )
-    };
-    if temp.target_added
-        && let Err(e) = clients
-            .events
-            .remove_targets()
-            .rule(&temp.name)
-            .event_bus_name(&temp.bus)
-            .ids(TARGET_ID)
-            .send()
-            .await
-        && !gone(e.code())
-    {
-        problems.push(aws_error(
-            &format!("removing the target of rule {}", temp.name),
-            &e,
-        ));
-    }
-    if temp.rule_created
-        && let Err(e) = clients
-            .events
-            .delete_rule()
-            .name(&temp.name)
-            .event_bus_name(&temp.bus)
-            .send()
-            .await
-        && !gone(e.code())
-    {
-        problems.push(aws_error(&format!("deleting rule {}", temp.name), &e));
-    }
-    if let Some(url) = &temp.queue_url
-        && let Err(e) = clients.sqs.delete_queue().queue_url(url).send().await
-        && !gone(e.code())
-    {
-        problems.push(aws_error(&format!("deleting queue {url}"), &e));
-    }
-    if problems.is_empty() {
-        eprintln!(
-            "tideline tail: deleted the temporary rule, target and queue {}",
-            temp.name
-        );
-        Ok(())
-    } else {
-        Err(format!("delete these by hand: {}", problems.join("; ")))
+/// The AWS tail's failure, naming the flag at fault.
+fn tail_error(e: TailError) -> CliError {
+    match e {
+        TailError::NoSuchBus(bus) => CliError::Usage(format!("--bus {bus}: no such event bus")),
+        TailError::BadPattern(m) => CliError::Usage(format!("--pattern: {m}")),
+        other => CliError::Runtime(other.to_string()),
     }
 }
 
