@@ -1,6 +1,8 @@
 //! `tideline replay --aws` and `tideline consumer reset --aws` against moto:
 //! stored events are re-emitted to the bus marked `replay`, in order per
 //! entity, reach a rule's SQS target; a reset clears a consumer's checkpoint.
+//! A time window finds its entities in the data lake (`--lake`), never by
+//! scanning the table.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../tideline-aws/tests/support/mod.rs"]
@@ -55,13 +57,30 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
     let table = tideline_testkit::unique("events");
     tideline_testkit::create_event_table(&ddb, &table, false).await;
     let store = tideline_aws::DynamoStore::new(ddb.clone(), &table);
+    // The data lake, as Firehose writes it: every accepted record, a JSON
+    // line, under events/ (what a replay by time window reads its entities from).
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let lake_bucket = tideline_testkit::unique("lake");
+    s3.create_bucket()
+        .bucket(&lake_bucket)
+        .send()
+        .await
+        .unwrap();
+    let mut lake_lines = String::new();
     for (entity, n) in [("order-1", 3), ("order-2", 2)] {
-        let events = (0..n)
+        let events: Vec<_> = (0..n)
             .map(|i| {
                 let rec = json!({"entity_id": entity, "type": "OrderNoted", "id": format!("{entity}-{i}"), "data": {"i": i}});
                 normalize_record(&IngestConfig::default(), rec.to_string().as_bytes(), chrono::Utc::now()).unwrap()
             })
             .collect();
+        for e in &events {
+            lake_lines += &(serde_json::to_string(e).unwrap() + "\n");
+        }
         store
             .append(
                 &EntityId::new(entity).unwrap(),
@@ -71,6 +90,17 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
             .await
             .unwrap();
     }
+    s3.put_object()
+        .bucket(&lake_bucket)
+        .key(format!(
+            "lake/{}tideline-ingest-1-part",
+            tideline_core::lake_layout::events_dir("OrderNoted", "2026-11-23T08:00:00Z")
+        ))
+        .body(lake_lines.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let lake = format!("s3://{lake_bucket}/lake");
 
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -109,6 +139,8 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
         "2000-01-01T00:00:00Z",
         "--until",
         "2100-01-01T00:00:00Z",
+        "--lake",
+        &lake,
     ]);
     assert!(
         out.status.success(),
