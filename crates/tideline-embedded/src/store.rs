@@ -423,17 +423,9 @@ impl EventStore for SqliteStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE entity_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"))
-            .map_err(port_error)?;
-        let rows = stmt
-            .query_map(
-                params![entity.as_str(), after_seq as i64, limit as i64],
-                event_from_row,
-            )
-            .map_err(port_error)?;
-        Ok(rows.collect::<Result<_, _>>().map_err(port_error)?)
+        // The unbounded window: one query for both reads.
+        self.read_window(entity, &StoredWindow::default(), after_seq, limit)
+            .await
     }
 
     /// The window's events straight from SQL (`stored_at` is a column).

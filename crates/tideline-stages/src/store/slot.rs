@@ -570,6 +570,44 @@ impl<T: ItemTable> SlotStore<T> {
     }
 }
 
+impl<T: ItemTable> SlotStore<T> {
+    /// Up to `limit` of the entity's events with `sk` in `range` that `keep`
+    /// keeps, in `sk` (so `seq`) order, following the table's pages.
+    async fn read_range(
+        &self,
+        entity: &EntityId,
+        range: (&str, &str),
+        limit: usize,
+        keep: impl Fn(&StoredEvent) -> bool,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut out = Vec::new();
+        let mut after_sk: Option<String> = None;
+        while out.len() < limit {
+            let page = self
+                .table
+                .events_between(
+                    entity.as_str(),
+                    range,
+                    after_sk.as_deref(),
+                    (limit - out.len()).max(100),
+                )
+                .await?;
+            for item in &page.items {
+                let event =
+                    decode_event(lookup(item)).map_err(|e| self.decode_err("event", entity, e))?;
+                if keep(&event) && out.len() < limit {
+                    out.push(event);
+                }
+            }
+            match page.next {
+                Some(sk) => after_sk = Some(sk),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
 enum MarkerState {
     Absent,
     Stored,
@@ -611,32 +649,10 @@ impl<T: ItemTable> EventStore for SlotStore<T> {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut out = Vec::new();
-        let mut after_sk: Option<String> = None;
         // `sk` order is `seq` order, so the events after `after_seq` are a
         // suffix of the partition; pages are read through until it starts.
-        while out.len() < limit {
-            let page = self
-                .table
-                .events_after(
-                    entity.as_str(),
-                    after_sk.as_deref(),
-                    (limit - out.len()).max(100),
-                )
-                .await?;
-            for item in &page.items {
-                let event =
-                    decode_event(lookup(item)).map_err(|e| self.decode_err("event", entity, e))?;
-                if event.seq > after_seq && out.len() < limit {
-                    out.push(event);
-                }
-            }
-            match page.next {
-                Some(sk) => after_sk = Some(sk),
-                None => break,
-            }
-        }
-        Ok(out)
+        self.read_range(entity, EVENT_SK_RANGE, limit, |e| e.seq > after_seq)
+            .await
     }
 
     /// Reads the window's key range only ([`StoredWindow::sort_key_range`]):
@@ -649,40 +665,18 @@ impl<T: ItemTable> EventStore for SlotStore<T> {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let pk = entity.as_str();
         let predecessor = match &window.since {
-            Some(since) => self.table.event_below(pk, since).await?,
+            Some(since) => self.table.event_below(entity.as_str(), since).await?,
             None => None,
         };
         let (low, high) = window.sort_key_range(predecessor.as_ref().and_then(sk_of));
-        let mut out = Vec::new();
         if low > high {
-            return Ok(out);
+            return Ok(Vec::new());
         }
-        let mut after_sk: Option<String> = None;
-        while out.len() < limit {
-            let page = self
-                .table
-                .events_between(
-                    pk,
-                    (&low, &high),
-                    after_sk.as_deref(),
-                    (limit - out.len()).max(100),
-                )
-                .await?;
-            for item in &page.items {
-                let event =
-                    decode_event(lookup(item)).map_err(|e| self.decode_err("event", entity, e))?;
-                if event.seq > after_seq && window.contains(&event.stored_at) && out.len() < limit {
-                    out.push(event);
-                }
-            }
-            match page.next {
-                Some(sk) => after_sk = Some(sk),
-                None => break,
-            }
-        }
-        Ok(out)
+        self.read_range(entity, (&low, &high), limit, |e| {
+            e.seq > after_seq && window.contains(&e.stored_at)
+        })
+        .await
     }
 
     async fn head(&self, entity: &EntityId) -> Result<Option<EntityHead>, StoreError> {
