@@ -293,7 +293,10 @@ async fn publish_chunk<B: Bus>(
     retry: &RetryPolicy,
     chunk: &[BusEntry],
 ) -> (Vec<usize>, Option<(usize, String)>) {
-    let outcome = resend_failed(
+    // Boxed: the loop's future is deep, and a host's `main` future holding
+    // it inline hits the compiler's layout depth limit. One allocation per
+    // call, next to a network round trip.
+    let outcome = Box::pin(resend_failed(
         retry,
         &CallPlan::whole(OnPermanent::EndBatch),
         chunk.len(),
@@ -312,7 +315,7 @@ async fn publish_chunk<B: Bus>(
             }
         },
         tokio::time::sleep,
-    )
+    ))
     .await;
     let mut taken: Vec<usize> = outcome.accepted.iter().map(|(i, _)| *i).collect();
     taken.sort_unstable();

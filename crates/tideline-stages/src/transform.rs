@@ -190,7 +190,8 @@ pub async fn enqueue_admitted<Q: Queue>(
         groups: Some(&groups),
         on_permanent: OnPermanent::FailEntry,
     };
-    let outcome = resend_failed(
+    // Boxed, as in the emit stage: the loop's future is deep.
+    let outcome = Box::pin(resend_failed(
         retry,
         &plan,
         valid.len(),
@@ -206,7 +207,7 @@ pub async fn enqueue_admitted<Q: Queue>(
             }
         },
         tokio::time::sleep,
-    )
+    ))
     .await;
     let failures: Vec<(usize, TransformFailure)> = outcome
         .failed
