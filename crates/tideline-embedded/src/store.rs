@@ -369,7 +369,12 @@ impl EventStore for SqliteStore {
         let mut stopped = None;
         for event in events {
             let entity = event.entity_id.clone();
-            if let Err(e) = tx.execute_batch("SAVEPOINT append_one") {
+            // Prepared once per connection: a savepoint per record must not cost a
+            // statement parse per record.
+            if let Err(e) = tx
+                .prepare_cached("SAVEPOINT append_one")
+                .and_then(|mut s| s.execute([]))
+            {
                 stopped = Some(transaction_failed(e));
                 break;
             }
@@ -379,7 +384,10 @@ impl EventStore for SqliteStore {
             let dirty_before = heads.dirty.contains(&entity);
             match self.append_in(&tx, &mut heads, &entity, vec![event], ExpectedSeq::Any) {
                 Ok(outcome) => {
-                    if let Err(e) = tx.execute_batch("RELEASE append_one") {
+                    if let Err(e) = tx
+                        .prepare_cached("RELEASE append_one")
+                        .and_then(|mut s| s.execute([]))
+                    {
                         stopped = Some(transaction_failed(e));
                         break;
                     }
