@@ -22,6 +22,8 @@
 //! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps;
 //! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
 
+#![deny(missing_docs)]
+
 pub mod batch;
 pub mod bundle;
 pub mod cost;

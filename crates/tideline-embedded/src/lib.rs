@@ -9,6 +9,8 @@
 //! Each database is its own SQLite file in WAL mode, so the stages write in
 //! parallel instead of queueing on one writer lock.
 
+#![deny(missing_docs)]
+
 pub mod deliveries;
 pub mod lake;
 pub mod sqlite;

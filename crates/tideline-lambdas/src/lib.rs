@@ -7,6 +7,8 @@
 //! No business rule lives here (INVARIANTS.md #7): validation, ordering,
 //! de-duplication and the partial-failure rules are the stages'.
 
+#![deny(missing_docs)]
+
 pub mod emit;
 pub mod query;
 pub mod store;

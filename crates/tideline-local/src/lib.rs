@@ -22,6 +22,8 @@
 //! nothing is stored twice, and every event reaches every target at least
 //! once (INVARIANTS.md #1, #2, #4).
 
+#![deny(missing_docs)]
+
 pub mod bus;
 pub mod firehose;
 pub mod handoff;

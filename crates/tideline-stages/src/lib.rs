@@ -22,6 +22,8 @@
 //! Firehose results, the FIFO "stop and report the rest" rule, the stream
 //! rewind, and PutEvents retries of only the failed entries.
 
+#![deny(missing_docs)]
+
 pub mod bus;
 pub mod emit;
 pub mod error;
