@@ -10,13 +10,13 @@
 //!                                                                 └─► one task per target, its own checkpoint
 //! ```
 //!
-//! - [`firehose`]: the Firehose API (`PutRecordBatch`, `PutRecord`);
-//! - [`handoff`]: the transform stage's hand-off to the store stage;
-//! - [`bus`]: the bus the emit stage publishes to, routing to the targets;
-//! - [`targets`]: log, webhook and Lambda targets;
-//! - [`runtime_api`]: the Lambda Runtime API for local Lambda targets;
-//! - [`server`]: the HTTP server (ingest, query, replay, tail, metrics);
-//! - [`stack`]: the process: start, wait idle, shut down.
+//! - `firehose`: the Firehose API (`PutRecordBatch`, `PutRecord`);
+//! - `handoff`: the transform stage's hand-off to the store stage;
+//! - `bus`: the bus the emit stage publishes to, routing to the targets;
+//! - `targets`: log, webhook and Lambda targets;
+//! - `runtime_api`: the Lambda Runtime API for local Lambda targets;
+//! - `server`: the HTTP server (ingest, query, replay, tail, metrics);
+//! - `stack`: the process: start, wait idle, shut down.
 //!
 //! After `kill -9` at any moment and a restart nothing acknowledged is lost,
 //! nothing is stored twice, and every event reaches every target at least
@@ -24,12 +24,18 @@
 
 #![deny(missing_docs)]
 
-pub mod bus;
-pub mod firehose;
-pub mod handoff;
-pub mod runtime_api;
-pub mod server;
-pub mod stack;
-pub mod targets;
+mod bus;
+mod firehose;
+mod handoff;
+mod runtime_api;
+mod server;
+mod stack;
+mod targets;
 
-pub use stack::{LocalConfig, LocalError, LocalStack};
+// What other crates use: the stack, its settings, and the types reachable
+// from `LocalStack::shared()` and `LocalStack::deliveries()`.
+pub use bus::{LocalBus, PublishedEvent, RuleOutlet, TargetWork};
+pub use handoff::StoreHandoff;
+pub use server::HttpLimits;
+pub use stack::{Counters, LocalConfig, LocalError, LocalStack, Shared};
+pub use targets::Delivery;

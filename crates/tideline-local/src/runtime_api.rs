@@ -302,12 +302,6 @@ impl LambdaTarget {
         })
     }
 
-    /// Sets the invocation timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
     /// Makes in-flight invocations give up when the stack shuts down.
     pub fn set_shutdown(&mut self, shutdown: watch::Receiver<bool>) {
         self.shutdown = Some(shutdown);
