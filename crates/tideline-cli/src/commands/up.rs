@@ -12,7 +12,7 @@ use tideline_local::{LocalConfig, LocalError, LocalStack};
 /// Flags of `tideline up`.
 #[derive(Args, Debug, Clone)]
 pub struct UpArgs {
-    /// Directory for the databases (queue, store, bus) and the lake.
+    /// Directory for the databases (store, targets) and the lake.
     #[arg(long, default_value = "./.tideline", env = "TIDELINE_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Address of the Firehose and query APIs.
