@@ -1,21 +1,30 @@
 //! Tideline's local host: `tideline up` on one machine, no AWS.
 //!
-//! The same stage functions as the Lambdas (`tideline_stages`) run in-process
-//! over the embedded adapters (`tideline-embedded`):
+//! The same stage functions as the Lambdas (`tideline_stages`) run
+//! in-process over the embedded adapters (`tideline-embedded`), with direct
+//! hand-offs where AWS needs a service between two Lambdas:
 //!
 //! ```text
-//! Firehose API ─► transform ─► queue.db (FIFO: groups, de-dup window, visibility, DLQ)
-//!                    │                 └─► store worker ─► store.db (events, heads, rejected)
-//!                    └─► lake/ (JSON Lines; processing-failed/)          └─► change feed (checkpoint)
-//!                                                                              └─► emit worker ─► bus.db (archive)
-//!                                                                                    └─► one dispatcher per rule ─► log / webhook / lambda
+//! Firehose API ─► transform ─► store (store.db) ─► acknowledged      lake/ (JSON Lines; processing-failed/)
+//! store.db in commit order ─► emit ─► bus (PutEvents checks) ─► route (one parse, every rule)
+//!                                                                 └─► one task per target, its own checkpoint
 //! ```
 //!
-//! Each stage commits before it acknowledges the one before it, so after
-//! `kill -9` at any moment and a restart nothing is lost, and the
-//! idempotent append means nothing is stored twice (INVARIANTS.md #1, #2).
+//! - [`firehose`]: the Firehose API (`PutRecordBatch`, `PutRecord`);
+//! - [`handoff`]: the transform stage's hand-off to the store stage;
+//! - [`bus`]: the bus the emit stage publishes to, routing to the targets;
+//! - [`targets`]: log, webhook and Lambda targets;
+//! - [`runtime_api`]: the Lambda Runtime API for local Lambda targets;
+//! - [`server`]: the HTTP server (ingest, query, replay, tail, metrics);
+//! - [`stack`]: the process: start, wait idle, shut down.
+//!
+//! After `kill -9` at any moment and a restart nothing acknowledged is lost,
+//! nothing is stored twice, and every event reaches every target at least
+//! once (INVARIANTS.md #1, #2, #4).
 
+pub mod bus;
 pub mod firehose;
+pub mod handoff;
 pub mod runtime_api;
 pub mod server;
 pub mod stack;

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tideline_core::retry::RetryPolicy;
-use tideline_embedded::bus::LocalBus;
+use tideline_embedded::deliveries::DeliveryLog;
 use tideline_stages::PortError;
 use tokio::process::{Child, Command};
 use tokio::sync::{Notify, oneshot, watch};
@@ -463,7 +463,7 @@ impl LambdaTarget {
         &mut self,
         event: &Arc<str>,
         retry: &RetryPolicy,
-        bus: &LocalBus,
+        log: &DeliveryLog,
     ) -> Result<(), PortError> {
         let attempts = retry.max_attempts.max(1);
         let mut last_error = String::new();
@@ -486,7 +486,7 @@ impl LambdaTarget {
             }
         }
         warn!(rule = %self.name, error = %last_error, "lambda retries exhausted; event moved to the dead-letter table");
-        bus.dead_letter(
+        log.dead_letter(
             &self.name,
             event,
             &format!("lambda {}: {last_error}", self.name),

@@ -12,6 +12,7 @@
 //!   `RejectSink`) and the DynamoDB append protocol ([`store::slot`]);
 //! - [`feed`]: the change feed the emit stage reads;
 //! - [`emit`]: integration events onto the [`bus`];
+//! - [`route`]: each event parsed once and matched against every rule;
 //! - [`query`]: an entity's history over HTTP;
 //! - [`memory`]: in-memory fakes of every port, for tests.
 //!
@@ -29,6 +30,7 @@ pub mod lake;
 pub mod memory;
 pub mod query;
 pub mod queue;
+pub mod route;
 pub mod store;
 pub mod transform;
 
