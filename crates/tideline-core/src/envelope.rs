@@ -493,7 +493,11 @@ mod tests {
         assert_eq!(typed.detail.data, Order { total: 42 });
         assert_eq!((typed.entity_id(), typed.sequence()), ("o-1", 3));
         assert_eq!(
-            (typed.version.as_str(), typed.id.as_str(), typed.time.as_str()),
+            (
+                typed.version.as_str(),
+                typed.id.as_str(),
+                typed.time.as_str()
+            ),
             ("0", "", "")
         );
         let untyped: IntegrationEvent = serde_json::from_value(raw).unwrap();

@@ -94,10 +94,7 @@ mod tests {
             "sqlite: database is locked",
             Some(layer("database is locked", None)),
         );
-        assert_eq!(
-            DisplayChain(&e).to_string(),
-            "sqlite: database is locked"
-        );
+        assert_eq!(DisplayChain(&e).to_string(), "sqlite: database is locked");
     }
 
     #[test]

@@ -154,7 +154,10 @@ async fn transformer_invocation_error_type_says_retryable() {
         "{message}"
     );
     // The cause travels with it: the queue's error after the retries.
-    assert!(message.contains("enqueue failed after 3 attempts"), "{message}");
+    assert!(
+        message.contains("enqueue failed after 3 attempts"),
+        "{message}"
+    );
 }
 
 fn sqs_event(bodies: &[(&str, &str, &str)]) -> Value {
