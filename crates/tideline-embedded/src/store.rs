@@ -26,7 +26,7 @@ const FEED: &str = "emitter";
 
 /// Heads read or changed within one transaction; each changed head is written
 /// once, at the end, however many of the entity's events the transaction appends.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct TxHeads {
     cached: HashMap<EntityId, Option<EntityHead>>,
     dirty: std::collections::HashSet<EntityId>,
@@ -374,7 +374,10 @@ impl EventStore for SqliteStore {
                 stopped = Some(transaction_failed(e));
                 break;
             }
-            let heads_before = heads.clone();
+            // What a failed append must undo: this entity's cached head and
+            // whether it was dirty (not a copy of every head, per event).
+            let head_before = heads.cached.get(&entity).cloned();
+            let dirty_before = heads.dirty.contains(&entity);
             match self.append_in(&tx, &mut heads, &entity, vec![event], ExpectedSeq::Any) {
                 Ok(outcome) => {
                     if let Err(e) = tx.execute_batch("RELEASE append_one") {
@@ -384,7 +387,13 @@ impl EventStore for SqliteStore {
                     outcomes.push(outcome);
                 }
                 Err(e) => {
-                    heads = heads_before;
+                    match head_before {
+                        Some(head) => heads.cached.insert(entity.clone(), head),
+                        None => heads.cached.remove(&entity),
+                    };
+                    if !dirty_before {
+                        heads.dirty.remove(&entity);
+                    }
                     if let Err(rollback) =
                         tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")
                     {

@@ -20,30 +20,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tideline_core::ErrorClass;
 use tideline_core::metrics::StageCounters;
-use tideline_embedded::store::SqliteStore;
 use tideline_stages::store::{IncomingMessage, store_batch};
-use tideline_stages::{EntryFailure, OutgoingMessage, PortError, Queue};
+use tideline_stages::{EntryFailure, EventStore, OutgoingMessage, PortError, Queue, RejectSink};
 
 /// Records handed to the store per call: one request's worth (Firehose's
 /// `PutRecordBatch` carries at most 500), appended in one SQLite transaction.
 const HANDOFF_BATCH: usize = tideline_core::limits::FIREHOSE_BATCH_RECORDS;
 
-/// The transform → store hand-off.
-#[derive(Debug, Clone)]
-pub struct StoreHandoff {
-    store: Arc<SqliteStore>,
+/// The transform → store hand-off into the store `S` (local mode: the
+/// SQLite store, which also keeps the rejected records).
+#[derive(Debug)]
+pub struct StoreHandoff<S> {
+    store: Arc<S>,
     counters: Arc<StageCounters>,
     in_flight: Arc<AtomicU64>,
     max_message_bytes: usize,
 }
 
-impl StoreHandoff {
+impl<S> StoreHandoff<S> {
     /// A hand-off into `store`, counting under `counters` (stage `store`).
-    pub fn new(
-        store: Arc<SqliteStore>,
-        counters: Arc<StageCounters>,
-        max_message_bytes: usize,
-    ) -> Self {
+    pub fn new(store: Arc<S>, counters: Arc<StageCounters>, max_message_bytes: usize) -> Self {
         Self {
             store,
             counters,
@@ -72,7 +68,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
-impl Queue for StoreHandoff {
+impl<S: EventStore + RejectSink> Queue for StoreHandoff<S> {
     fn max_batch(&self) -> usize {
         HANDOFF_BATCH
     }
@@ -125,5 +121,154 @@ impl Queue for StoreHandoff {
             }
         }
         Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tideline_core::ingest::IngestConfig;
+    use tideline_core::retry::RetryPolicy;
+    use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent, StoredEvent};
+    use tideline_stages::memory::{MemoryRejects, MemoryStore, throttled};
+    use tideline_stages::transform::{IncomingRecord, TransformFailure, transform_batch};
+    use tideline_stages::{RejectedRecord, StoreError};
+
+    /// The in-memory store with its scripted faults, and its rejects.
+    #[derive(Default)]
+    struct Store {
+        events: MemoryStore,
+        rejects: MemoryRejects,
+    }
+
+    impl EventStore for Store {
+        async fn append(
+            &self,
+            entity: &EntityId,
+            events: Vec<NewEvent>,
+            expected: ExpectedSeq,
+        ) -> Result<Vec<AppendOutcome>, StoreError> {
+            self.events.append(entity, events, expected).await
+        }
+        async fn read_events(
+            &self,
+            entity: &EntityId,
+            after_seq: u64,
+            limit: usize,
+        ) -> Result<Vec<StoredEvent>, StoreError> {
+            self.events.read_events(entity, after_seq, limit).await
+        }
+        async fn head(
+            &self,
+            entity: &EntityId,
+        ) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
+            self.events.head(entity).await
+        }
+    }
+
+    impl RejectSink for Store {
+        async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
+            self.rejects.reject(record).await
+        }
+    }
+
+    fn records(n: u32) -> Vec<IncomingRecord> {
+        (0..n)
+            .map(|i| IncomingRecord {
+                record_id: format!("r{i}"),
+                data: serde_json::json!({"entity_id": format!("e{}", i % 3), "id": format!("ev-{i}"), "type": "Placed", "data": {"n": i}})
+                    .to_string()
+                    .into_bytes(),
+                arrival: chrono::Utc::now(),
+            })
+            .collect()
+    }
+
+    fn handoff(store: &Arc<Store>) -> StoreHandoff<Store> {
+        StoreHandoff::new(store.clone(), Arc::default(), 262_144)
+    }
+
+    /// Given a store that is busy for a while, when ingest hands it records,
+    /// then none is rejected or lost: the transform stage retries them, and
+    /// what is still refused when its retries run out is reported back as
+    /// transient (the producer resends it), never acknowledged.
+    #[tokio::test]
+    async fn transient_store_errors_never_reject_or_lose_a_record() {
+        let store = Arc::new(Store::default());
+        store
+            .events
+            .faults
+            .script([Some(throttled()), Some(throttled())]);
+        let config = IngestConfig::default();
+        let out = transform_batch(
+            &config,
+            &handoff(&store),
+            &RetryPolicy::fast(3),
+            records(30),
+        )
+        .await;
+        assert!(
+            out.records.iter().all(|r| r.result.is_ok()),
+            "two busy appends are retried away"
+        );
+        assert_eq!(store.events.all_events().len(), 30);
+
+        let store = Arc::new(Store::default());
+        // Busy for as long as the transform stage's three attempts.
+        store
+            .events
+            .faults
+            .script((0..3).map(|_| Some(throttled())));
+        let out = transform_batch(
+            &config,
+            &handoff(&store),
+            &RetryPolicy::fast(3),
+            records(30),
+        )
+        .await;
+        assert!(
+            out.records.iter().all(|r| matches!(&r.result, Err(e @ TransformFailure::EnqueueFailed { .. }) if e.is_transient())),
+            "{:?}",
+            out.records.iter().map(|r| &r.result).collect::<Vec<_>>()
+        );
+        assert!(store.rejects.records.lock().unwrap().is_empty());
+        // The producer resends once the store recovers: each record once, in order.
+        let out = transform_batch(
+            &config,
+            &handoff(&store),
+            &RetryPolicy::fast(3),
+            records(30),
+        )
+        .await;
+        assert!(out.records.iter().all(|r| r.result.is_ok()));
+        let stored = store.events.all_events();
+        assert_eq!(stored.len(), 30);
+        for entity in ["e0", "e1", "e2"] {
+            let seqs: Vec<u64> = stored
+                .iter()
+                .filter(|e| e.entity_id.as_str() == entity)
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+        }
+    }
+
+    /// A message above the queue hop's size limit is refused permanently,
+    /// as `SendMessage` refuses it.
+    #[tokio::test]
+    async fn a_message_over_the_queue_limit_is_refused() {
+        let store = Arc::new(Store::default());
+        let small = StoreHandoff::new(store.clone(), Arc::default(), 64);
+        let big = OutgoingMessage {
+            group_id: "e".into(),
+            dedup_id: "d".into(),
+            body: "x".repeat(65),
+            trace_header: None,
+        };
+        let results = small.send_batch(&[big]).await.unwrap();
+        let e = results[0].as_ref().unwrap_err();
+        assert_eq!(e.class, ErrorClass::Permanent);
+        assert!(e.message.contains("MaximumMessageSize"), "{e}");
+        assert!(store.events.all_events().is_empty());
     }
 }

@@ -159,7 +159,7 @@ pub struct Shared {
     /// Settings.
     pub config: LocalConfig,
     /// The transform stage's hand-off to the store stage.
-    pub handoff: StoreHandoff,
+    pub handoff: StoreHandoff<SqliteStore>,
     /// The event store; its commit order is the change feed.
     pub store: Arc<SqliteStore>,
     /// The bus: PutEvents checks, the route stage, the targets' hand-offs.
