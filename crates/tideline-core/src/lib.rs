@@ -44,7 +44,7 @@ pub mod schema_draft4;
 pub mod trace;
 
 pub use envelope::{BusEntry, DetailMetadata, EventDetail, IntegrationEvent};
-pub use error::{Classify, ErrorClass};
+pub use error::{Classify, DisplayChain, ErrorClass};
 pub use event::{AppendOutcome, AppendPlan, ExpectedSeq, NewEvent, StoredEvent};
 pub use ids::{EntityId, EventId};
 pub use ingest::{FieldMap, IngestConfig, NormalizedRecord, RejectReason};

@@ -74,15 +74,17 @@ pub fn open(path: &Path, durability: Durability) -> Result<Connection, rusqlite:
 }
 
 /// Maps a SQLite error to a port error: busy/locked/I/O are retryable,
-/// anything else (constraint, schema) is permanent.
+/// anything else (constraint, schema) is permanent. The rusqlite error is
+/// the port error's source (its extended code, the failing statement).
 pub fn port_error(e: rusqlite::Error) -> PortError {
     use rusqlite::ErrorCode::*;
-    match e.sqlite_error_code() {
+    let error = match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | OutOfMemory) => {
             PortError::retryable("sqlite", e.to_string())
         }
         _ => PortError::permanent("sqlite", e.to_string()),
-    }
+    };
+    error.with_source(e)
 }
 
 /// The `synchronous` setting of a connection (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
@@ -112,4 +114,31 @@ impl Db {
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::error::Error;
+    use tideline_core::Classify;
+
+    #[test]
+    fn the_rusqlite_error_is_the_source() {
+        let conn = Connection::open_in_memory().unwrap();
+        let e = conn
+            .execute("INSERT INTO no_such_table VALUES (1)", [])
+            .unwrap_err();
+        let port = port_error(e);
+        assert!(!port.is_retryable(), "a schema error is permanent");
+        assert!(port.message.contains("no_such_table"), "{port}");
+        let source = port.source().unwrap();
+        assert!(
+            source.downcast_ref::<rusqlite::Error>().is_some(),
+            "{source:?}"
+        );
+        // Through a store error as well (the variant is transparent).
+        let store = tideline_stages::StoreError::from(port);
+        assert!(store.source().unwrap().is::<rusqlite::Error>());
+    }
 }

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tideline_core::event::{EntityHead, plan_append};
-use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
+use tideline_core::{
+    AppendOutcome, EntityId, ErrorClass, EventId, ExpectedSeq, NewEvent, StoredEvent,
+};
 use tideline_stages::{
     Change, ChangeFeed, ChangeKind, EventStore, PortError, RejectSink, RejectedRecord, StoreError,
 };
@@ -206,7 +208,7 @@ impl SqliteStore {
             .map_err(port_error)?;
         for e in &plan.to_store {
             let data = serde_json::to_string(&e.data)
-                .map_err(|err| PortError::permanent("sqlite", err.to_string()))?;
+                .map_err(|err| PortError::permanent("sqlite", err.to_string()).with_source(err))?;
             insert
                 .execute(params![
                     e.entity_id.as_str(),
@@ -350,10 +352,9 @@ impl SqliteStore {
         events: Vec<NewEvent>,
     ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
         let transaction_failed = |e: rusqlite::Error| {
-            StoreError::Port(PortError::retryable(
-                "sqlite",
-                format!("append transaction: {e}"),
-            ))
+            StoreError::Port(
+                PortError::retryable("sqlite", format!("append transaction: {e}")).with_source(e),
+            )
         };
         let mut conn = self.db.lock();
         let tx = match conn.transaction() {
@@ -411,7 +412,7 @@ impl SqliteStore {
         }
         let committed = Self::write_heads(&tx, &heads)
             .map_err(|e| match e {
-                StoreError::Port(p) => StoreError::Port(PortError::retryable("sqlite", p.message)),
+                StoreError::Port(p) => StoreError::Port(p.with_class(ErrorClass::Retryable)),
                 other => other,
             })
             .and_then(|()| tx.commit().map_err(transaction_failed));

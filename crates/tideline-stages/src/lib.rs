@@ -37,7 +37,7 @@ pub mod store;
 pub mod transform;
 
 pub use bus::Bus;
-pub use error::{PortError, StoreError};
+pub use error::{ErrorSource, PortError, StoreError};
 pub use feed::{Change, ChangeFeed, ChangeKind};
 pub use lake::{FailedRecord, Lake};
 pub use queue::{EntryFailure, OutgoingMessage, Queue};

@@ -113,11 +113,9 @@ impl EventStore for MemoryStore {
         expected: ExpectedSeq,
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         if let Some(f) = self.faults.next() {
-            return Err(StoreError::Port(PortError {
-                class: f.class,
-                service: "memory",
-                message: f.to_string(),
-            }));
+            return Err(StoreError::Port(
+                PortError::new(f.class, "memory", f.to_string()).with_source(f),
+            ));
         }
         let mut st = lock(&self.state);
         let plan = {
