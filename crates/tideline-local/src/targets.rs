@@ -187,7 +187,8 @@ impl Target {
     }
 
     async fn deliver(&mut self, events: &[Arc<str>]) -> Result<(), PortError> {
-        let io = |e: std::io::Error| PortError::retryable("log-target", e.to_string());
+        let io =
+            |e: std::io::Error| PortError::retryable("log-target", e.to_string()).with_source(e);
         match &mut self.sink {
             Sink::Stdout => {
                 let mut out = std::io::stdout().lock();
