@@ -52,7 +52,15 @@ async fn event_responder_runs_as_a_local_lambda_target() {
         .unwrap();
     assert!(resp.status().is_success());
     stack.wait_idle(Duration::from_secs(60)).await.unwrap();
-    assert!(stack.shared().bus.dead_letters().unwrap().is_empty());
+    assert!(
+        stack
+            .shared()
+            .bus
+            .deliveries()
+            .dead_letters()
+            .unwrap()
+            .is_empty()
+    );
     stack.shutdown().await;
 
     let conn = rusqlite::Connection::open(&db).unwrap();

@@ -61,12 +61,11 @@ fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
-/// An SDK error, classed, naming the object or prefix.
-fn at(location: String, e: PortError) -> PortError {
-    PortError {
-        message: format!("{location}: {}", e.message),
-        ..e
-    }
+/// A classed error whose message names the object or prefix; its source
+/// (the SDK error) is kept.
+fn at(location: String, mut e: PortError) -> PortError {
+    e.message = format!("{location}: {}", e.message);
+    e
 }
 
 impl LakeReader for S3Lake {
@@ -84,7 +83,7 @@ impl LakeReader for S3Lake {
             let page = page.map_err(|e| {
                 at(
                     format!("s3://{}/{full}", self.bucket),
-                    classify("s3", "ListObjectsV2", &e),
+                    classify("s3", "ListObjectsV2", e),
                 )
             })?;
             for object in page.contents() {
@@ -111,13 +110,15 @@ impl LakeReader for S3Lake {
             .key(&key)
             .send()
             .await
-            .map_err(|e| at(location(), classify("s3", "GetObject", &e)))?;
+            .map_err(|e| at(location(), classify("s3", "GetObject", e)))?;
         let bytes = object
             .body
             .collect()
             .await
             // The connection broke mid-body: reading again may succeed.
-            .map_err(|e| PortError::retryable("s3", format!("{}: {e}", location())))?;
+            .map_err(|e| {
+                PortError::retryable("s3", format!("{}: {e}", location())).with_source(e)
+            })?;
         Ok(bytes.into_bytes().to_vec())
     }
 }

@@ -54,22 +54,41 @@ pub enum TailNotice<'a> {
     },
 }
 
-/// Why a tail ended with an error. What it created is deleted first, unless
-/// [`TailError::Cleanup`] says otherwise.
+/// The SDK error under a [`TailError`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a tail ended with an error, keeping the SDK's or the writer's error as
+/// its source (decision record 0019). What it created is deleted first,
+/// unless [`TailError::Cleanup`] says otherwise.
 #[derive(Debug, thiserror::Error)]
 pub enum TailError {
     /// The bus does not exist; nothing was created.
-    #[error("no such event bus: {0}")]
-    NoSuchBus(String),
+    #[error("no such event bus: {bus}")]
+    NoSuchBus {
+        /// The bus asked for.
+        bus: String,
+        /// EventBridge's answer.
+        #[source]
+        source: Cause,
+    },
     /// EventBridge refused the pattern.
-    #[error("{0}")]
-    BadPattern(String),
+    #[error("creating the temporary rule: the pattern was refused")]
+    BadPattern(#[source] Cause),
     /// An AWS call failed.
+    #[error("{step}")]
+    Aws {
+        /// What was being done.
+        step: String,
+        /// The SDK error.
+        #[source]
+        source: Cause,
+    },
+    /// AWS answered, but not as needed (no queue ARN, a refused target).
     #[error("{0}")]
-    Aws(String),
+    Refused(String),
     /// Handing an event to the caller failed (other than the reader going away).
-    #[error("writing output: {0}")]
-    Output(std::io::Error),
+    #[error("writing output")]
+    Output(#[source] std::io::Error),
     /// Some of what the tail created could not be deleted.
     #[error("delete these by hand: {0}")]
     Cleanup(String),
@@ -83,11 +102,22 @@ pub enum TailError {
     },
 }
 
+/// An AWS call's failure at `step`, with the SDK error as its source.
+fn aws(
+    step: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> TailError {
+    TailError::Aws {
+        step: step.into(),
+        source: Box::new(source),
+    }
+}
+
 impl Classify for TailError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::NoSuchBus(_) | Self::BadPattern(_) | Self::Output(_) => ErrorClass::Permanent,
-            Self::Aws(_) | Self::Cleanup(_) => ErrorClass::Retryable,
+            Self::NoSuchBus { .. } | Self::BadPattern(_) | Self::Output(_) => ErrorClass::Permanent,
+            Self::Aws { .. } | Self::Refused(_) | Self::Cleanup(_) => ErrorClass::Retryable,
             Self::AndCleanup { error, .. } => error.class(),
         }
     }
@@ -187,9 +217,12 @@ async fn setup(
         .await
         .map_err(|e| {
             if e.code() == Some("ResourceNotFoundException") {
-                TailError::NoSuchBus(temp.bus.clone())
+                TailError::NoSuchBus {
+                    bus: temp.bus.clone(),
+                    source: Box::new(e),
+                }
             } else {
-                TailError::Aws(aws_error(&format!("describing bus {}", temp.bus), &e))
+                aws(format!("describing bus {}", temp.bus), e)
             }
         })?;
     let pattern = match pattern {
@@ -201,7 +234,7 @@ async fn setup(
                 .nth(4)
                 .filter(|a| !a.is_empty())
                 .ok_or_else(|| {
-                    TailError::Aws(format!(
+                    TailError::Refused(format!(
                         "bus {}: no account id in its ARN {arn:?}; pass --pattern",
                         temp.bus
                     ))
@@ -216,7 +249,7 @@ async fn setup(
         .attributes(QueueAttributeName::MessageRetentionPeriod, "3600")
         .send()
         .await
-        .map_err(|e| TailError::Aws(aws_error("creating the temporary queue", &e)))?;
+        .map_err(|e| aws("creating the temporary queue", e))?;
     let url = created.queue_url().unwrap_or_default().to_string();
     temp.queue_url = Some(url.clone());
     let queue_arn = clients
@@ -226,10 +259,10 @@ async fn setup(
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| TailError::Aws(aws_error("reading the queue ARN", &e)))?
+        .map_err(|e| aws("reading the queue ARN", e))?
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or_else(|| TailError::Aws("the temporary queue has no ARN".into()))?;
+        .ok_or_else(|| TailError::Refused("the temporary queue has no ARN".into()))?;
     temp.rule_created = true;
     let rule = clients
         .events
@@ -241,11 +274,10 @@ async fn setup(
         .send()
         .await
         .map_err(|e| {
-            let message = aws_error("creating the temporary rule", &e);
             if e.code() == Some("InvalidEventPatternException") {
-                TailError::BadPattern(message)
+                TailError::BadPattern(Box::new(e))
             } else {
-                TailError::Aws(message)
+                aws("creating the temporary rule", e)
             }
         })?;
     let rule_arn = rule.rule_arn().unwrap_or_default().to_string();
@@ -267,13 +299,13 @@ async fn setup(
         .attributes(QueueAttributeName::Policy, policy.to_string())
         .send()
         .await
-        .map_err(|e| TailError::Aws(aws_error("setting the queue policy", &e)))?;
+        .map_err(|e| aws("setting the queue policy", e))?;
     temp.target_added = true;
     let target = Target::builder()
         .id(TARGET_ID)
         .arn(&queue_arn)
         .build()
-        .map_err(|e| TailError::Aws(format!("target: {e}")))?;
+        .map_err(|e| aws("target", e))?;
     let added = clients
         .events
         .put_targets()
@@ -282,7 +314,7 @@ async fn setup(
         .targets(target)
         .send()
         .await
-        .map_err(|e| TailError::Aws(aws_error("adding the queue as the rule's target", &e)))?;
+        .map_err(|e| aws("adding the queue as the rule's target", e))?;
     if added.failed_entry_count() > 0 {
         let why: Vec<String> = added
             .failed_entries()
@@ -295,7 +327,7 @@ async fn setup(
                 )
             })
             .collect();
-        return Err(TailError::Aws(format!(
+        return Err(TailError::Refused(format!(
             "adding the queue as the rule's target failed: {}",
             why.join("; ")
         )));
@@ -334,10 +366,10 @@ async fn receive(
             }
             Err(e) => {
                 failures += 1;
-                let message = aws_error("receiving from the temporary queue", &e);
                 if failures >= MAX_RECEIVE_FAILURES {
-                    return Err(TailError::Aws(message));
+                    return Err(aws("receiving from the temporary queue", e));
                 }
+                let message = aws_error("receiving from the temporary queue", &e);
                 on_notice(TailNotice::Warning(format!("{message}; retrying")));
                 tokio::time::sleep(backoff.jittered_delay(failures)).await;
                 continue;

@@ -23,9 +23,16 @@ fn tideline(args: &[&str]) -> (bool, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     let dir = tempfile::tempdir().unwrap();
+    // What the bus publishes, read from a log target that takes every event.
+    let published_log = dir.path().join("published.jsonl");
+    let rules = tideline_core::route::parse_rules(
+        &serde_json::json!([{"name": "all", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": published_log}}]).to_string(),
+    )
+    .unwrap();
     let stack = LocalStack::start(LocalConfig {
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
+        rules,
         ..LocalConfig::default()
     })
     .await
@@ -70,7 +77,15 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     ]);
     assert!(ok && out.contains("\"sent\":0"), "{out}");
 
-    let before = stack.shared().bus.last_position().unwrap();
+    let published = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&published_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    let before = published().len();
     let (ok, out, err) = tideline(&[
         "replay",
         "--endpoint",
@@ -82,10 +97,10 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     ]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("\"published\":2"), "{out}");
-    let replayed = stack.shared().bus.read_after(before, 100).unwrap();
+    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    let replayed = published().split_off(before);
     let seqs: Vec<u64> = replayed
         .iter()
-        .map(|a| serde_json::from_str::<serde_json::Value>(&a.event).unwrap())
         .inspect(|e| assert_eq!(e["detail"]["metadata"]["replay"], true))
         .map(|e| e["detail"]["metadata"]["sequence"].as_u64().unwrap())
         .collect();

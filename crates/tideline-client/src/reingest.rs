@@ -56,14 +56,15 @@ pub struct ReingestReport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReingestError {
     /// Listing or reading the lake failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Lake(#[from] PortError),
     /// An object is not JSON Lines (or not GZIP where it looks so).
-    #[error("{path}: {error}")]
+    #[error("{path}")]
     Unreadable {
         /// The object's path.
         path: String,
         /// What is wrong with it.
+        #[source]
         error: LakeReadError,
     },
     /// The ingest API did not take some records. `retryable` is false when it

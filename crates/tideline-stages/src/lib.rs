@@ -12,6 +12,7 @@
 //!   `RejectSink`) and the DynamoDB append protocol ([`store::slot`]);
 //! - [`feed`]: the change feed the emit stage reads;
 //! - [`emit`]: integration events onto the [`bus`];
+//! - [`route`]: each event parsed once and matched against every rule;
 //! - [`query`]: an entity's history over HTTP;
 //! - [`replay`]: stored events re-emitted to the bus, by entity or by time
 //!   window, without reading the whole store;
@@ -23,6 +24,8 @@
 //! Firehose results, the FIFO "stop and report the rest" rule, the stream
 //! rewind, and PutEvents retries of only the failed entries.
 
+#![deny(missing_docs)]
+
 pub mod bus;
 pub mod emit;
 pub mod error;
@@ -32,11 +35,12 @@ pub mod memory;
 pub mod query;
 pub mod queue;
 pub mod replay;
+pub mod route;
 pub mod store;
 pub mod transform;
 
 pub use bus::Bus;
-pub use error::{PortError, StoreError};
+pub use error::{ErrorSource, PortError, StoreError};
 pub use feed::{Change, ChangeFeed, ChangeKind};
 pub use lake::{FailedRecord, Lake, LakeObject, LakeReader};
 pub use queue::{EntryFailure, OutgoingMessage, Queue};

@@ -270,7 +270,7 @@ impl<L: LakeReader> EntityIndex for LakeIndex<L> {
             }
             read += 1;
             let text = lake_layout::object_text(self.lake.read(&object.path).await?)
-                .map_err(|e: LakeReadError| unreadable(&object.path, &e))?;
+                .map_err(|e| unreadable(&object.path, e))?;
             for line in text.lines() {
                 match lake_layout::entity_of_line(line) {
                     Some((entity, received_at)) if window.may_hold_arrival(&received_at) => {
@@ -299,6 +299,6 @@ impl<L: LakeReader> EntityIndex for LakeIndex<L> {
     }
 }
 
-fn unreadable(path: &str, e: &LakeReadError) -> PortError {
-    PortError::permanent("lake", format!("{path}: {e}"))
+fn unreadable(path: &str, e: LakeReadError) -> PortError {
+    PortError::permanent("lake", format!("{path}: {e}")).with_source(e)
 }

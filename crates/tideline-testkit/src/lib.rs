@@ -12,6 +12,8 @@
 //!
 //! Test-only code: a failure here is a broken test environment, so it panics
 //! with a message that says what to do.
+
+#![deny(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

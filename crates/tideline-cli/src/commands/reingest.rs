@@ -108,15 +108,19 @@ pub async fn run(args: ReingestArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A failure, naming the flag at fault when it is a wrong flag.
+/// A failure, naming the flag at fault when it is a wrong flag; the library's
+/// error stays its cause.
 fn cli_error(args: &ReingestArgs, e: ReingestError) -> CliError {
     match (&e, e.class()) {
-        (ReingestError::Lake(l), ErrorClass::Permanent) => {
-            CliError::Usage(format!("--lake {}: {}", args.lake, l.message))
+        (ReingestError::Lake(_), ErrorClass::Permanent) => {
+            CliError::config(format!("--lake {}", args.lake), e)
         }
-        (ReingestError::NotAccepted { message, .. }, ErrorClass::Permanent) => {
-            CliError::Usage(format!("--stream {}: {message}", args.stream))
+        (ReingestError::NotAccepted { .. }, ErrorClass::Permanent) => {
+            CliError::config(format!("--stream {}", args.stream), e)
         }
-        _ => CliError::Runtime(e.to_string()),
+        (ReingestError::NotAccepted { .. }, _) => {
+            CliError::failed(format!("PutRecordBatch to {}", args.stream), e)
+        }
+        _ => CliError::failed(format!("reading the lake {}", args.lake), e),
     }
 }

@@ -122,7 +122,7 @@ async fn replay_local(args: &ReplayArgs) -> Result<serde_json::Value, CliError> 
         .json(&body)
         .send()
         .await
-        .map_err(|e| CliError::Runtime(format!("--endpoint {url}: {e}")))?;
+        .map_err(|e| CliError::failed(format!("--endpoint {url}"), e))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     let value: serde_json::Value =
@@ -170,15 +170,14 @@ async fn replay_aws(
         },
         on_failure: OnFailure::NextEntity,
     };
-    let report = replay.run(&config, selection).await.map_err(|e| {
-        let message = match &e {
-            ReplayError::Store(s) => format!("reading {table}: {s}"),
-            ReplayError::Index(i) => format!("--lake {}: {i}", args.lake.as_deref().unwrap_or("")),
-        };
-        match e.class() {
-            ErrorClass::Permanent if matches!(e, ReplayError::Index(_)) => CliError::Usage(message),
-            _ => CliError::Runtime(message),
+    let lake_flag = || format!("--lake {}", args.lake.as_deref().unwrap_or_default());
+    let report = replay.run(&config, selection).await.map_err(|e| match e {
+        ReplayError::Store(s) => CliError::failed(format!("reading {table}"), s),
+        // A lake that cannot be read as given (no such bucket, access denied) is a wrong flag.
+        ReplayError::Index(i) if i.class() == ErrorClass::Permanent => {
+            CliError::config(lake_flag(), i)
         }
+        ReplayError::Index(i) => CliError::failed(format!("reading the lake ({})", lake_flag()), i),
     })?;
     let errors: Vec<serde_json::Value> = report
         .failures

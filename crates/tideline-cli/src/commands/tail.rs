@@ -123,9 +123,12 @@ pub async fn tail_local(
         request = request.query(&[("pattern", p)]);
     }
     let response = request.send().await.map_err(|e| {
-        CliError::Runtime(format!(
-            "cannot reach tideline up at {endpoint}: {e} (is `tideline up` running? set --endpoint)"
-        ))
+        CliError::failed(
+            format!(
+                "cannot reach tideline up at {endpoint} (is `tideline up` running? set --endpoint)"
+            ),
+            e,
+        )
     })?;
     let status = response.status();
     if !status.is_success() {
@@ -151,7 +154,7 @@ pub async fn tail_local(
                 eprintln!("tideline tail: the server ended the stream (tideline up stopped)");
                 return Ok(());
             }
-            Some(Err(e)) => return Err(CliError::Runtime(format!("{url}: stream broke: {e}"))),
+            Some(Err(e)) => return Err(CliError::failed(format!("{url}: stream broke"), e)),
             Some(Ok(c)) => c,
         };
         for message in parser.push(&chunk) {
@@ -159,7 +162,7 @@ pub async fn tail_local(
                 "" | "message" => match on_event(&message.data) {
                     Ok(()) => {}
                     Err(e) if reader_gone(&e) => return Ok(()),
-                    Err(e) => return Err(CliError::Runtime(format!("writing output: {e}"))),
+                    Err(e) => return Err(CliError::failed("writing output", e)),
                 },
                 "lagged" => {
                     let skipped = serde_json::from_str::<serde_json::Value>(&message.data)
@@ -238,12 +241,15 @@ fn print_notice(notice: TailNotice<'_>) {
     }
 }
 
-/// The AWS tail's failure, naming the flag at fault.
+/// The AWS tail's failure, naming the flag at fault; the SDK's error stays
+/// its cause.
 fn tail_error(e: TailError) -> CliError {
     match e {
-        TailError::NoSuchBus(bus) => CliError::Usage(format!("--bus {bus}: no such event bus")),
-        TailError::BadPattern(m) => CliError::Usage(format!("--pattern: {m}")),
-        other => CliError::Runtime(other.to_string()),
+        TailError::NoSuchBus { bus, .. } => {
+            CliError::Usage(format!("--bus {bus}: no such event bus"))
+        }
+        e @ TailError::BadPattern(_) => CliError::config("--pattern", e),
+        e => CliError::failed("tideline tail --aws", e),
     }
 }
 

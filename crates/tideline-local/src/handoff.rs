@@ -1,0 +1,417 @@
+//! The transform stage's hand-off to the store stage, without a queue.
+//!
+//! On AWS the transform Lambda enqueues each record on SQS FIFO and the
+//! storer Lambda appends it later. Locally there is nothing to decouple: this
+//! [`Queue`] adapter runs the store stage ([`store_batch`]) on the records
+//! the transform stage hands it, in the same call. A record is acknowledged
+//! to the producer only once it is appended (or recorded as rejected), so an
+//! acknowledged record is durable in the store (INVARIANTS.md #1); a record
+//! the store could not take is reported failed, the transform stage retries
+//! it with backoff, and past its retries the producer gets
+//! `ServiceUnavailableException` for it and sends it again, de-duplicated by
+//! its event id (#2).
+//!
+//! What a queue hop would refuse is still refused: a message above SQS's
+//! `MaximumMessageSize` (`limits.sqs_message_bytes`) is a permanent failure
+//! here as it is at `SendMessage` (AWS-CONTRACTS.md), though ingest's
+//! admission already refuses such a record before it gets here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tideline_core::ErrorClass;
+use tideline_core::metrics::StageCounters;
+use tideline_stages::store::{IncomingMessage, store_batch};
+use tideline_stages::{EntryFailure, EventStore, OutgoingMessage, PortError, Queue, RejectSink};
+use tokio::sync::{mpsc, oneshot};
+
+/// Records handed to the store per call: one request's worth (Firehose's
+/// `PutRecordBatch` carries at most 500).
+const HANDOFF_BATCH: usize = tideline_core::limits::FIREHOSE_BATCH_RECORDS;
+
+/// Most records one store transaction takes when requests arrive together:
+/// concurrent requests share a commit (group commit), whose cost is the
+/// index pages it writes, not the number of records.
+const GROUP_RECORDS: usize = 4 * HANDOFF_BATCH;
+
+/// One request's records, and where its outcome goes.
+struct Job {
+    messages: Vec<IncomingMessage>,
+    reply: oneshot::Sender<Vec<Option<EntryFailure>>>,
+}
+
+/// The transform → store hand-off into the store `S` (local mode: the
+/// SQLite store, which also keeps the rejected records).
+///
+/// One writer task appends for every request: the requests waiting when it
+/// is free go into one run of the store stage, one transaction.
+#[derive(Debug)]
+pub struct StoreHandoff<S> {
+    jobs: mpsc::Sender<Job>,
+    in_flight: Arc<AtomicU64>,
+    max_message_bytes: usize,
+    store: std::marker::PhantomData<fn() -> S>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("messages", &self.messages.len())
+            .finish()
+    }
+}
+
+impl<S: EventStore + RejectSink + 'static> StoreHandoff<S> {
+    /// A hand-off into `store`, counting under `counters` (stage `store`).
+    /// Starts the writer task: call it inside a Tokio runtime.
+    pub fn new(store: Arc<S>, counters: Arc<StageCounters>, max_message_bytes: usize) -> Self {
+        let (jobs, queue) = mpsc::channel(64);
+        tokio::spawn(write_jobs(store, counters, queue));
+        Self {
+            jobs,
+            in_flight: Arc::default(),
+            max_message_bytes,
+            store: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S> StoreHandoff<S> {
+    /// The queue hop's message size limit this hand-off enforces.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// Records handed over and not yet appended or refused.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+}
+
+/// The writer task: takes the waiting requests together, runs the store
+/// stage over them in arrival order, and answers each request for its own
+/// records. Ends when the hand-off is dropped.
+async fn write_jobs<S: EventStore + RejectSink>(
+    store: Arc<S>,
+    counters: Arc<StageCounters>,
+    mut queue: mpsc::Receiver<Job>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut records = first.messages.len();
+        let mut jobs = vec![first];
+        while records < GROUP_RECORDS {
+            match queue.try_recv() {
+                Ok(job) => {
+                    records += job.messages.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut messages = Vec::with_capacity(records);
+        let mut owner = Vec::with_capacity(records);
+        let mut replies = Vec::with_capacity(jobs.len());
+        for (j, job) in jobs.into_iter().enumerate() {
+            for (i, mut m) in job.messages.into_iter().enumerate() {
+                m.message_id = messages.len().to_string();
+                owner.push((j, i));
+                messages.push(m);
+            }
+            replies.push(job.reply);
+        }
+        let stored = store_batch(&*store, &*store, messages).await;
+        counters.add(stored.counts);
+        let mut outcomes: Vec<Vec<Option<EntryFailure>>> = vec![Vec::new(); replies.len()];
+        for &(j, _) in &owner {
+            if let Some(o) = outcomes.get_mut(j) {
+                o.push(None);
+            }
+        }
+        // The store stage stops at the first failure and reports that record
+        // and every later one. Only the first was attempted: it carries the
+        // failure's class. The ones behind it (of this request or another)
+        // were not attempted, so they are retryable whatever stopped the run:
+        // the transform stage hands them over again, in order.
+        let reason = stored.stop_reason.unwrap_or_default();
+        for (k, id) in stored.failed_message_ids.iter().enumerate() {
+            let class = match (k, stored.stop_class) {
+                (0, Some(class)) => class,
+                _ => ErrorClass::Retryable,
+            };
+            let Some(&(j, i)) = id.parse::<usize>().ok().and_then(|n| owner.get(n)) else {
+                continue;
+            };
+            if let Some(slot) = outcomes.get_mut(j).and_then(|o| o.get_mut(i)) {
+                *slot = Some(EntryFailure {
+                    code: "StoreFailed".into(),
+                    message: reason.clone(),
+                    class,
+                });
+            }
+        }
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // A request that went away (its connection closed) needs no answer.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Decrements the in-flight count however the call ends.
+struct InFlight<'a>(&'a AtomicU64, u64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::SeqCst);
+    }
+}
+
+fn writer_stopped() -> PortError {
+    PortError::retryable(
+        "local-store",
+        "the store writer has stopped (shutting down); send the records again",
+    )
+}
+
+impl<S: EventStore + RejectSink> Queue for StoreHandoff<S> {
+    fn max_batch(&self) -> usize {
+        HANDOFF_BATCH
+    }
+
+    async fn send_batch(
+        &self,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<Result<(), EntryFailure>>, PortError> {
+        self.in_flight
+            .fetch_add(messages.len() as u64, Ordering::SeqCst);
+        let _in_flight = InFlight(&self.in_flight, messages.len() as u64);
+        let mut results: Vec<Result<(), EntryFailure>> = Vec::with_capacity(messages.len());
+        let mut incoming = Vec::with_capacity(messages.len());
+        let mut at = Vec::with_capacity(messages.len());
+        for (i, m) in messages.iter().enumerate() {
+            if m.body.len() > self.max_message_bytes {
+                results.push(Err(EntryFailure {
+                    code: "InvalidParameterValue".into(),
+                    message: format!(
+                        "the message is {} bytes; the queue's MaximumMessageSize is {}",
+                        m.body.len(),
+                        self.max_message_bytes
+                    ),
+                    class: ErrorClass::Permanent,
+                }));
+                continue;
+            }
+            results.push(Ok(()));
+            at.push(i);
+            incoming.push(IncomingMessage {
+                message_id: String::new(),
+                body: m.body.clone(),
+            });
+        }
+        if incoming.is_empty() {
+            return Ok(results);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                messages: incoming,
+                reply,
+            })
+            .await
+            .map_err(|_| writer_stopped())?;
+        let outcome = answer.await.map_err(|_| writer_stopped())?;
+        for (i, failure) in at.into_iter().zip(outcome) {
+            if let (Some(failure), Some(result)) = (failure, results.get_mut(i)) {
+                *result = Err(failure);
+            }
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tideline_core::ingest::IngestConfig;
+    use tideline_core::retry::RetryPolicy;
+    use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent, StoredEvent};
+    use tideline_stages::memory::{MemoryRejects, MemoryStore, throttled};
+    use tideline_stages::transform::{IncomingRecord, TransformFailure, transform_batch};
+    use tideline_stages::{RejectedRecord, StoreError};
+
+    /// The in-memory store with its scripted faults, and its rejects.
+    #[derive(Default)]
+    struct Store {
+        events: MemoryStore,
+        rejects: MemoryRejects,
+        /// Every rejection fails permanently (the table is gone).
+        reject_fails: bool,
+    }
+
+    impl EventStore for Store {
+        async fn append(
+            &self,
+            entity: &EntityId,
+            events: Vec<NewEvent>,
+            expected: ExpectedSeq,
+        ) -> Result<Vec<AppendOutcome>, StoreError> {
+            self.events.append(entity, events, expected).await
+        }
+        async fn read_events(
+            &self,
+            entity: &EntityId,
+            after_seq: u64,
+            limit: usize,
+        ) -> Result<Vec<StoredEvent>, StoreError> {
+            self.events.read_events(entity, after_seq, limit).await
+        }
+        async fn head(
+            &self,
+            entity: &EntityId,
+        ) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
+            self.events.head(entity).await
+        }
+    }
+
+    impl RejectSink for Store {
+        async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
+            if self.reject_fails {
+                return Err(PortError::permanent("memory", "no such table: rejected"));
+            }
+            self.rejects.reject(record).await
+        }
+    }
+
+    fn records(n: u32) -> Vec<IncomingRecord> {
+        (0..n)
+            .map(|i| IncomingRecord {
+                record_id: format!("r{i}"),
+                data: serde_json::json!({"entity_id": format!("e{}", i % 3), "id": format!("ev-{i}"), "type": "Placed", "data": {"n": i}})
+                    .to_string()
+                    .into_bytes(),
+                arrival: chrono::Utc::now(),
+            })
+            .collect()
+    }
+
+    fn handoff(store: &Arc<Store>) -> StoreHandoff<Store> {
+        StoreHandoff::new(store.clone(), Arc::default(), 262_144)
+    }
+
+    /// Given a store that is busy for a while, when ingest hands it records,
+    /// then none is rejected or lost: the transform stage retries them, and
+    /// what is still refused when its retries run out is reported back as
+    /// transient (the producer resends it), never acknowledged.
+    #[tokio::test]
+    async fn transient_store_errors_never_reject_or_lose_a_record() {
+        let store = Arc::new(Store::default());
+        store
+            .events
+            .faults
+            .script([Some(throttled()), Some(throttled())]);
+        let config = IngestConfig::default();
+        let out = transform_batch(
+            &config,
+            &handoff(&store),
+            &RetryPolicy::fast(3),
+            records(30),
+        )
+        .await;
+        assert!(
+            out.records.iter().all(|r| r.result.is_ok()),
+            "two busy appends are retried away"
+        );
+        assert_eq!(store.events.all_events().len(), 30);
+
+        let store = Arc::new(Store::default());
+        // Busy for as long as the transform stage's three attempts.
+        store
+            .events
+            .faults
+            .script((0..3).map(|_| Some(throttled())));
+        let out = transform_batch(
+            &config,
+            &handoff(&store),
+            &RetryPolicy::fast(3),
+            records(30),
+        )
+        .await;
+        assert!(
+            out.records.iter().all(|r| matches!(&r.result, Err(e @ TransformFailure::EnqueueFailed { .. }) if e.is_transient())),
+            "{:?}",
+            out.records.iter().map(|r| &r.result).collect::<Vec<_>>()
+        );
+        assert!(store.rejects.records.lock().unwrap().is_empty());
+        // The producer resends once the store recovers: each record once, in order.
+        let out = transform_batch(
+            &config,
+            &handoff(&store),
+            &RetryPolicy::fast(3),
+            records(30),
+        )
+        .await;
+        assert!(out.records.iter().all(|r| r.result.is_ok()));
+        let stored = store.events.all_events();
+        assert_eq!(stored.len(), 30);
+        for entity in ["e0", "e1", "e2"] {
+            let seqs: Vec<u64> = stored
+                .iter()
+                .filter(|e| e.entity_id.as_str() == entity)
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+        }
+    }
+
+    /// A message above the queue hop's size limit is refused permanently,
+    /// as `SendMessage` refuses it.
+    #[tokio::test]
+    async fn a_message_over_the_queue_limit_is_refused() {
+        let store = Arc::new(Store::default());
+        let small = StoreHandoff::new(store.clone(), Arc::default(), 64);
+        let big = OutgoingMessage {
+            group_id: "e".into(),
+            dedup_id: "d".into(),
+            body: "x".repeat(65),
+            trace_header: None,
+        };
+        let results = small.send_batch(&[big]).await.unwrap();
+        let e = results[0].as_ref().unwrap_err();
+        assert_eq!(e.class, ErrorClass::Permanent);
+        assert!(e.message.contains("MaximumMessageSize"), "{e}");
+        assert!(store.events.all_events().is_empty());
+    }
+
+    /// Given a poison message whose rejection cannot be recorded, when it
+    /// is handed over with good records behind it, then only it carries the
+    /// permanent failure: the records behind it were never attempted, so
+    /// they are retryable, not refused.
+    #[tokio::test]
+    async fn only_the_record_the_store_stopped_at_carries_a_permanent_failure() {
+        let store = Arc::new(Store {
+            reject_fails: true,
+            ..Store::default()
+        });
+        let handoff = handoff(&store);
+        let good = tideline_core::ingest::admit(
+            &IngestConfig::default(),
+            br#"{"entity_id":"e","id":"ok","type":"T","data":{}}"#,
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        let poison = OutgoingMessage {
+            body: "not a record".into(),
+            ..OutgoingMessage::for_record(&good)
+        };
+        let results = handoff
+            .send_batch(&[poison, OutgoingMessage::for_record(&good)])
+            .await
+            .unwrap();
+        assert_eq!(
+            results[0].as_ref().unwrap_err().class,
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            results[1].as_ref().unwrap_err().class,
+            ErrorClass::Retryable
+        );
+    }
+}
