@@ -45,11 +45,11 @@ struct Job {
 /// One writer task appends for every request: the requests waiting when it
 /// is free go into one run of the store stage, one transaction.
 #[derive(Debug)]
-pub struct StoreHandoff<S> {
+pub struct StoreHandoff<S, R = S> {
     jobs: mpsc::Sender<Job>,
     in_flight: Arc<AtomicU64>,
     max_message_bytes: usize,
-    store: std::marker::PhantomData<fn() -> S>,
+    store: std::marker::PhantomData<fn() -> (S, R)>,
 }
 
 impl std::fmt::Debug for Job {
@@ -60,12 +60,18 @@ impl std::fmt::Debug for Job {
     }
 }
 
-impl<S: EventStore + RejectSink + 'static> StoreHandoff<S> {
-    /// A hand-off into `store`, counting under `counters` (stage `store`).
-    /// Starts the writer task: call it inside a Tokio runtime.
-    pub fn new(store: Arc<S>, counters: Arc<StageCounters>, max_message_bytes: usize) -> Self {
+impl<S: EventStore + 'static, R: RejectSink + 'static> StoreHandoff<S, R> {
+    /// A hand-off into `store` (poison records to `rejects`), counting under
+    /// `counters` (stage `store`). Starts the writer task: call it inside a
+    /// Tokio runtime.
+    pub fn new(
+        store: Arc<S>,
+        rejects: Arc<R>,
+        counters: Arc<StageCounters>,
+        max_message_bytes: usize,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel(64);
-        tokio::spawn(write_jobs(store, counters, queue));
+        tokio::spawn(write_jobs(store, rejects, counters, queue));
         Self {
             jobs,
             in_flight: Arc::default(),
@@ -75,7 +81,7 @@ impl<S: EventStore + RejectSink + 'static> StoreHandoff<S> {
     }
 }
 
-impl<S> StoreHandoff<S> {
+impl<S, R> StoreHandoff<S, R> {
     /// The queue hop's message size limit this hand-off enforces.
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
@@ -90,8 +96,9 @@ impl<S> StoreHandoff<S> {
 /// The writer task: takes the waiting requests together, runs the store
 /// stage over them in arrival order, and answers each request for its own
 /// records. Ends when the hand-off is dropped.
-async fn write_jobs<S: EventStore + RejectSink>(
+async fn write_jobs<S: EventStore, R: RejectSink>(
     store: Arc<S>,
+    rejects: Arc<R>,
     counters: Arc<StageCounters>,
     mut queue: mpsc::Receiver<Job>,
 ) {
@@ -118,7 +125,7 @@ async fn write_jobs<S: EventStore + RejectSink>(
             }
             replies.push(job.reply);
         }
-        let stored = store_batch(&*store, &*store, messages).await;
+        let stored = store_batch(&*store, &*rejects, messages).await;
         counters.add(stored.counts);
         let mut outcomes: Vec<Vec<Option<EntryFailure>>> = vec![Vec::new(); replies.len()];
         for &(j, _) in &owner {
@@ -171,7 +178,7 @@ fn writer_stopped() -> PortError {
     )
 }
 
-impl<S: EventStore + RejectSink> Queue for StoreHandoff<S> {
+impl<S: EventStore, R: RejectSink> Queue for StoreHandoff<S, R> {
     fn max_batch(&self) -> usize {
         HANDOFF_BATCH
     }
@@ -232,51 +239,16 @@ mod tests {
     use super::*;
     use tideline_core::ingest::IngestConfig;
     use tideline_core::retry::RetryPolicy;
-    use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent, StoredEvent};
+    use tideline_stages::RejectedRecord;
     use tideline_stages::memory::{MemoryRejects, MemoryStore, throttled};
     use tideline_stages::transform::{IncomingRecord, TransformFailure, transform_batch};
-    use tideline_stages::{RejectedRecord, StoreError};
 
-    /// The in-memory store with its scripted faults, and its rejects.
-    #[derive(Default)]
-    struct Store {
-        events: MemoryStore,
-        rejects: MemoryRejects,
-        /// Every rejection fails permanently (the table is gone).
-        reject_fails: bool,
-    }
+    /// Rejections that fail permanently (the table is gone).
+    struct FailingRejects;
 
-    impl EventStore for Store {
-        async fn append(
-            &self,
-            entity: &EntityId,
-            events: Vec<NewEvent>,
-            expected: ExpectedSeq,
-        ) -> Result<Vec<AppendOutcome>, StoreError> {
-            self.events.append(entity, events, expected).await
-        }
-        async fn read_events(
-            &self,
-            entity: &EntityId,
-            after_seq: u64,
-            limit: usize,
-        ) -> Result<Vec<StoredEvent>, StoreError> {
-            self.events.read_events(entity, after_seq, limit).await
-        }
-        async fn head(
-            &self,
-            entity: &EntityId,
-        ) -> Result<Option<tideline_core::event::EntityHead>, StoreError> {
-            self.events.head(entity).await
-        }
-    }
-
-    impl RejectSink for Store {
-        async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
-            if self.reject_fails {
-                return Err(PortError::permanent("memory", "no such table: rejected"));
-            }
-            self.rejects.reject(record).await
+    impl RejectSink for FailingRejects {
+        async fn reject(&self, _: RejectedRecord) -> Result<(), PortError> {
+            Err(PortError::permanent("memory", "no such table: rejected"))
         }
     }
 
@@ -292,8 +264,11 @@ mod tests {
             .collect()
     }
 
-    fn handoff(store: &Arc<Store>) -> StoreHandoff<Store> {
-        StoreHandoff::new(store.clone(), Arc::default(), 262_144)
+    fn handoff(
+        store: &Arc<MemoryStore>,
+        rejects: &Arc<MemoryRejects>,
+    ) -> StoreHandoff<MemoryStore, MemoryRejects> {
+        StoreHandoff::new(store.clone(), rejects.clone(), Arc::default(), 262_144)
     }
 
     /// Given a store that is busy for a while, when ingest hands it records,
@@ -302,15 +277,15 @@ mod tests {
     /// transient (the producer resends it), never acknowledged.
     #[tokio::test]
     async fn transient_store_errors_never_reject_or_lose_a_record() {
-        let store = Arc::new(Store::default());
-        store
-            .events
-            .faults
-            .script([Some(throttled()), Some(throttled())]);
+        let (store, rejects) = (
+            Arc::new(MemoryStore::default()),
+            Arc::new(MemoryRejects::default()),
+        );
+        store.faults.script([Some(throttled()), Some(throttled())]);
         let config = IngestConfig::default();
         let out = transform_batch(
             &config,
-            &handoff(&store),
+            &handoff(&store, &rejects),
             &RetryPolicy::fast(3),
             records(30),
         )
@@ -319,17 +294,17 @@ mod tests {
             out.records.iter().all(|r| r.result.is_ok()),
             "two busy appends are retried away"
         );
-        assert_eq!(store.events.all_events().len(), 30);
+        assert_eq!(store.all_events().len(), 30);
 
-        let store = Arc::new(Store::default());
+        let (store, rejects) = (
+            Arc::new(MemoryStore::default()),
+            Arc::new(MemoryRejects::default()),
+        );
         // Busy for as long as the transform stage's three attempts.
-        store
-            .events
-            .faults
-            .script((0..3).map(|_| Some(throttled())));
+        store.faults.script((0..3).map(|_| Some(throttled())));
         let out = transform_batch(
             &config,
-            &handoff(&store),
+            &handoff(&store, &rejects),
             &RetryPolicy::fast(3),
             records(30),
         )
@@ -339,17 +314,17 @@ mod tests {
             "{:?}",
             out.records.iter().map(|r| &r.result).collect::<Vec<_>>()
         );
-        assert!(store.rejects.records.lock().unwrap().is_empty());
+        assert!(rejects.records.lock().unwrap().is_empty());
         // The producer resends once the store recovers: each record once, in order.
         let out = transform_batch(
             &config,
-            &handoff(&store),
+            &handoff(&store, &rejects),
             &RetryPolicy::fast(3),
             records(30),
         )
         .await;
         assert!(out.records.iter().all(|r| r.result.is_ok()));
-        let stored = store.events.all_events();
+        let stored = store.all_events();
         assert_eq!(stored.len(), 30);
         for entity in ["e0", "e1", "e2"] {
             let seqs: Vec<u64> = stored
@@ -365,8 +340,13 @@ mod tests {
     /// as `SendMessage` refuses it.
     #[tokio::test]
     async fn a_message_over_the_queue_limit_is_refused() {
-        let store = Arc::new(Store::default());
-        let small = StoreHandoff::new(store.clone(), Arc::default(), 64);
+        let store = Arc::new(MemoryStore::default());
+        let small = StoreHandoff::new(
+            store.clone(),
+            Arc::new(MemoryRejects::default()),
+            Arc::default(),
+            64,
+        );
         let big = OutgoingMessage {
             group_id: "e".into(),
             dedup_id: "d".into(),
@@ -377,7 +357,7 @@ mod tests {
         let e = results[0].as_ref().unwrap_err();
         assert_eq!(e.class, ErrorClass::Permanent);
         assert!(e.message.contains("MaximumMessageSize"), "{e}");
-        assert!(store.events.all_events().is_empty());
+        assert!(store.all_events().is_empty());
     }
 
     /// Given a poison message whose rejection cannot be recorded, when it
@@ -386,11 +366,12 @@ mod tests {
     /// they are retryable, not refused.
     #[tokio::test]
     async fn only_the_record_the_store_stopped_at_carries_a_permanent_failure() {
-        let store = Arc::new(Store {
-            reject_fails: true,
-            ..Store::default()
-        });
-        let handoff = handoff(&store);
+        let handoff = StoreHandoff::new(
+            Arc::new(MemoryStore::default()),
+            Arc::new(FailingRejects),
+            Arc::default(),
+            262_144,
+        );
         let good = tideline_core::ingest::admit(
             &IngestConfig::default(),
             br#"{"entity_id":"e","id":"ok","type":"T","data":{}}"#,

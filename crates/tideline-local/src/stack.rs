@@ -292,6 +292,7 @@ impl LocalStack {
         let counters = Counters::default();
         let handoff = StoreHandoff::new(
             store.clone(),
+            store.clone(),
             counters.store.clone(),
             config.ingest.limits.sqs_message_bytes,
         );
