@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
-use tideline_testkit::{endpoint, sdk_config, unique};
+use tideline_testkit::moto::{endpoint, sdk_config, unique};
 
 async fn queue(sqs: &aws_sdk_sqs::Client) -> String {
     sqs.create_queue()
