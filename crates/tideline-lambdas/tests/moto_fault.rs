@@ -31,10 +31,7 @@
 //! vacuously.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tideline-aws/tests/support/mod.rs"]
-mod support;
 
-use lambda_runtime::{Context, LambdaEvent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -50,6 +47,8 @@ use tideline_lambdas::{emit, store, transform};
 use tideline_stages::EventStore;
 use tideline_stages::emit::EmitConfig;
 use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
+use tideline_testkit::fixtures::{self, lambda};
+use tideline_testkit::moto;
 
 /// Lanes: independent copies of the chain (queue, table, stream, bus,
 /// target) run one after the other through the same proxy. Small tables keep
@@ -69,19 +68,13 @@ const KILL: f64 = 0.08;
 /// Chance that a batch is delivered a second time.
 const TWICE: f64 = 0.1;
 
-fn lambda<T: serde::de::DeserializeOwned>(payload: Value) -> LambdaEvent<T> {
-    LambdaEvent::new(serde_json::from_value(payload).unwrap(), Context::default())
-}
-
 /// The producer's record `n` (1-based) of `entity`; its event id is `<entity>-<n>`.
 fn record(entity: &str, n: u32) -> Vec<u8> {
-    json!({
-        "entity_id": entity, "type": "ItemAdded", "id": format!("{entity}-{n}"),
-        "occurred_at": "2026-11-23T08:00:00Z",
-        "data": {"n": n},
-    })
-    .to_string()
-    .into_bytes()
+    fixtures::record(entity, "ItemAdded")
+        .id(format!("{entity}-{n}"))
+        .occurred_at("2026-11-23T08:00:00Z")
+        .data(json!({"n": n}))
+        .bytes()
 }
 
 /// What the harness did, to show each redelivery path was taken.
@@ -155,14 +148,14 @@ struct Chain {
 impl Chain {
     async fn new(proxy: Arc<FaultProxy>, seed: u64) -> Self {
         // Resources are made directly on moto; only the Lambdas' clients go through the proxy.
-        let sdk = support::sdk_config().await;
+        let sdk = moto::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
         let eb = aws_sdk_eventbridge::Client::new(&sdk);
-        let fifo_url = support::create_fifo_queue(&sqs).await;
-        let table = support::unique("tl-events");
-        let stream_arn = support::create_table(&ddb, &table).await;
-        let (bus, target_url) = support::create_bus_with_queue_target(&eb, &sqs).await;
+        let fifo_url = moto::create_fifo_queue(&sqs).await;
+        let table = moto::unique("tl-events");
+        let stream_arn = moto::create_event_table(&ddb, &table, true).await.unwrap();
+        let (bus, target_url) = moto::create_bus_with_queue_target(&eb, &sqs).await;
 
         let hostile = proxy.sdk_config().await;
         let transformer = Arc::new(transform::State {
@@ -200,10 +193,9 @@ impl Chain {
     /// records until it succeeds.
     /// With `kill_first`, the first invocation is killed mid-flight.
     async fn firehose(&mut self, records: &[Vec<u8>], kill_first: bool) {
-        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
         for attempt in 0..40 {
             self.stats.firehose_invocations += 1;
-            let event = support::firehose_event(&refs);
+            let event = moto::firehose_event(records);
             if (kill_first && attempt == 0) || self.rng.random_bool(KILL) {
                 let state = self.transformer.clone();
                 let invocation =
@@ -233,7 +225,7 @@ impl Chain {
 
     /// The FIFO event source mapping, one poll. False when the queue was empty.
     async fn sqs_poll(&mut self) -> bool {
-        let (event, messages) = support::receive_sqs_event(&self.sqs, &self.fifo_url).await;
+        let (event, messages) = moto::receive_sqs_event(&self.sqs, &self.fifo_url).await;
         if messages.is_empty() {
             return false;
         }
@@ -343,7 +335,7 @@ impl Chain {
         }
         self.stats.stream_batches += 1;
         let batch: Vec<Value> = pending[..pending.len().min(STREAM_BATCH)].to_vec();
-        let event = json!({ "Records": batch });
+        let event = fixtures::stream_event(batch.clone());
         let roll: f64 = self.rng.random();
         if roll < KILL {
             let state = self.emitter.clone();
@@ -469,7 +461,7 @@ impl StreamTail {
             }
             for r in page.records() {
                 self.last = r.dynamodb().and_then(|d| d.sequence_number.clone());
-                out.push(support::stream_record_json(r, &self.arn));
+                out.push(moto::stream_record_json(r, &self.arn));
             }
             iterator = page.next_shard_iterator;
         }
@@ -600,7 +592,7 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_through_faults_loses_nothing_and_keeps_order() {
     let started = Instant::now();
-    let proxy = Arc::new(FaultProxy::start(&support::endpoint(), 0x071d_e11e).await);
+    let proxy = Arc::new(FaultProxy::start(&moto::endpoint(), 0x071d_e11e).await);
     let p = &proxy;
     // Faults on every hop. Probabilities are drawn from the proxy's seeded
     // generator; the rates keep most calls healthy so the run stays short.
