@@ -5,14 +5,14 @@
 //! and a replay that rebuilds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
 use event_responder::{Config, Responder, Summary};
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, SqliteCheckpoints};
 use tideline_core::Classify;
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_local::LocalStack;
+use tideline_testkit::local::LocalHarness;
 
 const TYPES: [&str; 5] = [
     "OrderPlaced",
@@ -21,24 +21,6 @@ const TYPES: [&str; 5] = [
     "OrderShipped",
     "OrderDelivered",
 ];
-
-async fn put_records(addr: std::net::SocketAddr, records: &[Value]) {
-    let body = json!({
-        "DeliveryStreamName": "tideline-ingest",
-        "Records": records.iter().map(|r| json!({"Data": base64::engine::general_purpose::STANDARD.encode(r.to_string())})).collect::<Vec<_>>(),
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("http://{addr}/"))
-        .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-    let out: Value = resp.json().await.unwrap();
-    assert_eq!(out["FailedPutCount"], 0, "{out}");
-}
 
 /// Delivers archived events after `position` like EventBridge might:
 /// shuffled, some twice, retried events redelivered until none is left.
@@ -82,14 +64,7 @@ async fn replay(addr: std::net::SocketAddr, body: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuild_by_replay_equals_live_build() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap();
+    let stack = LocalHarness::start().await;
     let addr = stack.local_addr();
 
     // 6 orders, each through its life (some cancelled), plus a test event.
@@ -104,10 +79,10 @@ async fn rebuild_by_replay_equals_live_build() {
         }
     }
     records.push(json!({"entity_id": "order-test", "type": "OrderPlaced", "id": "t-1", "test": true, "data": {}}));
-    put_records(addr, &records).await;
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    stack.ingest(&records).await;
+    stack.wait_idle(Duration::from_secs(30)).await;
 
-    let db = dir.path().join("responder.db");
+    let db = stack.dir().join("responder.db");
     let config = Config::load(|k| match k {
         "TIDELINE_CONSUMER_NAME" => Some("event-responder".into()),
         "TIDELINE_CHECKPOINT_TABLE" => Some(format!("sqlite:{}", db.display())),

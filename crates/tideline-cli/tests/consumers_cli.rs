@@ -2,10 +2,10 @@
 //! reset` against local mode in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tideline_testkit::fixtures::b64;
 use std::process::Command;
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, CheckpointUpdate, SqliteCheckpoints};
+use tideline_testkit::fixtures::b64;
 use tideline_testkit::local::LocalHarness;
 
 fn tideline(args: &[&str]) -> (bool, String, String) {

@@ -54,7 +54,11 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
     for (entity, n) in [("order-1", 3), ("order-2", 2)] {
         let events = (0..n)
             .map(|i| {
-                new_event(&record(entity, "OrderNoted").id(format!("{entity}-{i}")).data(json!({"i": i})))
+                new_event(
+                    &record(entity, "OrderNoted")
+                        .id(format!("{entity}-{i}"))
+                        .data(json!({"i": i})),
+                )
             })
             .collect();
         store

@@ -2,8 +2,6 @@
 //! module's table layout (`pk`, `sk` strings).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use aws_sdk_dynamodb::types::{AttributeValue as V, TransactWriteItem, Update};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -12,6 +10,7 @@ use tideline_consumer::{
     IntegrationEvent, Outcome,
 };
 use tideline_core::Classify;
+use tideline_testkit::moto;
 
 fn event(entity: &str, seq: u64) -> IntegrationEvent<Value> {
     serde_json::from_value(json!({
@@ -24,12 +23,12 @@ fn event(entity: &str, seq: u64) -> IntegrationEvent<Value> {
 }
 
 async fn tables() -> (aws_sdk_dynamodb::Client, String, String) {
-    let sdk = support::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let checkpoints = support::unique("tl-cp");
-    let model = support::unique("tl-rm");
-    support::create_table(&ddb, &checkpoints, true).await;
-    support::create_table(&ddb, &model, false).await;
+    let checkpoints = moto::unique("tl-cp");
+    let model = moto::unique("tl-rm");
+    moto::create_key_table(&ddb, &checkpoints, true).await;
+    moto::create_key_table(&ddb, &model, false).await;
     (ddb, checkpoints, model)
 }
 
@@ -71,11 +70,11 @@ async fn applied(ddb: &aws_sdk_dynamodb::Client, table: &str, entity: &str) -> V
 async fn shuffled_duplicated_delivery_applies_once_in_order_with_transactions() {
     let (ddb, checkpoints, model) = tables().await;
     for policy in [GapPolicy::Retry, GapPolicy::Buffer] {
-        let consumer = support::unique("c");
+        let consumer = moto::unique("c");
         let guard = Guard::new(DynamoCheckpoints::new(ddb.clone(), &checkpoints), &consumer)
             .with_gap_policy(policy)
             .with_max_buffered(3);
-        let entity = support::unique("order");
+        let entity = moto::unique("order");
         // 8 events, reversed, each delivered twice.
         let mut queue: VecDeque<u64> = (1..=8).rev().flat_map(|s| [s, s]).collect();
         let mut rounds = 0;

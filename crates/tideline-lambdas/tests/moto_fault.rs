@@ -31,7 +31,6 @@
 //! vacuously.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};

@@ -3,7 +3,8 @@
 //! idle, read the query API, a log target's lines and `processing-failed`).
 //!
 //! [`LocalHarness::start_with`] takes a closure that adjusts the
-//! [`LocalConfig`]; everything it does not set is `LocalConfig::default()`
+//! [`LocalConfig`], given the temporary directory (for files a rule's target
+//! writes there); everything it does not set is `LocalConfig::default()`
 //! except the data directory (`<temporary dir>/data`) and the listen address
 //! (any free port on 127.0.0.1). The harness dereferences to the
 //! [`LocalStack`], so `h.shared()` and `h.local_addr()` read as before.
@@ -47,31 +48,34 @@ impl std::ops::Deref for LocalHarness {
     }
 }
 
-fn config(dir: &Path, adjust: impl FnOnce(&mut LocalConfig)) -> LocalConfig {
+fn config(dir: &Path, adjust: impl FnOnce(&mut LocalConfig, &Path)) -> LocalConfig {
     let mut config = LocalConfig {
         data_dir: dir.join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
         ..LocalConfig::default()
     };
-    adjust(&mut config);
+    adjust(&mut config, dir);
     config
 }
 
 impl LocalHarness {
     /// A stack with the default configuration.
     pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
+        Self::start_with(|_, _| {}).await
     }
 
-    /// A stack whose configuration `adjust` changes.
-    pub async fn start_with(adjust: impl FnOnce(&mut LocalConfig)) -> Self {
+    /// A stack whose configuration `adjust` changes; it is given the
+    /// temporary directory too (the same as [`Self::dir`] later).
+    pub async fn start_with(adjust: impl FnOnce(&mut LocalConfig, &Path)) -> Self {
         Self::try_start_with(adjust)
             .await
             .expect("the local stack starts")
     }
 
     /// As [`Self::start_with`], for a test of a refused configuration.
-    pub async fn try_start_with(adjust: impl FnOnce(&mut LocalConfig)) -> Result<Self, LocalError> {
+    pub async fn try_start_with(
+        adjust: impl FnOnce(&mut LocalConfig, &Path),
+    ) -> Result<Self, LocalError> {
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path(), adjust);
         let data_dir = config.data_dir.clone();
@@ -91,7 +95,7 @@ impl LocalHarness {
 
     /// Shuts the stack down and starts it again on the same directory, with
     /// a configuration `adjust` changes (from the defaults, as at start).
-    pub async fn restart_with(self, adjust: impl FnOnce(&mut LocalConfig)) -> Self {
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut LocalConfig, &Path)) -> Self {
         let dir = self.shutdown().await;
         let config = config(dir.path(), adjust);
         let data_dir = config.data_dir.clone();
