@@ -39,17 +39,17 @@ struct Env {
 
 async fn env() -> Env {
     let sdk = moto::sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let eb = aws_sdk_eventbridge::Client::new(&sdk);
-    let fifo_url = moto::create_fifo_queue(&sqs).await;
-    let table = moto::unique("tl-events");
-    let stream_arn = moto::create_event_table(&ddb, &table, true).await.unwrap();
-    let (bus, target_url) = moto::create_bus_with_queue_target(&eb, &sqs).await;
+    let moto::ChainResources {
+        fifo_url,
+        table,
+        stream_arn,
+        bus,
+        target_url,
+    } = moto::ChainResources::create(&sdk).await;
     Env {
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        ddb: aws_sdk_dynamodb::Client::new(&sdk),
         sdk,
-        sqs,
-        ddb,
         fifo_url,
         table,
         stream_arn,

@@ -10,7 +10,8 @@
 //! - [`unique`]: resource names no two tests share;
 //! - resources: [`create_event_table`] (the table contract),
 //!   [`create_key_table`], [`create_fifo_queue`],
-//!   [`create_bus_with_queue_target`];
+//!   [`create_bus_with_queue_target`], and all of the chain's at once
+//!   ([`ChainResources`]);
 //! - the event source mappings, which moto cannot run: [`firehose_event`]
 //!   plays Firehose's transform invocation, [`receive_sqs_event`] and
 //!   [`settle_sqs`] the FIFO mapping, [`StreamReader`] and
@@ -281,6 +282,42 @@ pub async fn create_bus_with_queue_target(
         .await
         .unwrap();
     (bus, url)
+}
+
+/// The resources of the whole chain, as Terraform makes them: the FIFO
+/// queue, the event table with its stream, and a bus whose rule targets a
+/// standard queue (so a test can read what the bus delivered).
+pub struct ChainResources {
+    /// The FIFO queue between transformer and storer.
+    pub fifo_url: String,
+    /// The event table.
+    pub table: String,
+    /// Its NEW_AND_OLD_IMAGES stream.
+    pub stream_arn: String,
+    /// The custom bus the emitter publishes to.
+    pub bus: String,
+    /// The standard queue the bus's rule targets.
+    pub target_url: String,
+}
+
+impl ChainResources {
+    /// Creates a fresh set on moto, through `sdk`.
+    pub async fn create(sdk: &SdkConfig) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let ddb = aws_sdk_dynamodb::Client::new(sdk);
+        let eb = aws_sdk_eventbridge::Client::new(sdk);
+        let fifo_url = create_fifo_queue(&sqs).await;
+        let table = unique("tl-events");
+        let stream_arn = create_event_table(&ddb, &table, true).await.unwrap();
+        let (bus, target_url) = create_bus_with_queue_target(&eb, &sqs).await;
+        Self {
+            fifo_url,
+            table,
+            stream_arn,
+            bus,
+            target_url,
+        }
+    }
 }
 
 /// Firehose's transform invocation for these records, as it happens now: a
