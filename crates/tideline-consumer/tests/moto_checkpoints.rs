@@ -3,23 +3,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_sdk_dynamodb::types::{AttributeValue as V, TransactWriteItem, Update};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::VecDeque;
 use tideline_consumer::{
     CheckpointStore, CheckpointUpdate, ConsumerError, DynamoCheckpoints, GapPolicy, Guard,
     IntegrationEvent, Outcome,
 };
 use tideline_core::Classify;
+use tideline_testkit::fixtures::BusEvent;
 use tideline_testkit::moto;
 
 fn event(entity: &str, seq: u64) -> IntegrationEvent<Value> {
-    serde_json::from_value(json!({
-        "version": "0", "id": "x", "detail-type": "T", "source": "tideline", "time": "t",
-        "detail": {"metadata": {"event_id": format!("{entity}-{seq}"), "event_type": "T", "schema_version": 1,
-            "entity_id": entity, "sequence": seq, "occurred_at": "t", "stored_at": "t",
-            "correlation_id": null, "test": false}, "data": {}}
-    }))
-    .unwrap()
+    BusEvent::new(entity, seq).read()
 }
 
 async fn tables() -> (aws_sdk_dynamodb::Client, String, String) {

@@ -411,3 +411,94 @@ pub fn new_event<R: RecordBytes + ?Sized>(record: &R) -> tideline_core::NewEvent
     )
     .unwrap()
 }
+
+/// An integration event as the bus delivers it to a consumer (EventBridge's
+/// envelope around Tideline's `detail`: `metadata` and `data`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusEvent {
+    entity_id: String,
+    sequence: u64,
+    id: String,
+    detail_type: String,
+    time: String,
+    test: bool,
+    traceparent: Option<String>,
+    data: Value,
+}
+
+impl BusEvent {
+    /// Event `<entity>-<sequence>` of type `T`, bus id `x`, times `t`, not a
+    /// test event, no trace, data `{}`.
+    pub fn new(entity_id: &str, sequence: u64) -> Self {
+        Self {
+            entity_id: entity_id.into(),
+            sequence,
+            id: "x".into(),
+            detail_type: "T".into(),
+            time: "t".into(),
+            test: false,
+            traceparent: None,
+            data: json!({}),
+        }
+    }
+
+    /// The bus's event id (`id`).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// The event type: `detail-type` and `metadata.event_type`.
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.detail_type = event_type.into();
+        self
+    }
+
+    /// The bus's `time`.
+    pub fn time(mut self, time: impl Into<String>) -> Self {
+        self.time = time.into();
+        self
+    }
+
+    /// `metadata.test`.
+    pub fn test(mut self, test: bool) -> Self {
+        self.test = test;
+        self
+    }
+
+    /// `metadata.traceparent`.
+    pub fn traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.traceparent = Some(traceparent.into());
+        self
+    }
+
+    /// `data`.
+    pub fn data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// The event JSON.
+    pub fn to_json(&self) -> Value {
+        let mut metadata = json!({
+            "event_id": format!("{}-{}", self.entity_id, self.sequence),
+            "event_type": self.detail_type, "schema_version": 1,
+            "entity_id": self.entity_id, "sequence": self.sequence,
+            "occurred_at": "t", "stored_at": "t",
+            "correlation_id": null, "test": self.test,
+        });
+        if let Some(t) = &self.traceparent {
+            metadata["traceparent"] = json!(t);
+        }
+        json!({
+            "version": "0", "id": self.id, "detail-type": self.detail_type,
+            "source": "tideline", "time": self.time,
+            "detail": {"metadata": metadata, "data": self.data},
+        })
+    }
+
+    /// The event, read as type `T` (a consumer's `IntegrationEvent<…>`).
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_value(self.to_json()).unwrap()
+    }
+}
