@@ -15,7 +15,7 @@ const LOG: &str = "events.jsonl";
 
 /// A stack with one log target writing to [`LOG`].
 async fn start_with_log() -> LocalHarness {
-    LocalHarness::start_with(|c, dir| c.rules = log_rule(&dir.join(LOG))).await
+    LocalHarness::start_with(|c, dir| c.rules = log_rule("log", &dir.join(LOG))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,7 +253,7 @@ async fn a_trace_follows_each_record_to_the_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundled_emission_delivers_every_event_once_in_order() {
     let stack = LocalHarness::start_with(|c, dir| {
-        c.rules = log_rule(&dir.join(LOG));
+        c.rules = log_rule("log", &dir.join(LOG));
         c.bundle = tideline_core::bundle::BundleConfig::from_max_events(5);
     })
     .await;

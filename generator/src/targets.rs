@@ -18,6 +18,8 @@ pub use tideline_client::{
     BatchLimits, CallError, CallResult, Delivered, FirehoseTransport, RecordError, RetryPolicy,
     Transport, deliver,
 };
+use tideline_core::{EntityId, EventId};
+use tideline_stages::OutgoingMessage;
 
 /// PutRecordBatch: at most 500 records per call (AWS-CONTRACTS.md, Firehose).
 pub const FIREHOSE_MAX_RECORDS: usize = BatchLimits::FIREHOSE.max_records;
@@ -85,47 +87,66 @@ impl Transport<Outgoing> for SqsSink {
     }
 
     fn put(&self, batch: &[&Outgoing]) -> impl Future<Output = CallResult> + Send {
-        use tideline_core::ingest::{IngestConfig, admit};
-        use tideline_stages::{OutgoingMessage, Queue};
-        let config = IngestConfig::default();
-        let messages: Vec<OutgoingMessage> = batch
-            .iter()
-            .map(|o| {
-                let r = &o.record;
-                match admit(&config, &r.bytes, chrono::Utc::now()) {
-                    // What the transformer would enqueue: the same message builder.
-                    Ok(admitted) => OutgoingMessage::for_record(&admitted),
-                    // Invalid on purpose (negative profiles): sent as is, so the
-                    // storer's poison handling is exercised.
-                    Err(_) => OutgoingMessage {
-                        group_id: self
-                            .entity_names
-                            .get(r.entity as usize)
-                            .cloned()
-                            .unwrap_or_default(),
-                        dedup_id: format!("{}{}", self.id_prefix, r.n),
-                        body: String::from_utf8_lossy(&r.bytes).into_owned(),
-                        trace_header: None,
-                    },
+        use tideline_stages::Queue;
+        // One result per record, in order: a record whose message cannot be
+        // built is refused here; the rest are sent, and their results fill in
+        // the positions they were sent from.
+        let mut results: Vec<Option<RecordError>> = vec![None; batch.len()];
+        let mut sent_from = Vec::with_capacity(batch.len());
+        let mut messages = Vec::with_capacity(batch.len());
+        for (i, o) in batch.iter().enumerate() {
+            match self.message(&o.record) {
+                Ok(m) => {
+                    sent_from.push(i);
+                    messages.push(m);
                 }
-            })
-            .collect();
+                Err(refused) => results[i] = Some(refused),
+            }
+        }
         let queue = self.queue.clone();
         async move {
-            let results = queue.send_batch(&messages).await.map_err(|e| CallError {
+            if messages.is_empty() {
+                return Ok(results);
+            }
+            let sent = queue.send_batch(&messages).await.map_err(|e| CallError {
                 message: e.to_string(),
                 retryable: e.class == tideline_core::ErrorClass::Retryable,
             })?;
-            Ok(results
-                .into_iter()
-                .map(|r| {
-                    r.err().map(|f| RecordError {
-                        code: format!("{}: {}", f.code, f.message),
-                        retryable: f.class == tideline_core::ErrorClass::Retryable,
-                    })
-                })
-                .collect())
+            for (i, r) in sent_from.into_iter().zip(sent) {
+                results[i] = r.err().map(|f| RecordError {
+                    code: format!("{}: {}", f.code, f.message),
+                    retryable: f.class == tideline_core::ErrorClass::Retryable,
+                });
+            }
+            Ok(results)
         }
+    }
+}
+
+impl SqsSink {
+    /// The queue message of a generated record, built by the pipeline's one
+    /// message builder ([`OutgoingMessage::new`]): a valid record as the
+    /// transformer would enqueue it, an invalid one (negative profiles) with
+    /// its bytes as they are, so the storer's poison handling is exercised,
+    /// under its entity's group and its record id's de-duplication id.
+    fn message(&self, r: &crate::profiles::Record) -> Result<OutgoingMessage, RecordError> {
+        use tideline_core::ingest::{IngestConfig, admit};
+        if let Ok(admitted) = admit(&IngestConfig::default(), &r.bytes, chrono::Utc::now()) {
+            return Ok(OutgoingMessage::for_record(&admitted));
+        }
+        let refused = |what: &str, e: tideline_core::ids::IdError| RecordError {
+            code: format!("InvalidMessage: {what} {e}"),
+            retryable: false,
+        };
+        let name = self
+            .entity_names
+            .get(r.entity as usize)
+            .map_or("", String::as_str);
+        let entity = EntityId::new(name).map_err(|e| refused("entity name", e))?;
+        let event = EventId::new(format!("{}{}", self.id_prefix, r.n))
+            .map_err(|e| refused("record id", e))?;
+        let body = String::from_utf8_lossy(&r.bytes).into_owned();
+        Ok(OutgoingMessage::new(&entity, &event, body, None))
     }
 }
 
@@ -264,4 +285,85 @@ pub async fn sdk_config(endpoint_url: Option<&str>, region: Option<&str>) -> aws
         }
     }
     loader.load().await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::profiles::{InvalidKind, Record};
+
+    fn sink() -> SqsSink {
+        // Never called: only the message builder is under test.
+        let client = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .build(),
+        );
+        SqsSink::new(
+            client,
+            "https://sqs.invalid/q.fifo".into(),
+            Arc::new(vec!["order-7-000000".into(), "order 7".into()]),
+            "gen-7-".into(),
+            BatchLimits {
+                max_records: SQS_MAX_RECORDS,
+                max_bytes: SQS_MAX_BYTES,
+            },
+        )
+    }
+
+    fn record(entity: u32, n: u64, bytes: &[u8]) -> Record {
+        Record {
+            n,
+            entity,
+            gen_seq: 0,
+            invalid: Some(InvalidKind::NotJson),
+            duplicate: false,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_poison_record_gets_the_pipelines_group_and_dedup_rules() {
+        let m = sink().message(&record(0, 12, b"{\"entity_id\":")).unwrap();
+        let entity = EntityId::new("order-7-000000").unwrap();
+        let event = EventId::new("gen-7-12").unwrap();
+        assert_eq!(
+            m,
+            OutgoingMessage::new(&entity, &event, "{\"entity_id\":".into(), None)
+        );
+        assert_eq!(m.group_id, "order-7-000000");
+        assert_eq!(
+            m.dedup_id,
+            tideline_core::ids::queue_dedup_id(&entity, &event)
+        );
+    }
+
+    #[test]
+    fn a_valid_record_is_the_transformers_message() {
+        let bytes = br#"{"entity_id":"order-7-000000","type":"T","id":"gen-7-1","data":{}}"#;
+        let m = sink().message(&record(0, 1, bytes)).unwrap();
+        let entity = EntityId::new("order-7-000000").unwrap();
+        let event = EventId::new("gen-7-1").unwrap();
+        assert_eq!(
+            m.dedup_id,
+            tideline_core::ids::queue_dedup_id(&entity, &event)
+        );
+        let body: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+        assert_eq!(body["entity_id"], "order-7-000000");
+    }
+
+    #[test]
+    fn a_record_without_a_valid_group_is_refused_not_sent() {
+        // A name SQS would refuse as MessageGroupId, and an unknown entity.
+        for entity in [1, 9] {
+            let refused = sink().message(&record(entity, 3, b"x")).unwrap_err();
+            assert!(!refused.retryable);
+            assert!(
+                refused.code.starts_with("InvalidMessage: entity name"),
+                "{}",
+                refused.code
+            );
+        }
+    }
 }

@@ -29,7 +29,15 @@ async fn event_responder_runs_as_a_local_lambda_target() {
         .collect();
     stack.put_records(&records).await;
     stack.wait_idle(Duration::from_secs(60)).await;
-    assert!(stack.shared().bus.dead_letters().unwrap().is_empty());
+    assert!(
+        stack
+            .shared()
+            .bus
+            .deliveries()
+            .dead_letters()
+            .unwrap()
+            .is_empty()
+    );
     let dir = stack.shutdown().await;
 
     let conn = rusqlite::Connection::open(dir.path().join("consumer.db")).unwrap();

@@ -28,10 +28,10 @@ pub const BUNDLE_MAX_EVENTS: &str = "TIDELINE_BUNDLE_MAX_EVENTS";
 pub const EVENT_SOURCE: &str = "TIDELINE_EVENT_SOURCE";
 /// Largest accepted record in bytes (transformer); optional.
 pub const MAX_RECORD_BYTES: &str = "TIDELINE_MAX_RECORD_BYTES";
-/// The queue's `MaximumMessageSize` (Terraform `max_message_size`), so ingest
-/// refuses what the queue would.
 /// Retention of rejected records in days (default: the events' retention).
 pub const REJECTED_TTL_DAYS: &str = "TIDELINE_REJECTED_TTL_DAYS";
+/// The queue's `MaximumMessageSize` (Terraform `max_message_size`), so ingest
+/// refuses what the queue would.
 pub const MAX_MESSAGE_BYTES: &str = "TIDELINE_MAX_MESSAGE_BYTES";
 /// Field map JSON (transformer); optional.
 pub const FIELD_MAP: &str = "TIDELINE_FIELD_MAP";

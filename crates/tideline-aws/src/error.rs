@@ -70,16 +70,18 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
     }
 }
 
-/// Classes an SDK error as a [`PortError`].
+/// Classes an SDK error as a [`PortError`], with the SDK error as its
+/// source: the message says what an operator needs (operation, code, HTTP
+/// status), the source keeps the rest (request id, raw response).
 pub fn classify<E>(
     service: &'static str,
     operation: &str,
-    err: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> PortError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match err {
+    let error = match &err {
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().unwrap_or("Unknown");
             let message = ctx.err().message().unwrap_or_default();
@@ -95,33 +97,51 @@ where
             service,
             format!(
                 "{operation}: request could not be built: {}",
-                DisplayChain(err)
+                DisplayChain(&err)
             ),
         ),
         // Timeouts, connection failures and unparseable responses: the
         // request may not have reached the service, or may succeed next time.
-        _ => PortError::retryable(service, format!("{operation}: {}", DisplayChain(err))),
-    }
+        _ => PortError::retryable(service, format!("{operation}: {}", DisplayChain(&err))),
+    };
+    error.with_source(err)
 }
 
-/// Displays an error with its sources, `a: b: c`.
-pub struct DisplayChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for DisplayChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
-}
+/// Displays an error with its sources, `a: b: c` (the core's, re-exported
+/// where the adapters used to define it).
+pub use tideline_core::DisplayChain;
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_sdk_error_is_the_source() {
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        use aws_sdk_dynamodb::operation::get_item::GetItemError;
+        use aws_smithy_types::body::SdkBody;
+        let raw = aws_sdk_dynamodb::config::http::HttpResponse::new(
+            400.try_into().unwrap(),
+            SdkBody::empty(),
+        );
+        let service = GetItemError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationException")
+                .message("bad key")
+                .build(),
+        );
+        let e = classify("dynamodb", "GetItem", SdkError::service_error(service, raw));
+        assert_eq!(e.class, tideline_core::ErrorClass::Permanent);
+        assert_eq!(
+            e.message,
+            "GetItem: ValidationException (HTTP 400): bad key"
+        );
+        type GetItemSdkError = SdkError<GetItemError, aws_sdk_dynamodb::config::http::HttpResponse>;
+        let source = std::error::Error::source(&e).unwrap();
+        let sdk = source.downcast_ref::<GetItemSdkError>().unwrap();
+        assert_eq!(sdk.code(), Some("ValidationException"));
+    }
 
     #[test]
     fn codes() {

@@ -17,6 +17,8 @@
 //! (INVARIANTS.md #7). De-duplication, `seq` assignment and the batch contracts
 //! live in `tideline-core` and the stage functions.
 
+#![deny(missing_docs)]
+
 pub mod bus;
 pub mod config;
 pub mod error;

@@ -66,12 +66,15 @@ impl Queue for SqsQueue {
                         .data_type("String")
                         .string_value(header)
                         .build()
-                        .map_err(|e| PortError::permanent("sqs", format!("AWSTraceHeader: {e}")))?,
+                        .map_err(|e| {
+                            PortError::permanent("sqs", format!("AWSTraceHeader: {e}"))
+                                .with_source(e)
+                        })?,
                 );
             }
-            let entry = entry
-                .build()
-                .map_err(|e| PortError::permanent("sqs", format!("SendMessageBatch entry: {e}")))?;
+            let entry = entry.build().map_err(|e| {
+                PortError::permanent("sqs", format!("SendMessageBatch entry: {e}")).with_source(e)
+            })?;
             entries.push(entry);
         }
         let output = self
@@ -81,7 +84,7 @@ impl Queue for SqsQueue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| classify("sqs", "SendMessageBatch", &e))?;
+            .map_err(|e| classify("sqs", "SendMessageBatch", e))?;
 
         // Entries the response does not mention are treated as not sent.
         let mut results: Vec<Result<(), EntryFailure>> = (0..messages.len())

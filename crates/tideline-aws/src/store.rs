@@ -14,7 +14,7 @@
 //!   retention;
 //! - de-duplication marker: `sk` = `id#<event_id>`, `kind` = `dedup`,
 //!   `event_seq`, `event_sk`, `expires_at` (its event's);
-//! - rejected record: `pk` = `rejected#<stage>#<nn>` (16 partitions, `keys::rejected_partition_key`), `sk` = `<rejected_at>#<source_id>`, `kind` = `rejected`,
+//! - rejected record: `pk` = `rejected#<stage>#<nn>` and `sk` = `<rejected_at>#<source_id>` (`keys::rejected_key`; 16 partitions), `kind` = `rejected`,
 //!   `expires_at` (`rejected_at` + the retention; omitted when none).
 //!
 //! An append reads the latest event (one strongly consistent `Query`), puts
@@ -31,7 +31,7 @@ use aws_sdk_dynamodb::types::{
 use std::collections::HashMap;
 use tideline_core::event::EntityHead;
 use tideline_core::item::{self as core_item, AttrRef, AttrValue, EVENT_SK_RANGE, Item};
-use tideline_core::keys::rejected_partition_key;
+use tideline_core::keys::rejected_key;
 use tideline_core::limits::DYNAMODB_ITEM_BYTES;
 use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent, StoredEvent};
 use tideline_stages::store::slot::{
@@ -189,7 +189,7 @@ impl ItemTable for DynamoTable {
             .limit(1)
             .send()
             .await
-            .map_err(|e| classify("dynamodb", "Query", &e))?;
+            .map_err(|e| classify("dynamodb", "Query", e))?;
         Ok(out.items.and_then(|mut items| items.pop()).map(from_sdk))
     }
 
@@ -203,7 +203,7 @@ impl ItemTable for DynamoTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| classify("dynamodb", "GetItem", &e))?;
+            .map_err(|e| classify("dynamodb", "GetItem", e))?;
         Ok(out.item.map(from_sdk))
     }
 
@@ -228,7 +228,7 @@ impl ItemTable for DynamoTable {
                 Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
                     Ok(Err(ConditionFailed(c.item().cloned().map(from_sdk))))
                 }
-                _ => Err(classify("dynamodb", "PutItem", &e)),
+                _ => Err(classify("dynamodb", "PutItem", e)),
             },
         }
     }
@@ -246,6 +246,7 @@ impl ItemTable for DynamoTable {
                 .build()
                 .map_err(|e| {
                     PortError::permanent("dynamodb", format!("TransactWriteItems: {e}"))
+                        .with_source(e)
                 })?;
             items.push(TransactWriteItem::builder().put(built).build());
         }
@@ -263,38 +264,45 @@ impl ItemTable for DynamoTable {
         let Some(TransactWriteItemsError::TransactionCanceledException(tce)) =
             err.as_service_error()
         else {
-            return Err(classify("dynamodb", "TransactWriteItems", &err));
+            return Err(classify("dynamodb", "TransactWriteItems", err));
         };
         let mut failed = Vec::new();
+        let mut refused = None;
         for (i, reason) in tce.cancellation_reasons().iter().enumerate() {
             match reason.code().unwrap_or("None") {
                 "None" | "" => {}
                 "ConditionalCheckFailed" => failed.push(i),
                 c if is_retryable_code(c) => {
-                    return Err(PortError::retryable(
+                    refused = Some(PortError::retryable(
                         "dynamodb",
                         format!("TransactWriteItems: item {i}: {c}"),
                     ));
+                    break;
                 }
                 c => {
-                    return Err(PortError::permanent(
+                    refused = Some(PortError::permanent(
                         "dynamodb",
                         format!(
                             "TransactWriteItems: item {i}: {c}: {}",
                             reason.message().unwrap_or_default()
                         ),
                     ));
+                    break;
                 }
             }
         }
-        if failed.is_empty() {
-            return Err(PortError::retryable(
+        if refused.is_none() && failed.is_empty() {
+            refused = Some(PortError::retryable(
                 "dynamodb",
                 format!(
                     "TransactWriteItems: cancelled: {}",
                     tce.message().unwrap_or_default()
                 ),
             ));
+        }
+        if let Some(error) = refused {
+            // The cancellation (with every item's reason) is the cause.
+            return Err(error.with_source(err));
         }
         Ok(Err(failed))
     }
@@ -315,7 +323,7 @@ impl ItemTable for DynamoTable {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| classify("dynamodb", "Query", &e))?;
+            .map_err(|e| classify("dynamodb", "Query", e))?;
         let next = out
             .last_evaluated_key
             .as_ref()
@@ -390,15 +398,10 @@ impl RejectSink for DynamoStore {
         // The reason is ours and short, but bound it too.
         let reason = prefix_at_char_boundary(&record.reason, 8 * 1024);
         let (body, truncated) = stored_body(&record.body, reason.len());
+        let (pk, sk) = rejected_key(&record.stage, &record.source_id, &record.rejected_at);
         let mut item = HashMap::from([
-            (
-                "pk".to_string(),
-                s(&rejected_partition_key(&record.stage, &record.source_id)),
-            ),
-            (
-                "sk".to_string(),
-                s(&format!("{}#{}", record.rejected_at, record.source_id)),
-            ),
+            ("pk".to_string(), s(&pk)),
+            ("sk".to_string(), s(&sk)),
             ("kind".to_string(), s(kind::REJECTED)),
             ("stage".to_string(), s(&record.stage)),
             ("source_id".to_string(), s(&record.source_id)),
@@ -436,7 +439,7 @@ impl RejectSink for DynamoStore {
             {
                 Ok(())
             }
-            Err(e) => Err(classify("dynamodb", "PutItem", &e)),
+            Err(e) => Err(classify("dynamodb", "PutItem", e)),
         }
     }
 }

@@ -60,6 +60,19 @@ async fn send_message_batch_throttled_call_is_retryable() {
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Retryable, "{err}");
+    // The SDK's error is the port error's source, code and all.
+    let source = std::error::Error::source(&err).expect("the SDK error as source");
+    let sdk =
+        source
+            .downcast_ref::<aws_sdk_sqs::error::SdkError<
+                SendMessageBatchError,
+                aws_sdk_sqs::config::http::HttpResponse,
+            >>()
+            .expect("an SDK error");
+    assert_eq!(
+        aws_sdk_sqs::error::ProvideErrorMetadata::code(sdk),
+        Some("ThrottlingException")
+    );
 }
 
 #[tokio::test]

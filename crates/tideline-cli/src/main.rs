@@ -49,15 +49,80 @@ enum Command {
     Schema(commands::schema::SchemaArgs),
 }
 
+/// What a failure was caused by: the library, SDK or I/O error itself, kept
+/// so the chain can be printed (and inspected by tests), not flattened into text.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A command's failure: exit code 2 for bad input or configuration, 1 otherwise.
+/// `main` prints it with its causes, `error: <what>: <cause>: <its cause>`.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// Bad input, flag, file or configuration.
+    /// A flag, environment variable, file or field whose value cannot be
+    /// used, and why. `at` names it (`--lake /data`, `--registry`).
+    #[error("{at}")]
+    Config {
+        /// The flag, variable, file or field at fault, with its value where it helps.
+        at: String,
+        /// Why it cannot be used.
+        #[source]
+        source: Cause,
+    },
+    /// Bad input, flag, file or configuration, said in a message that names it.
     #[error("{0}")]
     Usage(String),
-    /// Something failed while running.
+    /// A step that failed while running, and why.
+    #[error("{step}")]
+    Failed {
+        /// What was being done (`PutRecordBatch`, `s3://bucket/key`).
+        step: String,
+        /// What it failed with.
+        #[source]
+        source: Cause,
+    },
+    /// Something failed while running, said in a message.
     #[error("{0}")]
     Runtime(String),
+    /// The local stack did not start; its error names the flag at fault.
+    #[error(transparent)]
+    Local(#[from] tideline_local::LocalError),
+}
+
+impl CliError {
+    /// `at` (a flag, variable, file or field) cannot be used because of `source`.
+    pub fn config(
+        at: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Config {
+            at: at.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// `step` failed with `source`.
+    pub fn failed(
+        step: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Failed {
+            step: step.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// 2 for bad input or configuration, 1 for a failure while running.
+    pub fn exit_code(&self) -> ExitCode {
+        use tideline_local::LocalError;
+        match self {
+            Self::Config { .. } | Self::Usage(_) => ExitCode::from(2),
+            Self::Failed { .. } | Self::Runtime(_) => ExitCode::from(1),
+            // A store that does not open is a failure while running; every
+            // other start-up failure is a flag's value (rules, listen
+            // address, data directory, a target).
+            Self::Local(LocalError::Store { .. }) => ExitCode::from(1),
+            Self::Local(_) => ExitCode::from(2),
+        }
+    }
 }
 
 fn init_logging() {
@@ -87,13 +152,50 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(CliError::Usage(m)) => {
-            eprintln!("error: {m}");
-            ExitCode::from(2)
+        Err(e) => {
+            eprintln!("error: {}", tideline_core::DisplayChain(&e));
+            e.exit_code()
         }
-        Err(CliError::Runtime(m)) => {
-            eprintln!("error: {m}");
-            ExitCode::from(1)
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_config_error_names_the_flag_and_keeps_its_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = CliError::config("--lake /nowhere", io);
+        assert_eq!(e.exit_code(), ExitCode::from(2));
+        assert_eq!(
+            tideline_core::DisplayChain(&e).to_string(),
+            "--lake /nowhere: No such file or directory"
+        );
+        let cause = e
+            .source()
+            .unwrap()
+            .downcast_ref::<std::io::Error>()
+            .unwrap();
+        assert_eq!(cause.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_failed_step_reaches_the_port_error_and_its_cause() {
+        let sqlite = std::io::Error::other("disk I/O error");
+        let port =
+            tideline_stages::PortError::retryable("sqlite", "disk I/O error").with_source(sqlite);
+        let e = CliError::failed("reading the store", port);
+        assert_eq!(e.exit_code(), ExitCode::from(1));
+        // Each cause once, although the port error's message repeats its cause.
+        assert_eq!(
+            tideline_core::DisplayChain(&e).to_string(),
+            "reading the store: sqlite: disk I/O error"
+        );
+        let port = e.source().unwrap();
+        assert!(port.is::<tideline_stages::PortError>());
+        assert!(port.source().unwrap().is::<std::io::Error>());
     }
 }

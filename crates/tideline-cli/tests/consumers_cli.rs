@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, CheckpointUpdate, SqliteCheckpoints};
 use tideline_testkit::fixtures::b64;
-use tideline_testkit::local::LocalHarness;
+use tideline_testkit::local::{LocalHarness, log_lines, log_rule};
 
 fn tideline(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tideline"))
@@ -22,7 +22,11 @@ fn tideline(args: &[&str]) -> (bool, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reingest_is_idempotent_replay_and_reset_work_locally() {
-    let stack = LocalHarness::start().await;
+    // What the bus publishes, read from a log target that takes every event.
+    let stack =
+        LocalHarness::start_with(|c, dir| c.rules = log_rule("all", &dir.join("published.jsonl")))
+            .await;
+    let published_log = stack.dir().join("published.jsonl");
     let endpoint = stack.url();
 
     // A lake: two normalised records, and one processing-failed line whose
@@ -63,7 +67,9 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     ]);
     assert!(ok && out.contains("\"sent\":0"), "{out}");
 
-    let before = stack.shared().bus.last_position().unwrap();
+    let published = || log_lines(&published_log);
+    stack.wait_idle(Duration::from_secs(30)).await;
+    let before = published().len();
     let (ok, out, err) = tideline(&[
         "replay",
         "--endpoint",
@@ -75,10 +81,10 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     ]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("\"published\":2"), "{out}");
-    let replayed = stack.shared().bus.read_after(before, 100).unwrap();
+    stack.wait_idle(Duration::from_secs(30)).await;
+    let replayed = published().split_off(before);
     let seqs: Vec<u64> = replayed
         .iter()
-        .map(|a| serde_json::from_str::<serde_json::Value>(&a.event).unwrap())
         .inspect(|e| assert_eq!(e["detail"]["metadata"]["replay"], true))
         .map(|e| e["detail"]["metadata"]["sequence"].as_u64().unwrap())
         .collect();

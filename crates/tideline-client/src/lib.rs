@@ -22,6 +22,8 @@
 //! The generator (`tideline-generator`) sends through [`deliver`] and
 //! [`FirehoseTransport`] too: one implementation of the retry rule.
 
+#![deny(missing_docs)]
+
 pub mod deliver;
 pub mod firehose;
 pub mod outbox;

@@ -69,27 +69,12 @@ where
     };
     let message = match err.code() {
         Some(code) => format!("{code}: {}", err.message().unwrap_or_default()),
-        None => DisplayChain(err).to_string(),
+        None => tideline_core::DisplayChain(err).to_string(),
     };
     if retryable {
         ConsumerError::retryable("dynamodb", message)
     } else {
         ConsumerError::permanent("dynamodb", message)
-    }
-}
-
-/// An error with its sources, for messages.
-struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for DisplayChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
     }
 }
 

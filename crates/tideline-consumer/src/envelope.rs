@@ -1,15 +1,15 @@
 //! The integration event as a consumer receives it, with a typed `data`.
 //!
-//! The metadata is the core's [`DetailMetadata`], so producer and consumer
-//! agree on one definition. Unknown fields are ignored (the envelope may grow),
-//! and `account`, `region` and `resources` may be missing (local mode and some
-//! emulators leave them out).
+//! The envelope is the core's one generic [`IntegrationEvent<T>`], so producer
+//! and consumer agree on one definition. Unknown fields are ignored (the
+//! envelope may grow), and `account`, `region` and `resources` may be missing
+//! (local mode and some emulators leave them out). What this module adds is
+//! the consumer's side of bundles: [`unpack`].
 
 use crate::error::ConsumerError;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 pub use tideline_core::bundle::BUNDLE_DETAIL_TYPE;
-pub use tideline_core::envelope::DetailMetadata;
+pub use tideline_core::envelope::{DetailMetadata, EventDetail, IntegrationEvent};
 
 /// A delivered event, split into the events it carries: a bundle
 /// (`detail-type` [`BUNDLE_DETAIL_TYPE`], `detail.events: […]`) becomes one
@@ -55,63 +55,10 @@ pub fn unpack(raw: Value) -> Result<(Vec<Value>, bool), ConsumerError> {
     Ok((events, true))
 }
 
-/// An EventBridge event whose `detail.data` is a `T`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IntegrationEvent<T = serde_json::Value> {
-    /// Always "0" on EventBridge.
-    #[serde(default)]
-    pub version: String,
-    /// Unique per publish (not the event id: see `detail.metadata.event_id`).
-    #[serde(default)]
-    pub id: String,
-    /// The event type.
-    #[serde(rename = "detail-type")]
-    pub detail_type: String,
-    /// `source`.
-    pub source: String,
-    /// AWS account; absent locally.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    /// Publish time.
-    #[serde(default)]
-    pub time: String,
-    /// AWS region; absent locally.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// Resources; Tideline sends none.
-    #[serde(default)]
-    pub resources: Vec<String>,
-    /// Metadata and typed data.
-    pub detail: EventDetail<T>,
-}
-
-/// `detail`: metadata and the producer's payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventDetail<T = serde_json::Value> {
-    /// Identity, order and provenance.
-    pub metadata: DetailMetadata,
-    /// The payload.
-    pub data: T,
-}
-
-impl<T> IntegrationEvent<T> {
-    /// The metadata.
-    pub fn metadata(&self) -> &DetailMetadata {
-        &self.detail.metadata
-    }
-    /// The entity id.
-    pub fn entity_id(&self) -> &str {
-        &self.detail.metadata.entity_id
-    }
-    /// The entity's sequence number.
-    pub fn sequence(&self) -> u64 {
-        self.detail.metadata.sequence
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::{Deserialize, Serialize};
 
     #[test]
     fn a_bundle_unpacks_into_its_events_in_order() {

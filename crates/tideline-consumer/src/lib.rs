@@ -26,6 +26,8 @@
 //! `pk` = `consumer#<name>`, `sk` = `entity#<id>`, `last_sequence`,
 //! `gaps_accepted`, `updated_at`, and one `b_<seq>` attribute per buffered event.
 
+#![deny(missing_docs)]
+
 pub mod checkpoint;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;

@@ -5,6 +5,13 @@
 //! entity's gapless `seq`, so consumers can restore order and drop duplicates
 //! where the bus reorders or redelivers (INVARIANTS.md #4).
 //!
+//! One definition serves both sides: the emitter builds
+//! [`IntegrationEvent`] (its `data` a JSON value) and consumers read
+//! `IntegrationEvent<T>` with a typed payload (`tideline-consumer`). Readers
+//! are lenient where a sender might be: unknown fields are ignored, and
+//! `version`, `id`, `time`, `account`, `region` and `resources` may be
+//! missing (local mode and some emulators leave some out).
+//!
 //! The JSON Schema under `schemas/` is generated from these types
 //! ([`integration_event_schema`]); a test fails when the checked-in copy is stale.
 
@@ -27,13 +34,20 @@ pub const MAX_PUT_EVENTS_ENTRIES: usize = 10;
 /// 256 KB). A setting, with today's value as the default.
 pub const DEFAULT_MAX_PUT_EVENTS_BYTES: usize = 1024 * 1024;
 
+// The doc comments of these types and fields are the descriptions in the
+// checked-in schema: changing one changes the published contract.
+// `T` is the type of `detail.data`: a JSON value by default, a consumer's
+// payload type when it reads.
+
 /// An EventBridge event as delivered to targets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct IntegrationEvent {
+#[schemars(rename = "IntegrationEvent", transform = always_sent)]
+pub struct IntegrationEvent<T = Value> {
     /// Always "0" on EventBridge.
     #[serde(default = "default_version")]
     pub version: String,
     /// Unique per delivery attempt's publish (not the event id).
+    #[serde(default)]
     pub id: String,
     /// The event type.
     #[serde(rename = "detail-type")]
@@ -44,6 +58,7 @@ pub struct IntegrationEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// Publish time, RFC 3339.
+    #[serde(default)]
     pub time: String,
     /// AWS region; absent locally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,20 +67,71 @@ pub struct IntegrationEvent {
     #[serde(default)]
     pub resources: Vec<String>,
     /// Metadata and data.
-    pub detail: EventDetail,
+    pub detail: EventDetail<T>,
 }
 
 fn default_version() -> String {
     "0".to_string()
 }
 
+/// Fields every event Tideline sends carries, which readers default when
+/// missing: the published schema states what is sent, so it lists them as
+/// required and without the readers' empty default.
+const ALWAYS_SENT: [&str; 2] = ["id", "time"];
+
+/// Restores [`ALWAYS_SENT`] in the schema: the derive reads `#[serde(default)]`
+/// as "optional" (the schema is of what a reader accepts), but the checked-in
+/// schema is the publisher's contract.
+fn always_sent(schema: &mut schemars::Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let mut order = Vec::new();
+    if let Some(Value::Object(properties)) = object.get_mut("properties") {
+        for field in ALWAYS_SENT {
+            if let Some(Value::Object(property)) = properties.get_mut(field) {
+                property.remove("default");
+            }
+        }
+        order = properties.keys().cloned().collect();
+    }
+    let required: Vec<Value> = {
+        let listed = object.get("required").and_then(Value::as_array);
+        order
+            .into_iter()
+            .filter(|name| {
+                ALWAYS_SENT.contains(&name.as_str())
+                    || listed.is_some_and(|l| l.iter().any(|r| r == name.as_str()))
+            })
+            .map(Value::String)
+            .collect()
+    };
+    object.insert("required".into(), Value::Array(required));
+}
+
+impl<T> IntegrationEvent<T> {
+    /// The metadata.
+    pub fn metadata(&self) -> &DetailMetadata {
+        &self.detail.metadata
+    }
+    /// The entity id.
+    pub fn entity_id(&self) -> &str {
+        &self.detail.metadata.entity_id
+    }
+    /// The entity's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.detail.metadata.sequence
+    }
+}
+
 /// `detail` of an integration event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct EventDetail {
+#[schemars(rename = "EventDetail")]
+pub struct EventDetail<T = Value> {
     /// Identity, order and provenance.
     pub metadata: DetailMetadata,
     /// The producer's payload, unchanged.
-    pub data: Value,
+    pub data: T,
 }
 
 /// `detail.metadata` of an integration event.
@@ -408,6 +474,39 @@ mod tests {
         assert!(
             on_disk == current,
             "schemas/integration-event.schema.json is stale: run `TIDELINE_UPDATE_SCHEMAS=1 cargo test -p tideline-core schema_on_disk_is_current`"
+        );
+    }
+
+    #[test]
+    fn a_reader_defaults_what_a_sender_may_leave_out_and_types_the_payload() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Order {
+            total: u32,
+        }
+        let raw = serde_json::json!({
+            "detail-type": "OrderPlaced", "source": "tideline",
+            "detail": {"metadata": {"event_id": "e1", "event_type": "OrderPlaced", "schema_version": 1,
+                "entity_id": "o-1", "sequence": 3, "occurred_at": "t", "stored_at": "t",
+                "correlation_id": null, "test": false}, "data": {"total": 42}}
+        });
+        let typed: IntegrationEvent<Order> = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(typed.detail.data, Order { total: 42 });
+        assert_eq!((typed.entity_id(), typed.sequence()), ("o-1", 3));
+        assert_eq!(
+            (
+                typed.version.as_str(),
+                typed.id.as_str(),
+                typed.time.as_str()
+            ),
+            ("0", "", "")
+        );
+        let untyped: IntegrationEvent = serde_json::from_value(raw).unwrap();
+        assert_eq!(untyped.detail.data, serde_json::json!({"total": 42}));
+        // The published schema still requires what every sent event carries.
+        let schema: Value = serde_json::from_str(&integration_event_schema()).unwrap();
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["id", "detail-type", "source", "time", "detail"])
         );
     }
 

@@ -8,6 +8,10 @@
 //!   one de-duplication marker per event id (`id#<event id>`, sorting after every
 //!   timestamp). Neither carries a `seq` attribute, so neither appears in the
 //!   `by-sequence` index.
+//! - Rejected records live apart from every entity: `pk` = `rejected#<stage>#<nn>`
+//!   (one of [`REJECTED_PARTITIONS`] shards), `sk` = `<rejected_at>#<source_id>`
+//!   ([`rejected_key`]), so a stage's rejections read back in time order and
+//!   the same rejection written twice has the same key.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -37,6 +41,23 @@ pub fn rejected_partition_key(stage: &str, source_id: &str) -> String {
 /// Every partition key a stage's rejected records may have, for readers.
 pub fn rejected_partition_keys(stage: &str) -> impl Iterator<Item = String> + '_ {
     (0..REJECTED_PARTITIONS).map(move |shard| format!("rejected#{stage}#{shard:02}"))
+}
+
+/// The sort key of a rejected record: `<rejected_at>#<source_id>`. It sorts
+/// a shard's rejections by time, and the source id (the queue message id)
+/// makes it unique and stable, so writing the same rejection again hits
+/// the same item and the conditional put de-duplicates it.
+pub fn rejected_sort_key(rejected_at: &str, source_id: &str) -> String {
+    format!("{rejected_at}#{source_id}")
+}
+
+/// The `(pk, sk)` of a rejected record: [`rejected_partition_key`] and
+/// [`rejected_sort_key`], the one key scheme of the rejected-records sink.
+pub fn rejected_key(stage: &str, source_id: &str, rejected_at: &str) -> (String, String) {
+    (
+        rejected_partition_key(stage, source_id),
+        rejected_sort_key(rejected_at, source_id),
+    )
 }
 
 /// The `kind` attribute of each item the store writes.
@@ -91,6 +112,24 @@ mod tests {
             rejected_partition_key("store", "m-1"),
             rejected_partition_key("store", "m-1")
         );
+    }
+
+    #[test]
+    fn rejected_key_is_stable_and_sorts_by_time_within_a_shard() {
+        let (pk, sk) = rejected_key("store", "m-1", "2026-11-23T08:00:00.000000Z");
+        assert_eq!(pk, rejected_partition_key("store", "m-1"));
+        assert!(pk.starts_with("rejected#store#"), "{pk}");
+        assert_eq!(pk.len(), "rejected#store#00".len());
+        assert_eq!(sk, "2026-11-23T08:00:00.000000Z#m-1");
+        // The same rejection written twice: the same item.
+        assert_eq!(
+            rejected_key("store", "m-1", "2026-11-23T08:00:00.000000Z"),
+            (pk.clone(), sk.clone())
+        );
+        // Later rejections sort after earlier ones.
+        assert!(rejected_sort_key("2026-11-23T08:00:01.000000Z", "a") > sk);
+        // Another stage never shares a partition.
+        assert!(!rejected_partition_keys("transform").any(|k| k == pk));
     }
 
     #[test]

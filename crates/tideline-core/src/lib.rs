@@ -22,6 +22,8 @@
 //! - [`metrics`]: the received/sent/discarded/failed counters every stage keeps;
 //! - [`schema_draft4`]: the integration event schema rendered for the EventBridge schema registry (Draft 4).
 
+#![deny(missing_docs)]
+
 pub mod batch;
 pub mod bundle;
 pub mod cost;
@@ -44,7 +46,7 @@ pub mod schema_draft4;
 pub mod trace;
 
 pub use envelope::{BusEntry, DetailMetadata, EventDetail, IntegrationEvent};
-pub use error::{Classify, ErrorClass};
+pub use error::{Classify, DisplayChain, ErrorClass};
 pub use event::{AppendOutcome, AppendPlan, ExpectedSeq, NewEvent, StoredEvent};
 pub use ids::{EntityId, EventId};
 pub use ingest::{FieldMap, IngestConfig, NormalizedRecord, RejectReason};

@@ -448,6 +448,49 @@ fn bus_entry_len(event: &EventItemFields<'_>, data_len: usize) -> usize {
         + data_len
 }
 
+/// Why PutEvents refuses one entry, with EventBridge's per-entry `ErrorCode`,
+/// or `None` if it takes it: a `DetailType` of 1 to [`DETAIL_TYPE_CHARS`]
+/// characters, a `Source` of 1 to [`SOURCE_CHARS`], an entry within the
+/// request size (`max_request_bytes`), and a `Detail` that is a JSON object
+/// (AWS-CONTRACTS.md, "Limits at the edges"). Local mode's bus asks this of
+/// every entry, so a local test sees what EventBridge would refuse.
+pub fn put_events_refusal(
+    entry: &crate::envelope::BusEntry,
+    max_request_bytes: usize,
+) -> Option<(&'static str, String)> {
+    let detail_type = entry.detail_type.chars().count();
+    if detail_type == 0 || detail_type > DETAIL_TYPE_CHARS {
+        return Some((
+            "InvalidArgument",
+            format!(
+                "DetailType is {detail_type} characters; PutEvents takes 1 to {DETAIL_TYPE_CHARS}"
+            ),
+        ));
+    }
+    let source = entry.source.chars().count();
+    if source == 0 || source > SOURCE_CHARS {
+        return Some((
+            "InvalidArgument",
+            format!("Source is {source} characters; PutEvents takes 1 to {SOURCE_CHARS}"),
+        ));
+    }
+    if entry.size() > max_request_bytes {
+        return Some((
+            "InvalidArgument",
+            format!(
+                "the entry is {} bytes (Source + DetailType + Detail); a PutEvents request carries at most {max_request_bytes}",
+                entry.size()
+            ),
+        ));
+    }
+    // Entries come from the emit stage, whose detail is always a JSON object;
+    // as EventBridge does, anything else is refused.
+    if !entry.detail.trim_start().starts_with('{') {
+        return Some(("MalformedDetail", "Detail is not a JSON object".into()));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ pub struct FileLake {
 }
 
 fn io_error(e: std::io::Error) -> PortError {
-    PortError::retryable("lake", e.to_string())
+    PortError::retryable("lake", e.to_string()).with_source(e)
 }
 
 impl FileLake {

@@ -2,16 +2,16 @@
 //! and files, for local mode (`tideline-local`) and tests.
 //!
 //! - [`store`]: the event store, the rejected-records table and the change feed (`store.db`);
-//! - [`queue`]: the FIFO queue (`queue.db`);
-//! - [`bus`]: the bus archive (`bus.db`);
+//! - [`deliveries`]: the rule targets' checkpoints and dead letters (`targets.db`);
 //! - [`lake`]: the data lake as JSON Lines files;
 //! - [`sqlite`]: the connection settings every database shares.
 //!
 //! Each database is its own SQLite file in WAL mode, so the stages write in
 //! parallel instead of queueing on one writer lock.
 
-pub mod bus;
+#![deny(missing_docs)]
+
+pub mod deliveries;
 pub mod lake;
-pub mod queue;
 pub mod sqlite;
 pub mod store;

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tideline_core::event::{EntityHead, plan_append};
-use tideline_core::{AppendOutcome, EntityId, EventId, ExpectedSeq, NewEvent, StoredEvent};
+use tideline_core::{
+    AppendOutcome, EntityId, ErrorClass, EventId, ExpectedSeq, NewEvent, StoredEvent,
+};
 use tideline_stages::{
     Change, ChangeFeed, ChangeKind, EventStore, PortError, RejectSink, RejectedRecord, StoreError,
 };
@@ -24,7 +26,7 @@ const FEED: &str = "emitter";
 
 /// Heads read or changed within one transaction; each changed head is written
 /// once, at the end, however many of the entity's events the transaction appends.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct TxHeads {
     cached: HashMap<EntityId, Option<EntityHead>>,
     dirty: std::collections::HashSet<EntityId>,
@@ -206,7 +208,7 @@ impl SqliteStore {
             .map_err(port_error)?;
         for e in &plan.to_store {
             let data = serde_json::to_string(&e.data)
-                .map_err(|err| PortError::permanent("sqlite", err.to_string()))?;
+                .map_err(|err| PortError::permanent("sqlite", err.to_string()).with_source(err))?;
             insert
                 .execute(params![
                     e.entity_id.as_str(),
@@ -320,6 +322,112 @@ impl SqliteStore {
             .map_err(port_error)?;
         rows.collect::<Result<_, _>>().map_err(port_error)
     }
+
+    /// The run in one transaction without savepoints; `None` if any record
+    /// or the transaction failed (then nothing of it was stored).
+    fn append_each_at_once(&self, events: Vec<NewEvent>) -> Option<Vec<Vec<AppendOutcome>>> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().ok()?;
+        let mut heads = TxHeads::default();
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let entity = event.entity_id.clone();
+            outcomes.push(
+                self.append_in(&tx, &mut heads, &entity, vec![event], ExpectedSeq::Any)
+                    .ok()?,
+            );
+        }
+        Self::write_heads(&tx, &heads).ok()?;
+        // Dropping `tx` on any `?` above rolls it back.
+        tx.commit().ok()?;
+        Some(outcomes)
+    }
+
+    /// The run in one transaction with a savepoint per record: a record that
+    /// fails rolls back to its savepoint only. A failure of the transaction
+    /// itself (begin, head write, commit) is about no record: nothing is
+    /// stored, and it is classed retryable so no valid record is rejected for it.
+    fn append_each_savepoints(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
+        let transaction_failed = |e: rusqlite::Error| {
+            StoreError::Port(
+                PortError::retryable("sqlite", format!("append transaction: {e}")).with_source(e),
+            )
+        };
+        let mut conn = self.db.lock();
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => return (Vec::new(), Some(transaction_failed(e))),
+        };
+        let mut heads = TxHeads::default();
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut stopped = None;
+        for event in events {
+            let entity = event.entity_id.clone();
+            // Prepared once per connection: a savepoint per record must not cost a
+            // statement parse per record.
+            if let Err(e) = tx
+                .prepare_cached("SAVEPOINT append_one")
+                .and_then(|mut s| s.execute([]))
+            {
+                stopped = Some(transaction_failed(e));
+                break;
+            }
+            // What a failed append must undo: this entity's cached head and
+            // whether it was dirty (not a copy of every head, per event).
+            let head_before = heads.cached.get(&entity).cloned();
+            let dirty_before = heads.dirty.contains(&entity);
+            match self.append_in(&tx, &mut heads, &entity, vec![event], ExpectedSeq::Any) {
+                Ok(outcome) => {
+                    if let Err(e) = tx
+                        .prepare_cached("RELEASE append_one")
+                        .and_then(|mut s| s.execute([]))
+                    {
+                        stopped = Some(transaction_failed(e));
+                        break;
+                    }
+                    outcomes.push(outcome);
+                }
+                Err(e) => {
+                    match head_before {
+                        Some(head) => heads.cached.insert(entity.clone(), head),
+                        None => heads.cached.remove(&entity),
+                    };
+                    if !dirty_before {
+                        heads.dirty.remove(&entity);
+                    }
+                    if let Err(rollback) =
+                        tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")
+                    {
+                        stopped = Some(transaction_failed(rollback));
+                        outcomes.clear();
+                        break;
+                    }
+                    stopped = Some(e);
+                    break;
+                }
+            }
+        }
+        let committed = Self::write_heads(&tx, &heads)
+            .map_err(|e| match e {
+                StoreError::Port(p) => StoreError::Port(p.with_class(ErrorClass::Retryable)),
+                other => other,
+            })
+            .and_then(|()| tx.commit().map_err(transaction_failed));
+        drop(conn);
+        match committed {
+            Ok(()) => {
+                if !outcomes.is_empty() {
+                    self.appended.notify_one();
+                }
+                (outcomes, stopped)
+            }
+            // The transaction rolled back: nothing of the run was stored.
+            Err(e) => (Vec::new(), Some(e)),
+        }
+    }
 }
 
 impl EventStore for SqliteStore {
@@ -353,66 +461,13 @@ impl EventStore for SqliteStore {
         &self,
         events: Vec<NewEvent>,
     ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
-        let transaction_failed = |e: rusqlite::Error| {
-            StoreError::Port(PortError::retryable(
-                "sqlite",
-                format!("append transaction: {e}"),
-            ))
-        };
-        let mut conn = self.db.lock();
-        let tx = match conn.transaction() {
-            Ok(tx) => tx,
-            Err(e) => return (Vec::new(), Some(transaction_failed(e))),
-        };
-        let mut heads = TxHeads::default();
-        let mut outcomes = Vec::with_capacity(events.len());
-        let mut stopped = None;
-        for event in events {
-            let entity = event.entity_id.clone();
-            if let Err(e) = tx.execute_batch("SAVEPOINT append_one") {
-                stopped = Some(transaction_failed(e));
-                break;
+        if let Some(outcomes) = self.append_each_at_once(events.clone()) {
+            if !outcomes.is_empty() {
+                self.appended.notify_one();
             }
-            let heads_before = heads.clone();
-            match self.append_in(&tx, &mut heads, &entity, vec![event], ExpectedSeq::Any) {
-                Ok(outcome) => {
-                    if let Err(e) = tx.execute_batch("RELEASE append_one") {
-                        stopped = Some(transaction_failed(e));
-                        break;
-                    }
-                    outcomes.push(outcome);
-                }
-                Err(e) => {
-                    heads = heads_before;
-                    if let Err(rollback) =
-                        tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")
-                    {
-                        stopped = Some(transaction_failed(rollback));
-                        outcomes.clear();
-                        break;
-                    }
-                    stopped = Some(e);
-                    break;
-                }
-            }
+            return (outcomes, None);
         }
-        let committed = Self::write_heads(&tx, &heads)
-            .map_err(|e| match e {
-                StoreError::Port(p) => StoreError::Port(PortError::retryable("sqlite", p.message)),
-                other => other,
-            })
-            .and_then(|()| tx.commit().map_err(transaction_failed));
-        drop(conn);
-        match committed {
-            Ok(()) => {
-                if !outcomes.is_empty() {
-                    self.appended.notify_one();
-                }
-                (outcomes, stopped)
-            }
-            // The transaction rolled back: nothing of the run was stored.
-            Err(e) => (Vec::new(), Some(e)),
-        }
+        self.append_each_savepoints(events)
     }
 
     async fn read_events(

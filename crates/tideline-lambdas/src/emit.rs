@@ -36,7 +36,7 @@ pub fn response(batch: &EmitBatch) -> DynamoDbEventResponse {
 pub async fn handler<B: Bus>(
     state: &State<B>,
     event: LambdaEvent<Event>,
-) -> Result<DynamoDbEventResponse, crate::Error> {
+) -> Result<DynamoDbEventResponse, crate::HandlerError> {
     let changes = decode_records(&event.payload.records);
     let batch = emit_batch(&state.bus, &state.config, &changes).await;
     Ok(response(&batch))

@@ -50,7 +50,7 @@ pub fn response(r: QueryResponse) -> ApiGatewayV2httpResponse {
 pub async fn handler<S: EventStore>(
     state: &State<S>,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
-) -> Result<ApiGatewayV2httpResponse, crate::Error> {
+) -> Result<ApiGatewayV2httpResponse, crate::HandlerError> {
     let req = request(&event.payload);
     Ok(response(handle_query(&state.store, &req).await))
 }

@@ -74,7 +74,7 @@ pub fn response(batch: &StoreBatch) -> SqsBatchResponse {
 pub async fn handler<S: EventStore + RejectSink>(
     state: &State<S>,
     event: LambdaEvent<QueueBatch>,
-) -> Result<SqsBatchResponse, crate::Error> {
+) -> Result<SqsBatchResponse, crate::HandlerError> {
     let messages: Vec<IncomingMessage> = event
         .payload
         .records

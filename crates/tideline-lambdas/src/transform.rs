@@ -23,11 +23,14 @@ use std::collections::HashMap;
 use tideline_core::ingest::{IngestConfig, NormalizedRecord};
 use tideline_core::limits::json_string_bound;
 use tideline_core::retry::RetryPolicy;
+use tideline_core::{Classify, ErrorClass};
 use tideline_stages::Queue;
 use tideline_stages::transform::{
     IncomingRecord, TransformFailure, TransformedRecord, admit_batch, enqueue_admitted, finish,
 };
 use tracing::warn;
+
+use crate::HandlerError;
 
 /// Firehose result values.
 pub const RESULT_OK: &str = "Ok";
@@ -218,7 +221,7 @@ pub fn apply_response_budget(
 pub async fn handler<Q: Queue>(
     state: &State<Q>,
     event: LambdaEvent<FirehoseBatch>,
-) -> Result<KinesisFirehoseResponse, crate::Error> {
+) -> Result<KinesisFirehoseResponse, HandlerError> {
     let input: Vec<IncomingRecord> = event
         .payload
         .records
@@ -246,18 +249,22 @@ pub async fn handler<Q: Queue>(
     .await;
     let batch = finish(admitted);
     if batch.has_transient_failures() {
-        let stalled = batch
+        let mut stalled = batch
             .records
             .iter()
-            .filter(|r| r.result.as_ref().is_err_and(TransformFailure::is_transient))
-            .count();
-        let error = TransientEnqueueFailure { records: stalled };
+            .filter_map(|r| r.result.as_ref().err())
+            .filter(|f| f.is_transient());
+        let first = stalled.next().cloned();
+        let records = usize::from(first.is_some()) + stalled.count();
+        let error = HandlerError::from(TransientEnqueueFailure { records, first });
         warn!(
             stage = "transform",
-            records = stalled,
+            records,
+            error_type = %error.error_type(),
+            error = %tideline_core::DisplayChain(&error),
             "queue unavailable; failing the invocation so Firehose retries it"
         );
-        return Err(error.into());
+        return Err(error);
     }
     let mut response = KinesisFirehoseResponse::default();
     response.records = batch
@@ -288,6 +295,7 @@ pub async fn handler<Q: Queue>(
 }
 
 /// The invocation's error when valid records could not be enqueued now.
+/// Retryable: its `errorType` is `Tideline.Retryable.TransientEnqueueFailure`.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{records} valid records could not be enqueued (queue unavailable or throttled); Firehose retries the invocation"
@@ -295,6 +303,23 @@ pub async fn handler<Q: Queue>(
 pub struct TransientEnqueueFailure {
     /// How many records were left out of the queue.
     pub records: usize,
+    /// The first of their failures (the queue's last error for it).
+    #[source]
+    pub first: Option<TransformFailure>,
+}
+
+impl Classify for TransientEnqueueFailure {
+    fn class(&self) -> ErrorClass {
+        // The queue may take the records on Firehose's retry; a refusal
+        // would have been a `ProcessingFailed` record, not this.
+        ErrorClass::Retryable
+    }
+}
+
+impl From<TransientEnqueueFailure> for HandlerError {
+    fn from(error: TransientEnqueueFailure) -> Self {
+        HandlerError::new("TransientEnqueueFailure", error)
+    }
 }
 
 #[cfg(test)]

@@ -106,6 +106,42 @@ async fn transformer_transient_enqueue_failure_fails_the_invocation() {
     assert_eq!(state.queue.messages().len(), 1);
 }
 
+/// What Lambda records for that failed invocation: the runtime turns the
+/// handler's error into a `Diagnostic`, whose `errorType` says the failure
+/// is retryable (an alarm or an operator can tell it from a broken
+/// contract), and whose message carries the queue's own error.
+#[tokio::test]
+async fn transformer_invocation_error_type_says_retryable() {
+    let queue = MemoryQueue::default();
+    // Each entry of each attempt is throttled (faults are per entry).
+    queue.faults.script((0..6).map(|_| Some(throttled())));
+    let err = transform::handler(
+        &t_state(queue),
+        lambda(firehose(&[
+            r#"{"entity_id":"a","type":"T","data":{}}"#,
+            r#"{"entity_id":"b","type":"T","data":{}}"#,
+        ])),
+    )
+    .await
+    .unwrap_err();
+    assert!(tideline_core::Classify::is_retryable(&err));
+    let diagnostic = serde_json::to_value(lambda_runtime::Diagnostic::from(err)).unwrap();
+    assert_eq!(
+        diagnostic["errorType"],
+        "Tideline.Retryable.TransientEnqueueFailure"
+    );
+    let message = diagnostic["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with("2 valid records could not be enqueued"),
+        "{message}"
+    );
+    // The cause travels with it: the queue's error after the retries.
+    assert!(
+        message.contains("enqueue failed after 3 attempts"),
+        "{message}"
+    );
+}
+
 fn normalized(entity: &str, id: &str) -> String {
     json!({"id": id, "entity_id": entity, "type": "T", "data": {"id": id},
            "occurred_at": "2026-11-23T08:00:00.000000Z", "received_at": "2026-11-23T08:00:01.000000Z"})

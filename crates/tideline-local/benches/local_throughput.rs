@@ -1,8 +1,10 @@
 //! End-to-end throughput of local mode: events/s from the Firehose API to
 //! delivery at a log target, with p50/p99 latency, next to a baseline of raw
-//! batched SQLite inserts of the same rows measured in the same run.
+//! batched SQLite inserts of the same rows measured in the same run, and a
+//! second baseline: the same inserts into a table with the event store's
+//! own keys and indexes.
 //!
-//! `cargo bench -p tideline-embedded --bench local_throughput`
+//! `cargo bench -p tideline-local --bench local_throughput`
 //! (`TIDELINE_BENCH_EVENTS=N` sets the number of events; default 100,000).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,11 +33,20 @@ fn record(n: usize, batch: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-fn baseline_rows_per_sec(dir: &std::path::Path, total: usize) -> f64 {
-    let mut conn = rusqlite::Connection::open(dir.join("baseline.db")).unwrap();
+/// The table of the first baseline: the rows as they are, no keys.
+const RAW_TABLE: &str = "CREATE TABLE events (entity_id TEXT, seq INTEGER, sk TEXT, event_id TEXT, event_type TEXT, data TEXT, occurred_at TEXT, stored_at TEXT)";
+
+/// The table of the second baseline: the event store's own keys and indexes
+/// (`tideline-embedded`'s `events` table: commit-order key, unique
+/// `(entity_id, seq)` and `(entity_id, event_id)`).
+const KEYED_TABLE: &str = "CREATE TABLE events (feed_id INTEGER PRIMARY KEY AUTOINCREMENT, entity_id TEXT NOT NULL, seq INTEGER NOT NULL, sk TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, data TEXT NOT NULL, occurred_at TEXT NOT NULL, stored_at TEXT NOT NULL, UNIQUE (entity_id, seq), UNIQUE (entity_id, event_id))";
+
+fn baseline_rows_per_sec(dir: &std::path::Path, total: usize, table: &str) -> f64 {
+    let mut conn =
+        rusqlite::Connection::open(dir.join(format!("baseline-{}.db", table.len()))).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-    conn.execute_batch("CREATE TABLE events (entity_id TEXT, seq INTEGER, sk TEXT, event_id TEXT, event_type TEXT, data TEXT, occurred_at TEXT, stored_at TEXT)").unwrap();
+    conn.execute_batch(table).unwrap();
     let config = IngestConfig::default();
     let now = chrono::Utc::now();
     let rows: Vec<_> = (0..total)
@@ -46,7 +57,7 @@ fn baseline_rows_per_sec(dir: &std::path::Path, total: usize) -> f64 {
         let tx = conn.transaction().unwrap();
         {
             let mut stmt = tx
-                .prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+                .prepare_cached("INSERT INTO events (entity_id, seq, sk, event_id, event_type, data, occurred_at, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
                 .unwrap();
             for (i, r) in chunk.iter().enumerate() {
                 let data = serde_json::to_string(&r.data).unwrap();
@@ -198,7 +209,8 @@ async fn main() {
         .unwrap_or(100_000);
     let total = total.div_ceil(BATCH) * BATCH;
     let dir = tempfile::tempdir().unwrap();
-    let baseline = baseline_rows_per_sec(dir.path(), total);
+    let baseline = baseline_rows_per_sec(dir.path(), total, RAW_TABLE);
+    let keyed = baseline_rows_per_sec(dir.path(), total, KEYED_TABLE);
 
     let max = phase(total, BATCH, None).await;
     println!(
@@ -224,6 +236,13 @@ async fn main() {
     println!(
         "  ratio to baseline           {:.1}%",
         max.events_per_sec / baseline * 100.0
+    );
+    println!(
+        "  baseline with the store's keys and indexes {keyed:.0} rows/s (same rows, the events table's unique keys)"
+    );
+    println!(
+        "  ratio to keyed baseline     {:.1}%",
+        max.events_per_sec / keyed * 100.0
     );
 
     // Latency below saturation: half the measured throughput, small batches.

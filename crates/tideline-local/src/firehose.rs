@@ -4,18 +4,18 @@
 //! Limits are AWS's: 500 records and 4 MiB per `PutRecordBatch`
 //! (AWS-CONTRACTS.md). A record refused by the transform is accepted by the
 //! API, as Firehose accepts it, and lands in `processing-failed/` with its
-//! reason. A record that could not be enqueued is reported as failed in
+//! reason. A record that could not be stored is reported as failed in
 //! `RequestResponses` with `FailedPutCount`, so the producer retries it.
 //!
 //! A record is acknowledged only once its outcome is durable where it
 //! belongs (INVARIANTS.md #1): a refused record once its line is in
-//! `processing-failed/`, a valid record once it is in the queue *and* the
-//! lake. If the lake write fails (the directory is not writable, the disk is
-//! full), the records it carried are reported failed with
-//! `ServiceUnavailableException`, so the producer retries them. A valid record
-//! is already in the queue then; its retry is de-duplicated per entity (the
-//! queue's window, and the store's idempotent append), so it is stored once
-//! and reaches the lake on the retry.
+//! `processing-failed/`, a valid record once it is appended to the store
+//! ([`crate::handoff`]) *and* in the lake. If the lake write fails (the
+//! directory is not writable, the disk is full), the records it carried are
+//! reported failed with `ServiceUnavailableException`, so the producer
+//! retries them. A valid record is already stored then; its retry is
+//! de-duplicated by the store's idempotent append, so it is stored once and
+//! reaches the lake on the retry.
 
 use crate::stack::Shared;
 use axum::http::{HeaderMap, StatusCode};
@@ -174,7 +174,7 @@ async fn put(shared: &Shared, stream: &str, records: Vec<RecordIn>, batch: bool)
     let raw: Vec<Vec<u8>> = incoming.iter().map(|r| r.data.clone()).collect();
     let out = transform_batch(
         &shared.config.ingest,
-        &*shared.queue,
+        &shared.handoff,
         &shared.config.retry,
         incoming,
     )
@@ -217,7 +217,7 @@ async fn put(shared: &Shared, stream: &str, records: Vec<RecordIn>, batch: bool)
     if !valid.is_empty()
         && let Err(e) = shared.lake.write_records(&valid).await
     {
-        tracing::error!(error = %e, records = valid.len(), "lake write failed: records are queued; reported failed so the producer retries");
+        tracing::error!(error = %e, records = valid.len(), "lake write failed: records are stored; reported failed so the producer retries");
         for &i in &valid_at {
             responses[i] = unavailable(format!("the lake could not be written: {e}"));
         }

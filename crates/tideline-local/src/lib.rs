@@ -1,24 +1,41 @@
 //! Tideline's local host: `tideline up` on one machine, no AWS.
 //!
-//! The same stage functions as the Lambdas (`tideline_stages`) run in-process
-//! over the embedded adapters (`tideline-embedded`):
+//! The same stage functions as the Lambdas (`tideline_stages`) run
+//! in-process over the embedded adapters (`tideline-embedded`), with direct
+//! hand-offs where AWS needs a service between two Lambdas:
 //!
 //! ```text
-//! Firehose API ─► transform ─► queue.db (FIFO: groups, de-dup window, visibility, DLQ)
-//!                    │                 └─► store worker ─► store.db (events, heads, rejected)
-//!                    └─► lake/ (JSON Lines; processing-failed/)          └─► change feed (checkpoint)
-//!                                                                              └─► emit worker ─► bus.db (archive)
-//!                                                                                    └─► one dispatcher per rule ─► log / webhook / lambda
+//! Firehose API ─► transform ─► store (store.db) ─► acknowledged      lake/ (JSON Lines; processing-failed/)
+//! store.db in commit order ─► emit ─► bus (PutEvents checks) ─► route (one parse, every rule)
+//!                                                                 └─► one task per target, its own checkpoint
 //! ```
 //!
-//! Each stage commits before it acknowledges the one before it, so after
-//! `kill -9` at any moment and a restart nothing is lost, and the
-//! idempotent append means nothing is stored twice (INVARIANTS.md #1, #2).
+//! - `firehose`: the Firehose API (`PutRecordBatch`, `PutRecord`);
+//! - `handoff`: the transform stage's hand-off to the store stage;
+//! - `bus`: the bus the emit stage publishes to, routing to the targets;
+//! - `targets`: log, webhook and Lambda targets;
+//! - `runtime_api`: the Lambda Runtime API for local Lambda targets;
+//! - `server`: the HTTP server (ingest, query, replay, tail, metrics);
+//! - `stack`: the process: start, wait idle, shut down.
+//!
+//! After `kill -9` at any moment and a restart nothing acknowledged is lost,
+//! nothing is stored twice, and every event reaches every target at least
+//! once (INVARIANTS.md #1, #2, #4).
 
-pub mod firehose;
-pub mod runtime_api;
-pub mod server;
-pub mod stack;
-pub mod targets;
+#![deny(missing_docs)]
 
-pub use stack::{LocalConfig, LocalError, LocalStack};
+mod bus;
+mod firehose;
+mod handoff;
+mod runtime_api;
+mod server;
+mod stack;
+mod targets;
+
+// What other crates use: the stack, its settings, and the types reachable
+// from `LocalStack::shared()` and `LocalStack::deliveries()`.
+pub use bus::{LocalBus, PublishedEvent, RuleOutlet, TargetWork};
+pub use handoff::StoreHandoff;
+pub use server::HttpLimits;
+pub use stack::{Counters, LocalConfig, LocalError, LocalStack, Shared};
+pub use targets::Delivery;

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tideline_core::retry::RetryPolicy;
-use tideline_embedded::bus::LocalBus;
+use tideline_embedded::deliveries::DeliveryLog;
 use tideline_stages::PortError;
 use tokio::process::{Child, Command};
 use tokio::sync::{Notify, oneshot, watch};
@@ -302,12 +302,6 @@ impl LambdaTarget {
         })
     }
 
-    /// Sets the invocation timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
     /// Makes in-flight invocations give up when the stack shuts down.
     pub fn set_shutdown(&mut self, shutdown: watch::Receiver<bool>) {
         self.shutdown = Some(shutdown);
@@ -463,7 +457,7 @@ impl LambdaTarget {
         &mut self,
         event: &Arc<str>,
         retry: &RetryPolicy,
-        bus: &LocalBus,
+        log: &DeliveryLog,
     ) -> Result<(), PortError> {
         let attempts = retry.max_attempts.max(1);
         let mut last_error = String::new();
@@ -486,7 +480,7 @@ impl LambdaTarget {
             }
         }
         warn!(rule = %self.name, error = %last_error, "lambda retries exhausted; event moved to the dead-letter table");
-        bus.dead_letter(
+        log.dead_letter(
             &self.name,
             event,
             &format!("lambda {}: {last_error}", self.name),

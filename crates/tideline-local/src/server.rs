@@ -268,18 +268,15 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn dead_letters(State(shared): State<Arc<Shared>>) -> Response {
-    let queue = shared.queue.dead_letters();
-    let delivery = shared.bus.dead_letters();
+    let delivery = shared.bus.deliveries().dead_letters();
     let rejected = shared.store.rejected();
-    match (queue, delivery, rejected) {
-        (Ok(q), Ok(d), Ok(r)) => {
-            axum::Json(serde_json::json!({"queue": q, "delivery": d, "rejected": r}))
-                .into_response()
+    match (delivery, rejected) {
+        (Ok(d), Ok(r)) => {
+            axum::Json(serde_json::json!({"delivery": d, "rejected": r})).into_response()
         }
-        (q, d, r) => {
-            let e = q
+        (d, r) => {
+            let e = d
                 .err()
-                .or(d.err())
                 .or(r.err())
                 .map(|e| e.to_string())
                 .unwrap_or_default();

@@ -1,40 +1,36 @@
-//! Rule targets and their dispatchers.
+//! Rule targets.
 //!
-//! One dispatcher per rule reads the bus archive from the rule's checkpoint,
-//! matches each event against the rule's compiled pattern, delivers matches,
-//! and then moves the checkpoint. Delivery is at least once: a crash between
+//! Each rule has one target task. The router ([`crate::bus::LocalBus`])
+//! hands it the events its rule matched, in feed order, then the feed
+//! position it has handed over; the task delivers, then moves its durable
+//! checkpoint ([`DeliveryLog`]). Delivery is at least once: a crash between
 //! delivery and checkpoint delivers again, and consumers de-duplicate on
 //! `detail.metadata.sequence` (INVARIANTS.md #4).
 //!
 //! - `log`: JSON Lines to a file or standard output.
 //! - `webhook`: POST with retries and jittered backoff; after the last attempt
-//!   the event goes to the bus's dead-letter table with the reason, and the
-//!   dispatcher moves on (nothing is lost, nothing blocks).
+//!   the event goes to the dead-letter table with the reason, and the target
+//!   moves on (nothing is lost, nothing blocks for long).
 //! - `lambda`: a local Lambda binary behind the Lambda Runtime API
 //!   ([`crate::runtime_api`]), one event at a time, retried and then
 //!   dead-lettered like a webhook.
 //!
-//! Nothing is skipped silently (INVARIANTS.md #1): an archived event the
-//! dispatcher cannot read (not JSON, or nested deeper than serde_json's 128
-//! levels, which EventBridge itself would accept up to 1,100) goes to the
-//! dead-letter table with the reason and counts as `failed`; if even that
-//! write fails, the batch is retried. `discarded` counts only the documented
-//! skip: an event that does not match the rule's pattern.
+//! `discarded` (counted by the router) is only the documented skip: an event
+//! that does not match the rule's pattern.
 
+use crate::bus::TargetWork;
 use crate::runtime_api::LambdaTarget;
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tideline_core::metrics::{Counts, StageCounters};
 use tideline_core::retry::RetryPolicy;
 use tideline_core::route::{Rule, TargetSpec};
-use tideline_embedded::bus::LocalBus;
+use tideline_embedded::deliveries::DeliveryLog;
 use tideline_stages::PortError;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
-
-/// Events read per dispatcher pass.
-const DISPATCH_BATCH: usize = 1000;
 
 /// A delivery made by a target, for live observers (tests, benches, the demo).
 #[derive(Debug, Clone)]
@@ -57,22 +53,23 @@ enum Sink {
     Lambda(Box<LambdaTarget>),
 }
 
-/// A rule's dispatcher.
-pub struct Dispatcher {
+/// A rule's target.
+pub struct Target {
     rule: Rule,
-    bus: Arc<LocalBus>,
+    log: Arc<DeliveryLog>,
     sink: Sink,
     retry: RetryPolicy,
     deliveries: broadcast::Sender<Delivery>,
     name: Arc<str>,
     counters: Arc<StageCounters>,
+    pending: Arc<AtomicU64>,
 }
 
-impl Dispatcher {
-    /// Prepares a dispatcher; fails if the target cannot be opened.
+impl Target {
+    /// Prepares a target; fails if it cannot be opened.
     pub fn new(
         rule: Rule,
-        bus: Arc<LocalBus>,
+        log: Arc<DeliveryLog>,
         retry: RetryPolicy,
         deliveries: broadcast::Sender<Delivery>,
     ) -> Result<Self, String> {
@@ -108,127 +105,90 @@ impl Dispatcher {
         let name = Arc::from(rule.spec.name.as_str());
         Ok(Self {
             rule,
-            bus,
+            log,
             sink,
             retry,
             deliveries,
             name,
             counters: Arc::default(),
+            pending: Arc::default(),
         })
     }
 
-    /// This rule's counts (stage `route`): received = events read from the
-    /// bus, sent = delivered, discarded = not matching the pattern,
-    /// failed = dead-lettered (unreadable, or undeliverable after the retries).
+    /// This rule's counts (stage `route`): received = events routed, sent =
+    /// delivered, discarded = not matching the pattern, failed =
+    /// dead-lettered (unreadable, or undeliverable after the retries).
     pub fn counters(&self) -> Arc<StageCounters> {
         self.counters.clone()
     }
 
-    /// Runs until shutdown.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let mut position = match self.bus.checkpoint(&self.rule.spec.name) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(rule = %self.name, error = %e, "cannot read checkpoint; dispatcher stopped");
-                return;
-            }
-        };
+    /// Events handed to this target and not yet accounted for.
+    pub fn pending(&self) -> Arc<AtomicU64> {
+        self.pending.clone()
+    }
+
+    /// The rule's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Runs until shutdown, taking work from `work`.
+    pub async fn run(
+        mut self,
+        mut work: mpsc::Receiver<TargetWork>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         if let Sink::Lambda(target) = &mut self.sink {
             target.set_shutdown(shutdown.clone());
         }
-        let published = self.bus.published.clone();
         loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let woken = published.notified();
-            let batch = match self.bus.read_after(position, DISPATCH_BATCH) {
-                Ok(b) => b,
-                Err(e) => {
-                    warn!(rule = %self.name, error = %e, "archive read failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
+            let next = tokio::select! {
+                w = work.recv() => w,
+                _ = shutdown.wait_for(|s| *s) => None,
             };
-            if batch.is_empty() {
-                tokio::select! {
-                    _ = woken => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = shutdown.changed() => {}
+            match next {
+                None => break,
+                Some(TargetWork::Events(events)) => {
+                    let dead_before = self.log.dead_lettered(&self.rule.spec.name);
+                    // Retried until delivered (or dead-lettered by the sink):
+                    // the checkpoint never moves past an event not accounted for.
+                    while let Err(e) = self.deliver(&events).await {
+                        if *shutdown.borrow() {
+                            break;
+                        }
+                        warn!(rule = %self.name, error = %e, "delivery failed; will retry the batch");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    let failed = self
+                        .log
+                        .dead_lettered(&self.rule.spec.name)
+                        .saturating_sub(dead_before);
+                    let counts = Counts {
+                        sent: (events.len() as u64).saturating_sub(failed),
+                        failed,
+                        ..Counts::default()
+                    };
+                    self.counters.add(counts);
+                    self.pending
+                        .fetch_sub(events.len() as u64, Ordering::SeqCst);
+                    debug!(stage = "route", rule = %self.name, sent = counts.sent, failed = counts.failed, "batch delivered");
                 }
-                continue;
-            }
-            let mut matched = Vec::new();
-            let mut unreadable = Vec::new();
-            for archived in &batch {
-                match serde_json::from_str::<serde_json::Value>(&archived.event) {
-                    Ok(v) if self.rule.pattern.matches(&v) => matched.push(archived.event.clone()),
-                    Ok(_) => {}
-                    Err(e) => unreadable.push((archived, e)),
+                Some(TargetWork::Through(position)) => {
+                    if let Err(e) = self.log.advance_checkpoint(&self.rule.spec.name, position) {
+                        warn!(rule = %self.name, error = %e, "checkpoint write failed; events may be delivered again");
+                    }
                 }
             }
-            let dead_before = self.bus.dead_lettered(&self.rule.spec.name);
-            if let Err(e) = self.deliver(&matched).await {
-                warn!(rule = %self.name, error = %e, "delivery failed; will retry the batch");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-            // After delivery, so a failed delivery's retry does not dead-letter
-            // them twice. If the dead-letter write fails, the checkpoint stays
-            // and the batch is read again: never skipped.
-            if let Err(e) = self.dead_letter_unreadable(&unreadable) {
-                warn!(rule = %self.name, error = %e, "dead-letter write failed; will retry the batch");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-            let last = batch.last().map_or(position, |a| a.position);
-            if let Err(e) = self.bus.set_checkpoint(&self.rule.spec.name, last) {
-                warn!(rule = %self.name, error = %e, "checkpoint write failed; events may be delivered again");
-            }
-            position = last;
-            let failed = self
-                .bus
-                .dead_lettered(&self.rule.spec.name)
-                .saturating_sub(dead_before);
-            // `failed` includes the unreadable events; only matched events
-            // that were dead-lettered are subtracted from `sent`.
-            let undeliverable = failed.saturating_sub(unreadable.len() as u64);
-            let counts = Counts {
-                received: batch.len() as u64,
-                sent: (matched.len() as u64).saturating_sub(undeliverable),
-                discarded: (batch.len() - matched.len() - unreadable.len()) as u64,
-                failed,
-            };
-            self.counters.add(counts);
-            debug!(stage = "route", rule = %self.name, received = counts.received, sent = counts.sent, discarded = counts.discarded, failed = counts.failed, position, "batch done");
         }
         if let Sink::Lambda(target) = &mut self.sink {
             target.stop().await;
         }
-        info!(rule = %self.name, "dispatcher stopped");
-    }
-
-    /// Moves events the dispatcher cannot read to the dead-letter table, each
-    /// with the parser's reason.
-    fn dead_letter_unreadable(
-        &self,
-        unreadable: &[(&tideline_embedded::bus::ArchivedEvent, serde_json::Error)],
-    ) -> Result<(), PortError> {
-        for (archived, error) in unreadable {
-            let reason = format!(
-                "archived event at position {} cannot be read: {error} (serde_json reads at most {} levels of nesting; EventBridge accepts more)",
-                archived.position,
-                tideline_core::limits::JSON_READER_DEPTH
-            );
-            warn!(rule = %self.name, position = archived.position, error = %error, "archived event unreadable; moved to the dead-letter table");
-            self.bus
-                .dead_letter(&self.rule.spec.name, &archived.event, &reason, 0)?;
-        }
-        Ok(())
+        info!(rule = %self.name, "target stopped");
     }
 
     async fn deliver(&mut self, events: &[Arc<str>]) -> Result<(), PortError> {
-        let io = |e: std::io::Error| PortError::retryable("log-target", e.to_string());
+        let io =
+            |e: std::io::Error| PortError::retryable("log-target", e.to_string()).with_source(e);
         match &mut self.sink {
             Sink::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -246,13 +206,13 @@ impl Dispatcher {
             }
             Sink::Webhook { client, url } => {
                 for e in events {
-                    post_with_retries(client, url, e, &self.retry, &self.bus, &self.rule.spec.name)
+                    post_with_retries(client, url, e, &self.retry, &self.log, &self.rule.spec.name)
                         .await?;
                 }
             }
             Sink::Lambda(target) => {
                 for e in events {
-                    target.deliver(e, &self.retry, &self.bus).await?;
+                    target.deliver(e, &self.retry, &self.log).await?;
                 }
             }
         }
@@ -273,7 +233,7 @@ async fn post_with_retries(
     url: &str,
     event: &str,
     retry: &RetryPolicy,
-    bus: &LocalBus,
+    log: &DeliveryLog,
     rule: &str,
 ) -> Result<(), PortError> {
     let mut last_error = String::new();
@@ -295,7 +255,7 @@ async fn post_with_retries(
         debug!(rule, attempt, error = %last_error, "webhook delivery failed");
     }
     warn!(rule, error = %last_error, "webhook retries exhausted; event moved to the dead-letter table");
-    bus.dead_letter(
+    log.dead_letter(
         rule,
         event,
         &format!("webhook {url}: {last_error}"),

@@ -81,7 +81,7 @@ async fn an_event_the_dispatcher_cannot_read_is_dead_lettered_not_discarded() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     stack.wait_idle(Duration::from_secs(30)).await;
 
-    let dead = bus.dead_letters().unwrap();
+    let dead = bus.deliveries().dead_letters().unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].rule, "all");
     assert!(
@@ -179,11 +179,10 @@ async fn durability_full_reaches_every_database_and_the_queue_takes_the_ingest_l
     let stack = LocalHarness::start().await;
     let s = stack.shared();
     // 1 = NORMAL, 2 = FULL.
-    assert_eq!(s.queue.synchronous().unwrap(), 1);
     assert_eq!(s.store.synchronous().unwrap(), 1);
-    assert_eq!(s.bus.synchronous().unwrap(), 1);
+    assert_eq!(s.bus.deliveries().synchronous().unwrap(), 1);
     assert_eq!(
-        s.config.queue.max_message_bytes,
+        s.handoff.max_message_bytes(),
         s.config.ingest.limits.sqs_message_bytes
     );
     let stack = stack
@@ -193,9 +192,8 @@ async fn durability_full_reaches_every_database_and_the_queue_takes_the_ingest_l
         })
         .await;
     let s = stack.shared();
-    assert_eq!(s.queue.synchronous().unwrap(), 2);
     assert_eq!(s.store.synchronous().unwrap(), 2);
-    assert_eq!(s.bus.synchronous().unwrap(), 2);
-    assert_eq!(s.config.queue.max_message_bytes, 4096);
+    assert_eq!(s.bus.deliveries().synchronous().unwrap(), 2);
+    assert_eq!(s.handoff.max_message_bytes(), 4096);
     stack.shutdown().await;
 }

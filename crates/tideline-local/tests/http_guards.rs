@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tideline_local::server::HttpLimits;
+use tideline_local::HttpLimits;
 use tideline_testkit::local::LocalHarness;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -79,7 +79,7 @@ async fn lambda_target_runs_a_lambda_runtime_consumer_in_order_and_dead_letters_
         "per-entity sequences seen by the consumer:\n{seen}"
     );
 
-    let dead = stack.shared().bus.dead_letters().unwrap();
+    let dead = stack.shared().bus.deliveries().dead_letters().unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     // The target's counts: one failed (dead-lettered), the rest delivered.
     let route = &stack.shared().metrics()["route"]["consumer"];
@@ -121,7 +121,7 @@ async fn a_lambda_process_that_crashes_is_restarted_then_the_event_is_dead_lette
         ])
         .await;
     stack.wait_idle(Duration::from_secs(60)).await;
-    let dead = stack.shared().bus.dead_letters().unwrap();
+    let dead = stack.shared().bus.deliveries().dead_letters().unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].event["detail-type"], "Boom");
     assert_eq!(dead[0].attempts, 3);

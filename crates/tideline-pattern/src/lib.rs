@@ -23,6 +23,8 @@
 //! # Ok::<(), tideline_pattern::PatternError>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod compile;
 mod error;
 mod event;

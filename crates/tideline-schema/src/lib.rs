@@ -17,6 +17,8 @@
 //! This crate is an adapter: the core holds only the trait, so the validator
 //! never enters `tideline-core`.
 
+#![deny(missing_docs)]
+
 pub mod validate;
 
 use serde::{Deserialize, Serialize};

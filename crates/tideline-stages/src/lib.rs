@@ -12,6 +12,7 @@
 //!   `RejectSink`) and the DynamoDB append protocol ([`store::slot`]);
 //! - [`feed`]: the change feed the emit stage reads;
 //! - [`emit`]: integration events onto the [`bus`];
+//! - [`route`]: each event parsed once and matched against every rule;
 //! - [`query`]: an entity's history over HTTP;
 //! - [`memory`]: in-memory fakes of every port, for tests.
 //!
@@ -21,6 +22,8 @@
 //! Firehose results, the FIFO "stop and report the rest" rule, the stream
 //! rewind, and PutEvents retries of only the failed entries.
 
+#![deny(missing_docs)]
+
 pub mod bus;
 pub mod emit;
 pub mod error;
@@ -29,11 +32,12 @@ pub mod lake;
 pub mod memory;
 pub mod query;
 pub mod queue;
+pub mod route;
 pub mod store;
 pub mod transform;
 
 pub use bus::Bus;
-pub use error::{PortError, StoreError};
+pub use error::{ErrorSource, PortError, StoreError};
 pub use feed::{Change, ChangeFeed, ChangeKind};
 pub use lake::{FailedRecord, Lake};
 pub use queue::{EntryFailure, OutgoingMessage, Queue};

@@ -7,7 +7,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use tideline_core::envelope::{BusEntry, DEFAULT_MAX_PUT_EVENTS_BYTES};
 use tideline_core::event::{EntityHead, plan_append};
-use tideline_core::ingest::{AdmittedRecord, NormalizedRecord};
 use tideline_core::{
     AppendOutcome, EntityId, ErrorClass, EventId, ExpectedSeq, NewEvent, StoredEvent,
 };
@@ -114,11 +113,9 @@ impl EventStore for MemoryStore {
         expected: ExpectedSeq,
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         if let Some(f) = self.faults.next() {
-            return Err(StoreError::Port(PortError {
-                class: f.class,
-                service: "memory",
-                message: f.to_string(),
-            }));
+            return Err(StoreError::Port(
+                PortError::new(f.class, "memory", f.to_string()).with_source(f),
+            ));
         }
         let mut st = lock(&self.state);
         let plan = {
@@ -214,25 +211,5 @@ impl Bus for MemoryBus {
                 }
             })
             .collect())
-    }
-}
-
-/// A lake kept in memory.
-#[derive(Debug, Default)]
-pub struct MemoryLake {
-    /// Normalised records written.
-    pub records: Mutex<Vec<NormalizedRecord>>,
-    /// Failed records written.
-    pub failed: Mutex<Vec<FailedRecord>>,
-}
-
-impl Lake for MemoryLake {
-    async fn write_records(&self, records: &[AdmittedRecord]) -> Result<(), PortError> {
-        lock(&self.records).extend(records.iter().map(|a| a.record.clone()));
-        Ok(())
-    }
-    async fn write_failed(&self, records: &[FailedRecord]) -> Result<(), PortError> {
-        lock(&self.failed).extend_from_slice(records);
-        Ok(())
     }
 }

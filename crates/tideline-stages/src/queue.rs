@@ -3,8 +3,8 @@
 
 use crate::error::PortError;
 use std::future::Future;
-use tideline_core::ErrorClass;
 use tideline_core::ingest::AdmittedRecord;
+use tideline_core::{EntityId, ErrorClass, EventId};
 
 /// A message for the FIFO queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,21 +20,36 @@ pub struct OutgoingMessage {
 }
 
 impl OutgoingMessage {
-    /// The queue message of an admitted record: group = entity, de-duplication
-    /// id derived from (entity, event id) so de-duplication is per entity
-    /// whatever the queue's `DeduplicationScope`, body = the record as
-    /// serialised once at admission. The one place a queue message is built.
+    /// The queue message of an event of `entity` with `body`: group = entity,
+    /// de-duplication id derived from (entity, event id) so de-duplication
+    /// is per entity whatever the queue's `DeduplicationScope`, and the
+    /// trace, if any, in X-Ray form. The one place a queue message is built:
+    /// the transform ([`OutgoingMessage::for_record`]) and producers that
+    /// write to the queue directly (the load generator) both come here.
+    pub fn new(
+        entity: &EntityId,
+        event: &EventId,
+        body: String,
+        traceparent: Option<&str>,
+    ) -> Self {
+        Self {
+            group_id: entity.to_string(),
+            dedup_id: tideline_core::ids::queue_dedup_id(entity, event),
+            body,
+            trace_header: traceparent.and_then(tideline_core::trace::xray_header_of),
+        }
+    }
+
+    /// The queue message of an admitted record: its entity and event id,
+    /// and the record as serialised once at admission.
     pub fn for_record(admitted: &AdmittedRecord) -> Self {
         let record = &admitted.record;
-        Self {
-            group_id: record.entity_id.to_string(),
-            dedup_id: tideline_core::ids::queue_dedup_id(&record.entity_id, &record.id),
-            body: admitted.body.clone(),
-            trace_header: record
-                .traceparent
-                .as_deref()
-                .and_then(tideline_core::trace::xray_header_of),
-        }
+        Self::new(
+            &record.entity_id,
+            &record.id,
+            admitted.body.clone(),
+            record.traceparent.as_deref(),
+        )
     }
 }
 

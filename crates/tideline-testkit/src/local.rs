@@ -22,10 +22,10 @@ pub fn rules(json: Value) -> Vec<Rule> {
 }
 
 /// The rules of one log target: every `tideline` event appended to `path`
-/// as JSON Lines, under the rule name `log`.
-pub fn log_rule(path: &Path) -> Vec<Rule> {
+/// as JSON Lines, under the rule name `name`.
+pub fn log_rule(name: &str, path: &Path) -> Vec<Rule> {
     rules(serde_json::json!([{
-        "name": "log",
+        "name": name,
         "event_pattern": {"source": ["tideline"]},
         "target": {"type": "log", "path": path},
     }]))

@@ -77,7 +77,7 @@ impl Bus for EventBridgeBus {
             .set_entries(Some(request))
             .send()
             .await
-            .map_err(|e| classify("eventbridge", "PutEvents", &e))?;
+            .map_err(|e| classify("eventbridge", "PutEvents", e))?;
         let results = output.entries();
         Ok((0..entries.len())
             .map(|i| {

@@ -152,7 +152,7 @@ impl OrderedEventBus {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| classify("eventbridgev2", "PutEvents", &e))?;
+            .map_err(|e| classify("eventbridgev2", "PutEvents", e))?;
         let results = output.entries();
         Ok((0..count)
             .map(|i| {

@@ -63,7 +63,7 @@ pub async fn run(args: ConsumerArgs) -> Result<ExitCode, CliError> {
                 )));
             }
             let store = SqliteCheckpoints::open(path)
-                .map_err(|e| CliError::Usage(format!("--checkpoint-db {}: {e}", path.display())))?;
+                .map_err(|e| CliError::config(format!("--checkpoint-db {}", path.display()), e))?;
             store.reset(&args.consumer, entity).await
         }
         (None, Some(table)) => {
@@ -77,7 +77,7 @@ pub async fn run(args: ConsumerArgs) -> Result<ExitCode, CliError> {
             ));
         }
     }
-    .map_err(|e| CliError::Runtime(e.to_string()))?;
+    .map_err(|e| CliError::failed(format!("resetting consumer {}", args.consumer), e))?;
     println!(
         "{}",
         serde_json::json!({"consumer": args.consumer, "entity": args.entity, "checkpoints_removed": removed})

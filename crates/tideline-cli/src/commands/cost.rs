@@ -125,7 +125,7 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
             "inputs": inputs,
         });
         let text =
-            serde_json::to_string_pretty(&out).map_err(|e| CliError::Runtime(e.to_string()))?;
+            serde_json::to_string_pretty(&out).map_err(|e| CliError::failed("writing JSON", e))?;
         emit(&format!("{text}\n"));
         return Ok(ExitCode::SUCCESS);
     }

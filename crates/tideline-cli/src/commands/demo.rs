@@ -88,10 +88,10 @@ async fn put_batch(
         .body(body.to_string())
         .send()
         .await
-        .map_err(|e| CliError::Runtime(format!("PutRecordBatch: {e}")))?;
+        .map_err(|e| CliError::failed("PutRecordBatch", e))?;
     resp.json::<Value>()
         .await
-        .map_err(|e| CliError::Runtime(format!("PutRecordBatch response: {e}")))
+        .map_err(|e| CliError::failed("PutRecordBatch response", e))
 }
 
 /// Runs the demo.
@@ -99,21 +99,21 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     let dir = tempfile::Builder::new()
         .prefix("tideline-demo-")
         .tempdir()
-        .map_err(|e| CliError::Runtime(format!("temp dir: {e}")))?;
+        .map_err(|e| CliError::failed("temp dir", e))?;
     let log_path = dir.path().join("events.jsonl");
     let rules = parse_rules(&json!([{"name": "demo-log", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": log_path}}]).to_string())
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
+        .map_err(|e| CliError::failed("the demo's rules", e))?;
     let config = LocalConfig {
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0"
             .parse()
-            .map_err(|_| CliError::Runtime("address".into()))?,
+            .map_err(|e| CliError::failed("the demo's listen address", e))?,
         rules,
         ..LocalConfig::default()
     };
     let stack = LocalStack::start(config)
         .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
+        .map_err(|e| CliError::failed("starting the stack", e))?;
     let url = format!("http://{}/", stack.local_addr());
     let mut deliveries = stack.deliveries();
     println!(
@@ -197,6 +197,6 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         Ok(()) => Err(CliError::Runtime(format!(
             "expected {expected} deliveries, saw {shown}"
         ))),
-        Err(e) => Err(CliError::Runtime(e.to_string())),
+        Err(e) => Err(CliError::failed("waiting for the pipeline to go idle", e)),
     }
 }

@@ -53,7 +53,7 @@ pub fn run(args: PatternArgs) -> Result<ExitCode, CliError> {
         }
         PatternCommand::Check { rules } => {
             let text = std::fs::read_to_string(&rules)
-                .map_err(|e| CliError::Usage(format!("{}: cannot read: {e}", rules.display())))?;
+                .map_err(|e| CliError::config(format!("{}: cannot read", rules.display()), e))?;
             match check(&text) {
                 Ok(summary) => {
                     println!("{}: OK, {summary}", rules.display());
@@ -79,20 +79,19 @@ pub fn run(args: PatternArgs) -> Result<ExitCode, CliError> {
 pub fn read_arg(flag: &str, value: &str) -> Result<String, CliError> {
     match value.strip_prefix('@') {
         Some("-") => std::io::read_to_string(std::io::stdin())
-            .map_err(|e| CliError::Usage(format!("{flag} @-: cannot read standard input: {e}"))),
+            .map_err(|e| CliError::config(format!("{flag} @-: cannot read standard input"), e)),
         Some(path) => std::fs::read_to_string(Path::new(path))
-            .map_err(|e| CliError::Usage(format!("{flag} @{path}: cannot read: {e}"))),
+            .map_err(|e| CliError::config(format!("{flag} @{path}: cannot read"), e)),
         None => Ok(value.to_string()),
     }
 }
 
 /// Whether the event matches the pattern; bad input is a usage error naming the flag.
 pub fn test(pattern: &str, event: &str) -> Result<bool, CliError> {
-    let pattern =
-        Pattern::parse(pattern).map_err(|e| CliError::Usage(format!("--pattern: {e}")))?;
+    let pattern = Pattern::parse(pattern).map_err(|e| CliError::config("--pattern", e))?;
     pattern
         .matches_json(event)
-        .map_err(|e| CliError::Usage(format!("--event: {e}")))
+        .map_err(|e| CliError::config("--event", e))
 }
 
 /// Checks a rules file; `Ok` is a one-line summary, `Err` lists every problem.

@@ -150,7 +150,7 @@ impl LakeSource {
             Self::Dir(root) => {
                 let mut files = Vec::new();
                 collect_files(root, &mut files)
-                    .map_err(|e| CliError::Usage(format!("--lake {}: {e}", root.display())))?;
+                    .map_err(|e| CliError::config(format!("--lake {}", root.display()), e))?;
                 for f in files {
                     if let Ok(rel) = f.strip_prefix(root) {
                         names.push(
@@ -173,12 +173,8 @@ impl LakeSource {
                     .into_paginator()
                     .send();
                 while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| {
-                        CliError::Runtime(format!(
-                            "s3://{bucket}/{prefix}: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(&e)
-                        ))
-                    })?;
+                    let page =
+                        page.map_err(|e| CliError::failed(format!("s3://{bucket}/{prefix}"), e))?;
                     for object in page.contents() {
                         if let Some(key) = object.key().filter(|k| !k.ends_with('/')) {
                             names
@@ -195,7 +191,7 @@ impl LakeSource {
     async fn read(&self, name: &str) -> Result<String, CliError> {
         match self {
             Self::Dir(root) => std::fs::read_to_string(root.join(name))
-                .map_err(|e| CliError::Runtime(format!("{}: {e}", root.join(name).display()))),
+                .map_err(|e| CliError::failed(root.join(name).display().to_string(), e)),
             Self::S3 {
                 client,
                 bucket,
@@ -208,17 +204,12 @@ impl LakeSource {
                     .key(&key)
                     .send()
                     .await
-                    .map_err(|e| {
-                        CliError::Runtime(format!(
-                            "s3://{bucket}/{key}: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(&e)
-                        ))
-                    })?;
+                    .map_err(|e| CliError::failed(format!("s3://{bucket}/{key}"), e))?;
                 let bytes = object
                     .body
                     .collect()
                     .await
-                    .map_err(|e| CliError::Runtime(format!("s3://{bucket}/{key}: {e}")))?
+                    .map_err(|e| CliError::failed(format!("s3://{bucket}/{key}"), e))?
                     .into_bytes();
                 object_text(bytes.to_vec())
                     .map_err(|e| CliError::Runtime(format!("s3://{bucket}/{key}: {e}")))
@@ -348,7 +339,7 @@ async fn put_batch(
             .iter()
             .map(|r| Record::builder().data(Blob::new(r.clone())).build())
             .collect::<Result<_, _>>()
-            .map_err(|e| CliError::Runtime(e.to_string()))?;
+            .map_err(|e| CliError::failed("PutRecordBatch record", e))?;
         match client
             .put_record_batch()
             .delivery_stream_name(stream)
@@ -381,7 +372,10 @@ async fn put_batch(
                     tideline_aws::error::DisplayChain(&e)
                 );
                 if e.code() == Some("ResourceNotFoundException") {
-                    return Err(CliError::Usage(format!("--stream {stream}: {last_error}")));
+                    return Err(CliError::config(
+                        format!("--stream {stream}: ResourceNotFoundException"),
+                        e,
+                    ));
                 }
             }
         }

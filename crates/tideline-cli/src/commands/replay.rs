@@ -106,7 +106,7 @@ async fn replay_local(args: &ReplayArgs) -> Result<serde_json::Value, CliError> 
         .json(&body)
         .send()
         .await
-        .map_err(|e| CliError::Runtime(format!("--endpoint {url}: {e}")))?;
+        .map_err(|e| CliError::failed(format!("--endpoint {url}"), e))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     let value: serde_json::Value =
@@ -135,8 +135,7 @@ async fn replay_aws(
     };
     let mut by_entity: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
     if let Some(entity) = &args.entity {
-        let id =
-            EntityId::new(entity.as_str()).map_err(|e| CliError::Usage(format!("--entity {e}")))?;
+        let id = EntityId::new(entity.as_str()).map_err(|e| CliError::config("--entity", e))?;
         let to = args.to_seq.unwrap_or(u64::MAX);
         let mut after = args.from_seq.unwrap_or(1).max(1) - 1;
         let list = by_entity.entry(entity.clone()).or_default();
@@ -144,7 +143,7 @@ async fn replay_aws(
             let page = store
                 .read_events(&id, after, 500)
                 .await
-                .map_err(|e| CliError::Runtime(format!("reading {table}: {e}")))?;
+                .map_err(|e| CliError::failed(format!("reading {table}"), e))?;
             let Some(last) = page.last().map(|e| e.seq) else {
                 break;
             };
@@ -173,12 +172,10 @@ async fn replay_aws(
                         aws_sdk_dynamodb::types::AttributeValue::S(s.clone()),
                     );
             }
-            let out = scan.send().await.map_err(|e| {
-                CliError::Runtime(format!(
-                    "scanning {table}: {}",
-                    tideline_aws::error::DisplayChain(&e)
-                ))
-            })?;
+            let out = scan
+                .send()
+                .await
+                .map_err(|e| CliError::failed(format!("scanning {table}"), e))?;
             for item in out.items.unwrap_or_default() {
                 let event = tideline_aws::store::decode_event(&item).map_err(|e| {
                     CliError::Runtime(format!("{table}: undecodable event item: {e}"))

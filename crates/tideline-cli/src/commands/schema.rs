@@ -54,7 +54,7 @@ enum SchemaCommand {
 }
 
 fn load(registry: &Path) -> Result<SchemaRegistry, CliError> {
-    SchemaRegistry::load(registry).map_err(|e| CliError::Usage(format!("--registry: {e}")))
+    SchemaRegistry::load(registry).map_err(|e| CliError::config("--registry", e))
 }
 
 /// Runs `tideline schema …`.
@@ -75,11 +75,11 @@ pub fn run(args: SchemaArgs) -> Result<ExitCode, CliError> {
             let bytes = if file.as_os_str() == "-" {
                 let mut buf = Vec::new();
                 std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-                    .map_err(|e| CliError::Usage(format!("standard input: {e}")))?;
+                    .map_err(|e| CliError::config("standard input", e))?;
                 buf
             } else {
                 std::fs::read(&file)
-                    .map_err(|e| CliError::Usage(format!("{}: cannot read: {e}", file.display())))?
+                    .map_err(|e| CliError::config(format!("{}: cannot read", file.display()), e))?
             };
             let fields = match field_map {
                 Some(text) => FieldMap::from_json(&text)

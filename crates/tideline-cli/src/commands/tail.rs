@@ -127,9 +127,12 @@ pub async fn tail_local(
         request = request.query(&[("pattern", p)]);
     }
     let response = request.send().await.map_err(|e| {
-        CliError::Runtime(format!(
-            "cannot reach tideline up at {endpoint}: {e} (is `tideline up` running? set --endpoint)"
-        ))
+        CliError::failed(
+            format!(
+                "cannot reach tideline up at {endpoint} (is `tideline up` running? set --endpoint)"
+            ),
+            e,
+        )
     })?;
     let status = response.status();
     if !status.is_success() {
@@ -155,7 +158,7 @@ pub async fn tail_local(
                 eprintln!("tideline tail: the server ended the stream (tideline up stopped)");
                 return Ok(());
             }
-            Some(Err(e)) => return Err(CliError::Runtime(format!("{url}: stream broke: {e}"))),
+            Some(Err(e)) => return Err(CliError::failed(format!("{url}: stream broke"), e)),
             Some(Ok(c)) => c,
         };
         for message in parser.push(&chunk) {
@@ -163,7 +166,7 @@ pub async fn tail_local(
                 "" | "message" => match on_event(&message.data) {
                     Ok(()) => {}
                     Err(e) if reader_gone(&e) => return Ok(()),
-                    Err(e) => return Err(CliError::Runtime(format!("writing output: {e}"))),
+                    Err(e) => return Err(CliError::failed("writing output", e)),
                 },
                 "lagged" => {
                     let skipped = serde_json::from_str::<serde_json::Value>(&message.data)
@@ -315,7 +318,7 @@ async fn setup(
             if e.code() == Some("ResourceNotFoundException") {
                 CliError::Usage(format!("--bus {}: no such event bus", temp.bus))
             } else {
-                CliError::Runtime(aws_error(&format!("describing bus {}", temp.bus), &e))
+                CliError::failed(format!("describing bus {}", temp.bus), e)
             }
         })?;
     let pattern = match pattern {
@@ -342,7 +345,7 @@ async fn setup(
         .attributes(QueueAttributeName::MessageRetentionPeriod, "3600")
         .send()
         .await
-        .map_err(|e| CliError::Runtime(aws_error("creating the temporary queue", &e)))?;
+        .map_err(|e| CliError::failed("creating the temporary queue", e))?;
     let url = created.queue_url().unwrap_or_default().to_string();
     temp.queue_url = Some(url.clone());
     let queue_arn = clients
@@ -352,7 +355,7 @@ async fn setup(
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| CliError::Runtime(aws_error("reading the queue ARN", &e)))?
+        .map_err(|e| CliError::failed("reading the queue ARN", e))?
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .ok_or_else(|| CliError::Runtime("the temporary queue has no ARN".into()))?;
@@ -367,11 +370,10 @@ async fn setup(
         .send()
         .await
         .map_err(|e| {
-            let message = aws_error("creating the temporary rule", &e);
             if e.code() == Some("InvalidEventPatternException") {
-                CliError::Usage(format!("--pattern: {message}"))
+                CliError::config("--pattern: creating the temporary rule", e)
             } else {
-                CliError::Runtime(message)
+                CliError::failed("creating the temporary rule", e)
             }
         })?;
     let rule_arn = rule.rule_arn().unwrap_or_default().to_string();
@@ -393,13 +395,13 @@ async fn setup(
         .attributes(QueueAttributeName::Policy, policy.to_string())
         .send()
         .await
-        .map_err(|e| CliError::Runtime(aws_error("setting the queue policy", &e)))?;
+        .map_err(|e| CliError::failed("setting the queue policy", e))?;
     temp.target_added = true;
     let target = Target::builder()
         .id(TARGET_ID)
         .arn(&queue_arn)
         .build()
-        .map_err(|e| CliError::Runtime(format!("target: {e}")))?;
+        .map_err(|e| CliError::failed("target", e))?;
     let added = clients
         .events
         .put_targets()
@@ -408,7 +410,7 @@ async fn setup(
         .targets(target)
         .send()
         .await
-        .map_err(|e| CliError::Runtime(aws_error("adding the queue as the rule's target", &e)))?;
+        .map_err(|e| CliError::failed("adding the queue as the rule's target", e))?;
     if added.failed_entry_count() > 0 {
         let why: Vec<String> = added
             .failed_entries()
@@ -457,10 +459,10 @@ async fn receive(
             }
             Err(e) => {
                 failures += 1;
-                let message = aws_error("receiving from the temporary queue", &e);
                 if failures >= 5 {
-                    return Err(CliError::Runtime(message));
+                    return Err(CliError::failed("receiving from the temporary queue", e));
                 }
+                let message = aws_error("receiving from the temporary queue", &e);
                 eprintln!("tideline tail: warning: {message}; retrying");
                 let policy = tideline_core::retry::RetryPolicy::default();
                 tokio::time::sleep(policy.jittered_delay(failures)).await;
@@ -472,7 +474,7 @@ async fn receive(
             match on_event(m.body().unwrap_or_default()) {
                 Ok(()) => {}
                 Err(e) if reader_gone(&e) => return Ok(()),
-                Err(e) => return Err(CliError::Runtime(format!("writing output: {e}"))),
+                Err(e) => return Err(CliError::failed("writing output", e)),
             }
             if let Some(handle) = m.receipt_handle()
                 && let Ok(entry) = DeleteMessageBatchRequestEntry::builder()

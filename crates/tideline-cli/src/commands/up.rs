@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tideline_core::ingest::{FieldMap, IngestConfig};
 use tideline_core::limits::HopLimits;
-use tideline_local::{LocalConfig, LocalError, LocalStack};
+use tideline_local::{LocalConfig, LocalStack};
 
 /// Flags of `tideline up`.
 #[derive(Args, Debug, Clone)]
 pub struct UpArgs {
-    /// Directory for the databases (queue, store, bus) and the lake.
+    /// Directory for the databases (store, targets) and the lake.
     #[arg(long, default_value = "./.tideline", env = "TIDELINE_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Address of the Firehose and query APIs.
@@ -98,7 +98,7 @@ impl UpArgs {
                     .map(|path| {
                         tideline_schema::SchemaRegistry::load(path)
                             .map(tideline_core::data_validator::SharedDataValidator::new)
-                            .map_err(|e| CliError::Usage(format!("--schema-registry: {e}")))
+                            .map_err(|e| CliError::config("--schema-registry", e))
                     })
                     .transpose()?,
             },
@@ -112,17 +112,6 @@ impl UpArgs {
             ),
             ..LocalConfig::default()
         })
-    }
-}
-
-/// Maps start-up failures to exit codes: configuration problems are usage errors.
-pub fn start_error(e: LocalError) -> CliError {
-    match e {
-        LocalError::Rules { .. }
-        | LocalError::Listen { .. }
-        | LocalError::DataDir { .. }
-        | LocalError::Target(_) => CliError::Usage(e.to_string()),
-        LocalError::Store { .. } => CliError::Runtime(e.to_string()),
     }
 }
 
@@ -154,7 +143,7 @@ pub async fn shutdown_signal() {
 pub async fn run(args: UpArgs) -> Result<ExitCode, CliError> {
     let stack = LocalStack::start(args.to_config()?)
         .await
-        .map_err(start_error)?;
+        .map_err(CliError::Local)?;
     let addr = stack.local_addr();
     eprintln!("tideline up: listening on http://{addr}");
     eprintln!(
