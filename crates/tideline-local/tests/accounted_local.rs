@@ -11,7 +11,7 @@ use tideline_core::envelope::BusEntry;
 use tideline_core::retry::RetryPolicy;
 use tideline_embedded::sqlite::Durability;
 use tideline_stages::Bus;
-use tideline_testkit::local::{LocalHarness, rules};
+use tideline_testkit::local::{LocalHarness, log_rule};
 
 /// A stack whose stages retry fast, three times.
 async fn start() -> LocalHarness {
@@ -46,11 +46,7 @@ fn nested(depth: usize) -> String {
 async fn an_event_the_dispatcher_cannot_read_is_dead_lettered_not_discarded() {
     let stack = LocalHarness::start_with(|c, dir| {
         c.retry = RetryPolicy::fast(3);
-        c.rules = rules(json!([{
-            "name": "all",
-            "event_pattern": {"source": ["tideline"]},
-            "target": {"type": "log", "path": dir.join("delivered.jsonl").display().to_string()},
-        }]));
+        c.rules = log_rule("all", &dir.join("delivered.jsonl"));
     })
     .await;
     // Straight onto the bus, past ingest (which refuses such depth): data 126
