@@ -30,43 +30,28 @@ struct Env {
     sdk: aws_config::SdkConfig,
     sqs: aws_sdk_sqs::Client,
     ddb: aws_sdk_dynamodb::Client,
-    fifo_url: String,
-    table: String,
-    stream_arn: String,
-    bus: String,
-    target_url: String,
+    res: moto::ChainResources,
 }
 
 async fn env() -> Env {
     let sdk = moto::sdk_config().await;
-    let moto::ChainResources {
-        fifo_url,
-        table,
-        stream_arn,
-        bus,
-        target_url,
-    } = moto::ChainResources::create(&sdk).await;
     Env {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         ddb: aws_sdk_dynamodb::Client::new(&sdk),
+        res: moto::ChainResources::create(&sdk).await,
         sdk,
-        fifo_url,
-        table,
-        stream_arn,
-        bus,
-        target_url,
     }
 }
 
 impl Env {
     fn queue(&self) -> SqsQueue {
-        SqsQueue::new(self.sqs.clone(), &self.fifo_url)
+        SqsQueue::new(self.sqs.clone(), &self.res.fifo_url)
     }
     fn store(&self) -> DynamoStore {
-        DynamoStore::new(self.ddb.clone(), &self.table)
+        DynamoStore::new(self.ddb.clone(), &self.res.table)
     }
     fn bus(&self) -> EventBridgeBus {
-        EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&self.sdk), &self.bus)
+        EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&self.sdk), &self.res.bus)
     }
 }
 
@@ -99,7 +84,7 @@ async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<St
     let state = store::State { store };
     let mut reports = Vec::new();
     for _ in 0..100 {
-        let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+        let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.res.fifo_url).await;
         if messages.is_empty() {
             break;
         }
@@ -109,7 +94,7 @@ async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<St
             .iter()
             .map(|f| f.item_identifier.clone())
             .collect();
-        moto::settle_sqs(&e.sqs, &e.fifo_url, &messages, &failed).await;
+        moto::settle_sqs(&e.sqs, &e.res.fifo_url, &messages, &failed).await;
         reports.push(failed);
     }
     reports
@@ -128,7 +113,7 @@ async fn emit<B: Bus>(bus: B, records: Vec<Value>) -> Value {
 }
 
 async fn delivered(e: &Env, n: usize) -> Vec<IntegrationEvent> {
-    moto::drain_bodies(&e.sqs, &e.target_url, n, Duration::from_secs(20))
+    moto::drain_bodies(&e.sqs, &e.res.target_url, n, Duration::from_secs(20))
         .await
         .iter()
         .map(|b| serde_json::from_str(b).unwrap())
@@ -183,7 +168,7 @@ async fn full_chain_firehose_to_eventbridge_target() {
     let reports = drain_fifo(&e, e.store()).await;
     assert!(reports.iter().all(Vec::is_empty), "{reports:?}");
 
-    let mut reader = moto::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let stream = reader.read().await;
     assert_eq!(stream.iter().filter(|r| is_event_insert(r)).count(), 12);
     let resp = emit(e.bus(), stream).await;
@@ -258,7 +243,7 @@ async fn sqs_batch_delivered_twice_adds_nothing() {
         .map(|n| record("acct-1", &format!("r-{n}"), n))
         .collect();
     transform(e.queue(), &records).await;
-    let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+    let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.res.fifo_url).await;
     assert_eq!(messages.len(), 5);
     let state = store::State { store: e.store() };
     let first = store::handler(&state, lambda(event.clone())).await.unwrap();
@@ -273,7 +258,7 @@ async fn sqs_batch_delivered_twice_adds_nothing() {
         vec![1, 2, 3, 4, 5]
     );
     assert_eq!(e.store().head(&entity).await.unwrap().unwrap().last_seq, 5);
-    let mut reader = moto::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let inserts = reader
         .read()
         .await
@@ -291,7 +276,7 @@ async fn stream_batch_delivered_twice_duplicates_share_id_and_sequence() {
         .collect();
     transform(e.queue(), &records).await;
     drain_fifo(&e, e.store()).await;
-    let mut reader = moto::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let stream = reader.read().await;
     emit(e.bus(), stream.clone()).await;
     emit(e.bus(), stream).await;
@@ -367,7 +352,7 @@ async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
         records.push(record("g-2", &format!("g2-{n}"), n));
     }
     transform(e.queue(), &records).await;
-    let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+    let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.res.fifo_url).await;
     assert_eq!(messages.len(), 6);
     let ids: Vec<String> = messages
         .iter()
@@ -391,7 +376,7 @@ async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
         ids[2..].to_vec(),
         "the failure and every later message"
     );
-    moto::settle_sqs(&e.sqs, &e.fifo_url, &messages, &failed).await;
+    moto::settle_sqs(&e.sqs, &e.res.fifo_url, &messages, &failed).await;
     // Redelivery completes; nothing lost, nothing reordered.
     let reports = drain_fifo(&e, e.store()).await;
     assert!(reports.iter().all(Vec::is_empty));
@@ -419,7 +404,7 @@ async fn poison_message_goes_to_rejected_records_and_does_not_block() {
     transform(e.queue(), &[record("p-1", "p1-1", 1)]).await;
     e.sqs
         .send_message()
-        .queue_url(&e.fifo_url)
+        .queue_url(&e.res.fifo_url)
         .message_body("{bad json put on the queue by hand")
         .message_group_id("p-1")
         .message_deduplication_id("poison-1")
@@ -441,7 +426,7 @@ async fn poison_message_goes_to_rejected_records_and_does_not_block() {
         let page = e
             .ddb
             .query()
-            .table_name(&e.table)
+            .table_name(&e.res.table)
             .key_condition_expression("pk = :p")
             .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(pk))
             .send()
@@ -582,7 +567,7 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
         .collect();
     transform(e.queue(), &records).await;
     drain_fifo(&e, e.store()).await;
-    let mut reader = moto::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let stream = reader.read().await;
     let events_only: Vec<&Value> = stream.iter().filter(|r| is_event_insert(r)).collect();
     assert_eq!(events_only.len(), 6);
@@ -694,7 +679,7 @@ async fn a_trace_follows_each_record_from_ingest_to_the_target() {
             .contains(w3c_trace)
     );
 
-    let mut reader = moto::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let stream = reader.read().await;
     let resp = emit(e.bus(), stream).await;
     assert_eq!(resp["batchItemFailures"], json!([]));

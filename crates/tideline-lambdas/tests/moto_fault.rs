@@ -133,10 +133,7 @@ struct Chain {
     proxy: Arc<FaultProxy>,
     sdk: aws_config::SdkConfig,
     sqs: aws_sdk_sqs::Client,
-    fifo_url: String,
-    table: String,
-    stream_arn: String,
-    target_url: String,
+    res: moto::ChainResources,
     transformer: Arc<transform::State<SqsQueue>>,
     storer: Arc<store::State<DynamoStore>>,
     emitter: Arc<emit::State<EventBridgeBus>>,
@@ -149,25 +146,19 @@ impl Chain {
         // Resources are made directly on moto; only the Lambdas' clients go through the proxy.
         let sdk = moto::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let moto::ChainResources {
-            fifo_url,
-            table,
-            stream_arn,
-            bus,
-            target_url,
-        } = moto::ChainResources::create(&sdk).await;
+        let res = moto::ChainResources::create(&sdk).await;
 
         let hostile = proxy.sdk_config().await;
         let transformer = Arc::new(transform::State {
-            queue: SqsQueue::new(aws_sdk_sqs::Client::new(&hostile), &fifo_url),
+            queue: SqsQueue::new(aws_sdk_sqs::Client::new(&hostile), &res.fifo_url),
             ingest: IngestConfig::default(),
             retry: RetryPolicy::fast(3),
         });
         let storer = Arc::new(store::State {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&hostile), &table),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&hostile), &res.table),
         });
         let emitter = Arc::new(emit::State {
-            bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&hostile), &bus),
+            bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&hostile), &res.bus),
             config: EmitConfig {
                 retry: RetryPolicy::fast(3),
                 ..EmitConfig::default()
@@ -177,10 +168,7 @@ impl Chain {
             proxy,
             sdk,
             sqs,
-            fifo_url,
-            table,
-            stream_arn,
-            target_url,
+            res,
             transformer,
             storer,
             emitter,
@@ -225,7 +213,7 @@ impl Chain {
 
     /// The FIFO event source mapping, one poll. False when the queue was empty.
     async fn sqs_poll(&mut self) -> bool {
-        let (event, messages) = moto::receive_sqs_event(&self.sqs, &self.fifo_url).await;
+        let (event, messages) = moto::receive_sqs_event(&self.sqs, &self.res.fifo_url).await;
         if messages.is_empty() {
             return false;
         }
@@ -283,7 +271,7 @@ impl Chain {
             let out = self
                 .sqs
                 .delete_message_batch()
-                .queue_url(&self.fifo_url)
+                .queue_url(&self.res.fifo_url)
                 .set_entries(Some(
                     done.iter()
                         .enumerate()
@@ -305,7 +293,7 @@ impl Chain {
             let out = self
                 .sqs
                 .change_message_visibility_batch()
-                .queue_url(&self.fifo_url)
+                .queue_url(&self.res.fifo_url)
                 .set_entries(Some(
                     retry
                         .iter()
@@ -374,30 +362,14 @@ impl Chain {
         let mut out = Vec::new();
         let mut empty = 0;
         while empty < 3 {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.target_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap()
-                .messages
-                .unwrap_or_default();
+            let got = moto::receive_and_delete(&self.sqs, &self.res.target_url).await;
             if got.is_empty() {
                 empty += 1;
                 continue;
             }
             empty = 0;
-            for m in got {
-                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.target_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
+            for body in got {
+                out.push(serde_json::from_str(&body).unwrap());
             }
         }
         out
@@ -492,7 +464,7 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
     }
 
     let started = Instant::now();
-    let mut tail = StreamTail::new(&c.sdk, &c.stream_arn);
+    let mut tail = StreamTail::new(&c.sdk, &c.res.stream_arn);
     let mut pending: Vec<Value> = Vec::new();
     let mut stream_seen: Vec<Value> = Vec::new();
     let mut next = 0;
@@ -527,7 +499,7 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
 
     // Stored: exactly the records sent, each once, gapless, in send order per
     // entity (as read back, never sorted).
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&c.sdk), &c.table);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&c.sdk), &c.res.table);
     let mut stored: HashMap<String, (String, u64)> = HashMap::new();
     for (entity, ids) in &sent {
         let id = EntityId::new(entity).unwrap();

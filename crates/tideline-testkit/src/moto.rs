@@ -15,7 +15,8 @@
 //! - the event source mappings, which moto cannot run: [`firehose_event`]
 //!   plays Firehose's transform invocation, [`receive_sqs_event`] and
 //!   [`settle_sqs`] the FIFO mapping, [`StreamReader`] and
-//!   [`stream_record_json`] the stream mapping. They build the exact Lambda
+//!   [`stream_record_json`] the stream mapping; [`drain_bodies`] and
+//!   [`receive_and_delete`] read what a bus rule's queue target received. They build the exact Lambda
 //!   event JSON with the builders of [`crate::fixtures`], and the tests hand
 //!   it to the handlers.
 
@@ -406,6 +407,30 @@ pub async fn settle_sqs(
     }
 }
 
+/// One receive from a (standard) queue, up to 10 messages, each deleted
+/// once received; their bodies in receive order (none when it was empty).
+pub async fn receive_and_delete(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .unwrap();
+    let mut bodies = Vec::new();
+    for m in out.messages.unwrap_or_default() {
+        bodies.push(m.body().unwrap_or_default().to_string());
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    bodies
+}
+
 /// Receives everything from a (standard) queue until `n` messages arrived or
 /// the timeout passes; deletes them. Returns the bodies in receive order.
 pub async fn drain_bodies(
@@ -417,27 +442,11 @@ pub async fn drain_bodies(
     let deadline = Instant::now() + timeout;
     let mut bodies = Vec::new();
     while bodies.len() < n && Instant::now() < deadline {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
+        let got = receive_and_delete(sqs, url).await;
+        if got.is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        for m in messages {
-            bodies.push(m.body().unwrap_or_default().to_string());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
+        bodies.extend(got);
     }
     bodies
 }
