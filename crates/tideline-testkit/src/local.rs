@@ -76,33 +76,32 @@ impl LocalHarness {
     pub async fn try_start_with(
         adjust: impl FnOnce(&mut LocalConfig, &Path),
     ) -> Result<Self, LocalError> {
-        let dir = tempfile::tempdir().unwrap();
-        let config = config(dir.path(), adjust);
-        let data_dir = config.data_dir.clone();
-        let stack = LocalStack::start(config).await?;
-        Ok(Self::around(stack, dir, data_dir))
-    }
-
-    fn around(stack: LocalStack, dir: tempfile::TempDir, data_dir: PathBuf) -> Self {
-        Self {
-            stack,
-            dir,
-            data_dir,
-            http: reqwest::Client::new(),
-            firehose: tokio::sync::OnceCell::new(),
-        }
+        Self::launch(tempfile::tempdir().unwrap(), adjust).await
     }
 
     /// Shuts the stack down and starts it again on the same directory, with
     /// a configuration `adjust` changes (from the defaults, as at start).
     pub async fn restart_with(self, adjust: impl FnOnce(&mut LocalConfig, &Path)) -> Self {
         let dir = self.shutdown().await;
+        Self::launch(dir, adjust)
+            .await
+            .expect("the local stack restarts")
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut LocalConfig, &Path),
+    ) -> Result<Self, LocalError> {
         let config = config(dir.path(), adjust);
         let data_dir = config.data_dir.clone();
-        let stack = LocalStack::start(config)
-            .await
-            .expect("the local stack restarts");
-        Self::around(stack, dir, data_dir)
+        let stack = LocalStack::start(config).await?;
+        Ok(Self {
+            stack,
+            dir,
+            data_dir,
+            http: reqwest::Client::new(),
+            firehose: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// Stops the stack; returns its directory, which lives as long as the
