@@ -22,32 +22,60 @@ use tideline_core::ErrorClass;
 use tideline_core::metrics::StageCounters;
 use tideline_stages::store::{IncomingMessage, store_batch};
 use tideline_stages::{EntryFailure, EventStore, OutgoingMessage, PortError, Queue, RejectSink};
+use tokio::sync::{mpsc, oneshot};
 
 /// Records handed to the store per call: one request's worth (Firehose's
-/// `PutRecordBatch` carries at most 500), appended in one SQLite transaction.
+/// `PutRecordBatch` carries at most 500).
 const HANDOFF_BATCH: usize = tideline_core::limits::FIREHOSE_BATCH_RECORDS;
+
+/// Most records one store transaction takes when requests arrive together:
+/// concurrent requests share a commit (group commit), whose cost is the
+/// index pages it writes, not the number of records.
+const GROUP_RECORDS: usize = 4 * HANDOFF_BATCH;
+
+/// One request's records, and where its outcome goes.
+struct Job {
+    messages: Vec<IncomingMessage>,
+    reply: oneshot::Sender<Vec<Option<EntryFailure>>>,
+}
 
 /// The transform → store hand-off into the store `S` (local mode: the
 /// SQLite store, which also keeps the rejected records).
+///
+/// One writer task appends for every request: the requests waiting when it
+/// is free go into one run of the store stage, one transaction.
 #[derive(Debug)]
 pub struct StoreHandoff<S> {
-    store: Arc<S>,
-    counters: Arc<StageCounters>,
+    jobs: mpsc::Sender<Job>,
     in_flight: Arc<AtomicU64>,
     max_message_bytes: usize,
+    store: std::marker::PhantomData<fn() -> S>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("messages", &self.messages.len())
+            .finish()
+    }
+}
+
+impl<S: EventStore + RejectSink + 'static> StoreHandoff<S> {
+    /// A hand-off into `store`, counting under `counters` (stage `store`).
+    /// Starts the writer task: call it inside a Tokio runtime.
+    pub fn new(store: Arc<S>, counters: Arc<StageCounters>, max_message_bytes: usize) -> Self {
+        let (jobs, queue) = mpsc::channel(64);
+        tokio::spawn(write_jobs(store, counters, queue));
+        Self {
+            jobs,
+            in_flight: Arc::default(),
+            max_message_bytes,
+            store: std::marker::PhantomData,
+        }
+    }
 }
 
 impl<S> StoreHandoff<S> {
-    /// A hand-off into `store`, counting under `counters` (stage `store`).
-    pub fn new(store: Arc<S>, counters: Arc<StageCounters>, max_message_bytes: usize) -> Self {
-        Self {
-            store,
-            counters,
-            in_flight: Arc::default(),
-            max_message_bytes,
-        }
-    }
-
     /// The queue hop's message size limit this hand-off enforces.
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
@@ -59,6 +87,74 @@ impl<S> StoreHandoff<S> {
     }
 }
 
+/// The writer task: takes the waiting requests together, runs the store
+/// stage over them in arrival order, and answers each request for its own
+/// records. Ends when the hand-off is dropped.
+async fn write_jobs<S: EventStore + RejectSink>(
+    store: Arc<S>,
+    counters: Arc<StageCounters>,
+    mut queue: mpsc::Receiver<Job>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut records = first.messages.len();
+        let mut jobs = vec![first];
+        while records < GROUP_RECORDS {
+            match queue.try_recv() {
+                Ok(job) => {
+                    records += job.messages.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut messages = Vec::with_capacity(records);
+        let mut owner = Vec::with_capacity(records);
+        let mut replies = Vec::with_capacity(jobs.len());
+        for (j, job) in jobs.into_iter().enumerate() {
+            for (i, mut m) in job.messages.into_iter().enumerate() {
+                m.message_id = messages.len().to_string();
+                owner.push((j, i));
+                messages.push(m);
+            }
+            replies.push(job.reply);
+        }
+        let stored = store_batch(&*store, &*store, messages).await;
+        counters.add(stored.counts);
+        let mut outcomes: Vec<Vec<Option<EntryFailure>>> = vec![Vec::new(); replies.len()];
+        for &(j, _) in &owner {
+            if let Some(o) = outcomes.get_mut(j) {
+                o.push(None);
+            }
+        }
+        // The store stage stops at the first failure and reports that record
+        // and every later one. Only the first was attempted: it carries the
+        // failure's class. The ones behind it (of this request or another)
+        // were not attempted, so they are retryable whatever stopped the run:
+        // the transform stage hands them over again, in order.
+        let reason = stored.stop_reason.unwrap_or_default();
+        for (k, id) in stored.failed_message_ids.iter().enumerate() {
+            let class = match (k, stored.stop_class) {
+                (0, Some(class)) => class,
+                _ => ErrorClass::Retryable,
+            };
+            let Some(&(j, i)) = id.parse::<usize>().ok().and_then(|n| owner.get(n)) else {
+                continue;
+            };
+            if let Some(slot) = outcomes.get_mut(j).and_then(|o| o.get_mut(i)) {
+                *slot = Some(EntryFailure {
+                    code: "StoreFailed".into(),
+                    message: reason.clone(),
+                    class,
+                });
+            }
+        }
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // A request that went away (its connection closed) needs no answer.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
 /// Decrements the in-flight count however the call ends.
 struct InFlight<'a>(&'a AtomicU64, u64);
 
@@ -66,6 +162,13 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(self.1, Ordering::SeqCst);
     }
+}
+
+fn writer_stopped() -> PortError {
+    PortError::retryable(
+        "local-store",
+        "the store writer has stopped (shutting down); send the records again",
+    )
 }
 
 impl<S: EventStore + RejectSink> Queue for StoreHandoff<S> {
@@ -82,6 +185,7 @@ impl<S: EventStore + RejectSink> Queue for StoreHandoff<S> {
         let _in_flight = InFlight(&self.in_flight, messages.len() as u64);
         let mut results: Vec<Result<(), EntryFailure>> = Vec::with_capacity(messages.len());
         let mut incoming = Vec::with_capacity(messages.len());
+        let mut at = Vec::with_capacity(messages.len());
         for (i, m) in messages.iter().enumerate() {
             if m.body.len() > self.max_message_bytes {
                 results.push(Err(EntryFailure {
@@ -96,28 +200,27 @@ impl<S: EventStore + RejectSink> Queue for StoreHandoff<S> {
                 continue;
             }
             results.push(Ok(()));
+            at.push(i);
             incoming.push(IncomingMessage {
-                message_id: i.to_string(),
+                message_id: String::new(),
                 body: m.body.clone(),
             });
         }
         if incoming.is_empty() {
             return Ok(results);
         }
-        let stored = store_batch(&*self.store, &*self.store, incoming).await;
-        self.counters.add(stored.counts);
-        // The store stage stops at the first failure and reports that record
-        // and every later one: they were not appended, so the transform stage
-        // hands them over again (in order) or reports them to the producer.
-        let class = stored.stop_class.unwrap_or(ErrorClass::Retryable);
-        let reason = stored.stop_reason.unwrap_or_default();
-        for id in &stored.failed_message_ids {
-            if let Some(result) = id.parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
-                *result = Err(EntryFailure {
-                    code: "StoreFailed".into(),
-                    message: reason.clone(),
-                    class,
-                });
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                messages: incoming,
+                reply,
+            })
+            .await
+            .map_err(|_| writer_stopped())?;
+        let outcome = answer.await.map_err(|_| writer_stopped())?;
+        for (i, failure) in at.into_iter().zip(outcome) {
+            if let (Some(failure), Some(result)) = (failure, results.get_mut(i)) {
+                *result = Err(failure);
             }
         }
         Ok(results)
@@ -139,6 +242,8 @@ mod tests {
     struct Store {
         events: MemoryStore,
         rejects: MemoryRejects,
+        /// Every rejection fails permanently (the table is gone).
+        reject_fails: bool,
     }
 
     impl EventStore for Store {
@@ -168,6 +273,9 @@ mod tests {
 
     impl RejectSink for Store {
         async fn reject(&self, record: RejectedRecord) -> Result<(), PortError> {
+            if self.reject_fails {
+                return Err(PortError::permanent("memory", "no such table: rejected"));
+            }
             self.rejects.reject(record).await
         }
     }
@@ -270,5 +378,40 @@ mod tests {
         assert_eq!(e.class, ErrorClass::Permanent);
         assert!(e.message.contains("MaximumMessageSize"), "{e}");
         assert!(store.events.all_events().is_empty());
+    }
+
+    /// Given a poison message whose rejection cannot be recorded, when it
+    /// is handed over with good records behind it, then only it carries the
+    /// permanent failure: the records behind it were never attempted, so
+    /// they are retryable, not refused.
+    #[tokio::test]
+    async fn only_the_record_the_store_stopped_at_carries_a_permanent_failure() {
+        let store = Arc::new(Store {
+            reject_fails: true,
+            ..Store::default()
+        });
+        let handoff = handoff(&store);
+        let good = tideline_core::ingest::admit(
+            &IngestConfig::default(),
+            br#"{"entity_id":"e","id":"ok","type":"T","data":{}}"#,
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        let poison = OutgoingMessage {
+            body: "not a record".into(),
+            ..OutgoingMessage::for_record(&good)
+        };
+        let results = handoff
+            .send_batch(&[poison, OutgoingMessage::for_record(&good)])
+            .await
+            .unwrap();
+        assert_eq!(
+            results[0].as_ref().unwrap_err().class,
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            results[1].as_ref().unwrap_err().class,
+            ErrorClass::Retryable
+        );
     }
 }
