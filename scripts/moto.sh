@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs moto in server mode into the project venv (.venv), for the AWS
-# adapter tests (crates/tideline-aws/tests). Idempotent: installs only what is
+# Installs moto in server mode into the project venv (.venv), for the
+# moto-backed tests (harness: tideline_testkit::moto). Idempotent: installs only what is
 # missing, so it coexists with other tools in the same venv (checkov, hcl2).
 #
 #   scripts/moto.sh            install (or check) moto[server]

@@ -3,95 +3,36 @@
 //! ones, per-entity order and gapless sequences, and paging across many pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_firehose::primitives::Blob;
-use aws_sdk_firehose::types::Record;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
-use tideline_core::route::parse_rules;
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_testkit::local::{
+    LocalHarness, files_under, log_lines_until, log_rule, sdk_record as record,
+};
 
-/// A local stack's configuration: data under `dir`, any free port, `rules`.
-fn config(dir: &std::path::Path, rules: Value) -> LocalConfig {
-    LocalConfig {
-        data_dir: dir.join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rules: parse_rules(&rules.to_string()).unwrap(),
-        ..LocalConfig::default()
-    }
-}
+/// The log target's file, in the harness's directory.
+const LOG: &str = "events.jsonl";
 
-async fn start(dir: &std::path::Path, rules: Value) -> LocalStack {
-    LocalStack::start(config(dir, rules)).await.unwrap()
-}
-
-/// Everything ingest refused into the lake's processing-failed/ prefix.
-fn refused_records(dir: &std::path::Path) -> String {
-    walk(&dir.join("data/lake/processing-failed"))
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
-}
-
-async fn firehose(stack: &LocalStack) -> aws_sdk_firehose::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_firehose::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
-        .endpoint_url(format!("http://{}", stack.local_addr()))
-        .load()
-        .await;
-    aws_sdk_firehose::Client::new(&config)
-}
-
-fn record(bytes: impl Into<Vec<u8>>) -> Record {
-    Record::builder()
-        .data(Blob::new(bytes.into()))
-        .build()
-        .unwrap()
-}
-
-async fn history(stack: &LocalStack, entity: &str, limit: usize) -> (Vec<Value>, usize) {
-    let client = reqwest::Client::new();
-    let mut items = Vec::new();
-    let mut pages = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!(
-            "http://{}/entities/{entity}/events?limit={limit}",
-            stack.local_addr()
-        );
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-        pages += 1;
-        items.extend(body["items"].as_array().unwrap().iter().cloned());
-        match body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
-    (items, pages)
+/// A stack with one log target writing to [`LOG`].
+async fn start_with_log() -> LocalHarness {
+    LocalHarness::start_with(|c, dir| c.rules = log_rule("log", &dir.join(LOG))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("events.jsonl");
-    let stack = start(dir.path(), json!([{"name": "log", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": log}}])).await;
-    let client = firehose(&stack).await;
+    let stack = start_with_log().await;
+    let log = stack.dir().join(LOG);
+    let client = stack.firehose().await;
 
     // Three entities interleaved, with non-ASCII payloads, and invalid records between them.
     let mut batch = Vec::new();
     let mut expected: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for n in 0..60u32 {
         let entity = format!("cust-{}", n % 3);
-        batch.push(record(json!({"entity_id": entity, "type": "Noted", "data": {"n": n, "text": "Grüße, 東京 — ✓"}}).to_string()));
+        batch.push(record(&json!({"entity_id": entity, "type": "Noted", "data": {"n": n, "text": "Grüße, 東京 — ✓"}})));
         expected.entry(entity).or_default().push(n);
         if n % 20 == 7 {
-            batch.push(record(b"\xff\xfe not utf-8".to_vec()));
+            batch.push(record(b"\xff\xfe not utf-8".as_slice()));
             batch.push(record(r#"{"entity_id": "cust-0", "type": "Noted"}"#));
         }
     }
@@ -129,16 +70,16 @@ async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
         .put_record()
         .delivery_stream_name("tideline-ingest")
         .record(record(
-            json!({"entity_id": "cust-9", "type": "Single", "data": null}).to_string(),
+            &json!({"entity_id": "cust-9", "type": "Single", "data": null}),
         ))
         .send()
         .await
         .unwrap();
 
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    stack.wait_idle(Duration::from_secs(30)).await;
 
     for (entity, ns) in &expected {
-        let (items, _) = history(&stack, entity, 100).await;
+        let (items, _) = stack.history(entity, 100).await;
         let seqs: Vec<u64> = items
             .iter()
             .map(|i| i["metadata"]["sequence"].as_u64().unwrap())
@@ -157,14 +98,12 @@ async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
     }
 
     // Rejected records are in processing-failed with their reasons, never stored.
-    let failed_dir = dir.path().join("data/lake/processing-failed");
-    let mut reasons = Vec::new();
-    for path in walk(&failed_dir) {
-        for line in std::fs::read_to_string(path).unwrap().lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            reasons.push(v["errorMessage"].as_str().unwrap().to_string());
-        }
-    }
+    let failed_dir = stack.lake_dir().join("processing-failed");
+    let reasons: Vec<String> = stack
+        .processing_failed()
+        .iter()
+        .map(|v| v["errorMessage"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(reasons.len(), 6);
     assert!(reasons.iter().any(|r| r.contains("not valid UTF-8")));
     assert!(
@@ -178,7 +117,7 @@ async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
     assert_eq!(delivered.lines().count(), 61);
     assert!(delivered.contains("Grüße, 東京 — ✓"));
     // The lake holds the normalised records as JSON Lines.
-    let lake_lines: usize = walk(&dir.path().join("data/lake"))
+    let lake_lines: usize = files_under(&stack.lake_dir())
         .iter()
         .filter(|p| !p.starts_with(&failed_dir))
         .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
@@ -199,26 +138,16 @@ async fn firehose_sdk_ingest_with_invalid_records_next_to_valid_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivered_records_are_stored_once_and_use_no_sequence() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), json!([])).await;
-    let client = firehose(&stack).await;
+    let stack = LocalHarness::start().await;
     let batch: Vec<_> = (0..20)
-        .map(|n| {
-            record(json!({"entity_id": "acct-1", "type": "Posted", "data": {"n": n}}).to_string())
-        })
+        .map(|n| json!({"entity_id": "acct-1", "type": "Posted", "data": {"n": n}}))
         .collect();
     for _ in 0..3 {
         // A producer retry resends the same bytes: same derived ids.
-        client
-            .put_record_batch()
-            .delivery_stream_name("tideline-ingest")
-            .set_records(Some(batch.clone()))
-            .send()
-            .await
-            .unwrap();
-        stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+        stack.put_record_batch_sdk(&batch).await;
+        stack.wait_idle(Duration::from_secs(30)).await;
     }
-    let (items, _) = history(&stack, "acct-1", 1000).await;
+    let (items, _) = stack.history("acct-1", 1000).await;
     assert_eq!(items.len(), 20);
     let ids: HashSet<_> = items
         .iter()
@@ -231,23 +160,15 @@ async fn redelivered_records_are_stored_once_and_use_no_sequence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_api_pages_across_many_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), json!([])).await;
-    let client = firehose(&stack).await;
+    let stack = LocalHarness::start().await;
     for chunk in 0..5 {
         let batch: Vec<_> = (0..500)
-            .map(|n| record(json!({"entity_id": "big/entity", "type": "Tick", "data": {"n": chunk * 500 + n}}).to_string()))
+            .map(|n| json!({"entity_id": "big/entity", "type": "Tick", "data": {"n": chunk * 500 + n}}))
             .collect();
-        client
-            .put_record_batch()
-            .delivery_stream_name("tideline-ingest")
-            .set_records(Some(batch))
-            .send()
-            .await
-            .unwrap();
+        stack.put_record_batch_sdk(&batch).await;
     }
-    stack.wait_idle(Duration::from_secs(60)).await.unwrap();
-    let (items, pages) = history(&stack, "big%2Fentity", 97).await;
+    stack.wait_idle(Duration::from_secs(60)).await;
+    let (items, pages) = stack.history("big%2Fentity", 97).await;
     assert_eq!(items.len(), 2500);
     assert_eq!(pages, 26);
     let ns: Vec<u64> = items
@@ -273,60 +194,30 @@ async fn query_api_pages_across_many_pages() {
     stack.shutdown().await;
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// Issue 13, trace propagation in local mode: a producer's trace id reaches
 /// a rule's target unchanged (W3C or X-Ray form), a record without one gets
 /// the trace ingest starts, and the query API returns it with the event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trace_follows_each_record_to_the_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("events.jsonl");
-    let stack = start(
-        dir.path(),
-        json!([{"name": "log", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": log}}]),
-    )
-    .await;
-    let client = firehose(&stack).await;
+    let stack = start_with_log().await;
+    let log = stack.dir().join(LOG);
     let w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let records = vec![
-        record(json!({"entity_id": "tr-1", "type": "T", "id": "a", "traceparent": w3c, "data": {}}).to_string()),
-        record(json!({"entity_id": "tr-2", "type": "T", "id": "b", "traceparent": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1", "data": {}}).to_string()),
-        record(json!({"entity_id": "tr-3", "type": "T", "id": "c", "data": {}}).to_string()),
-        record(json!({"entity_id": "tr-4", "type": "T", "id": "d", "traceparent": "not a trace", "data": {}}).to_string()),
+    let records = [
+        json!({"entity_id": "tr-1", "type": "T", "id": "a", "traceparent": w3c, "data": {}}),
+        json!({"entity_id": "tr-2", "type": "T", "id": "b", "traceparent": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1", "data": {}}),
+        json!({"entity_id": "tr-3", "type": "T", "id": "c", "data": {}}),
+        json!({"entity_id": "tr-4", "type": "T", "id": "d", "traceparent": "not a trace", "data": {}}),
     ];
-    let out = client
-        .put_record_batch()
-        .delivery_stream_name("tideline-ingest")
-        .set_records(Some(records))
-        .send()
-        .await
-        .unwrap();
+    let out = stack.put_record_batch_sdk(&records).await;
     // Firehose takes any bytes; the transform refuses the malformed trace
     // header with a reason, into processing-failed.
     assert_eq!(out.failed_put_count(), 0, "{out:?}");
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
-    let refused = refused_records(dir.path());
+    stack.wait_idle(Duration::from_secs(30)).await;
+    let refused = stack.processing_failed_text();
     assert!(refused.contains("traceparent"), "{refused}");
-    let mut delivered = BTreeMap::new();
-    for _ in 0..100 {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        delivered = text
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let traces = |lines: &[Value]| {
+        lines
+            .iter()
             .map(|v| {
                 (
                     v["detail"]["metadata"]["entity_id"]
@@ -339,12 +230,9 @@ async fn a_trace_follows_each_record_to_the_target() {
                         .to_string(),
                 )
             })
-            .collect::<BTreeMap<_, _>>();
-        if delivered.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .collect::<BTreeMap<_, _>>()
+    };
+    let delivered = traces(&log_lines_until(&log, |lines| traces(lines).len() == 3).await);
     assert_eq!(delivered["tr-1"], w3c);
     assert_eq!(
         delivered["tr-2"],
@@ -354,7 +242,7 @@ async fn a_trace_follows_each_record_to_the_target() {
         delivered["tr-3"],
         tideline_core::trace::TraceContext::start_for("tr-3", "c").traceparent()
     );
-    let (items, _) = history(&stack, "tr-1", 10).await;
+    let (items, _) = stack.history("tr-1", 10).await;
     assert_eq!(items[0]["metadata"]["traceparent"], w3c);
     stack.shutdown().await;
 }
@@ -364,38 +252,24 @@ async fn a_trace_follows_each_record_to_the_target() {
 /// are every stored event once, in per-entity `seq` order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundled_emission_delivers_every_event_once_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("events.jsonl");
-    let config = LocalConfig {
-        bundle: tideline_core::bundle::BundleConfig::from_max_events(5),
-        ..config(
-            dir.path(),
-            json!([{"name": "log", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": log}}]),
-        )
-    };
-    let stack = LocalStack::start(config).await.unwrap();
-    let client = firehose(&stack).await;
+    let stack = LocalHarness::start_with(|c, dir| {
+        c.rules = log_rule("log", &dir.join(LOG));
+        c.bundle = tideline_core::bundle::BundleConfig::from_max_events(5);
+    })
+    .await;
+    let log = stack.dir().join(LOG);
     let records: Vec<_> = (1..=6)
         .flat_map(|n| {
-            ["b-1", "b-2"].map(|e| record(json!({"entity_id": e, "type": "T", "id": format!("{e}-{n}"), "data": {"n": n}}).to_string()))
+            ["b-1", "b-2"].map(|e| json!({"entity_id": e, "type": "T", "id": format!("{e}-{n}"), "data": {"n": n}}))
         })
         .collect();
-    client
-        .put_record_batch()
-        .delivery_stream_name("tideline-ingest")
-        .set_records(Some(records))
-        .send()
-        .await
-        .unwrap();
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
-    let mut by_entity: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    let mut bundles = 0;
-    for _ in 0..100 {
-        by_entity.clear();
-        bundles = 0;
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        for line in text.lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
+    stack.put_record_batch_sdk(&records).await;
+    stack.wait_idle(Duration::from_secs(30)).await;
+    // Per entity, the sequences delivered (bundles unpacked), and the number of bundles.
+    let unpack = |lines: &[Value]| {
+        let mut by_entity: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut bundles = 0;
+        for v in lines {
             let details: Vec<Value> =
                 if v["detail-type"] == tideline_core::bundle::BUNDLE_DETAIL_TYPE {
                     bundles += 1;
@@ -410,11 +284,13 @@ async fn bundled_emission_delivers_every_event_once_in_order() {
                     .push(d["metadata"]["sequence"].as_u64().unwrap());
             }
         }
-        if by_entity.values().map(Vec::len).sum::<usize>() >= 12 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (by_entity, bundles)
+    };
+    let lines = log_lines_until(&log, |lines| {
+        unpack(lines).0.values().map(Vec::len).sum::<usize>() >= 12
+    })
+    .await;
+    let (by_entity, bundles) = unpack(&lines);
     assert!(bundles > 0, "bundling was on: some entries are bundles");
     for (entity, seqs) in &by_entity {
         assert_eq!(
@@ -432,7 +308,6 @@ async fn bundled_emission_delivers_every_event_once_in_order() {
 /// type without a schema are stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_breaking_their_schema_are_refused_with_pointer_and_rule() {
-    let dir = tempfile::tempdir().unwrap();
     let registry =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/registry.json");
     let validator = tideline_schema::SchemaRegistry::load(&registry).unwrap();
@@ -442,42 +317,22 @@ async fn records_breaking_their_schema_are_refused_with_pointer_and_rule() {
         )),
         ..tideline_core::IngestConfig::default()
     };
-    let config = LocalConfig {
-        ingest,
-        ..config(dir.path(), json!([]))
-    };
-    let stack = LocalStack::start(config).await.unwrap();
-    let client = firehose(&stack).await;
+    let stack = LocalHarness::start_with(|c, _| c.ingest = ingest).await;
     let order = |qty: i64| {
         json!({"order_no": "SO-100042", "currency": "EUR", "total": 12.5,
                "items": [{"sku": "A-1", "qty": qty, "unit_price": 12.5}]})
     };
-    let records = vec![
-        record(
-            json!({"entity_id": "s-1", "type": "OrderPlaced", "id": "ok", "data": order(1)})
-                .to_string(),
-        ),
-        record(
-            json!({"entity_id": "s-2", "type": "OrderPlaced", "id": "bad", "data": order(0)})
-                .to_string(),
-        ),
-        record(
-            json!({"entity_id": "s-3", "type": "Unregistered", "id": "free", "data": {"x": 1}})
-                .to_string(),
-        ),
+    let records = [
+        json!({"entity_id": "s-1", "type": "OrderPlaced", "id": "ok", "data": order(1)}),
+        json!({"entity_id": "s-2", "type": "OrderPlaced", "id": "bad", "data": order(0)}),
+        json!({"entity_id": "s-3", "type": "Unregistered", "id": "free", "data": {"x": 1}}),
     ];
-    client
-        .put_record_batch()
-        .delivery_stream_name("tideline-ingest")
-        .set_records(Some(records))
-        .send()
-        .await
-        .unwrap();
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
-    assert_eq!(history(&stack, "s-1", 10).await.0.len(), 1);
-    assert_eq!(history(&stack, "s-3", 10).await.0.len(), 1);
-    assert_eq!(history(&stack, "s-2", 10).await.0.len(), 0);
-    let refused = refused_records(dir.path());
+    stack.put_record_batch_sdk(&records).await;
+    stack.wait_idle(Duration::from_secs(30)).await;
+    assert_eq!(stack.history("s-1", 10).await.0.len(), 1);
+    assert_eq!(stack.history("s-3", 10).await.0.len(), 1);
+    assert_eq!(stack.history("s-2", 10).await.0.len(), 0);
+    let refused = stack.processing_failed_text();
     assert!(refused.contains("SchemaViolation"), "{refused}");
     assert!(refused.contains("/items/0/qty"), "{refused}");
     assert!(refused.contains("minimum"), "{refused}");

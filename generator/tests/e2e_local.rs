@@ -9,19 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 use tideline_generator::cli::{Cli, Command, run_send, run_verify};
 use tideline_generator::manifest::{Manifest, ManifestEntry, ManifestWriter};
-use tideline_local::{LocalConfig, LocalStack};
-
-async fn start(dir: &Path) -> (LocalStack, String) {
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let url = format!("http://{}", stack.local_addr());
-    (stack, url)
-}
+use tideline_testkit::local::LocalHarness;
 
 fn send_args(url: &str, manifest: &Path, extra: &[&str]) -> tideline_generator::cli::SendArgs {
     let mut argv = vec![
@@ -63,9 +51,9 @@ async fn verify_binary(manifest: &Path, url: &str) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_then_verify_with_duplicates_and_invalid_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let (stack, url) = start(dir.path()).await;
-    let manifest = dir.path().join("run.manifest");
+    let stack = LocalHarness::start().await;
+    let url = stack.url();
+    let manifest = stack.dir().join("run.manifest");
     let args = send_args(
         &url,
         &manifest,
@@ -102,7 +90,7 @@ async fn send_then_verify_with_duplicates_and_invalid_records() {
     assert!(s.invalid > 15 && s.invalid < 80, "{}", s.line());
     assert!(s.calls >= 2000 / 64, "{}", s.line());
 
-    stack.wait_idle(Duration::from_secs(120)).await.unwrap();
+    stack.wait_idle(Duration::from_secs(120)).await;
 
     let verify_args = match Cli::try_parse_from([
         "tideline-generator",
@@ -149,9 +137,9 @@ async fn send_then_verify_with_duplicates_and_invalid_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_id_never_sent_is_reported_missing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (stack, url) = start(dir.path()).await;
-    let manifest = dir.path().join("run.manifest");
+    let stack = LocalHarness::start().await;
+    let url = stack.url();
+    let manifest = stack.dir().join("run.manifest");
     let args = send_args(
         &url,
         &manifest,
@@ -159,11 +147,11 @@ async fn an_id_never_sent_is_reported_missing() {
     );
     let report = run_send(&args).await.unwrap();
     assert_eq!(report.summary.exit_code(), 0);
-    stack.wait_idle(Duration::from_secs(60)).await.unwrap();
+    stack.wait_idle(Duration::from_secs(60)).await;
 
     // The same manifest, plus one record that was never sent.
     let m = Manifest::read_file(&manifest).unwrap();
-    let forged = dir.path().join("forged.manifest");
+    let forged = stack.dir().join("forged.manifest");
     let mut w = ManifestWriter::create(&forged, m.seed, m.start_unix_us, &m.id_prefix).unwrap();
     for e in &m.entries {
         w.append(e, &m.entities[&e.entity]).unwrap();

@@ -6,14 +6,15 @@
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
+use tideline_testkit::moto;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_target_enqueues_normalised_records_per_entity_in_order() {
-    let sdk = tideline_testkit::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = sqs
         .create_queue()
-        .queue_name(format!("{}.fifo", tideline_testkit::unique("gen")))
+        .queue_name(format!("{}.fifo", moto::unique("gen")))
         .attributes(QueueAttributeName::FifoQueue, "true")
         .send()
         .await
@@ -29,7 +30,7 @@ async fn sqs_target_enqueues_normalised_records_per_entity_in_order() {
             "--queue-url",
             &queue_url,
             "--endpoint-url",
-            &tideline_testkit::endpoint(),
+            &moto::endpoint(),
         ])
         .args([
             "--count",

@@ -3,18 +3,15 @@
 //! ends with one summary per entity matching the store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tideline_core::route::parse_rules;
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_testkit::local::{LocalHarness, rules};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_responder_runs_as_a_local_lambda_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("consumer.db");
-    let rules = parse_rules(
-        &json!([{
+    let stack = LocalHarness::start_with(|c, dir| {
+        let db = dir.join("consumer.db");
+        c.rules = rules(json!([{
             "name": "event-responder",
             "event_pattern": {"source": ["tideline"]},
             "target": {"type": "lambda", "command": [env!("CARGO_BIN_EXE_event-responder")], "env": {
@@ -22,36 +19,16 @@ async fn event_responder_runs_as_a_local_lambda_target() {
                 "TIDELINE_CHECKPOINT_TABLE": format!("sqlite:{}", db.display()),
                 "TIDELINE_READ_MODEL_TABLE": "read_model"
             }}
-        }])
-        .to_string(),
-    )
-    .unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rules,
-        ..LocalConfig::default()
+        }]));
     })
-    .await
-    .unwrap();
+    .await;
 
     let types = ["OrderPlaced", "OrderPaid", "OrderShipped", "OrderDelivered"];
     let records: Vec<Value> = (0..40)
         .map(|n| json!({"entity_id": format!("order-{}", n % 10), "type": types[n / 10], "data": {"n": n, "note": "Grüße"}}))
         .collect();
-    let body = json!({
-        "DeliveryStreamName": "tideline-ingest",
-        "Records": records.iter().map(|r| json!({"Data": base64::engine::general_purpose::STANDARD.encode(r.to_string())})).collect::<Vec<_>>(),
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/", stack.local_addr()))
-        .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-    stack.wait_idle(Duration::from_secs(60)).await.unwrap();
+    stack.put_records(&records).await;
+    stack.wait_idle(Duration::from_secs(60)).await;
     assert!(
         stack
             .shared()
@@ -61,9 +38,9 @@ async fn event_responder_runs_as_a_local_lambda_target() {
             .unwrap()
             .is_empty()
     );
-    stack.shutdown().await;
+    let dir = stack.shutdown().await;
 
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("consumer.db")).unwrap();
     let mut stmt = conn.prepare("SELECT * FROM read_model ORDER BY 1").unwrap();
     let rows: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))

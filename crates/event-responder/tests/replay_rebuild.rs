@@ -5,14 +5,14 @@
 //! and a replay that rebuilds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
 use event_responder::{Config, Responder, Summary};
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, SqliteCheckpoints};
 use tideline_core::Classify;
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_local::LocalStack;
+use tideline_testkit::local::{LocalHarness, log_lines, log_rule};
 
 const TYPES: [&str; 5] = [
     "OrderPlaced",
@@ -21,24 +21,6 @@ const TYPES: [&str; 5] = [
     "OrderShipped",
     "OrderDelivered",
 ];
-
-async fn put_records(addr: std::net::SocketAddr, records: &[Value]) {
-    let body = json!({
-        "DeliveryStreamName": "tideline-ingest",
-        "Records": records.iter().map(|r| json!({"Data": base64::engine::general_purpose::STANDARD.encode(r.to_string())})).collect::<Vec<_>>(),
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("http://{addr}/"))
-        .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-    let out: Value = resp.json().await.unwrap();
-    assert_eq!(out["FailedPutCount"], 0, "{out}");
-}
 
 /// Delivers the events published after the first `position` (read from a
 /// log target that takes every event) like EventBridge might: shuffled,
@@ -49,12 +31,7 @@ async fn deliver(
     position: usize,
 ) -> (usize, Vec<Value>) {
     stack.wait_idle(Duration::from_secs(30)).await.unwrap();
-    let log = stack.shared().config.data_dir.join("published.jsonl");
-    let published: Vec<Value> = std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let published = log_lines(&stack.shared().config.data_dir.join("published.jsonl"));
     let last = published.len();
     let events: Vec<Value> = published[position..].to_vec();
     let mut queue: Vec<Value> = events
@@ -90,20 +67,10 @@ async fn replay(addr: std::net::SocketAddr, body: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuild_by_replay_equals_live_build() {
-    let dir = tempfile::tempdir().unwrap();
-    let published = dir.path().join("data").join("published.jsonl");
-    let rules = tideline_core::route::parse_rules(
-        &json!([{"name": "all", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": published}}]).to_string(),
-    )
-    .unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rules,
-        ..LocalConfig::default()
+    let stack = LocalHarness::start_with(|c, _| {
+        c.rules = log_rule("all", &c.data_dir.join("published.jsonl"));
     })
-    .await
-    .unwrap();
+    .await;
     let addr = stack.local_addr();
 
     // 6 orders, each through its life (some cancelled), plus a test event.
@@ -118,10 +85,10 @@ async fn rebuild_by_replay_equals_live_build() {
         }
     }
     records.push(json!({"entity_id": "order-test", "type": "OrderPlaced", "id": "t-1", "test": true, "data": {}}));
-    put_records(addr, &records).await;
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    stack.ingest(&records).await;
+    stack.wait_idle(Duration::from_secs(30)).await;
 
-    let db = dir.path().join("responder.db");
+    let db = stack.dir().join("responder.db");
     let config = Config::load(|k| match k {
         "TIDELINE_CONSUMER_NAME" => Some("event-responder".into()),
         "TIDELINE_CHECKPOINT_TABLE" => Some(format!("sqlite:{}", db.display())),

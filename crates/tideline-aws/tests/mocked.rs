@@ -24,11 +24,11 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use std::collections::HashMap;
 use tideline_aws::{DynamoStore, EventBridgeBus, SqsQueue};
-use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{
     AppendOutcome, BusEntry, Classify, EntityId, ErrorClass, ExpectedSeq, NewEvent,
 };
 use tideline_stages::{Bus, EventStore, OutgoingMessage, Queue, RejectSink, RejectedRecord};
+use tideline_testkit::fixtures::{new_event, record};
 
 fn msg(i: usize) -> OutgoingMessage {
     OutgoingMessage {
@@ -40,8 +40,7 @@ fn msg(i: usize) -> OutgoingMessage {
 }
 
 fn event(id: &str) -> NewEvent {
-    let rec = format!(r#"{{"entity_id":"e-1","type":"T","data":{{}},"id":"{id}"}}"#);
-    normalize_record(&IngestConfig::default(), rec.as_bytes(), chrono::Utc::now()).unwrap()
+    new_event(&record("e-1", "T").id(id))
 }
 
 #[tokio::test]

@@ -2,29 +2,22 @@
 //! gapless sequences under concurrent writers, and the item layout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 use tideline_aws::DynamoStore;
-use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{AppendOutcome, EntityId, ExpectedSeq, NewEvent};
 use tideline_stages::{EventStore, StoreError};
+use tideline_testkit::fixtures::{new_event, record};
+use tideline_testkit::moto;
 
 fn event(entity: &str, id: &str, data: serde_json::Value) -> NewEvent {
-    let rec = serde_json::json!({"entity_id": entity, "type": "T", "id": id, "data": data});
-    normalize_record(
-        &IngestConfig::default(),
-        rec.to_string().as_bytes(),
-        chrono::Utc::now(),
-    )
-    .unwrap()
+    new_event(&record(entity, "T").id(id).data(data))
 }
 
 async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client) {
-    let sdk = support::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = support::unique("tl-store");
-    support::create_table(&ddb, &table).await;
+    let table = moto::unique("tl-store");
+    moto::create_event_table(&ddb, &table, true).await.unwrap();
     (DynamoStore::new(ddb.clone(), table), ddb)
 }
 
@@ -174,10 +167,10 @@ async fn concurrent_writers_keep_the_sequence_gapless() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_written_by_the_transactional_design_keeps_working() {
     use aws_sdk_dynamodb::types::AttributeValue as A;
-    let sdk = support::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = support::unique("tl-legacy");
-    tideline_testkit::create_event_table_with(&ddb, &table, false, true).await;
+    let table = moto::unique("tl-legacy");
+    moto::create_event_table_with(&ddb, &table, false, true).await;
     let s = |v: &str| A::S(v.into());
     for (seq, id) in [(1, "old-1"), (2, "old-2")] {
         let t = format!("2026-01-01T00:00:00.00000{seq}Z");

@@ -5,7 +5,7 @@
 //! test first checks that the interceptor does see a `Scan`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use tideline_testkit::moto as support;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -95,7 +95,7 @@ async fn a_replay_reads_by_query_and_never_scans_the_table() {
     let plain = aws_sdk_dynamodb::Client::new(&sdk);
     let table = support::unique("events");
     // No stream: a replay reads the table, never the feed.
-    tideline_testkit::create_event_table(&plain, &table, false).await;
+    tideline_testkit::moto::create_event_table(&plain, &table, false).await;
     let operations = Operations::default();
     let watched = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)

@@ -2,11 +2,11 @@
 //! reset` against local mode in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
 use std::process::Command;
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, CheckpointUpdate, SqliteCheckpoints};
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_testkit::fixtures::b64;
+use tideline_testkit::local::{LocalHarness, log_lines, log_rule};
 
 fn tideline(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tideline"))
@@ -22,26 +22,16 @@ fn tideline(args: &[&str]) -> (bool, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reingest_is_idempotent_replay_and_reset_work_locally() {
-    let dir = tempfile::tempdir().unwrap();
     // What the bus publishes, read from a log target that takes every event.
-    let published_log = dir.path().join("published.jsonl");
-    let rules = tideline_core::route::parse_rules(
-        &serde_json::json!([{"name": "all", "event_pattern": {"source": ["tideline"]}, "target": {"type": "log", "path": published_log}}]).to_string(),
-    )
-    .unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rules,
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap();
-    let endpoint = format!("http://{}", stack.local_addr());
+    let stack =
+        LocalHarness::start_with(|c, dir| c.rules = log_rule("all", &dir.join("published.jsonl")))
+            .await;
+    let published_log = stack.dir().join("published.jsonl");
+    let endpoint = stack.url();
 
     // A lake: two normalised records, and one processing-failed line whose
     // cause is fixed (its raw bytes are now a valid record).
-    let lake = dir.path().join("lake");
+    let lake = stack.dir().join("lake");
     let hour = lake.join("2026/11/23/08");
     std::fs::create_dir_all(&hour).unwrap();
     let normal = [
@@ -52,7 +42,7 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     let failed_dir = lake.join("processing-failed/2026/11/23/08");
     std::fs::create_dir_all(&failed_dir).unwrap();
     let raw = r#"{"id":"ev-3","entity_id":"o-1","type":"OrderShipped","data":{}}"#;
-    let line = serde_json::json!({"errorCode": "MissingField", "errorMessage": "fixed since", "recordId": "r", "rawData": base64::engine::general_purpose::STANDARD.encode(raw)});
+    let line = serde_json::json!({"errorCode": "MissingField", "errorMessage": "fixed since", "recordId": "r", "rawData": b64(raw)});
     std::fs::write(failed_dir.join("part-1.jsonl"), format!("{line}\n")).unwrap();
 
     let lake_arg = lake.to_str().unwrap();
@@ -60,7 +50,7 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
         let (ok, out, err) = tideline(&["reingest", "--lake", lake_arg, "--endpoint", &endpoint]);
         assert!(ok, "{out}{err}");
         assert!(out.contains("\"sent\":3"), "{out}");
-        stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+        stack.wait_idle(Duration::from_secs(30)).await;
     }
     // Stable ids: reingesting twice stores each event once.
     assert_eq!(stack.shared().store.totals().unwrap(), (3, 1));
@@ -77,14 +67,8 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     ]);
     assert!(ok && out.contains("\"sent\":0"), "{out}");
 
-    let published = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&published_log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    let published = || log_lines(&published_log);
+    stack.wait_idle(Duration::from_secs(30)).await;
     let before = published().len();
     let (ok, out, err) = tideline(&[
         "replay",
@@ -97,7 +81,7 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     ]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("\"published\":2"), "{out}");
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    stack.wait_idle(Duration::from_secs(30)).await;
     let replayed = published().split_off(before);
     let seqs: Vec<u64> = replayed
         .iter()
@@ -110,7 +94,7 @@ async fn reingest_is_idempotent_replay_and_reset_work_locally() {
     assert!(!ok && err.contains("--entity"), "{err}");
 
     // consumer reset on a local checkpoint file.
-    let db = dir.path().join("consumer.db");
+    let db = stack.dir().join("consumer.db");
     let store = SqliteCheckpoints::open(&db).unwrap();
     for entity in ["a", "b"] {
         store

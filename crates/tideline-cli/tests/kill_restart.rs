@@ -4,14 +4,14 @@
 //! (INVARIANTS.md #1–#4).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tideline_testkit::fixtures::{ProducerRecord, put_record_batch_body, record};
+use tideline_testkit::local::history;
 
 const ENTITIES: usize = 40;
 const BATCHES: usize = 30;
@@ -63,14 +63,15 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) {
 }
 
 fn batch_body(b: usize) -> String {
-    let records: Vec<Value> = (0..PER_BATCH)
+    let records: Vec<ProducerRecord> = (0..PER_BATCH)
         .map(|i| {
             let n = b * PER_BATCH + i;
-            let rec = json!({"entity_id": format!("acct-{}", n % ENTITIES), "type": "Posted", "id": format!("k-{n}"), "data": {"n": n}});
-            json!({"Data": STANDARD.encode(rec.to_string())})
+            record(format!("acct-{}", n % ENTITIES), "Posted")
+                .id(format!("k-{n}"))
+                .data(json!({"n": n}))
         })
         .collect();
-    json!({"DeliveryStreamName": "tideline-ingest", "Records": records}).to_string()
+    put_record_batch_body(&records).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,25 +182,7 @@ async fn kill_9_mid_load_loses_nothing_and_stores_nothing_twice() {
     // Stored once each, gapless, in send order per entity.
     let mut all_ids = HashSet::new();
     for e in 0..ENTITIES {
-        let mut items: Vec<Value> = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let v: Value = client
-                .get(format!(
-                    "{base}/entities/acct-{e}/events?limit=1000&cursor={cursor}"
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            items.extend(v["items"].as_array().unwrap().iter().cloned());
-            match v["next_cursor"].as_str() {
-                Some(c) => cursor = c.to_string(),
-                None => break,
-            }
-        }
+        let (items, _) = history(&client, &base, &format!("acct-{e}"), Some(1000)).await;
         let seqs: Vec<u64> = items
             .iter()
             .map(|i| i["metadata"]["sequence"].as_u64().unwrap())

@@ -3,13 +3,17 @@
 //! go back through ingest, filtered by time, idempotently.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_testkit::fixtures::{b64, record};
+use tideline_testkit::local::LocalHarness;
+use tideline_testkit::moto;
 
 fn line(entity: &str, id: &str) -> String {
-    json!({"entity_id": entity, "type": "OrderPlaced", "id": id, "data": {"note": "Grüße"}})
+    record(entity, "OrderPlaced")
+        .id(id)
+        .data(json!({"note": "Grüße"}))
+        .json()
         .to_string()
 }
 
@@ -24,23 +28,21 @@ fn reingest(lake: &str, endpoint: &str) -> std::process::Output {
             "--from",
             "2026-11-01T00:00:00Z",
         ])
-        .env("AWS_ENDPOINT_URL_S3", tideline_testkit::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL_S3", moto::endpoint())
+        .envs(moto::aws_env())
         .output()
         .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reingest_from_an_s3_lake_is_filtered_and_idempotent() {
-    let sdk = tideline_testkit::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
             .build(),
     );
-    let bucket = tideline_testkit::unique("lake");
+    let bucket = moto::unique("lake");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let put = |key: String, body: String| {
         let s3 = s3.clone();
@@ -55,7 +57,7 @@ async fn reingest_from_an_s3_lake_is_filtered_and_idempotent() {
                 .unwrap()
         }
     };
-    let fixed = base64::engine::general_purpose::STANDARD.encode(line("order-2", "ev-fixed"));
+    let fixed = b64(line("order-2", "ev-fixed"));
     put(
         "lake/events/event_type=OrderPlaced/date=2026-11-20/part-1".into(),
         format!(
@@ -80,15 +82,8 @@ async fn reingest_from_an_s3_lake_is_filtered_and_idempotent() {
     )
     .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap();
-    let endpoint = format!("http://{}", stack.local_addr());
+    let stack = LocalHarness::start().await;
+    let endpoint = stack.url();
     let lake = format!("s3://{bucket}/lake");
     for _ in 0..2 {
         let out = reingest(&lake, &endpoint);
@@ -100,7 +95,7 @@ async fn reingest_from_an_s3_lake_is_filtered_and_idempotent() {
         let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(summary["files"], 2, "{summary}");
         assert_eq!(summary["sent"], 4, "{summary}");
-        stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+        stack.wait_idle(Duration::from_secs(30)).await;
     }
     let (events, entities) = stack.shared().store.totals().unwrap();
     assert_eq!(

@@ -5,30 +5,26 @@
 //! scanning the table.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tideline-aws/tests/support/mod.rs"]
-mod support;
-
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, CheckpointUpdate, DynamoCheckpoints};
-use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{EntityId, ExpectedSeq};
 use tideline_stages::EventStore;
+use tideline_testkit::fixtures::{new_event, record};
+use tideline_testkit::moto;
 
 fn tideline(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tideline"))
         .args(args)
-        .env("AWS_ENDPOINT_URL", tideline_testkit::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", moto::endpoint())
+        .envs(moto::aws_env())
         .output()
         .unwrap()
 }
 
 async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Vec<Value> {
-    let bodies = support::drain_bodies(sqs, url, n, Duration::from_secs(20)).await;
+    let bodies = moto::drain_bodies(sqs, url, n, Duration::from_secs(20)).await;
     bodies
         .iter()
         .map(|b| serde_json::from_str(b).unwrap())
@@ -52,10 +48,10 @@ fn by_entity(events: &[Value]) -> BTreeMap<String, Vec<u64>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
-    let sdk = tideline_testkit::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = tideline_testkit::unique("events");
-    tideline_testkit::create_event_table(&ddb, &table, false).await;
+    let table = moto::unique("events");
+    moto::create_event_table(&ddb, &table, false).await;
     let store = tideline_aws::DynamoStore::new(ddb.clone(), &table);
     // The data lake, as Firehose writes it: every accepted record, a JSON
     // line, under events/ (what a replay by time window reads its entities from).
@@ -64,7 +60,7 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
             .force_path_style(true)
             .build(),
     );
-    let lake_bucket = tideline_testkit::unique("lake");
+    let lake_bucket = moto::unique("lake");
     s3.create_bucket()
         .bucket(&lake_bucket)
         .send()
@@ -74,8 +70,11 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
     for (entity, n) in [("order-1", 3), ("order-2", 2)] {
         let events: Vec<_> = (0..n)
             .map(|i| {
-                let rec = json!({"entity_id": entity, "type": "OrderNoted", "id": format!("{entity}-{i}"), "data": {"i": i}});
-                normalize_record(&IngestConfig::default(), rec.to_string().as_bytes(), chrono::Utc::now()).unwrap()
+                new_event(
+                    &record(entity, "OrderNoted")
+                        .id(format!("{entity}-{i}"))
+                        .data(json!({"i": i})),
+                )
             })
             .collect();
         for e in &events {
@@ -104,7 +103,7 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
 
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let (bus, url) = support::create_bus_with_queue_target(&events, &sqs).await;
+    let (bus, url) = moto::create_bus_with_queue_target(&events, &sqs).await;
 
     // By entity and sequence range.
     let out = tideline(&[
@@ -157,8 +156,8 @@ async fn replay_to_eventbridge_and_reset_a_checkpoint_on_aws() {
     );
 
     // A consumer's checkpoint, reset for one entity.
-    let checkpoints_table = tideline_testkit::unique("checkpoints");
-    tideline_testkit::create_key_table(&ddb, &checkpoints_table, true).await;
+    let checkpoints_table = moto::unique("checkpoints");
+    moto::create_key_table(&ddb, &checkpoints_table, true).await;
     let checkpoints = DynamoCheckpoints::new(ddb.clone(), &checkpoints_table);
     for entity in ["order-1", "order-2"] {
         let advance = CheckpointUpdate::Advance {

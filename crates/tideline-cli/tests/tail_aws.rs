@@ -2,25 +2,21 @@
 //! and rule on a bus, prints events put on the bus, and on Ctrl-C (SIGINT)
 //! deletes the rule, its target and the queue.
 //!
-//! Uses the moto harness of `crates/tideline-aws/tests` (`TIDELINE_MOTO_ENDPOINT`,
+//! Uses the moto harness, `tideline_testkit::moto` (`TIDELINE_MOTO_ENDPOINT`,
 //! or moto started from `.venv/bin/moto_server`; install with `scripts/moto.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../tideline-aws/tests/support/mod.rs"]
-mod support;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use tideline_testkit::moto;
 
 fn tail_command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tideline"));
     c.args(args)
-        .env("AWS_ENDPOINT_URL", support::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", support::REGION)
+        .env("AWS_ENDPOINT_URL", moto::endpoint())
+        .envs(moto::aws_env())
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
@@ -47,10 +43,10 @@ fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_tail_prints_bus_events_and_cleans_up_on_ctrl_c() {
-    let sdk = support::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let eb = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let bus = support::unique("tl-tail");
+    let bus = moto::unique("tl-tail");
     eb.create_event_bus().name(&bus).send().await.unwrap();
 
     let mut child = tail_command(&["tail", "--aws", "--bus", &bus])
@@ -207,7 +203,7 @@ async fn aws_tail_prints_bus_events_and_cleans_up_on_ctrl_c() {
 
 #[test]
 fn aws_tail_on_a_missing_bus_exits_2_before_creating_anything() {
-    let bus = support::unique("tl-missing");
+    let bus = moto::unique("tl-missing");
     let out = tail_command(&["tail", "--aws", "--bus", &bus])
         .output()
         .unwrap();

@@ -2,25 +2,16 @@
 //! of an in-process local stack and prints only matching events as JSON Lines.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_testkit::local::LocalHarness;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_prints_matching_events_as_json_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap();
-    let endpoint = format!("http://{}", stack.local_addr());
+    let stack = LocalHarness::start().await;
+    let endpoint = stack.url();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tideline"))
         .args([
             "tail",
@@ -53,18 +44,7 @@ async fn tail_prints_matching_events_as_json_lines() {
         json!({"entity_id": "b", "type": "Shipped", "data": {"n": 1}}),
         json!({"entity_id": "c", "type": "Shipped", "data": {"n": 2}}),
     ];
-    let body = json!({
-        "DeliveryStreamName": "tideline-ingest",
-        "Records": records.iter().map(|r| json!({"Data": STANDARD.encode(r.to_string())})).collect::<Vec<_>>(),
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    stack.put_records(&records).await;
 
     let stdout = child.stdout.take().unwrap();
     let lines = tokio::task::spawn_blocking(move || {

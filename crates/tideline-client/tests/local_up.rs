@@ -6,20 +6,14 @@
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tideline_client::{Event, Outbox, Publisher, Relay};
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_testkit::local::LocalHarness;
 
 const NON_ASCII: &str = "Zoë ✓ 日本 🚀";
 
-async fn events(url: &str, entity: &str, want: usize) -> Vec<Value> {
+async fn events(stack: &LocalHarness, entity: &str, want: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let page: Value = reqwest::get(format!("{url}/entities/{entity}/events"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let items = stack.events(entity).await;
         if items.len() >= want || Instant::now() > deadline {
             return items;
         }
@@ -29,17 +23,8 @@ async fn events(url: &str, entity: &str, want: usize) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_relay_publishes_to_tideline_up_and_text_round_trips() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let url = format!("http://{}", stack.local_addr());
-    let sdk = tideline_testkit::sdk_config_at(&url).await;
-    let publisher = Publisher::firehose(aws_sdk_firehose::Client::new(&sdk), "tideline-ingest");
+    let stack = LocalHarness::start().await;
+    let publisher = Publisher::firehose(stack.firehose().await.clone(), "tideline-ingest");
 
     // Direct publish.
     let direct = Event::new(
@@ -50,7 +35,7 @@ async fn outbox_relay_publishes_to_tideline_up_and_text_round_trips() {
     let direct_id = publisher.publish(&direct).await.unwrap();
 
     // Through the outbox: written with the business change, published after commit.
-    let db = dir.path().join("app.db");
+    let db = stack.dir().join("app.db");
     let mut app = rusqlite::Connection::open(&db).unwrap();
     let outbox = Outbox::open(&app).unwrap();
     let tx = app.transaction().unwrap();
@@ -60,7 +45,7 @@ async fn outbox_relay_publishes_to_tideline_up_and_text_round_trips() {
     let mut relay = Relay::new(rusqlite::Connection::open(&db).unwrap(), publisher).unwrap();
     assert_eq!(relay.run_until_idle().await.unwrap().published, 1);
 
-    let items = events(&url, "customer-1", 2).await;
+    let items = events(&stack, "customer-1", 2).await;
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0]["metadata"]["event_id"], direct_id.as_str());
     assert_eq!(items[0]["data"]["name"], NON_ASCII);

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use tideline_client::{Event, EventId, Publisher, RetryPolicy};
 use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
-use tideline_testkit::{sdk_config, unique};
+use tideline_testkit::moto::{endpoint, sdk_config, unique};
 
 const NON_ASCII: &str = "Zoë ✓ 日本 🚀";
 
@@ -112,7 +112,7 @@ async fn published_bytes_reach_the_lake_byte_exact() {
 async fn a_partly_failed_put_record_batch_resends_only_the_failed_records() {
     let moto = sdk_config().await;
     let (stream, bucket) = stream_to_bucket(&moto).await;
-    let proxy = FaultProxy::start(&tideline_testkit::endpoint(), 0x0b_0c).await;
+    let proxy = FaultProxy::start(&endpoint(), 0x0b_0c).await;
     let partial = proxy.add(Rule::new("PutRecordBatch", Fault::PartialFailure).nth(&[1, 2]));
     let sdk = proxy.sdk_config().await;
     let publisher = Publisher::firehose(aws_sdk_firehose::Client::new(&sdk), &stream)

@@ -14,16 +14,15 @@ use tideline_consumer::{
     SqliteCheckpoints, SqliteWrite,
 };
 use tideline_core::Classify;
+use tideline_testkit::fixtures::BusEvent;
 
 fn event(entity: &str, seq: u64, test: bool) -> IntegrationEvent<Value> {
-    serde_json::from_value(json!({
-        "version": "0", "id": format!("{entity}-{seq}"), "detail-type": "T", "source": "tideline",
-        "time": "2026-11-23T08:00:00Z",
-        "detail": {"metadata": {"event_id": format!("{entity}-{seq}"), "event_type": "T", "schema_version": 1,
-            "entity_id": entity, "sequence": seq, "occurred_at": "t", "stored_at": "t",
-            "correlation_id": null, "test": test}, "data": {"n": seq}}
-    }))
-    .unwrap()
+    BusEvent::new(entity, seq)
+        .id(format!("{entity}-{seq}"))
+        .time("2026-11-23T08:00:00Z")
+        .test(test)
+        .data(json!({"n": seq}))
+        .read()
 }
 
 /// Delivers `deliveries` (indexes into `events`) through the guard; an event

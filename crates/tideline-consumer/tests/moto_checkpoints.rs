@@ -2,34 +2,28 @@
 //! module's table layout (`pk`, `sk` strings).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use aws_sdk_dynamodb::types::{AttributeValue as V, TransactWriteItem, Update};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::VecDeque;
 use tideline_consumer::{
     CheckpointStore, CheckpointUpdate, ConsumerError, DynamoCheckpoints, GapPolicy, Guard,
     IntegrationEvent, Outcome,
 };
 use tideline_core::Classify;
+use tideline_testkit::fixtures::BusEvent;
+use tideline_testkit::moto;
 
 fn event(entity: &str, seq: u64) -> IntegrationEvent<Value> {
-    serde_json::from_value(json!({
-        "version": "0", "id": "x", "detail-type": "T", "source": "tideline", "time": "t",
-        "detail": {"metadata": {"event_id": format!("{entity}-{seq}"), "event_type": "T", "schema_version": 1,
-            "entity_id": entity, "sequence": seq, "occurred_at": "t", "stored_at": "t",
-            "correlation_id": null, "test": false}, "data": {}}
-    }))
-    .unwrap()
+    BusEvent::new(entity, seq).read()
 }
 
 async fn tables() -> (aws_sdk_dynamodb::Client, String, String) {
-    let sdk = support::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let checkpoints = support::unique("tl-cp");
-    let model = support::unique("tl-rm");
-    support::create_table(&ddb, &checkpoints, true).await;
-    support::create_table(&ddb, &model, false).await;
+    let checkpoints = moto::unique("tl-cp");
+    let model = moto::unique("tl-rm");
+    moto::create_key_table(&ddb, &checkpoints, true).await;
+    moto::create_key_table(&ddb, &model, false).await;
     (ddb, checkpoints, model)
 }
 
@@ -71,11 +65,11 @@ async fn applied(ddb: &aws_sdk_dynamodb::Client, table: &str, entity: &str) -> V
 async fn shuffled_duplicated_delivery_applies_once_in_order_with_transactions() {
     let (ddb, checkpoints, model) = tables().await;
     for policy in [GapPolicy::Retry, GapPolicy::Buffer] {
-        let consumer = support::unique("c");
+        let consumer = moto::unique("c");
         let guard = Guard::new(DynamoCheckpoints::new(ddb.clone(), &checkpoints), &consumer)
             .with_gap_policy(policy)
             .with_max_buffered(3);
-        let entity = support::unique("order");
+        let entity = moto::unique("order");
         // 8 events, reversed, each delivered twice.
         let mut queue: VecDeque<u64> = (1..=8).rev().flat_map(|s| [s, s]).collect();
         let mut rounds = 0;

@@ -2,20 +2,19 @@
 //! page (over 1 MB) reads completely through the cursor, against moto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use tideline_aws::DynamoStore;
-use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::{EntityId, ExpectedSeq};
 use tideline_stages::EventStore;
 use tideline_stages::query::{QueryRequest, handle_query};
+use tideline_testkit::fixtures::{new_event, record};
+use tideline_testkit::moto;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_over_one_page_reads_completely_through_the_cursor() {
-    let sdk = support::sdk_config().await;
+    let sdk = moto::sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = support::unique("tl-query");
-    support::create_event_table(&ddb, &table).await;
+    let table = moto::unique("tl-query");
+    moto::create_event_table(&ddb, &table, false).await;
     let store = DynamoStore::new(ddb, table);
     let entity = EntityId::new("long-history").unwrap();
     let blob = "q".repeat(8 * 1024);
@@ -25,8 +24,11 @@ async fn history_over_one_page_reads_completely_through_the_cursor() {
         let events = chunk
             .iter()
             .map(|i| {
-                let rec = serde_json::json!({"entity_id": "long-history", "type": "Bulky", "id": format!("h-{i}"), "data": {"i": i, "blob": blob}});
-                normalize_record(&IngestConfig::default(), rec.to_string().as_bytes(), chrono::Utc::now()).unwrap()
+                new_event(
+                    &record("long-history", "Bulky")
+                        .id(format!("h-{i}"))
+                        .data(serde_json::json!({"i": i, "blob": blob})),
+                )
             })
             .collect();
         store

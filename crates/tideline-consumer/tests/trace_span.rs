@@ -3,9 +3,10 @@
 //! trace of the record that caused them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tideline_consumer::{Guard, IntegrationEvent, MemoryCheckpoints};
+use tideline_testkit::fixtures::BusEvent;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -31,15 +32,10 @@ fn the_handler_runs_in_a_span_with_the_events_trace_id() {
         .with_writer(move || writer.clone())
         .finish();
     let _default = tracing::subscriber::set_default(subscriber);
-    let event: IntegrationEvent<Value> = serde_json::from_value(json!({
-        "version": "0", "id": "x", "detail-type": "OrderPlaced", "source": "tideline", "time": "t",
-        "detail": {"metadata": {"event_id": "o-1-1", "event_type": "OrderPlaced", "schema_version": 1,
-            "entity_id": "o-1", "sequence": 1, "occurred_at": "t", "stored_at": "t",
-            "correlation_id": null, "test": false,
-            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-            "data": {}}
-    }))
-    .unwrap();
+    let event: IntegrationEvent<Value> = BusEvent::new("o-1", 1)
+        .event_type("OrderPlaced")
+        .traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .read();
     let guard = Guard::new(MemoryCheckpoints::new(), "orders");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

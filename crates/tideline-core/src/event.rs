@@ -222,6 +222,7 @@ impl AppendPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::given::given;
     use crate::ingest::{IngestConfig, normalize_record};
     use proptest::prelude::*;
     use std::collections::HashMap;
@@ -266,98 +267,113 @@ mod tests {
         }
     }
 
+    /// An entity as the store holds it before an append: its head, if any,
+    /// and the event ids it holds.
+    struct Entity {
+        id: EntityId,
+        head: Option<EntityHead>,
+        holds: HashSet<EventId>,
+    }
+
+    /// An entity with no events yet.
+    fn new_entity(id: &str) -> Entity {
+        Entity {
+            id: EntityId::new(id).unwrap(),
+            head: None,
+            holds: HashSet::new(),
+        }
+    }
+
+    /// An entity whose last event has `last_seq`, stored at `last_stored_at`.
+    fn entity_at(id: &str, last_seq: u64, last_stored_at: &str) -> Entity {
+        let entity = new_entity(id);
+        Entity {
+            head: Some(EntityHead {
+                entity_id: entity.id.clone(),
+                last_seq,
+                last_stored_at: last_stored_at.into(),
+            }),
+            ..entity
+        }
+    }
+
+    impl Entity {
+        /// Also holding these event ids.
+        fn holding(mut self, ids: &[&str]) -> Self {
+            self.holds
+                .extend(ids.iter().map(|id| EventId::new(*id).unwrap()));
+            self
+        }
+
+        /// Plans appending the events `ids` at `t0()`.
+        fn append(
+            &self,
+            expected: ExpectedSeq,
+            ids: &[&str],
+            ttl: Option<Duration>,
+        ) -> Result<AppendPlan, AppendConflict> {
+            plan_append(
+                &self.id,
+                self.head.as_ref(),
+                expected,
+                ids.iter().map(|id| ev(self.id.as_str(), id)).collect(),
+                |id| self.holds.contains(id),
+                t0(),
+                ttl,
+            )
+        }
+    }
+
     #[test]
     fn expected_version_conflict_is_typed() {
-        let e = EntityId::new("e").unwrap();
-        let err = plan_append(
-            &e,
-            None,
-            ExpectedSeq::Exactly(3),
-            vec![ev("e", "a")],
-            |_| false,
-            t0(),
-            None,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            AppendConflict {
-                entity_id: e.clone(),
+        given(new_entity("e"))
+            .when(|e| e.append(ExpectedSeq::Exactly(3), &["a"], None))
+            .then_err(AppendConflict {
+                entity_id: EntityId::new("e").unwrap(),
                 expected: 3,
-                actual: 0
-            }
-        );
-        let ok = plan_append(
-            &e,
-            None,
-            ExpectedSeq::Exactly(0),
-            vec![ev("e", "a"), ev("e", "b")],
-            |_| false,
-            t0(),
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            ok.to_store.iter().map(|s| s.seq).collect::<Vec<_>>(),
-            vec![1, 2]
-        );
-        assert!(ok.to_store[0].sk < ok.to_store[1].sk);
+                actual: 0,
+            });
+        given(new_entity("e"))
+            .when(|e| e.append(ExpectedSeq::Exactly(0), &["a", "b"], None))
+            .then_ok(|ok| {
+                assert_eq!(
+                    ok.to_store.iter().map(|s| s.seq).collect::<Vec<_>>(),
+                    vec![1, 2]
+                );
+                assert!(ok.to_store[0].sk < ok.to_store[1].sk);
+            });
     }
 
     #[test]
     fn all_duplicates_is_idempotent_even_with_stale_expectation() {
-        let e = EntityId::new("e").unwrap();
-        let head = EntityHead {
-            entity_id: e.clone(),
-            last_seq: 5,
-            last_stored_at: "2026-11-23T08:00:00.000000Z".into(),
-        };
-        let plan = plan_append(
-            &e,
-            Some(&head),
-            ExpectedSeq::Exactly(4),
-            vec![ev("e", "a")],
-            |_| true,
-            t0(),
-            None,
-        )
-        .unwrap();
-        assert!(plan.to_store.is_empty());
-        assert_eq!(
-            plan.outcomes(),
-            vec![AppendOutcome::Duplicate {
-                event_id: EventId::new("a").unwrap()
-            }]
-        );
+        given(entity_at("e", 5, "2026-11-23T08:00:00.000000Z").holding(&["a"]))
+            .when(|e| e.append(ExpectedSeq::Exactly(4), &["a"], None))
+            .then_ok(|plan| {
+                assert!(plan.to_store.is_empty());
+                assert_eq!(
+                    plan.outcomes(),
+                    vec![AppendOutcome::Duplicate {
+                        event_id: EventId::new("a").unwrap()
+                    }]
+                );
+            });
     }
 
     #[test]
     fn clock_going_backwards_keeps_sk_in_seq_order() {
-        let e = EntityId::new("e").unwrap();
-        let head = EntityHead {
-            entity_id: e.clone(),
-            last_seq: 1,
-            last_stored_at: "2026-11-23T09:00:00.000000Z".into(),
-        };
-        let plan = plan_append(
-            &e,
-            Some(&head),
-            ExpectedSeq::Any,
-            vec![ev("e", "b")],
-            |_| false,
-            t0(),
-            Some(Duration::days(1)),
-        )
-        .unwrap();
-        assert_eq!(plan.to_store[0].stored_at, "2026-11-23T09:00:00.000001Z");
-        assert_eq!(
-            plan.to_store[0].expires_at,
-            Some(
-                parse_timestamp("2026-11-24T09:00:00.000001Z")
-                    .unwrap()
-                    .timestamp()
-            )
-        );
+        given(entity_at("e", 1, "2026-11-23T09:00:00.000000Z"))
+            .when(|e| e.append(ExpectedSeq::Any, &["b"], Some(Duration::days(1))))
+            .then_ok(|plan| {
+                assert_eq!(plan.to_store[0].stored_at, "2026-11-23T09:00:00.000001Z");
+                assert_eq!(
+                    plan.to_store[0].expires_at,
+                    Some(
+                        parse_timestamp("2026-11-24T09:00:00.000001Z")
+                            .unwrap()
+                            .timestamp()
+                    )
+                );
+            });
     }
 
     proptest! {

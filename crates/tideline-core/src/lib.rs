@@ -32,6 +32,8 @@ pub mod data_validator;
 pub mod envelope;
 pub mod error;
 pub mod event;
+#[cfg(test)]
+mod given;
 pub mod ids;
 pub mod ingest;
 pub mod item;

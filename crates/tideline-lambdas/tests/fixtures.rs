@@ -1,7 +1,6 @@
 //! Handler tests on Lambda event JSON fixtures, with the in-memory ports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tideline_core::ingest::IngestConfig;
 use tideline_core::retry::RetryPolicy;
@@ -9,27 +8,10 @@ use tideline_lambdas::{emit, query, store, transform};
 use tideline_stages::emit::EmitConfig;
 use tideline_stages::memory::{MemoryBus, MemoryQueue, MemoryStore, throttled};
 use tideline_stages::*;
-
-fn lambda<T: serde::de::DeserializeOwned>(payload: Value) -> LambdaEvent<T> {
-    LambdaEvent::new(serde_json::from_value(payload).unwrap(), Context::default())
-}
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
+use tideline_testkit::fixtures::{FirehoseEvent, SqsRecord, StreamRecord, b64, lambda, sqs_event};
 
 fn firehose(records: &[&str]) -> Value {
-    json!({
-        "invocationId": "inv-1",
-        "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/tideline",
-        "region": "us-east-1",
-        "records": records.iter().enumerate().map(|(i, r)| json!({
-            "recordId": format!("49546986683135544286507457936321625675700192471156785154-{i}"),
-            "approximateArrivalTimestamp": 1_795_420_800_000_i64,
-            "data": b64(r),
-        })).collect::<Vec<_>>()
-    })
+    FirehoseEvent::new().build(records)
 }
 
 fn t_state(queue: MemoryQueue) -> transform::State<MemoryQueue> {
@@ -160,22 +142,6 @@ async fn transformer_invocation_error_type_says_retryable() {
     );
 }
 
-fn sqs_event(bodies: &[(&str, &str, &str)]) -> Value {
-    json!({"Records": bodies.iter().map(|(id, group, body)| json!({
-        "messageId": id,
-        "receiptHandle": format!("rh-{id}"),
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795420800000",
-                       "MessageGroupId": group, "MessageDeduplicationId": id,
-                       "SequenceNumber": "18849496460467696128"},
-        "messageAttributes": {},
-        "md5OfBody": "x",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:tideline-events.fifo",
-        "awsRegion": "us-east-1"
-    })).collect::<Vec<_>>()})
-}
-
 fn normalized(entity: &str, id: &str) -> String {
     json!({"id": id, "entity_id": entity, "type": "T", "data": {"id": id},
            "occurred_at": "2026-11-23T08:00:00.000000Z", "received_at": "2026-11-23T08:00:01.000000Z"})
@@ -246,12 +212,12 @@ async fn storer_mixed_groups_with_poison_and_a_failure() {
         normalized("g1", "c"),
         normalized("g2", "d"),
     );
-    let event = sqs_event(&[
-        ("m1", "g1", &b1),
-        ("m2", "g2", "{bad json put on the queue by hand"),
-        ("m3", "g2", &b3),
-        ("m4", "g1", &b4),
-        ("m5", "g2", &b5),
+    let event = sqs_event([
+        SqsRecord::fifo("m1", "g1", &b1),
+        SqsRecord::fifo("m2", "g2", "{bad json put on the queue by hand"),
+        SqsRecord::fifo("m3", "g2", &b3),
+        SqsRecord::fifo("m4", "g1", &b4),
+        SqsRecord::fifo("m5", "g2", &b5),
     ]);
     let resp = store::handler(&state, lambda(event)).await.unwrap();
     assert_eq!(
@@ -300,19 +266,13 @@ fn stream_record(
     old: Option<Value>,
     ttl: bool,
 ) -> Value {
-    let mut d = json!({"ApproximateCreationDateTime": 1_795_420_800.0, "Keys": {}, "SequenceNumber": seqno, "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"});
-    if let Some(n) = new {
-        d["NewImage"] = n;
-    }
-    if let Some(o) = old {
-        d["OldImage"] = o;
-    }
-    let mut r = json!({"eventID": format!("id-{seqno}"), "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1", "dynamodb": d, "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-11-23T00:00:00.000"});
+    let mut r = StreamRecord::new(name, seqno);
+    r.new_image = new;
+    r.old_image = old;
     if ttl {
-        r["userIdentity"] = json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
+        r = r.removed_by_ttl();
     }
-    r
+    r.to_json()
 }
 
 fn e_state(bus: MemoryBus) -> emit::State<MemoryBus> {

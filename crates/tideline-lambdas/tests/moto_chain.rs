@@ -8,11 +8,8 @@
 //! FIFO targets of rules, `account` on delivered events.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tideline-aws/tests/support/mod.rs"]
-mod support;
-
 use aws_lambda_events::dynamodb::Event as StreamEvent;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -26,63 +23,44 @@ use tideline_core::{AppendOutcome, EntityId, ErrorClass, ExpectedSeq, NewEvent, 
 use tideline_lambdas::{emit, query, store, transform};
 use tideline_stages::emit::EmitConfig;
 use tideline_stages::*;
+use tideline_testkit::fixtures::{self, lambda};
+use tideline_testkit::moto;
 
 struct Env {
     sdk: aws_config::SdkConfig,
     sqs: aws_sdk_sqs::Client,
     ddb: aws_sdk_dynamodb::Client,
-    fifo_url: String,
-    table: String,
-    stream_arn: String,
-    bus: String,
-    target_url: String,
+    res: moto::ChainResources,
 }
 
 async fn env() -> Env {
-    let sdk = support::sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let eb = aws_sdk_eventbridge::Client::new(&sdk);
-    let fifo_url = support::create_fifo_queue(&sqs).await;
-    let table = support::unique("tl-events");
-    let stream_arn = support::create_table(&ddb, &table).await;
-    let (bus, target_url) = support::create_bus_with_queue_target(&eb, &sqs).await;
+    let sdk = moto::sdk_config().await;
     Env {
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        ddb: aws_sdk_dynamodb::Client::new(&sdk),
+        res: moto::ChainResources::create(&sdk).await,
         sdk,
-        sqs,
-        ddb,
-        fifo_url,
-        table,
-        stream_arn,
-        bus,
-        target_url,
     }
 }
 
 impl Env {
     fn queue(&self) -> SqsQueue {
-        SqsQueue::new(self.sqs.clone(), &self.fifo_url)
+        SqsQueue::new(self.sqs.clone(), &self.res.fifo_url)
     }
     fn store(&self) -> DynamoStore {
-        DynamoStore::new(self.ddb.clone(), &self.table)
+        DynamoStore::new(self.ddb.clone(), &self.res.table)
     }
     fn bus(&self) -> EventBridgeBus {
-        EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&self.sdk), &self.bus)
+        EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&self.sdk), &self.res.bus)
     }
-}
-
-fn lambda<T: serde::de::DeserializeOwned>(payload: Value) -> LambdaEvent<T> {
-    LambdaEvent::new(serde_json::from_value(payload).unwrap(), Context::default())
 }
 
 fn record(entity: &str, id: &str, n: u32) -> Vec<u8> {
-    json!({
-        "entity_id": entity, "type": "ItemAdded", "id": id,
-        "occurred_at": "2026-11-23T08:00:00Z",
-        "data": {"n": n, "name": "Zoë ✓ 日本語 🚀", "quote": "\"x\"\n"},
-    })
-    .to_string()
-    .into_bytes()
+    fixtures::record(entity, "ItemAdded")
+        .id(id)
+        .occurred_at("2026-11-23T08:00:00Z")
+        .data(json!({"n": n, "name": "Zoë ✓ 日本語 🚀", "quote": "\"x\"\n"}))
+        .bytes()
 }
 
 fn fast() -> RetryPolicy {
@@ -96,8 +74,7 @@ async fn transform<Q: Queue>(queue: Q, records: &[Vec<u8>]) -> Value {
         ingest: IngestConfig::default(),
         retry: fast(),
     };
-    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-    let event: LambdaEvent<transform::FirehoseBatch> = lambda(support::firehose_event(&refs));
+    let event: LambdaEvent<transform::FirehoseBatch> = lambda(moto::firehose_event(records));
     serde_json::to_value(transform::handler(&state, event).await.unwrap()).unwrap()
 }
 
@@ -107,7 +84,7 @@ async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<St
     let state = store::State { store };
     let mut reports = Vec::new();
     for _ in 0..100 {
-        let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+        let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.res.fifo_url).await;
         if messages.is_empty() {
             break;
         }
@@ -117,7 +94,7 @@ async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<St
             .iter()
             .map(|f| f.item_identifier.clone())
             .collect();
-        support::settle_sqs(&e.sqs, &e.fifo_url, &messages, &failed).await;
+        moto::settle_sqs(&e.sqs, &e.res.fifo_url, &messages, &failed).await;
         reports.push(failed);
     }
     reports
@@ -131,12 +108,12 @@ async fn emit<B: Bus>(bus: B, records: Vec<Value>) -> Value {
             ..EmitConfig::default()
         },
     };
-    let event: LambdaEvent<StreamEvent> = lambda(json!({ "Records": records }));
+    let event: LambdaEvent<StreamEvent> = lambda(fixtures::stream_event(records));
     serde_json::to_value(emit::handler(&state, event).await.unwrap()).unwrap()
 }
 
 async fn delivered(e: &Env, n: usize) -> Vec<IntegrationEvent> {
-    support::drain_bodies(&e.sqs, &e.target_url, n, Duration::from_secs(20))
+    moto::drain_bodies(&e.sqs, &e.res.target_url, n, Duration::from_secs(20))
         .await
         .iter()
         .map(|b| serde_json::from_str(b).unwrap())
@@ -191,7 +168,7 @@ async fn full_chain_firehose_to_eventbridge_target() {
     let reports = drain_fifo(&e, e.store()).await;
     assert!(reports.iter().all(Vec::is_empty), "{reports:?}");
 
-    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let stream = reader.read().await;
     assert_eq!(stream.iter().filter(|r| is_event_insert(r)).count(), 12);
     let resp = emit(e.bus(), stream).await;
@@ -266,7 +243,7 @@ async fn sqs_batch_delivered_twice_adds_nothing() {
         .map(|n| record("acct-1", &format!("r-{n}"), n))
         .collect();
     transform(e.queue(), &records).await;
-    let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+    let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.res.fifo_url).await;
     assert_eq!(messages.len(), 5);
     let state = store::State { store: e.store() };
     let first = store::handler(&state, lambda(event.clone())).await.unwrap();
@@ -281,7 +258,7 @@ async fn sqs_batch_delivered_twice_adds_nothing() {
         vec![1, 2, 3, 4, 5]
     );
     assert_eq!(e.store().head(&entity).await.unwrap().unwrap().last_seq, 5);
-    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let inserts = reader
         .read()
         .await
@@ -299,7 +276,7 @@ async fn stream_batch_delivered_twice_duplicates_share_id_and_sequence() {
         .collect();
     transform(e.queue(), &records).await;
     drain_fifo(&e, e.store()).await;
-    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let stream = reader.read().await;
     emit(e.bus(), stream.clone()).await;
     emit(e.bus(), stream).await;
@@ -375,7 +352,7 @@ async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
         records.push(record("g-2", &format!("g2-{n}"), n));
     }
     transform(e.queue(), &records).await;
-    let (event, messages) = support::receive_sqs_event(&e.sqs, &e.fifo_url).await;
+    let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.res.fifo_url).await;
     assert_eq!(messages.len(), 6);
     let ids: Vec<String> = messages
         .iter()
@@ -399,7 +376,7 @@ async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
         ids[2..].to_vec(),
         "the failure and every later message"
     );
-    support::settle_sqs(&e.sqs, &e.fifo_url, &messages, &failed).await;
+    moto::settle_sqs(&e.sqs, &e.res.fifo_url, &messages, &failed).await;
     // Redelivery completes; nothing lost, nothing reordered.
     let reports = drain_fifo(&e, e.store()).await;
     assert!(reports.iter().all(Vec::is_empty));
@@ -427,7 +404,7 @@ async fn poison_message_goes_to_rejected_records_and_does_not_block() {
     transform(e.queue(), &[record("p-1", "p1-1", 1)]).await;
     e.sqs
         .send_message()
-        .queue_url(&e.fifo_url)
+        .queue_url(&e.res.fifo_url)
         .message_body("{bad json put on the queue by hand")
         .message_group_id("p-1")
         .message_deduplication_id("poison-1")
@@ -449,7 +426,7 @@ async fn poison_message_goes_to_rejected_records_and_does_not_block() {
         let page = e
             .ddb
             .query()
-            .table_name(&e.table)
+            .table_name(&e.res.table)
             .key_condition_expression("pk = :p")
             .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(pk))
             .send()
@@ -590,7 +567,7 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
         .collect();
     transform(e.queue(), &records).await;
     drain_fifo(&e, e.store()).await;
-    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let stream = reader.read().await;
     let events_only: Vec<&Value> = stream.iter().filter(|r| is_event_insert(r)).collect();
     assert_eq!(events_only.len(), 6);
@@ -608,7 +585,7 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
             ..EmitConfig::default()
         },
     };
-    let resp = emit::handler(&state, lambda(json!({ "Records": stream.clone() })))
+    let resp = emit::handler(&state, lambda(fixtures::stream_event(stream.clone())))
         .await
         .unwrap();
     let lowest = events_only[2]["dynamodb"]["SequenceNumber"]
@@ -634,7 +611,7 @@ async fn put_events_failed_entries_rewind_to_lowest_and_replay_loses_nothing() {
         .unwrap();
     let resp = emit::handler(
         &state,
-        lambda(json!({ "Records": stream[from..].to_vec() })),
+        lambda(fixtures::stream_event(stream[from..].to_vec())),
     )
     .await
     .unwrap();
@@ -702,7 +679,7 @@ async fn a_trace_follows_each_record_from_ingest_to_the_target() {
             .contains(w3c_trace)
     );
 
-    let mut reader = support::StreamReader::new(&e.sdk, &e.stream_arn).await;
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
     let stream = reader.read().await;
     let resp = emit(e.bus(), stream).await;
     assert_eq!(resp["batchItemFailures"], json!([]));

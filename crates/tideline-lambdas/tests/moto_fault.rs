@@ -31,10 +31,6 @@
 //! vacuously.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tideline-aws/tests/support/mod.rs"]
-mod support;
-
-use lambda_runtime::{Context, LambdaEvent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -50,6 +46,8 @@ use tideline_lambdas::{emit, store, transform};
 use tideline_stages::EventStore;
 use tideline_stages::emit::EmitConfig;
 use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
+use tideline_testkit::fixtures::{self, lambda};
+use tideline_testkit::moto;
 
 /// Lanes: independent copies of the chain (queue, table, stream, bus,
 /// target) run one after the other through the same proxy. Small tables keep
@@ -69,19 +67,13 @@ const KILL: f64 = 0.08;
 /// Chance that a batch is delivered a second time.
 const TWICE: f64 = 0.1;
 
-fn lambda<T: serde::de::DeserializeOwned>(payload: Value) -> LambdaEvent<T> {
-    LambdaEvent::new(serde_json::from_value(payload).unwrap(), Context::default())
-}
-
 /// The producer's record `n` (1-based) of `entity`; its event id is `<entity>-<n>`.
 fn record(entity: &str, n: u32) -> Vec<u8> {
-    json!({
-        "entity_id": entity, "type": "ItemAdded", "id": format!("{entity}-{n}"),
-        "occurred_at": "2026-11-23T08:00:00Z",
-        "data": {"n": n},
-    })
-    .to_string()
-    .into_bytes()
+    fixtures::record(entity, "ItemAdded")
+        .id(format!("{entity}-{n}"))
+        .occurred_at("2026-11-23T08:00:00Z")
+        .data(json!({"n": n}))
+        .bytes()
 }
 
 /// What the harness did, to show each redelivery path was taken.
@@ -141,10 +133,7 @@ struct Chain {
     proxy: Arc<FaultProxy>,
     sdk: aws_config::SdkConfig,
     sqs: aws_sdk_sqs::Client,
-    fifo_url: String,
-    table: String,
-    stream_arn: String,
-    target_url: String,
+    res: moto::ChainResources,
     transformer: Arc<transform::State<SqsQueue>>,
     storer: Arc<store::State<DynamoStore>>,
     emitter: Arc<emit::State<EventBridgeBus>>,
@@ -155,26 +144,21 @@ struct Chain {
 impl Chain {
     async fn new(proxy: Arc<FaultProxy>, seed: u64) -> Self {
         // Resources are made directly on moto; only the Lambdas' clients go through the proxy.
-        let sdk = support::sdk_config().await;
+        let sdk = moto::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        let eb = aws_sdk_eventbridge::Client::new(&sdk);
-        let fifo_url = support::create_fifo_queue(&sqs).await;
-        let table = support::unique("tl-events");
-        let stream_arn = support::create_table(&ddb, &table).await;
-        let (bus, target_url) = support::create_bus_with_queue_target(&eb, &sqs).await;
+        let res = moto::ChainResources::create(&sdk).await;
 
         let hostile = proxy.sdk_config().await;
         let transformer = Arc::new(transform::State {
-            queue: SqsQueue::new(aws_sdk_sqs::Client::new(&hostile), &fifo_url),
+            queue: SqsQueue::new(aws_sdk_sqs::Client::new(&hostile), &res.fifo_url),
             ingest: IngestConfig::default(),
             retry: RetryPolicy::fast(3),
         });
         let storer = Arc::new(store::State {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&hostile), &table),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&hostile), &res.table),
         });
         let emitter = Arc::new(emit::State {
-            bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&hostile), &bus),
+            bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&hostile), &res.bus),
             config: EmitConfig {
                 retry: RetryPolicy::fast(3),
                 ..EmitConfig::default()
@@ -184,10 +168,7 @@ impl Chain {
             proxy,
             sdk,
             sqs,
-            fifo_url,
-            table,
-            stream_arn,
-            target_url,
+            res,
             transformer,
             storer,
             emitter,
@@ -200,10 +181,9 @@ impl Chain {
     /// records until it succeeds.
     /// With `kill_first`, the first invocation is killed mid-flight.
     async fn firehose(&mut self, records: &[Vec<u8>], kill_first: bool) {
-        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
         for attempt in 0..40 {
             self.stats.firehose_invocations += 1;
-            let event = support::firehose_event(&refs);
+            let event = moto::firehose_event(records);
             if (kill_first && attempt == 0) || self.rng.random_bool(KILL) {
                 let state = self.transformer.clone();
                 let invocation =
@@ -233,7 +213,7 @@ impl Chain {
 
     /// The FIFO event source mapping, one poll. False when the queue was empty.
     async fn sqs_poll(&mut self) -> bool {
-        let (event, messages) = support::receive_sqs_event(&self.sqs, &self.fifo_url).await;
+        let (event, messages) = moto::receive_sqs_event(&self.sqs, &self.res.fifo_url).await;
         if messages.is_empty() {
             return false;
         }
@@ -291,7 +271,7 @@ impl Chain {
             let out = self
                 .sqs
                 .delete_message_batch()
-                .queue_url(&self.fifo_url)
+                .queue_url(&self.res.fifo_url)
                 .set_entries(Some(
                     done.iter()
                         .enumerate()
@@ -313,7 +293,7 @@ impl Chain {
             let out = self
                 .sqs
                 .change_message_visibility_batch()
-                .queue_url(&self.fifo_url)
+                .queue_url(&self.res.fifo_url)
                 .set_entries(Some(
                     retry
                         .iter()
@@ -343,7 +323,7 @@ impl Chain {
         }
         self.stats.stream_batches += 1;
         let batch: Vec<Value> = pending[..pending.len().min(STREAM_BATCH)].to_vec();
-        let event = json!({ "Records": batch });
+        let event = fixtures::stream_event(batch.clone());
         let roll: f64 = self.rng.random();
         if roll < KILL {
             let state = self.emitter.clone();
@@ -382,30 +362,14 @@ impl Chain {
         let mut out = Vec::new();
         let mut empty = 0;
         while empty < 3 {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.target_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap()
-                .messages
-                .unwrap_or_default();
+            let got = moto::receive_and_delete(&self.sqs, &self.res.target_url).await;
             if got.is_empty() {
                 empty += 1;
                 continue;
             }
             empty = 0;
-            for m in got {
-                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.target_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
+            for body in got {
+                out.push(serde_json::from_str(&body).unwrap());
             }
         }
         out
@@ -469,7 +433,7 @@ impl StreamTail {
             }
             for r in page.records() {
                 self.last = r.dynamodb().and_then(|d| d.sequence_number.clone());
-                out.push(support::stream_record_json(r, &self.arn));
+                out.push(moto::stream_record_json(r, &self.arn));
             }
             iterator = page.next_shard_iterator;
         }
@@ -500,7 +464,7 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
     }
 
     let started = Instant::now();
-    let mut tail = StreamTail::new(&c.sdk, &c.stream_arn);
+    let mut tail = StreamTail::new(&c.sdk, &c.res.stream_arn);
     let mut pending: Vec<Value> = Vec::new();
     let mut stream_seen: Vec<Value> = Vec::new();
     let mut next = 0;
@@ -535,7 +499,7 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
 
     // Stored: exactly the records sent, each once, gapless, in send order per
     // entity (as read back, never sorted).
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&c.sdk), &c.table);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&c.sdk), &c.res.table);
     let mut stored: HashMap<String, (String, u64)> = HashMap::new();
     for (entity, ids) in &sent {
         let id = EntityId::new(entity).unwrap();
@@ -600,7 +564,7 @@ async fn run_lane(proxy: Arc<FaultProxy>, lane: usize, stats: &mut Stats) -> Lan
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_through_faults_loses_nothing_and_keeps_order() {
     let started = Instant::now();
-    let proxy = Arc::new(FaultProxy::start(&support::endpoint(), 0x071d_e11e).await);
+    let proxy = Arc::new(FaultProxy::start(&moto::endpoint(), 0x071d_e11e).await);
     let p = &proxy;
     // Faults on every hop. Probabilities are drawn from the proxy's seeded
     // generator; the rates keep most calls healthy so the run stays short.

@@ -4,13 +4,14 @@
 //! records filling the processor buffer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lambda_runtime::{Context, LambdaEvent};
-use serde_json::{Value, json};
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
 use tideline_core::ingest::IngestConfig;
 use tideline_core::limits::LAMBDA_PAYLOAD_BYTES;
 use tideline_core::retry::RetryPolicy;
 use tideline_lambdas::transform;
 use tideline_stages::memory::MemoryQueue;
+use tideline_testkit::fixtures::{FirehoseEvent, lambda};
 
 /// The smallest records the default contract accepts, all distinct (a
 /// one-character entity, a one-character type, a number as data):
@@ -64,20 +65,12 @@ fn terraform_max_processor_buffer_bytes() -> usize {
 }
 
 fn invocation(records: usize) -> LambdaEvent<aws_lambda_events::firehose::KinesisFirehoseEvent> {
-    use base64::Engine;
-    let data = |i: usize| base64::engine::general_purpose::STANDARD.encode(smallest(i));
-    let payload = json!({
-        "invocationId": "inv-1",
-        "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/tideline",
-        "region": "us-east-1",
-        "records": (0..records).map(|i| json!({
-            // Firehose's record ids are 56-digit numbers plus a suffix.
-            "recordId": format!("49546986683135544286507457936321625675700192471156785154{i:08}"),
-            "approximateArrivalTimestamp": 1_795_420_800_000_i64,
-            "data": data(i),
-        })).collect::<Vec<_>>()
-    });
-    LambdaEvent::new(serde_json::from_value(payload).unwrap(), Context::default())
+    let records: Vec<String> = (0..records).map(smallest).collect();
+    let payload = FirehoseEvent::new()
+        // Firehose's record ids are 56-digit numbers plus a suffix.
+        .record_ids(|i| format!("49546986683135544286507457936321625675700192471156785154{i:08}"))
+        .build(&records);
+    lambda(payload)
 }
 
 async fn run(records: usize) -> (Vec<Value>, usize, usize) {

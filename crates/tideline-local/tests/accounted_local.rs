@@ -5,81 +5,32 @@
 //! reaches every database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
-use std::path::Path;
+use serde_json::json;
 use std::time::Duration;
 use tideline_core::envelope::BusEntry;
 use tideline_core::retry::RetryPolicy;
-use tideline_core::route::parse_rules;
 use tideline_embedded::sqlite::Durability;
-use tideline_local::{LocalConfig, LocalStack};
 use tideline_stages::Bus;
+use tideline_testkit::local::{LocalHarness, log_rule};
 
-async fn start(dir: &Path, rules: Value) -> LocalStack {
-    LocalStack::start(LocalConfig {
-        data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rules: parse_rules(&rules.to_string()).unwrap(),
-        retry: RetryPolicy::fast(3),
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-/// PutRecordBatch through the Firehose API, as an AWS SDK would; the response body.
-async fn put_records(stack: &LocalStack, records: &[Vec<u8>]) -> Value {
-    let body = json!({
-        "DeliveryStreamName": "tideline-ingest",
-        "Records": records.iter().map(|r| json!({"Data": STANDARD.encode(r)})).collect::<Vec<_>>(),
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/", stack.local_addr()))
-        .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.json().await.unwrap()
-}
-
-fn json_record(v: Value) -> Vec<u8> {
-    v.to_string().into_bytes()
-}
-
-async fn events_of(stack: &LocalStack, entity: &str) -> Vec<Value> {
-    let resp = reqwest::Client::new()
-        .get(format!(
-            "http://{}/entities/{entity}/events",
-            stack.local_addr()
-        ))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = resp.json().await.unwrap();
-    body["items"].as_array().cloned().unwrap_or_default()
+/// A stack whose stages retry fast, three times.
+async fn start() -> LocalHarness {
+    LocalHarness::start_with(|c, _| c.retry = RetryPolicy::fast(3)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_id_in_two_entities_is_stored_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), json!([])).await;
-    let out = put_records(
-        &stack,
-        &[
-            json_record(json!({"entity_id": "acct-A", "id": "1", "type": "Opened", "data": {}})),
-            json_record(json!({"entity_id": "acct-B", "id": "1", "type": "Opened", "data": {}})),
-        ],
-    )
-    .await;
+    let stack = start().await;
+    let out = stack
+        .put_records(&[
+            json!({"entity_id": "acct-A", "id": "1", "type": "Opened", "data": {}}),
+            json!({"entity_id": "acct-B", "id": "1", "type": "Opened", "data": {}}),
+        ])
+        .await;
     assert_eq!(out["FailedPutCount"], 0, "{out}");
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
-    let a = events_of(&stack, "acct-A").await;
-    let b = events_of(&stack, "acct-B").await;
+    stack.wait_idle(Duration::from_secs(30)).await;
+    let a = stack.events("acct-A").await;
+    let b = stack.events("acct-B").await;
     assert_eq!(a.len(), 1, "acct-A: {a:?}");
     assert_eq!(b.len(), 1, "acct-B: {b:?}");
     assert_eq!(stack.shared().metrics()["events_stored"], 2);
@@ -93,16 +44,10 @@ fn nested(depth: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_the_dispatcher_cannot_read_is_dead_lettered_not_discarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("delivered.jsonl");
-    let stack = start(
-        &dir.path().join("data"),
-        json!([{
-            "name": "all",
-            "event_pattern": {"source": ["tideline"]},
-            "target": {"type": "log", "path": log.display().to_string()},
-        }]),
-    )
+    let stack = LocalHarness::start_with(|c, dir| {
+        c.retry = RetryPolicy::fast(3);
+        c.rules = log_rule("all", &dir.join("delivered.jsonl"));
+    })
     .await;
     // Straight onto the bus, past ingest (which refuses such depth): data 126
     // levels deep inside the envelope is beyond serde_json's 128.
@@ -130,7 +75,7 @@ async fn an_event_the_dispatcher_cannot_read_is_dead_lettered_not_discarded() {
     let bus = &stack.shared().bus;
     let results = bus.put_events(&[deep, fine, other]).await.unwrap();
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    stack.wait_idle(Duration::from_secs(30)).await;
 
     let dead = bus.deliveries().dead_letters().unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
@@ -160,18 +105,19 @@ const EVENTS_DIR: &str = "events";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_record_the_lake_cannot_take_is_reported_failed() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), json!([])).await;
+    let stack = start().await;
     // `processing-failed` as a regular file: no directory can be made under it
     // (chmod would not stop root, which the tests may run as).
-    let lake = dir.path().join("lake");
+    let lake = stack.lake_dir();
     std::fs::create_dir_all(&lake).unwrap();
     let blocker = lake.join("processing-failed");
     std::fs::write(&blocker, b"").unwrap();
 
     let not_json = b"this is not JSON".to_vec();
-    let valid = json_record(json!({"entity_id": "e1", "id": "1", "type": "Placed", "data": {}}));
-    let out = put_records(&stack, &[not_json.clone(), valid.clone()]).await;
+    let valid = json!({"entity_id": "e1", "id": "1", "type": "Placed", "data": {}})
+        .to_string()
+        .into_bytes();
+    let out = stack.put_records(&[not_json.clone(), valid.clone()]).await;
     assert_eq!(out["FailedPutCount"], 1, "{out}");
     let responses = out["RequestResponses"].as_array().unwrap();
     assert_eq!(
@@ -189,7 +135,7 @@ async fn a_refused_record_the_lake_cannot_take_is_reported_failed() {
 
     // The producer retries the failed record once the lake is writable again.
     std::fs::remove_file(&blocker).unwrap();
-    let out = put_records(&stack, &[not_json]).await;
+    let out = stack.put_records(&[not_json]).await;
     assert_eq!(out["FailedPutCount"], 0, "{out}");
     assert!(
         blocker.is_dir() && std::fs::read_dir(&blocker).unwrap().next().is_some(),
@@ -200,16 +146,15 @@ async fn a_refused_record_the_lake_cannot_take_is_reported_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_record_the_lake_cannot_take_is_reported_failed_and_stored_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), json!([])).await;
-    let lake = dir.path().join("lake");
+    let stack = start().await;
+    let lake = stack.lake_dir();
     std::fs::create_dir_all(&lake).unwrap();
     // `events` as a regular file: no partition directory can be made under it.
     let blocker = lake.join(EVENTS_DIR);
     std::fs::write(&blocker, b"").unwrap();
 
-    let valid = json_record(json!({"entity_id": "e1", "id": "1", "type": "Placed", "data": {}}));
-    let out = put_records(&stack, std::slice::from_ref(&valid)).await;
+    let valid = json!({"entity_id": "e1", "id": "1", "type": "Placed", "data": {}});
+    let out = stack.put_records(std::slice::from_ref(&valid)).await;
     assert_eq!(out["FailedPutCount"], 1, "{out}");
     assert_eq!(
         out["RequestResponses"][0]["ErrorCode"], "ServiceUnavailableException",
@@ -217,24 +162,17 @@ async fn a_valid_record_the_lake_cannot_take_is_reported_failed_and_stored_once(
     );
 
     std::fs::remove_file(&blocker).unwrap();
-    let out = put_records(&stack, &[valid]).await;
+    let out = stack.put_records(&[valid]).await;
     assert_eq!(out["FailedPutCount"], 0, "{out}");
-    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
-    assert_eq!(events_of(&stack, "e1").await.len(), 1, "stored once");
+    stack.wait_idle(Duration::from_secs(30)).await;
+    assert_eq!(stack.events("e1").await.len(), 1, "stored once");
     assert!(blocker.is_dir(), "in the lake after the retry");
     stack.shutdown().await;
 }
 
 #[tokio::test]
 async fn durability_full_reaches_every_database_and_the_queue_takes_the_ingest_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap();
+    let stack = LocalHarness::start().await;
     let s = stack.shared();
     // 1 = NORMAL, 2 = FULL.
     assert_eq!(s.store.synchronous().unwrap(), 1);
@@ -243,16 +181,12 @@ async fn durability_full_reaches_every_database_and_the_queue_takes_the_ingest_l
         s.handoff.max_message_bytes(),
         s.config.ingest.limits.sqs_message_bytes
     );
-    stack.shutdown().await;
-
-    let mut config = LocalConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        durability: Durability::Full,
-        ..LocalConfig::default()
-    };
-    config.ingest.limits.sqs_message_bytes = 4096;
-    let stack = LocalStack::start(config).await.unwrap();
+    let stack = stack
+        .restart_with(|c, _| {
+            c.durability = Durability::Full;
+            c.ingest.limits.sqs_message_bytes = 4096;
+        })
+        .await;
     let s = stack.shared();
     assert_eq!(s.store.synchronous().unwrap(), 2);
     assert_eq!(s.bus.deliveries().synchronous().unwrap(), 2);

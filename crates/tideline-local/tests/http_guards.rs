@@ -6,20 +6,16 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tideline_local::HttpLimits;
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_testkit::local::LocalHarness;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn start(dir: &std::path::Path, http: HttpLimits, allowed_hosts: Vec<String>) -> LocalStack {
-    LocalStack::start(LocalConfig {
-        data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        http,
-        allowed_hosts,
-        ..LocalConfig::default()
+async fn start(http: HttpLimits, allowed_hosts: Vec<String>) -> LocalHarness {
+    LocalHarness::start_with(|c, _| {
+        c.http = http;
+        c.allowed_hosts = allowed_hosts;
     })
     .await
-    .unwrap()
 }
 
 fn short(header: u64, body: u64, connections: usize) -> HttpLimits {
@@ -66,8 +62,7 @@ fn status_of(response: &str) -> u16 {
 
 #[tokio::test]
 async fn a_half_open_connection_is_closed_after_the_header_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), short(300, 5_000, 16), vec![]).await;
+    let stack = start(short(300, 5_000, 16), vec![]).await;
     let started = Instant::now();
     let mut s = TcpStream::connect(stack.local_addr()).await.unwrap();
     // Half a request line, then silence.
@@ -90,8 +85,7 @@ async fn a_half_open_connection_is_closed_after_the_header_timeout() {
 
 #[tokio::test]
 async fn a_trickling_body_is_cut_off_after_the_body_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), short(5_000, 300, 16), vec![]).await;
+    let stack = start(short(5_000, 300, 16), vec![]).await;
     let mut s = TcpStream::connect(stack.local_addr()).await.unwrap();
     s.write_all(
         b"POST / HTTP/1.1\r\nHost: localhost\r\nx-amz-target: Firehose_20150804.PutRecordBatch\r\ncontent-length: 100\r\n\r\n{\"Deliv",
@@ -107,8 +101,7 @@ async fn a_trickling_body_is_cut_off_after_the_body_timeout() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_for_a_free_slot() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), short(10_000, 10_000, 1), vec![]).await;
+    let stack = start(short(10_000, 10_000, 1), vec![]).await;
     let url = format!("http://{}/_tideline/metrics", stack.local_addr());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(700))
@@ -135,8 +128,7 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
 
 #[tokio::test]
 async fn a_foreign_host_header_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), HttpLimits::default(), vec!["tideline".into()]).await;
+    let stack = start(HttpLimits::default(), vec!["tideline".into()]).await;
     let addr = stack.local_addr();
     let get = |host: &str| {
         format!("GET /_tideline/metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
@@ -162,8 +154,7 @@ async fn a_foreign_host_header_is_refused() {
 
 #[tokio::test]
 async fn replay_takes_only_a_request_a_web_form_cannot_make() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path(), HttpLimits::default(), vec![]).await;
+    let stack = start(HttpLimits::default(), vec![]).await;
     let url = format!("http://{}/_tideline/replay", stack.local_addr());
     let client = reqwest::Client::new();
     let body = r#"{"entity":"e1"}"#;

@@ -4,15 +4,12 @@
 //! ends in the delivery dead-letter table with the reason (INVARIANTS.md #1, #4).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use tideline_core::retry::RetryPolicy;
-use tideline_core::route::parse_rules;
-use tideline_local::{LocalConfig, LocalStack};
+use tideline_testkit::local::{LocalHarness, rules};
 
 /// Builds `tideline-test-consumer` into this test's target directory; returns the binary.
 fn consumer_binary() -> PathBuf {
@@ -35,53 +32,22 @@ fn consumer_binary() -> PathBuf {
     bin
 }
 
-async fn start(dir: &std::path::Path, rules: Value) -> LocalStack {
-    LocalStack::start(LocalConfig {
-        data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rules: parse_rules(&rules.to_string()).unwrap(),
-        retry: RetryPolicy::fast(3),
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-/// Sends records through the Firehose API, as an AWS SDK would.
-async fn ingest(stack: &LocalStack, records: &[Value]) {
-    let body = json!({
-        "DeliveryStreamName": "tideline-ingest",
-        "Records": records.iter().map(|r| json!({"Data": STANDARD.encode(r.to_string())})).collect::<Vec<_>>(),
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/", stack.local_addr()))
-        .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
-    let out: Value = resp.json().await.unwrap();
-    assert_eq!(out["FailedPutCount"], 0, "{out}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lambda_target_runs_a_lambda_runtime_consumer_in_order_and_dead_letters_failures() {
     let bin = consumer_binary();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("seen.txt");
-    let mut env = BTreeMap::new();
-    env.insert("TEST_CONSUMER_OUT".to_string(), out.display().to_string());
-    let stack = start(
-        &dir.path().join("data"),
-        json!([{
+    let stack = LocalHarness::start_with(|c, dir| {
+        let mut env = BTreeMap::new();
+        let out = dir.join("seen.txt");
+        env.insert("TEST_CONSUMER_OUT".to_string(), out.display().to_string());
+        c.rules = rules(json!([{
             "name": "consumer",
             "event_pattern": {"source": ["tideline"]},
             "target": {"type": "lambda", "command": [bin], "env": env},
-        }]),
-    )
+        }]));
+        c.retry = RetryPolicy::fast(3);
+    })
     .await;
+    let out = stack.dir().join("seen.txt");
 
     // Three entities, five events each, interleaved; e-2's third event fails every time.
     let entities = ["e-1", "e-2", "e-3"];
@@ -97,9 +63,9 @@ async fn lambda_target_runs_a_lambda_runtime_consumer_in_order_and_dead_letters_
                 expected.entry(e).or_default().push(round + 1);
             }
         }
-        ingest(&stack, &batch).await;
+        stack.ingest(&batch).await;
     }
-    stack.wait_idle(Duration::from_secs(120)).await.unwrap();
+    stack.wait_idle(Duration::from_secs(120)).await;
 
     let seen = std::fs::read_to_string(&out).unwrap();
     let mut got: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
@@ -139,25 +105,22 @@ async fn lambda_target_runs_a_lambda_runtime_consumer_in_order_and_dead_letters_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lambda_process_that_crashes_is_restarted_then_the_event_is_dead_lettered() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(
-        dir.path(),
-        json!([{
+    let stack = LocalHarness::start_with(|c, _| {
+        c.rules = rules(json!([{
             "name": "crasher",
             "event_pattern": {"detail-type": ["Boom"]},
             "target": {"type": "lambda", "command": ["sh", "-c", "exit 3"]},
-        }]),
-    )
+        }]));
+        c.retry = RetryPolicy::fast(3);
+    })
     .await;
-    ingest(
-        &stack,
-        &[
+    stack
+        .ingest(&[
             json!({"entity_id": "x", "type": "Boom", "data": {}}),
             json!({"entity_id": "x", "type": "Quiet", "data": {}}),
-        ],
-    )
-    .await;
-    stack.wait_idle(Duration::from_secs(60)).await.unwrap();
+        ])
+        .await;
+    stack.wait_idle(Duration::from_secs(60)).await;
     let dead = stack.shared().bus.deliveries().dead_letters().unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].event["detail-type"], "Boom");
@@ -172,15 +135,12 @@ async fn a_lambda_process_that_crashes_is_restarted_then_the_event_is_dead_lette
 
 #[tokio::test]
 async fn a_lambda_target_with_a_missing_binary_is_refused_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = LocalStack::start(LocalConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rules: parse_rules(
-            r#"[{"name":"gone","event_pattern":{"source":["tideline"]},"target":{"type":"lambda","command":["./target/no-such-bootstrap"]}}]"#,
-        )
-        .unwrap(),
-        ..LocalConfig::default()
+    let err = LocalHarness::try_start_with(|c, _| {
+        c.rules = rules(json!([{
+            "name": "gone",
+            "event_pattern": {"source": ["tideline"]},
+            "target": {"type": "lambda", "command": ["./target/no-such-bootstrap"]},
+        }]));
     })
     .await
     .err()

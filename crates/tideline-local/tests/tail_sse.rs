@@ -2,38 +2,14 @@
 //! server with the compiled pattern (what `tideline tail` follows locally).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tideline_local::{LocalConfig, LocalStack};
-
-async fn ingest(stack: &LocalStack, records: &[Value]) {
-    let body = json!({
-        "DeliveryStreamName": "tideline-ingest",
-        "Records": records.iter().map(|r| json!({"Data": STANDARD.encode(r.to_string())})).collect::<Vec<_>>(),
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/", stack.local_addr()))
-        .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-}
+use tideline_testkit::local::LocalHarness;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_streams_only_matching_events_and_ends_at_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap();
+    let stack = LocalHarness::start().await;
     let pattern =
         r#"{"detail-type":["Shipped"],"detail":{"data":{"weight":[{"numeric":[">",1.5]}]}}}"#;
     let resp = reqwest::Client::new()
@@ -47,16 +23,14 @@ async fn tail_streams_only_matching_events_and_ends_at_shutdown() {
         resp.headers()["content-type"].to_str().unwrap(),
         "text/event-stream"
     );
-    ingest(
-        &stack,
-        &[
+    stack
+        .put_records(&[
             json!({"entity_id": "a", "type": "Placed", "data": {"weight": 9}}),
             json!({"entity_id": "b", "type": "Shipped", "data": {"weight": 2}}),
             json!({"entity_id": "c", "type": "Shipped", "data": {"weight": 1}}),
             json!({"entity_id": "d", "type": "Shipped", "data": {"weight": 3.25}}),
-        ],
-    )
-    .await;
+        ])
+        .await;
 
     let mut body = resp.bytes_stream();
     let mut buffer = String::new();
@@ -97,14 +71,7 @@ async fn tail_streams_only_matching_events_and_ends_at_shutdown() {
 
 #[tokio::test]
 async fn tail_refuses_an_invalid_pattern_with_what_and_where() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = LocalStack::start(LocalConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..LocalConfig::default()
-    })
-    .await
-    .unwrap();
+    let stack = LocalHarness::start().await;
     let resp = reqwest::Client::new()
         .get(format!("http://{}/_tideline/tail", stack.local_addr()))
         .query(&[("pattern", r#"{"detail":{"n":[{"numeric":[">"]}]}}"#)])

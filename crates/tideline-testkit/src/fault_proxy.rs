@@ -213,7 +213,7 @@ impl std::fmt::Debug for FaultProxy {
 
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`http://127.0.0.1:<port>`, e.g.
-    /// [`crate::endpoint`]) with no rules; `seed` fixes the random draws.
+    /// [`crate::moto::endpoint`]) with no rules; `seed` fixes the random draws.
     /// Needs a Tokio runtime.
     pub async fn start(upstream: &str, seed: u64) -> Self {
         let upstream = upstream
@@ -252,7 +252,7 @@ impl FaultProxy {
     /// stages instead of being absorbed by the SDK's retry layer, which is
     /// AWS's code, not ours.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        crate::sdk_config_at(&self.endpoint)
+        crate::moto::sdk_config_at(&self.endpoint)
             .await
             .into_builder()
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))

@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use tideline_testkit::fault_proxy::{Fault, FaultProxy, Rule};
-use tideline_testkit::{endpoint, sdk_config, unique};
+use tideline_testkit::moto::{endpoint, receive_and_delete, sdk_config, unique};
 
 async fn queue(sqs: &aws_sdk_sqs::Client) -> String {
     sqs.create_queue()
@@ -19,27 +19,11 @@ async fn queue(sqs: &aws_sdk_sqs::Client) -> String {
 async fn bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
     let mut out = Vec::new();
     loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default();
+        let got = receive_and_delete(sqs, url).await;
         if got.is_empty() {
             break;
         }
-        for m in got {
-            out.push(m.body().unwrap().to_string());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
+        out.extend(got);
     }
     out.sort();
     out
