@@ -271,6 +271,17 @@ mod tests {
         StoreHandoff::new(store.clone(), rejects.clone(), Arc::default(), 262_144)
     }
 
+    /// Thirty records of three entities through the transform stage into the
+    /// hand-off, with three attempts each.
+    async fn ingest_30(
+        store: &Arc<MemoryStore>,
+        rejects: &Arc<MemoryRejects>,
+    ) -> tideline_stages::transform::TransformBatch {
+        let config = IngestConfig::default();
+        let handoff = handoff(store, rejects);
+        transform_batch(&config, &handoff, &RetryPolicy::fast(3), records(30)).await
+    }
+
     /// Given a store that is busy for a while, when ingest hands it records,
     /// then none is rejected or lost: the transform stage retries them, and
     /// what is still refused when its retries run out is reported back as
@@ -282,14 +293,7 @@ mod tests {
             Arc::new(MemoryRejects::default()),
         );
         store.faults.script([Some(throttled()), Some(throttled())]);
-        let config = IngestConfig::default();
-        let out = transform_batch(
-            &config,
-            &handoff(&store, &rejects),
-            &RetryPolicy::fast(3),
-            records(30),
-        )
-        .await;
+        let out = ingest_30(&store, &rejects).await;
         assert!(
             out.records.iter().all(|r| r.result.is_ok()),
             "two busy appends are retried away"
@@ -302,13 +306,7 @@ mod tests {
         );
         // Busy for as long as the transform stage's three attempts.
         store.faults.script((0..3).map(|_| Some(throttled())));
-        let out = transform_batch(
-            &config,
-            &handoff(&store, &rejects),
-            &RetryPolicy::fast(3),
-            records(30),
-        )
-        .await;
+        let out = ingest_30(&store, &rejects).await;
         assert!(
             out.records.iter().all(|r| matches!(&r.result, Err(e @ TransformFailure::EnqueueFailed { .. }) if e.is_transient())),
             "{:?}",
@@ -316,13 +314,7 @@ mod tests {
         );
         assert!(rejects.records.lock().unwrap().is_empty());
         // The producer resends once the store recovers: each record once, in order.
-        let out = transform_batch(
-            &config,
-            &handoff(&store, &rejects),
-            &RetryPolicy::fast(3),
-            records(30),
-        )
-        .await;
+        let out = ingest_30(&store, &rejects).await;
         assert!(out.records.iter().all(|r| r.result.is_ok()));
         let stored = store.all_events();
         assert_eq!(stored.len(), 30);

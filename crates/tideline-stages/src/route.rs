@@ -36,18 +36,17 @@ mod tests {
     use super::*;
     use tideline_core::route::parse_rules;
 
+    /// Matching itself is the core router's (tested there); this stage adds
+    /// the one parse, and says why an event cannot be read.
     #[test]
-    fn one_parse_matches_every_rule_in_rule_order() {
+    fn an_event_is_parsed_once_or_refused_with_the_reason() {
         let rules = parse_rules(
-            r#"[{"name":"orders","event_pattern":{"detail-type":["OrderPlaced"]},"target":{"type":"log","path":"-"}},
-                {"name":"all","event_pattern":{"source":["tideline"]},"target":{"type":"log","path":"-"}}]"#,
+            r#"[{"name":"all","event_pattern":{"source":["tideline"]},"target":{"type":"log","path":"-"}}]"#,
         )
         .unwrap();
         let router = Router::new(rules);
-        let placed = r#"{"source":"tideline","detail-type":"OrderPlaced","detail":{}}"#;
-        assert_eq!(route_event(&router, placed), Routed::Matched(vec![0, 1]));
-        let other = r#"{"source":"else","detail-type":"OrderPlaced","detail":{}}"#;
-        assert_eq!(route_event(&router, other), Routed::Matched(vec![0]));
+        let event = r#"{"source":"tideline","detail-type":"OrderPlaced","detail":{}}"#;
+        assert_eq!(route_event(&router, event), Routed::Matched(vec![0]));
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         match route_event(&router, &deep) {
             Routed::Unreadable(reason) => assert!(reason.contains("recursion"), "{reason}"),
