@@ -3,6 +3,7 @@
 //!
 //! - [`store`]: the event store, the rejected-records table and the change feed (`store.db`);
 //! - [`deliveries`]: the rule targets' checkpoints and dead letters (`targets.db`);
+//! - [`legacy`]: what an older data directory's queue still held, for the upgrade;
 //! - [`lake`]: the data lake as JSON Lines files;
 //! - [`sqlite`]: the connection settings every database shares.
 //!
@@ -13,5 +14,6 @@
 
 pub mod deliveries;
 pub mod lake;
+pub mod legacy;
 pub mod sqlite;
 pub mod store;

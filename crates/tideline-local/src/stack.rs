@@ -236,6 +236,7 @@ impl LocalStack {
             SqliteStore::open_with(&dir.join("store.db"), config.ttl, config.durability)
                 .map_err(store_error("store.db"))?,
         );
+        drain_legacy_queue(&dir, &store).await?;
         let log = Arc::new(
             DeliveryLog::open(&dir.join("targets.db"), config.durability)
                 .map_err(store_error("targets.db"))?,
@@ -401,6 +402,58 @@ impl LocalStack {
         }
         info!("tideline up: stopped");
     }
+}
+
+/// Appends what an older data directory's `queue.db` still held (records
+/// acknowledged to their producers and not yet stored), in order, then
+/// renames the file to `queue.db.drained` (its dead letters stay there, with
+/// their reasons). If any record cannot be stored the host does not start and
+/// the file is kept: nothing acknowledged is lost on upgrade.
+async fn drain_legacy_queue(dir: &std::path::Path, store: &SqliteStore) -> Result<(), LocalError> {
+    let path = dir.join("queue.db");
+    if !path.exists() {
+        return Ok(());
+    }
+    let messages =
+        tideline_embedded::legacy::queued_messages(&path).map_err(store_error("queue.db"))?;
+    let count = messages.len();
+    let incoming = messages
+        .into_iter()
+        .map(|m| tideline_stages::store::IncomingMessage {
+            message_id: m.seq.to_string(),
+            body: m.body,
+        })
+        .collect();
+    let stored = tideline_stages::store::store_batch(store, store, incoming).await;
+    if !stored.failed_message_ids.is_empty() {
+        return Err(LocalError::Store {
+            what: "queue.db",
+            source: PortError::retryable(
+                "local",
+                format!(
+                    "{} of the {count} records left in the old queue could not be stored ({}); the file is kept, start again to retry",
+                    stored.failed_message_ids.len(),
+                    stored.stop_reason.unwrap_or_default()
+                ),
+            ),
+        });
+    }
+    std::fs::rename(&path, dir.join("queue.db.drained")).map_err(|source| LocalError::DataDir {
+        path: path.clone(),
+        source,
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        // SQLite's side files of the old queue; gone with a clean close.
+        let _ = std::fs::remove_file(dir.join(format!("queue.db{suffix}")));
+    }
+    info!(
+        records = count,
+        stored = stored.counts.sent,
+        duplicates = stored.counts.discarded,
+        rejected = stored.counts.failed,
+        "the old queue's records are in the store; queue.db renamed to queue.db.drained"
+    );
+    Ok(())
 }
 
 /// The emit stage's loop over the store's commit order: the local equivalent
