@@ -16,7 +16,8 @@
 //! - `targets`: log, webhook and Lambda targets;
 //! - `runtime_api`: the Lambda Runtime API for local Lambda targets;
 //! - `server`: the HTTP server (ingest, query, replay, tail, metrics);
-//! - `stack`: the process: start, wait idle, shut down.
+//! - `stack`: the process: start, wait idle, shut down;
+//! - [`client`]: a client of the operational API (tail, replay) for the CLI.
 //!
 //! After `kill -9` at any moment and a restart nothing acknowledged is lost,
 //! nothing is stored twice, and every event reaches every target at least
@@ -25,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod bus;
+pub mod client;
 mod firehose;
 mod handoff;
 mod runtime_api;

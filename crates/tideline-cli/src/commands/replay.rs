@@ -113,24 +113,9 @@ async fn replay_local(args: &ReplayArgs) -> Result<serde_json::Value, CliError> 
         }
         None => serde_json::json!({"since": args.since, "until": args.until}),
     };
-    let url = format!("{}/_tideline/replay", args.endpoint.trim_end_matches('/'));
-    let resp = reqwest::Client::new()
-        .post(&url)
-        // `tideline up` takes a replay only from a request a web form cannot
-        // make: `.json` sets the JSON content type; the header says so too.
-        .header("x-tideline-request", "1")
-        .json(&body)
-        .send()
+    tideline_local::client::replay(&args.endpoint, &body)
         .await
-        .map_err(|e| CliError::failed(format!("--endpoint {url}"), e))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    let value: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or(serde_json::json!({"error": text}));
-    if status.is_client_error() {
-        return Err(CliError::Usage(format!("{url}: {status}: {value}")));
-    }
-    Ok(value)
+        .map_err(crate::commands::tail::local_error)
 }
 
 async fn replay_aws(
