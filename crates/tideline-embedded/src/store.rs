@@ -325,26 +325,6 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>().map_err(port_error)
     }
 
-    /// The run in one transaction without savepoints; `None` if any record
-    /// or the transaction failed (then nothing of it was stored).
-    fn append_each_at_once(&self, events: Vec<NewEvent>) -> Option<Vec<Vec<AppendOutcome>>> {
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().ok()?;
-        let mut heads = TxHeads::default();
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events {
-            let entity = event.entity_id.clone();
-            outcomes.push(
-                self.append_in(&tx, &mut heads, &entity, vec![event], ExpectedSeq::Any)
-                    .ok()?,
-            );
-        }
-        Self::write_heads(&tx, &heads).ok()?;
-        // Dropping `tx` on any `?` above rolls it back.
-        tx.commit().ok()?;
-        Some(outcomes)
-    }
-
     /// The run in one transaction with a savepoint per record: a record that
     /// fails rolls back to its savepoint only. A failure of the transaction
     /// itself (begin, head write, commit) is about no record: nothing is
@@ -452,23 +432,13 @@ impl EventStore for SqliteStore {
         Ok(outcomes)
     }
 
-    /// One transaction for the whole run: each record is still its own
-    /// de-duplicated, gapless append (a savepoint), but the commit cost is paid
-    /// once. A record that fails rolls back to its savepoint only: the records
-    /// before it commit, and the outcome list ends where it stopped, so the
-    /// store stage blames the right message. A failure of the transaction
-    /// itself (begin, head write, commit) is about no record: nothing is
-    /// stored, and it is classed retryable so no valid record is rejected for it.
+    /// One transaction for the whole run, a savepoint per record
+    /// ([`SqliteStore::append_each_savepoints`]): the commit cost is paid
+    /// once, and a record that fails rolls back alone.
     async fn append_each(
         &self,
         events: Vec<NewEvent>,
     ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
-        if let Some(outcomes) = self.append_each_at_once(events.clone()) {
-            if !outcomes.is_empty() {
-                self.appended.notify_one();
-            }
-            return (outcomes, None);
-        }
         self.append_each_savepoints(events)
     }
 
