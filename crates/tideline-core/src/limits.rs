@@ -393,6 +393,17 @@ impl HopLimits {
         Ok(())
     }
 
+    /// Whether a queue message of `body_len` bytes fits the queue: its
+    /// `MaximumMessageSize`, and (one message is also one batch's whole
+    /// payload at worst) the `SendMessageBatch` total.
+    pub fn check_queue_message(&self, body_len: usize) -> Result<(), OverLimit> {
+        check(
+            Limit::SqsMessage,
+            body_len,
+            self.sqs_message_bytes.min(self.sqs_batch_bytes),
+        )
+    }
+
     /// Checks that a normalised record, `body_len` bytes as a queue message
     /// with `data_len` bytes of serialised `data`, fits every hop after ingest.
     ///
@@ -409,12 +420,7 @@ impl HopLimits {
             event.event_type.chars().count(),
             DETAIL_TYPE_CHARS,
         )?;
-        // One message is also one batch's whole payload at worst.
-        check(
-            Limit::SqsMessage,
-            body_len,
-            self.sqs_message_bytes.min(self.sqs_batch_bytes),
-        )?;
+        self.check_queue_message(body_len)?;
         let item = event_item_size(event, data_len);
         check(
             Limit::DynamoDbItem,

@@ -19,6 +19,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tideline_core::ErrorClass;
+use tideline_core::limits::HopLimits;
 use tideline_core::metrics::StageCounters;
 use tideline_stages::store::{IncomingMessage, store_batch};
 use tideline_stages::{EntryFailure, EventStore, OutgoingMessage, PortError, Queue, RejectSink};
@@ -34,6 +35,7 @@ const HANDOFF_BATCH: usize = tideline_core::limits::FIREHOSE_BATCH_RECORDS;
 const GROUP_RECORDS: usize = 4 * HANDOFF_BATCH;
 
 /// One request's records, and where its outcome goes.
+#[derive(Debug)]
 struct Job {
     messages: Vec<IncomingMessage>,
     reply: oneshot::Sender<Vec<Option<EntryFailure>>>,
@@ -45,46 +47,34 @@ struct Job {
 /// One writer task appends for every request: the requests waiting when it
 /// is free go into one run of the store stage, one transaction.
 #[derive(Debug)]
-pub struct StoreHandoff<S, R = S> {
+pub struct StoreHandoff {
     jobs: mpsc::Sender<Job>,
     in_flight: Arc<AtomicU64>,
-    max_message_bytes: usize,
-    store: std::marker::PhantomData<fn() -> (S, R)>,
+    limits: HopLimits,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("messages", &self.messages.len())
-            .finish()
-    }
-}
-
-impl<S: EventStore + 'static, R: RejectSink + 'static> StoreHandoff<S, R> {
+impl StoreHandoff {
     /// A hand-off into `store` (poison records to `rejects`), counting under
-    /// `counters` (stage `store`). Starts the writer task: call it inside a
-    /// Tokio runtime.
-    pub fn new(
+    /// `counters` (stage `store`), refusing what the queue hop of `limits`
+    /// would. Starts the writer task: call it inside a Tokio runtime.
+    pub fn new<S: EventStore + 'static, R: RejectSink + 'static>(
         store: Arc<S>,
         rejects: Arc<R>,
         counters: Arc<StageCounters>,
-        max_message_bytes: usize,
+        limits: HopLimits,
     ) -> Self {
         let (jobs, queue) = mpsc::channel(64);
         tokio::spawn(write_jobs(store, rejects, counters, queue));
         Self {
             jobs,
             in_flight: Arc::default(),
-            max_message_bytes,
-            store: std::marker::PhantomData,
+            limits,
         }
     }
-}
 
-impl<S, R> StoreHandoff<S, R> {
     /// The queue hop's message size limit this hand-off enforces.
     pub fn max_message_bytes(&self) -> usize {
-        self.max_message_bytes
+        self.limits.sqs_message_bytes
     }
 
     /// Records handed over and not yet appended or refused.
@@ -115,9 +105,12 @@ async fn write_jobs<S: EventStore, R: RejectSink>(
             }
         }
         let mut messages = Vec::with_capacity(records);
+        // For each message of the run: its request, and its place there.
         let mut owner = Vec::with_capacity(records);
         let mut replies = Vec::with_capacity(jobs.len());
+        let mut outcomes: Vec<Vec<Option<EntryFailure>>> = Vec::with_capacity(jobs.len());
         for (j, job) in jobs.into_iter().enumerate() {
+            outcomes.push(vec![None; job.messages.len()]);
             for (i, mut m) in job.messages.into_iter().enumerate() {
                 m.message_id = messages.len().to_string();
                 owner.push((j, i));
@@ -127,12 +120,6 @@ async fn write_jobs<S: EventStore, R: RejectSink>(
         }
         let stored = store_batch(&*store, &*rejects, messages).await;
         counters.add(stored.counts);
-        let mut outcomes: Vec<Vec<Option<EntryFailure>>> = vec![Vec::new(); replies.len()];
-        for &(j, _) in &owner {
-            if let Some(o) = outcomes.get_mut(j) {
-                o.push(None);
-            }
-        }
         // The store stage stops at the first failure and reports that record
         // and every later one. Only the first was attempted: it carries the
         // failure's class. The ones behind it (of this request or another)
@@ -178,7 +165,7 @@ fn writer_stopped() -> PortError {
     )
 }
 
-impl<S: EventStore, R: RejectSink> Queue for StoreHandoff<S, R> {
+impl Queue for StoreHandoff {
     fn max_batch(&self) -> usize {
         HANDOFF_BATCH
     }
@@ -194,14 +181,10 @@ impl<S: EventStore, R: RejectSink> Queue for StoreHandoff<S, R> {
         let mut incoming = Vec::with_capacity(messages.len());
         let mut at = Vec::with_capacity(messages.len());
         for (i, m) in messages.iter().enumerate() {
-            if m.body.len() > self.max_message_bytes {
+            if let Err(over) = self.limits.check_queue_message(m.body.len()) {
                 results.push(Err(EntryFailure {
                     code: "InvalidParameterValue".into(),
-                    message: format!(
-                        "the message is {} bytes; the queue's MaximumMessageSize is {}",
-                        m.body.len(),
-                        self.max_message_bytes
-                    ),
+                    message: over.to_string(),
                     class: ErrorClass::Permanent,
                 }));
                 continue;
@@ -264,11 +247,13 @@ mod tests {
             .collect()
     }
 
-    fn handoff(
-        store: &Arc<MemoryStore>,
-        rejects: &Arc<MemoryRejects>,
-    ) -> StoreHandoff<MemoryStore, MemoryRejects> {
-        StoreHandoff::new(store.clone(), rejects.clone(), Arc::default(), 262_144)
+    fn handoff(store: &Arc<MemoryStore>, rejects: &Arc<MemoryRejects>) -> StoreHandoff {
+        StoreHandoff::new(
+            store.clone(),
+            rejects.clone(),
+            Arc::default(),
+            HopLimits::default(),
+        )
     }
 
     /// Thirty records of three entities through the transform stage into the
@@ -337,7 +322,10 @@ mod tests {
             store.clone(),
             Arc::new(MemoryRejects::default()),
             Arc::default(),
-            64,
+            HopLimits {
+                sqs_message_bytes: 64,
+                ..HopLimits::default()
+            },
         );
         let big = OutgoingMessage {
             group_id: "e".into(),
@@ -362,7 +350,7 @@ mod tests {
             Arc::new(MemoryStore::default()),
             Arc::new(FailingRejects),
             Arc::default(),
-            262_144,
+            HopLimits::default(),
         );
         let good = tideline_core::ingest::admit(
             &IngestConfig::default(),

@@ -159,7 +159,7 @@ pub struct Shared {
     /// Settings.
     pub config: LocalConfig,
     /// The transform stage's hand-off to the store stage.
-    pub handoff: StoreHandoff<SqliteStore>,
+    pub handoff: StoreHandoff,
     /// The event store; its commit order is the change feed.
     pub store: Arc<SqliteStore>,
     /// The bus: PutEvents checks, the route stage, the targets' hand-offs.
@@ -295,7 +295,7 @@ impl LocalStack {
             store.clone(),
             store.clone(),
             counters.store.clone(),
-            config.ingest.limits.sqs_message_bytes,
+            config.ingest.limits,
         );
         let shared = Arc::new(Shared {
             config,
