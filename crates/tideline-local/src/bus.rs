@@ -75,7 +75,9 @@ pub struct LocalBus {
     max_request_bytes: usize,
 }
 
-fn event_id() -> String {
+/// A random (version 4) UUID: the bus event `id`, and the Lambda Runtime
+/// API's request ids.
+pub(crate) fn random_uuid() -> String {
     let b: [u8; 16] = rand::random();
     format!(
         "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
@@ -183,7 +185,7 @@ impl Bus for LocalBus {
                 }));
                 continue;
             }
-            let event: Arc<str> = Arc::from(entry.to_event_json(&event_id(), &time));
+            let event: Arc<str> = Arc::from(entry.to_event_json(&random_uuid(), &time));
             match route_event(&self.router, &event) {
                 Routed::Matched(rules) => {
                     let mut matched = rules.iter().peekable();

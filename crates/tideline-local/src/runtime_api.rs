@@ -396,7 +396,7 @@ impl LambdaTarget {
         let timeout = self.timeout;
         let mut shutdown = self.shutdown.clone();
         let instance = self.instance().await.map_err(Failure::Failed)?;
-        let id = request_id();
+        let id = crate::bus::random_uuid();
         let (tx, rx) = oneshot::channel();
         lock(&instance.state.in_flight).insert(id.clone(), tx);
         let deadline_ms = chrono::Utc::now().timestamp_millis()
@@ -489,27 +489,6 @@ impl LambdaTarget {
     }
 }
 
-fn request_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = hex_string(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,7 +519,7 @@ mod tests {
 
     #[test]
     fn request_ids_look_like_uuids() {
-        let id = request_id();
+        let id = crate::bus::random_uuid();
         assert_eq!(id.len(), 36);
         assert_eq!(id.matches('-').count(), 4);
     }
