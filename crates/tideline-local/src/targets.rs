@@ -151,13 +151,21 @@ impl Target {
                 Some(TargetWork::Events(events)) => {
                     let dead_before = self.log.dead_lettered(&self.rule.spec.name);
                     // Retried until delivered (or dead-lettered by the sink):
-                    // the checkpoint never moves past an event not accounted for.
-                    while let Err(e) = self.deliver(&events).await {
-                        if *shutdown.borrow() {
-                            break;
+                    // the checkpoint never moves past an event not accounted
+                    // for. At shutdown the batch is neither counted nor
+                    // checkpointed; the next start delivers it.
+                    let delivered = loop {
+                        match self.deliver(&events).await {
+                            Ok(()) => break true,
+                            Err(_) if *shutdown.borrow() => break false,
+                            Err(e) => {
+                                warn!(rule = %self.name, error = %e, "delivery failed; will retry the batch");
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                            }
                         }
-                        warn!(rule = %self.name, error = %e, "delivery failed; will retry the batch");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    };
+                    if !delivered {
+                        break;
                     }
                     let failed = self
                         .log
