@@ -72,6 +72,20 @@ pub enum ExpectedSeq {
     Exactly(u64),
 }
 
+impl ExpectedSeq {
+    /// Whether an entity whose last `seq` is `actual` meets this expectation.
+    pub fn check(self, entity_id: &EntityId, actual: u64) -> Result<(), AppendConflict> {
+        match self {
+            Self::Exactly(expected) if expected != actual => Err(AppendConflict {
+                entity_id: entity_id.clone(),
+                expected,
+                actual,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// An expected-version append whose expectation was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("append to {entity_id}: expected last sequence {expected}, but it is {actual}")]
@@ -150,15 +164,7 @@ pub fn plan_append(
             previous_seq,
         });
     }
-    if let ExpectedSeq::Exactly(expected) = expected
-        && expected != previous_seq
-    {
-        return Err(AppendConflict {
-            entity_id: entity_id.clone(),
-            expected,
-            actual: previous_seq,
-        });
-    }
+    expected.check(entity_id, previous_seq)?;
     let floor = head
         .and_then(|h| parse_timestamp(&h.last_stored_at))
         .map(|t| t + Duration::microseconds(1));

@@ -33,7 +33,7 @@ use crate::memory::lock;
 use crate::{EventStore, PortError, StoreError};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
-use tideline_core::event::{AppendConflict, EntityHead};
+use tideline_core::event::EntityHead;
 use tideline_core::item::{
     self, AttrValue, EVENT_SK_RANGE, HeadState, Item, Marker, Slot, Units, decode_event,
     decode_head, decode_marker, event_item, head_item, kind_of, lookup, marker_item,
@@ -415,16 +415,7 @@ impl<T: ItemTable> SlotStore<T> {
                     }
                 }
             }
-            if let ExpectedSeq::Exactly(n) = expected
-                && n != tail.last_seq
-            {
-                return Err(AppendConflict {
-                    entity_id: entity.clone(),
-                    expected: n,
-                    actual: tail.last_seq,
-                }
-                .into());
-            }
+            expected.check(entity, tail.last_seq)?;
             let item = self.checked_item(&stored, &data_json)?;
             match self
                 .table
@@ -514,16 +505,7 @@ impl<T: ItemTable> SlotStore<T> {
                 return Ok(outcomes);
             }
             let tail = self.tail(entity).await?;
-            if let ExpectedSeq::Exactly(n) = expected
-                && n != tail.last_seq
-            {
-                return Err(AppendConflict {
-                    entity_id: entity.clone(),
-                    expected: n,
-                    actual: tail.last_seq,
-                }
-                .into());
-            }
+            expected.check(entity, tail.last_seq)?;
             let mut puts = Vec::with_capacity(2 * fresh.len());
             let mut stored_all = Vec::with_capacity(fresh.len());
             let mut slot = tail.slot;
