@@ -63,6 +63,20 @@ fn url(endpoint: &str, path: &str) -> String {
     format!("{}{path}", endpoint.trim_end_matches('/'))
 }
 
+/// Sends `request`; a host that cannot be reached is named by `endpoint`.
+async fn send(
+    endpoint: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ClientError> {
+    request
+        .send()
+        .await
+        .map_err(|source| ClientError::Unreachable {
+            endpoint: endpoint.to_string(),
+            source,
+        })
+}
+
 /// Follows the live events of the host at `endpoint` (filtered there by
 /// `pattern`) until `stop` resolves, the host ends the stream, or the
 /// caller's reader goes away (`on_event` fails with a broken pipe).
@@ -80,13 +94,7 @@ pub async fn tail(
     if let Some(p) = pattern {
         request = request.query(&[("pattern", p)]);
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|source| ClientError::Unreachable {
-            endpoint: endpoint.to_string(),
-            source,
-        })?;
+    let response = send(endpoint, request).await?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default().trim().to_string();
@@ -142,18 +150,16 @@ pub async fn replay(
     request: &serde_json::Value,
 ) -> Result<serde_json::Value, ClientError> {
     let url = url(endpoint, "/_tideline/replay");
-    let resp = reqwest::Client::new()
-        .post(&url)
-        // The host takes a replay only from a request a web form cannot
-        // make: `.json` sets the JSON content type; the header says so too.
-        .header("x-tideline-request", "1")
-        .json(request)
-        .send()
-        .await
-        .map_err(|source| ClientError::Unreachable {
-            endpoint: endpoint.to_string(),
-            source,
-        })?;
+    let resp = send(
+        endpoint,
+        reqwest::Client::new()
+            .post(&url)
+            // The host takes a replay only from a request a web form cannot
+            // make: `.json` sets the JSON content type; the header says so too.
+            .header("x-tideline-request", "1")
+            .json(request),
+    )
+    .await?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     let value: serde_json::Value =
