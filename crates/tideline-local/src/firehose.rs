@@ -171,14 +171,15 @@ async fn put(shared: &Shared, stream: &str, records: Vec<RecordIn>, batch: bool)
             ),
         );
     }
-    let raw: Vec<Vec<u8>> = incoming.iter().map(|r| r.data.clone()).collect();
     let out = transform_batch(
         &shared.config.ingest,
         &shared.handoff,
         &shared.config.retry,
-        incoming,
+        &incoming,
     )
     .await;
+    // Moved out once the stage is done, not copied for every record first.
+    let raw = incoming.into_iter().map(|r| r.data);
     shared.counters.transform.add(out.counts);
 
     let mut valid = Vec::new();

@@ -264,7 +264,7 @@ mod tests {
     ) -> tideline_stages::transform::TransformBatch {
         let config = IngestConfig::default();
         let handoff = handoff(store, rejects);
-        transform_batch(&config, &handoff, &RetryPolicy::fast(3), records(30)).await
+        transform_batch(&config, &handoff, &RetryPolicy::fast(3), &records(30)).await
     }
 
     /// Given a store that is busy for a while, when ingest hands it records,

@@ -122,14 +122,16 @@ pub fn admit_batch(config: &IngestConfig, input: &[IncomingRecord]) -> Vec<Trans
         .collect()
 }
 
-/// Runs the transform stage over a batch: admit, then enqueue.
+/// Runs the transform stage over a batch: admit, then enqueue. The input
+/// is borrowed, so a caller keeps the raw bytes a refused record is answered
+/// or recorded with.
 pub async fn transform_batch<Q: Queue>(
     config: &IngestConfig,
     queue: &Q,
     retry: &RetryPolicy,
-    input: Vec<IncomingRecord>,
+    input: &[IncomingRecord],
 ) -> TransformBatch {
-    let mut records = admit_batch(config, &input);
+    let mut records = admit_batch(config, input);
     enqueue_admitted(queue, retry, config.limits.sqs_batch_bytes, &mut records).await;
     finish(records)
 }

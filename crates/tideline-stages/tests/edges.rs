@@ -85,7 +85,7 @@ async fn same_event_id_on_two_entities_is_two_events() {
         &IngestConfig::default(),
         &queue,
         &RetryPolicy::fast(2),
-        input,
+        &input,
     )
     .await;
     assert_eq!(out.counts.sent, 2);
@@ -219,7 +219,7 @@ async fn transient_enqueue_failures_are_retried_in_entity_order() {
         &IngestConfig::default(),
         &queue,
         &RetryPolicy::fast(3),
-        input,
+        &input,
     )
     .await;
     assert_eq!(out.counts.failed, 0);
@@ -250,7 +250,7 @@ async fn transient_enqueue_failures_are_retried_in_entity_order() {
         &IngestConfig::default(),
         &queue,
         &RetryPolicy::fast(2),
-        input,
+        &input,
     )
     .await;
     assert!(out.has_transient_failures());
@@ -536,7 +536,7 @@ async fn send_message_batch_calls_stay_within_the_byte_total() {
         })
         .collect();
     let queue = CallRecordingQueue::default();
-    let out = transform_batch(&config, &queue, &RetryPolicy::fast(2), input).await;
+    let out = transform_batch(&config, &queue, &RetryPolicy::fast(2), &input).await;
     assert_eq!(out.counts.sent, 10);
     let calls = queue.calls.lock().unwrap().clone();
     assert!(

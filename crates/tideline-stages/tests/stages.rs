@@ -49,7 +49,7 @@ async fn transform_answers_once_per_record_and_retries_only_failed_entries() {
         &IngestConfig::default(),
         &queue,
         &RetryPolicy::fast(3),
-        input,
+        &input,
     )
     .await;
     let ids: Vec<_> = out.records.iter().map(|r| r.record_id.as_str()).collect();
