@@ -179,6 +179,35 @@ pub const DEFAULT_CONFLICT_RETRIES: u32 = 8;
 /// One transaction takes 100 actions: a marker and an event per event.
 pub const MAX_EVENTS_PER_APPEND: usize = 50;
 
+/// Where a [`SlotStore`] reads the time: the system clock, or a simulated one
+/// (the deterministic simulation gives each writer its own, skewed clock).
+#[derive(Clone)]
+pub struct Clock(std::sync::Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>);
+
+impl Clock {
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(now))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new(chrono::Utc::now)
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
 /// The event store over an [`ItemTable`].
 #[derive(Debug, Clone)]
 pub struct SlotStore<T> {
@@ -186,6 +215,7 @@ pub struct SlotStore<T> {
     ttl: Option<chrono::Duration>,
     conflict_retries: u32,
     service: &'static str,
+    clock: Clock,
 }
 
 /// Where an entity's next event goes, as read from the table.
@@ -206,7 +236,14 @@ impl<T: ItemTable> SlotStore<T> {
             ttl: None,
             conflict_retries: DEFAULT_CONFLICT_RETRIES,
             service,
+            clock: Clock::default(),
         }
+    }
+
+    /// Reads the time from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets the retention written as `expires_at`.
@@ -254,7 +291,7 @@ impl<T: ItemTable> SlotStore<T> {
             None => {
                 let fresh = HeadState {
                     last_seq: 0,
-                    last_stored_at: format_timestamp(chrono::Utc::now()),
+                    last_stored_at: format_timestamp(self.clock.now()),
                     last_sk: None,
                 };
                 let put = CondPut {
@@ -317,7 +354,7 @@ impl<T: ItemTable> SlotStore<T> {
     }
 
     fn stored_event(&self, entity: &EntityId, e: &NewEvent, slot: &Slot) -> StoredEvent {
-        let stored_at = slot.time().max(chrono::Utc::now());
+        let stored_at = slot.time().max(self.clock.now());
         StoredEvent {
             entity_id: entity.clone(),
             seq: slot.seq,
@@ -703,12 +740,20 @@ pub struct TableCounters {
     pub items_written: u64,
 }
 
-fn key_of(item: &Item) -> (String, String) {
+/// An item's (`pk`, `sk`).
+pub fn key_of(item: &Item) -> (String, String) {
     let s = |n: &str| match item.get(n) {
         Some(AttrValue::S(v)) => v.clone(),
         _ => String::new(),
     };
     (s("pk"), s("sk"))
+}
+
+impl Condition {
+    /// Whether the condition holds for the item at the key (`None`: no item).
+    pub fn holds(&self, existing: Option<&Item>) -> bool {
+        holds(existing, self)
+    }
 }
 
 fn holds(existing: Option<&Item>, condition: &Condition) -> bool {
