@@ -159,10 +159,29 @@ fn expression(condition: &Condition) -> Expression {
                 to_sdk_value(value.clone()),
             )])),
         ),
-        Condition::NotExistsOrLastSeqBelow(seq) => (
-            "attribute_not_exists(pk) OR last_seq < :c",
+        Condition::HeadBelow(seq) => (
+            "attribute_not_exists(pk) OR high_seq < :c",
             None,
             Some(HashMap::from([(":c".to_string(), n(seq))])),
+        ),
+        Condition::MarkerAt {
+            event_sk,
+            expires_before: None,
+        } => (
+            "event_sk = :s",
+            None,
+            Some(HashMap::from([(":s".to_string(), s(event_sk))])),
+        ),
+        Condition::MarkerAt {
+            event_sk,
+            expires_before: Some(e),
+        } => (
+            "event_sk = :s AND expires_at < :e",
+            None,
+            Some(HashMap::from([
+                (":s".to_string(), s(event_sk)),
+                (":e".to_string(), n(e)),
+            ])),
         ),
     }
 }

@@ -257,8 +257,8 @@ pub fn store_units(event: &StoredEvent, data_json: &str, retention: bool) -> Opt
         &event.entity_id,
         &HeadState {
             last_seq: slot.seq,
-            last_stored_at: event.stored_at.clone(),
             last_sk: Some(slot.sk.clone()),
+            ..HeadState::of(&event)
         },
     ));
     let head_writes = if retention {

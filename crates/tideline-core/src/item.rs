@@ -201,9 +201,39 @@ pub struct HeadState {
     pub last_stored_at: String,
     /// `sk` of that event; absent in heads written before 0009.
     pub last_sk: Option<String>,
+    /// `expires_at` of that event, if it expires.
+    pub expires_at: Option<i64>,
+    /// Written in this version's layout (`high_*`). A head in the older
+    /// layout (`last_seq`) is *fenced* before this version appends after it:
+    /// writers of the transactional design read `last_seq` and condition
+    /// their write on it, so once it is gone they refuse instead of
+    /// repeating a `seq` this version assigned (decision record 0009).
+    pub fenced: bool,
 }
 
 impl HeadState {
+    /// A head that records `event` as the highest `seq`.
+    pub fn of(event: &StoredEvent) -> Self {
+        Self {
+            last_seq: event.seq,
+            last_stored_at: event.stored_at.clone(),
+            last_sk: Some(event.sk.clone()),
+            expires_at: event.expires_at,
+            fenced: true,
+        }
+    }
+
+    /// The head of a new entity, created at `stored_at`.
+    pub fn created(stored_at: String) -> Self {
+        Self {
+            last_seq: 0,
+            last_stored_at: stored_at,
+            last_sk: None,
+            expires_at: None,
+            fenced: true,
+        }
+    }
+
     /// As the port's [`EntityHead`].
     pub fn to_entity_head(&self, entity: &EntityId) -> EntityHead {
         EntityHead {
@@ -214,33 +244,67 @@ impl HeadState {
     }
 }
 
-/// The head item.
+/// The head's attribute names in this version's layout.
+pub mod head_attr {
+    /// Highest `seq` recorded.
+    pub const SEQ: &str = "high_seq";
+    /// `stored_at` of that event.
+    pub const STORED_AT: &str = "high_stored_at";
+    /// `sk` of that event.
+    pub const SK: &str = "high_sk";
+    /// `expires_at` of that event.
+    pub const EXPIRES_AT: &str = "high_expires_at";
+    /// The older layout's `seq`, which fenced heads no longer carry.
+    pub const LEGACY_SEQ: &str = "last_seq";
+}
+
+/// The head item, in this version's (fenced) layout. It carries no
+/// `expires_at`: TTL never removes it, so `seq` outlives every event.
 pub fn head_item(entity: &EntityId, head: &HeadState) -> Item {
     let mut item = Item::from([
         ("pk".into(), AttrValue::S(entity.as_str().into())),
         ("sk".into(), AttrValue::S(HEAD_SK.into())),
         ("kind".into(), AttrValue::S(item_kind::HEAD.into())),
-        ("last_seq".into(), AttrValue::number(head.last_seq)),
+        (head_attr::SEQ.into(), AttrValue::number(head.last_seq)),
         (
-            "last_stored_at".into(),
+            head_attr::STORED_AT.into(),
             AttrValue::S(head.last_stored_at.clone()),
         ),
     ]);
     if let Some(sk) = &head.last_sk {
-        item.insert("last_sk".into(), AttrValue::S(sk.clone()));
+        item.insert(head_attr::SK.into(), AttrValue::S(sk.clone()));
+    }
+    if let Some(t) = head.expires_at {
+        item.insert(head_attr::EXPIRES_AT.into(), AttrValue::number(t));
     }
     item
 }
 
-/// Reads a head item.
+/// Reads a head item, in this version's layout or the older one (`last_seq`,
+/// `last_stored_at`, `last_sk`: then `fenced` is false).
 pub fn decode_head<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<HeadState, String> {
+    let optional = |name: &str| match get(name) {
+        Some(AttrRef::S(s)) => Some(s.to_string()),
+        _ => None,
+    };
+    if get(head_attr::SEQ).is_some() {
+        return Ok(HeadState {
+            last_seq: number(&get, head_attr::SEQ)?,
+            last_stored_at: string(&get, head_attr::STORED_AT)?.to_string(),
+            last_sk: optional(head_attr::SK),
+            expires_at: match get(head_attr::EXPIRES_AT) {
+                Some(AttrRef::N(s)) => s.parse().ok(),
+                _ => None,
+            },
+            fenced: true,
+        });
+    }
     Ok(HeadState {
-        last_seq: number(&get, "last_seq")?,
+        last_seq: number(&get, head_attr::LEGACY_SEQ)?,
         last_stored_at: string(&get, "last_stored_at")?.to_string(),
-        last_sk: match get("last_sk") {
-            Some(AttrRef::S(s)) => Some(s.to_string()),
-            _ => None,
-        },
+        last_sk: optional("last_sk"),
+        expires_at: None,
+        fenced: false,
     })
 }
 
@@ -252,6 +316,8 @@ pub struct Marker {
     /// The slot its event is (to be) written at; `None`: written with its
     /// event in one transaction before 0009, so the event is stored.
     pub event_sk: Option<String>,
+    /// When TTL may remove it; never before its event's.
+    pub expires_at: Option<i64>,
 }
 
 /// The marker item of `event_id`, pointing at `slot`.
@@ -289,7 +355,21 @@ pub fn decode_marker<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<Ma
             Some(AttrRef::S(s)) => Some(s.to_string()),
             _ => None,
         },
+        expires_at: match get("expires_at") {
+            Some(AttrRef::N(s)) => s.parse().ok(),
+            _ => None,
+        },
     })
+}
+
+/// The event item's `fmt`: written by this version of the append protocol.
+/// An entity whose latest event lacks it was last written by an older
+/// version, so its head is read (and fenced) before appending after it.
+pub const STORE_FORMAT: u64 = 2;
+
+/// Whether an event item was written by this version of the protocol.
+pub fn is_current_format<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> bool {
+    matches!(get("fmt"), Some(AttrRef::N(n)) if n.parse::<u64>().is_ok_and(|v| v >= STORE_FORMAT))
 }
 
 /// An event item is worth deflating only above one write unit: below it,
@@ -312,6 +392,7 @@ pub fn event_item(e: &StoredEvent, data_json: &str) -> Item {
         ("stored_at".into(), AttrValue::S(e.stored_at.clone())),
         ("test".into(), AttrValue::Bool(e.test)),
         ("schema_version".into(), AttrValue::number(e.schema_version)),
+        ("fmt".into(), AttrValue::number(STORE_FORMAT)),
     ]);
     if let Some(c) = &e.correlation_id {
         item.insert("correlation_id".into(), AttrValue::S(c.clone()));
@@ -532,6 +613,8 @@ mod tests {
             last_seq: 2,
             last_stored_at: "2026-11-23T09:00:00.000000Z".into(),
             last_sk: Some(b.sk.clone()),
+            expires_at: None,
+            fenced: true,
         };
         let from_event = next_slot(2, &b.sk, "2026-11-23T09:00:00.000000Z").unwrap();
         assert_eq!(slot_after_head(&head).unwrap(), from_event);

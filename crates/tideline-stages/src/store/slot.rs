@@ -50,8 +50,18 @@ pub enum Condition {
     NotExists,
     /// The item exists with this attribute equal to this value.
     Equals(&'static str, AttrValue),
-    /// The key is free, or the item's `last_seq` is below this (a head that only moves forward).
-    NotExistsOrLastSeqBelow(u64),
+    /// The key is free, or the head's `high_seq` is below this (a head that
+    /// only moves forward). A head in the older layout fails it: it is
+    /// fenced first.
+    HeadBelow(u64),
+    /// A marker whose `event_sk` is this, and, with `expires_before`, whose
+    /// `expires_at` is below it (a marker's expiry is only ever raised).
+    MarkerAt {
+        /// The slot the marker must point at.
+        event_sk: String,
+        /// Only if it expires before this.
+        expires_before: Option<i64>,
+    },
 }
 
 /// A conditional put.
@@ -166,6 +176,59 @@ pub trait ItemTable: Send + Sync {
     }
 }
 
+/// A shared table is a table (writers of one simulated or in-memory table).
+impl<T: ItemTable> ItemTable for std::sync::Arc<T> {
+    fn latest_event(
+        &self,
+        pk: &str,
+    ) -> impl Future<Output = Result<Option<Item>, PortError>> + Send {
+        (**self).latest_event(pk)
+    }
+    fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> impl Future<Output = Result<Option<Item>, PortError>> + Send {
+        (**self).get(pk, sk)
+    }
+    fn put(
+        &self,
+        put: CondPut,
+    ) -> impl Future<Output = Result<Result<(), ConditionFailed>, PortError>> + Send {
+        (**self).put(put)
+    }
+    fn transact(
+        &self,
+        puts: Vec<CondPut>,
+    ) -> impl Future<Output = Result<Result<(), Vec<usize>>, PortError>> + Send {
+        (**self).transact(puts)
+    }
+    fn events_after(
+        &self,
+        pk: &str,
+        after_sk: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ItemPage, PortError>> + Send {
+        (**self).events_after(pk, after_sk, limit)
+    }
+    fn events_between(
+        &self,
+        pk: &str,
+        range: (&str, &str),
+        after_sk: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ItemPage, PortError>> + Send {
+        (**self).events_between(pk, range, after_sk, limit)
+    }
+    fn event_below(
+        &self,
+        pk: &str,
+        below: &str,
+    ) -> impl Future<Output = Result<Option<Item>, PortError>> + Send {
+        (**self).event_below(pk, below)
+    }
+}
+
 /// An item's `sk`, if it has a string one.
 pub fn sk_of(item: &Item) -> Option<&str> {
     match item.get("sk") {
@@ -222,7 +285,35 @@ pub struct SlotStore<T> {
 struct Tail {
     slot: Slot,
     last_seq: u64,
+    /// The predecessor's `expires_at`: a successor never expires before it
+    /// (see [`SlotStore::stored_event`]).
+    floor_expires_at: Option<i64>,
 }
+
+impl Tail {
+    fn after_event(event: &StoredEvent) -> Option<Self> {
+        Some(Self {
+            slot: next_slot(event.seq, &event.sk, &event.stored_at)?,
+            last_seq: event.seq,
+            floor_expires_at: event.expires_at,
+        })
+    }
+
+    fn after_head(head: &HeadState) -> Option<Self> {
+        Some(Self {
+            slot: slot_after_head(head)?,
+            last_seq: head.last_seq,
+            floor_expires_at: head.expires_at,
+        })
+    }
+}
+
+/// How long before its expiry the latest event stops being trusted as the
+/// latest. TTL removes only expired items, and a successor never expires
+/// before its predecessor, so a latest event further than this from its
+/// expiry has no removed successor. The margin covers the writers' clock
+/// skew and an invocation's length (Lambda's 15-minute maximum).
+pub const DEFAULT_EXPIRY_MARGIN: chrono::Duration = chrono::Duration::hours(1);
 
 fn permanent(service: &'static str, message: impl Into<String>) -> StoreError {
     PortError::permanent(service, message).into()
@@ -266,59 +357,123 @@ impl<T: ItemTable> SlotStore<T> {
         permanent(self.service, format!("{what} item of {entity}: {e}"))
     }
 
-    /// Reads where the next event goes: after the latest event, or after the
-    /// head when there is none; creates the head of a new entity.
-    async fn tail(&self, entity: &EntityId) -> Result<Tail, StoreError> {
-        if let Some(event) =
-            self.decode_latest(entity, self.table.latest_event(entity.as_str()).await?)?
-        {
-            let slot = next_slot(event.seq, &event.sk, &event.stored_at).ok_or_else(|| {
-                self.decode_err(
-                    "latest event",
-                    entity,
-                    format!("sk {} has no time", event.sk),
-                )
-            })?;
-            return Ok(Tail {
-                last_seq: event.seq,
-                slot,
-            });
+    /// The entity's latest event item, decoded. Not an `async fn` of its
+    /// own: one more nested future pushed consumers' mains (query-api) past
+    /// rustc's layout recursion limit.
+    fn decode_latest(
+        &self,
+        entity: &EntityId,
+        item: Option<Item>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        item.map(|item| {
+            decode_event(lookup(&item)).map_err(|e| self.decode_err("latest event", entity, e))
+        })
+        .transpose()
+    }
+
+    fn bad_slot(&self, entity: &EntityId, what: &str) -> StoreError {
+        self.decode_err(what, entity, "its time is out of range".into())
+    }
+
+    /// Whether the latest event can be trusted as the latest without the
+    /// head: written by this version, and not near its expiry (no successor
+    /// of it can have been removed). With a retention, an event that never
+    /// expires is not trusted either: it was written before the retention was
+    /// set, and expiring successors of it may have been removed since.
+    fn trusted_latest(&self, item: &Item, event: &StoredEvent) -> bool {
+        if !item::is_current_format(lookup(item)) {
+            return false;
         }
-        let head = match self.table.get(entity.as_str(), HEAD_SK).await? {
+        match event.expires_at {
+            None => self.ttl.is_none(),
+            Some(t) => t > (self.clock.now() + DEFAULT_EXPIRY_MARGIN).timestamp(),
+        }
+    }
+
+    /// Reads where the next event goes: after the latest event when it can be
+    /// trusted (the steady state: one read); otherwise after the higher of the
+    /// latest event and the head, creating the head of a new entity and
+    /// fencing one an older version wrote.
+    async fn tail(&self, entity: &EntityId) -> Result<Tail, StoreError> {
+        for _ in 0..=self.conflict_retries {
+            let latest = match self.table.latest_event(entity.as_str()).await? {
+                Some(item) => {
+                    let event = decode_event(lookup(&item))
+                        .map_err(|e| self.decode_err("latest event", entity, e))?;
+                    if self.trusted_latest(&item, &event) {
+                        return Tail::after_event(&event)
+                            .ok_or_else(|| self.bad_slot(entity, "latest event"));
+                    }
+                    Some(event)
+                }
+                None => None,
+            };
+            let Some(head) = self.current_head(entity, latest.as_ref()).await? else {
+                continue; // the head changed under us: read both again
+            };
+            return match latest {
+                Some(event) if event.seq >= head.last_seq => {
+                    // With a retention the head must cover every stored event
+                    // before it can expire: repair one left behind (a crash
+                    // between an event and its head).
+                    if event.seq > head.last_seq {
+                        self.advance_head(entity, &event).await?;
+                    }
+                    Tail::after_event(&event).ok_or_else(|| self.bad_slot(entity, "latest event"))
+                }
+                _ => Tail::after_head(&head).ok_or_else(|| self.bad_slot(entity, "head")),
+            };
+        }
+        Err(PortError::retryable(
+            self.service,
+            format!("the head of {entity} kept changing while read"),
+        )
+        .into())
+    }
+
+    /// The entity's head in this version's layout: created when missing,
+    /// fenced when an older version wrote it. `None` when a concurrent writer
+    /// changed it first (read again).
+    async fn current_head(
+        &self,
+        entity: &EntityId,
+        latest: Option<&StoredEvent>,
+    ) -> Result<Option<HeadState>, StoreError> {
+        let found = match self.table.get(entity.as_str(), HEAD_SK).await? {
             Some(item) => {
-                decode_head(lookup(&item)).map_err(|e| self.decode_err("head", entity, e))?
+                Some(decode_head(lookup(&item)).map_err(|e| self.decode_err("head", entity, e))?)
+            }
+            None => None,
+        };
+        let (next, condition) = match found {
+            Some(head) if head.fenced => return Ok(Some(head)),
+            // Fencing: the head in this layout, conditional on the `last_seq`
+            // the older writers condition on, so either they moved it first
+            // (we read again) or their next write fails.
+            Some(old) => {
+                let next = match latest {
+                    Some(e) if e.seq >= old.last_seq => HeadState::of(e),
+                    _ => HeadState { fenced: true, ..old.clone() },
+                };
+                let condition = Condition::Equals(
+                    item::head_attr::LEGACY_SEQ,
+                    AttrValue::N(old.last_seq.to_string()),
+                );
+                (next, condition)
             }
             None => {
-                let fresh = HeadState {
-                    last_seq: 0,
-                    last_stored_at: format_timestamp(self.clock.now()),
-                    last_sk: None,
+                let next = match latest {
+                    Some(e) => HeadState::of(e),
+                    None => HeadState::created(format_timestamp(self.clock.now())),
                 };
-                let put = CondPut {
-                    item: head_item(entity, &fresh),
-                    condition: Condition::NotExists,
-                };
-                match self.table.put(put).await? {
-                    Ok(()) => fresh,
-                    // A concurrent first append created it: use theirs, so both agree on the slot.
-                    Err(ConditionFailed(Some(theirs))) => decode_head(lookup(&theirs))
-                        .map_err(|e| self.decode_err("head", entity, e))?,
-                    Err(ConditionFailed(None)) => {
-                        return Err(PortError::retryable(
-                            self.service,
-                            format!("head of {entity} vanished while created"),
-                        )
-                        .into());
-                    }
-                }
+                (next, Condition::NotExists)
             }
         };
-        let slot = slot_after_head(&head)
-            .ok_or_else(|| self.decode_err("head", entity, "last_stored_at has no time".into()))?;
-        Ok(Tail {
-            last_seq: head.last_seq,
-            slot,
-        })
+        let put = CondPut {
+            item: head_item(entity, &next),
+            condition,
+        };
+        Ok(self.table.put(put).await?.ok().map(|()| next))
     }
 
     /// The payload as the item stores it, serialised once per append.
@@ -339,21 +494,18 @@ impl<T: ItemTable> SlotStore<T> {
         Ok(item)
     }
 
-    /// The entity's latest event item, decoded. Not an `async fn` of its
-    /// own: one more nested future pushed consumers' mains (query-api) past
-    /// rustc's layout recursion limit.
-    fn decode_latest(
+    /// The event as it will be stored at `slot`. Its `expires_at` is never
+    /// before its predecessor's (`floor`), even when the retention was
+    /// shortened or clocks differ: expiry only moves forward along an
+    /// entity's events, which is what lets [`Self::tail`] trust a latest
+    /// event that is not near expiry.
+    fn stored_event(
         &self,
         entity: &EntityId,
-        item: Option<Item>,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        item.map(|item| {
-            decode_event(lookup(&item)).map_err(|e| self.decode_err("latest event", entity, e))
-        })
-        .transpose()
-    }
-
-    fn stored_event(&self, entity: &EntityId, e: &NewEvent, slot: &Slot) -> StoredEvent {
+        e: &NewEvent,
+        slot: &Slot,
+        floor: Option<i64>,
+    ) -> StoredEvent {
         let stored_at = slot.time().max(self.clock.now());
         StoredEvent {
             entity_id: entity.clone(),
@@ -368,12 +520,16 @@ impl<T: ItemTable> SlotStore<T> {
             correlation_id: e.correlation_id.clone(),
             test: e.test,
             schema_version: tideline_core::ingest::SCHEMA_VERSION,
-            expires_at: self.ttl.map(|d| (stored_at + d).timestamp()),
+            expires_at: self
+                .ttl
+                .map(|d| (stored_at + d).timestamp().max(floor.unwrap_or(i64::MIN))),
             traceparent: e.traceparent.clone(),
         }
     }
 
-    /// What a marker that exists already means for `event_id`.
+    /// What the marker of `event_id` says, read after the tail (so an event
+    /// the tail showed is visible here): stored (with its event item when this
+    /// design wrote it), an intent, or absent.
     async fn read_marker(
         &self,
         entity: &EntityId,
@@ -395,14 +551,72 @@ impl<T: ItemTable> SlotStore<T> {
             decode_marker(lookup(&item)).map_err(|e| self.decode_err("marker", entity, e))?;
         let Some(event_sk) = marker.event_sk.clone() else {
             // Written with its event in one transaction (before 0009).
-            return Ok(MarkerState::Stored);
+            return Ok(MarkerState::Stored(None));
         };
         match self.table.get(entity.as_str(), &event_sk).await? {
-            Some(event) if matches!(lookup(&event)("event_id"), Some(item::AttrRef::S(id)) if id == event_id.as_str()) => {
-                Ok(MarkerState::Stored)
+            Some(event) if holds_event(&event, event_id) => {
+                let stored = decode_event(lookup(&event))
+                    .map_err(|e| self.decode_err("event", entity, e))?;
+                Ok(MarkerState::Stored(Some(stored)))
             }
             _ => Ok(MarkerState::Intent(marker)),
         }
+    }
+
+    /// Takes over the intent `old` for an append at `tail`: `marker` is the
+    /// marker this append would write. Intents only move forward: one behind
+    /// our slot points at a slot the tail shows taken, by another event (the
+    /// marker was read after the tail, and the slot does not hold this id),
+    /// so this id can never be stored there; one ahead of it means our tail
+    /// is stale. `false`: lost a race, plan again.
+    async fn take_intent(
+        &self,
+        old: &Marker,
+        tail: &Tail,
+        marker: Item,
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let Some(old_sk) = old.event_sk.clone() else {
+            return Ok(false);
+        };
+        let condition = match old_sk.as_str().cmp(tail.slot.sk.as_str()) {
+            std::cmp::Ordering::Greater => return Ok(false),
+            std::cmp::Ordering::Less => Condition::MarkerAt {
+                event_sk: old_sk,
+                expires_before: None,
+            },
+            // The intent is ours to complete. The marker must not expire
+            // before the event it guards (the de-duplication window is the
+            // event's retention), so an earlier expiry is raised first;
+            // concurrent raises only ever raise it.
+            std::cmp::Ordering::Equal => match (old.expires_at, expires_at) {
+                (Some(theirs), Some(ours)) if theirs < ours => Condition::MarkerAt {
+                    event_sk: old_sk,
+                    expires_before: Some(ours),
+                },
+                (Some(_), None) => Condition::MarkerAt {
+                    event_sk: old_sk,
+                    expires_before: None,
+                },
+                _ => return Ok(true),
+            },
+        };
+        Ok(match self.table.put(CondPut { item: marker, condition }).await? {
+            Ok(()) => true,
+            // Raised further by a concurrent writer of this id: still ours to complete.
+            Err(ConditionFailed(Some(now))) => {
+                let now = decode_marker(lookup(&now)).ok();
+                now.is_some_and(|m| {
+                    m.event_sk.as_deref() == Some(tail.slot.sk.as_str())
+                        && match (m.expires_at, expires_at) {
+                            (None, _) => true,
+                            (Some(t), Some(ours)) => t >= ours,
+                            (Some(_), None) => false,
+                        }
+                })
+            }
+            Err(ConditionFailed(None)) => false,
+        })
     }
 
     async fn append_one(
@@ -415,39 +629,34 @@ impl<T: ItemTable> SlotStore<T> {
         let mut attempt = 0;
         loop {
             let tail = self.tail(entity).await?;
-            let stored = self.stored_event(entity, event, &tail.slot);
+            let stored = self.stored_event(entity, event, &tail.slot, tail.floor_expires_at);
             let marker = marker_item(entity, &event.id, &tail.slot, stored.expires_at);
-            match self
-                .table
-                .put(CondPut {
-                    item: marker.clone(),
-                    condition: Condition::NotExists,
-                })
-                .await?
-            {
-                Ok(()) => {}
-                Err(ConditionFailed(existing)) => {
-                    match self.read_marker(entity, &event.id, existing).await? {
-                        MarkerState::Stored => {
-                            return Ok(AppendOutcome::Duplicate {
-                                event_id: event.id.clone(),
-                            });
+            let claim = CondPut {
+                item: marker.clone(),
+                condition: Condition::NotExists,
+            };
+            if let Err(ConditionFailed(existing)) = self.table.put(claim).await? {
+                match self.read_marker(entity, &event.id, existing).await? {
+                    MarkerState::Stored(found) => {
+                        if let Some(found) = found {
+                            self.advance_head(entity, &found).await?;
                         }
-                        MarkerState::Absent => continue, // expired between the two calls: start again
-                        MarkerState::Intent(old) => {
-                            if old.event_sk.as_deref() != Some(tail.slot.sk.as_str()) {
-                                let moved = CondPut {
-                                    item: marker,
-                                    condition: Condition::Equals(
-                                        "event_sk",
-                                        AttrValue::S(old.event_sk.unwrap_or_default()),
-                                    ),
-                                };
-                                if self.table.put(moved).await?.is_err() {
-                                    attempt = self.lost_race(entity, attempt)?;
-                                    continue;
-                                }
-                            }
+                        return Ok(AppendOutcome::Duplicate {
+                            event_id: event.id.clone(),
+                        });
+                    }
+                    // Removed (expired) between the two calls: plan again.
+                    MarkerState::Absent => {
+                        attempt = self.lost_race(entity, attempt)?;
+                        continue;
+                    }
+                    MarkerState::Intent(old) => {
+                        if !self
+                            .take_intent(&old, &tail, marker, stored.expires_at)
+                            .await?
+                        {
+                            attempt = self.lost_race(entity, attempt)?;
+                            continue;
                         }
                     }
                 }
@@ -469,8 +678,20 @@ impl<T: ItemTable> SlotStore<T> {
                         seq: stored.seq,
                     });
                 }
-                // Another writer took the slot: re-read; the next round finds
-                // our marker and tells a duplicate from a lost race.
+                // The slot holds this id: our write applied and its answer
+                // was lost (the SDK's retry found it), or a concurrent writer
+                // of the same id took the same slot. Stored once, here.
+                Err(ConditionFailed(Some(theirs))) if holds_event(&theirs, &event.id) => {
+                    let theirs = decode_event(lookup(&theirs))
+                        .map_err(|e| self.decode_err("event", entity, e))?;
+                    self.advance_head(entity, &theirs).await?;
+                    return Ok(AppendOutcome::Stored {
+                        event_id: event.id.clone(),
+                        seq: theirs.seq,
+                    });
+                }
+                // Another event took the slot: re-read; the next round finds
+                // our marker and moves it forward.
                 Err(_) => attempt = self.lost_race(entity, attempt)?,
             }
         }
@@ -492,26 +713,25 @@ impl<T: ItemTable> SlotStore<T> {
     }
 
     /// With a retention, the head follows the last event, so `seq` survives
-    /// the expiry of every event (it only moves forward).
+    /// the expiry of every event (it only moves forward). It is written
+    /// before the append is acknowledged, and again by a redelivery that
+    /// finds the event stored, so an append interrupted between its event and
+    /// its head is repaired by its own retry.
     async fn advance_head(&self, entity: &EntityId, last: &StoredEvent) -> Result<(), StoreError> {
         if self.ttl.is_none() {
             return Ok(());
         }
-        let head = HeadState {
-            last_seq: last.seq,
-            last_stored_at: last.stored_at.clone(),
-            last_sk: Some(last.sk.clone()),
-        };
         let put = CondPut {
-            item: head_item(entity, &head),
-            condition: Condition::NotExistsOrLastSeqBelow(last.seq),
+            item: head_item(entity, &HeadState::of(last)),
+            condition: Condition::HeadBelow(last.seq),
         };
         // A failed condition means a later append moved it further: fine.
         let _ = self.table.put(put).await?;
         Ok(())
     }
 
-    /// Several events, all or none, in one transaction.
+    /// Several events, all or none, in one transaction. The tail is read
+    /// first and each marker after it, as in [`Self::append_one`].
     async fn append_all(
         &self,
         entity: &EntityId,
@@ -520,6 +740,7 @@ impl<T: ItemTable> SlotStore<T> {
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         let mut attempt = 0;
         'plan: loop {
+            let tail = self.tail(entity).await?;
             let mut outcomes = Vec::new();
             let mut fresh = Vec::new();
             let mut seen = HashSet::new();
@@ -531,30 +752,45 @@ impl<T: ItemTable> SlotStore<T> {
                     continue;
                 }
                 match self.read_marker(entity, &event.id, None).await? {
-                    MarkerState::Stored => outcomes.push(AppendOutcome::Duplicate {
-                        event_id: event.id.clone(),
-                    }),
+                    MarkerState::Stored(found) => {
+                        if let Some(found) = found {
+                            self.advance_head(entity, &found).await?;
+                        }
+                        outcomes.push(AppendOutcome::Duplicate {
+                            event_id: event.id.clone(),
+                        });
+                    }
                     MarkerState::Absent => fresh.push((event, None)),
+                    // An intent ahead of our tail: the tail is stale.
+                    MarkerState::Intent(m)
+                        if m.event_sk.as_deref() > Some(tail.slot.sk.as_str()) =>
+                    {
+                        attempt = self.lost_race(entity, attempt)?;
+                        continue 'plan;
+                    }
                     MarkerState::Intent(m) => fresh.push((event, m.event_sk)),
                 }
             }
             if fresh.is_empty() {
                 return Ok(outcomes);
             }
-            let tail = self.tail(entity).await?;
             expected.check(entity, tail.last_seq)?;
             let mut puts = Vec::with_capacity(2 * fresh.len());
             let mut stored_all = Vec::with_capacity(fresh.len());
             let mut slot = tail.slot;
+            let mut floor = tail.floor_expires_at;
             for (event, intent_sk) in fresh {
                 let data_json = self.data_json(event)?;
-                let stored = self.stored_event(entity, event, &slot);
+                let stored = self.stored_event(entity, event, &slot, floor);
                 let item = self.checked_item(&stored, &data_json)?;
                 puts.push(CondPut {
                     item: marker_item(entity, &event.id, &slot, stored.expires_at),
                     condition: match intent_sk {
                         None => Condition::NotExists,
-                        Some(sk) => Condition::Equals("event_sk", AttrValue::S(sk)),
+                        Some(sk) => Condition::MarkerAt {
+                            event_sk: sk,
+                            expires_before: None,
+                        },
                     },
                 });
                 puts.push(CondPut {
@@ -563,6 +799,7 @@ impl<T: ItemTable> SlotStore<T> {
                 });
                 slot = next_slot(stored.seq, &stored.sk, &stored.stored_at)
                     .ok_or_else(|| permanent(self.service, "slot time out of range"))?;
+                floor = stored.expires_at;
                 stored_all.push(stored);
             }
             match self.table.transact(puts).await? {
@@ -587,6 +824,11 @@ impl<T: ItemTable> SlotStore<T> {
             }
         }
     }
+}
+
+/// Whether an event item holds `event_id`.
+fn holds_event(item: &Item, event_id: &EventId) -> bool {
+    matches!(lookup(item)("event_id"), Some(item::AttrRef::S(id)) if id == event_id.as_str())
 }
 
 impl<T: ItemTable> SlotStore<T> {
@@ -629,7 +871,8 @@ impl<T: ItemTable> SlotStore<T> {
 
 enum MarkerState {
     Absent,
-    Stored,
+    /// The event is stored; its item, unless the transactional design wrote it.
+    Stored(Option<StoredEvent>),
     Intent(Marker),
 }
 
@@ -760,8 +1003,17 @@ fn holds(existing: Option<&Item>, condition: &Condition) -> bool {
     match condition {
         Condition::NotExists => existing.is_none(),
         Condition::Equals(name, value) => existing.is_some_and(|i| i.get(*name) == Some(value)),
-        Condition::NotExistsOrLastSeqBelow(seq) => existing.is_none_or(|i| {
-            matches!(i.get("last_seq"), Some(AttrValue::N(n)) if n.parse::<u64>().is_ok_and(|n| n < *seq))
+        Condition::HeadBelow(seq) => existing.is_none_or(|i| {
+            matches!(i.get(item::head_attr::SEQ), Some(AttrValue::N(n)) if n.parse::<u64>().is_ok_and(|n| n < *seq))
+        }),
+        Condition::MarkerAt {
+            event_sk,
+            expires_before,
+        } => existing.is_some_and(|i| {
+            i.get("event_sk") == Some(&AttrValue::S(event_sk.clone()))
+                && expires_before.is_none_or(|e| {
+                    matches!(i.get("expires_at"), Some(AttrValue::N(n)) if n.parse::<i64>().is_ok_and(|n| n < e))
+                })
         }),
     }
 }
