@@ -187,6 +187,14 @@ fn expression(condition: &Condition) -> Expression {
 }
 
 impl DynamoTable {
+    /// The table `table`, through a client built once per process.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
     /// A strongly consistent `Query` of one entity's items with `sk` in
     /// `[low, high]`: a key condition, so only that range is read.
     fn range_query(

@@ -453,7 +453,10 @@ impl<T: ItemTable> SlotStore<T> {
             Some(old) => {
                 let next = match latest {
                     Some(e) if e.seq >= old.last_seq => HeadState::of(e),
-                    _ => HeadState { fenced: true, ..old.clone() },
+                    _ => HeadState {
+                        fenced: true,
+                        ..old.clone()
+                    },
                 };
                 let condition = Condition::Equals(
                     item::head_attr::LEGACY_SEQ,
@@ -601,22 +604,31 @@ impl<T: ItemTable> SlotStore<T> {
                 _ => return Ok(true),
             },
         };
-        Ok(match self.table.put(CondPut { item: marker, condition }).await? {
-            Ok(()) => true,
-            // Raised further by a concurrent writer of this id: still ours to complete.
-            Err(ConditionFailed(Some(now))) => {
-                let now = decode_marker(lookup(&now)).ok();
-                now.is_some_and(|m| {
-                    m.event_sk.as_deref() == Some(tail.slot.sk.as_str())
-                        && match (m.expires_at, expires_at) {
-                            (None, _) => true,
-                            (Some(t), Some(ours)) => t >= ours,
-                            (Some(_), None) => false,
-                        }
+        Ok(
+            match self
+                .table
+                .put(CondPut {
+                    item: marker,
+                    condition,
                 })
-            }
-            Err(ConditionFailed(None)) => false,
-        })
+                .await?
+            {
+                Ok(()) => true,
+                // Raised further by a concurrent writer of this id: still ours to complete.
+                Err(ConditionFailed(Some(now))) => {
+                    let now = decode_marker(lookup(&now)).ok();
+                    now.is_some_and(|m| {
+                        m.event_sk.as_deref() == Some(tail.slot.sk.as_str())
+                            && match (m.expires_at, expires_at) {
+                                (None, _) => true,
+                                (Some(t), Some(ours)) => t >= ours,
+                                (Some(_), None) => false,
+                            }
+                    })
+                }
+                Err(ConditionFailed(None)) => false,
+            },
+        )
     }
 
     async fn append_one(

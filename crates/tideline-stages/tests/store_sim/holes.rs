@@ -253,12 +253,7 @@ impl Script {
         while self.next(name).await.is_some() {
             self.resolve(name, Command::Go).await;
         }
-        self.writers
-            .get_mut(name)
-            .unwrap()
-            .result
-            .clone()
-            .unwrap()
+        self.writers.get_mut(name).unwrap().result.clone().unwrap()
     }
 
     fn events(&self) -> Vec<StoredEvent> {
@@ -284,7 +279,11 @@ impl Script {
     fn assert_stored_once_gapless(&self, ids: &[&str]) {
         let events = self.events();
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, (1..=ids.len() as u64).collect::<Vec<_>>(), "seq in sk order: {events:#?}");
+        assert_eq!(
+            seqs,
+            (1..=ids.len() as u64).collect::<Vec<_>>(),
+            "seq in sk order: {events:#?}"
+        );
         let mut count: BTreeMap<&str, usize> = BTreeMap::new();
         for e in &events {
             *count.entry(e.event_id.as_str()).or_default() += 1;

@@ -252,7 +252,10 @@ impl ItemTable for SimTable {
                     continue;
                 }
                 if page.items.len() == limit.max(1) {
-                    page.next = page.items.last().and_then(|i| text(i, "sk").map(String::from));
+                    page.next = page
+                        .items
+                        .last()
+                        .and_then(|i| text(i, "sk").map(String::from));
                     break;
                 }
                 page.items.push(v.clone());
@@ -272,8 +275,9 @@ fn pool() -> &'static BTreeMap<String, NewEvent> {
                 let rec = format!(
                     r#"{{"entity_id":"{ENTITY}","type":"T","data":{{"n":"{id}"}},"id":"{id}"}}"#
                 );
-                let e = normalize_record(&IngestConfig::default(), rec.as_bytes(), chrono::Utc::now())
-                    .unwrap();
+                let e =
+                    normalize_record(&IngestConfig::default(), rec.as_bytes(), chrono::Utc::now())
+                        .unwrap();
                 (id.to_string(), e)
             })
             .collect()
@@ -309,7 +313,9 @@ impl Sim {
             chrono::DateTime::from_timestamp_micros(us).unwrap()
         });
         (
-            SlotStore::new(table, "sim").with_ttl(self.ttl).with_clock(clock),
+            SlotStore::new(table, "sim")
+                .with_ttl(self.ttl)
+                .with_clock(clock),
             start,
         )
     }
@@ -320,7 +326,13 @@ impl Sim {
 
     /// One message: appended, and redelivered (a new invocation) after each
     /// failure, up to `tries`; returns whether it was acknowledged.
-    async fn deliver(&self, store: &SlotStore<SimTable>, start: &AtomicI64, ids: &[String], tries: usize) -> bool {
+    async fn deliver(
+        &self,
+        store: &SlotStore<SimTable>,
+        start: &AtomicI64,
+        ids: &[String],
+        tries: usize,
+    ) -> bool {
         let entity = EntityId::new(ENTITY).unwrap();
         for _ in 0..tries {
             let events: Vec<NewEvent> = ids.iter().map(|id| pool()[id].clone()).collect();
@@ -376,7 +388,8 @@ async fn legacy_append(sim: &Sim, id: &str) {
     };
     sim.world.lock().unwrap().active += 1;
     let now = chrono::DateTime::from_timestamp_micros(sim.now()).unwrap();
-    if let legacy::LegacyOutcome::Stored(seq) = legacy::legacy_append(&table, ENTITY, id, now).await {
+    if let legacy::LegacyOutcome::Stored(seq) = legacy::legacy_append(&table, ENTITY, id, now).await
+    {
         sim.acked.lock().unwrap().push(Acked {
             ids: vec![id.to_string()],
             outcomes: vec![AppendOutcome::Stored {
@@ -400,6 +413,10 @@ struct Scenario {
     /// Per round, per writer: the messages (one or several ids each).
     writers: Vec<Vec<Vec<Vec<String>>>>,
     skews: Vec<i64>,
+    /// Faults at every call (off: interleavings only).
+    faults: bool,
+    /// TTL removes expired items while writers append.
+    reaper: bool,
 }
 
 fn scenario() -> Scenario {
@@ -407,7 +424,11 @@ fn scenario() -> Scenario {
     let retention = draw(3) != 0 && fault_enabled("ttl");
     let single_writer = draw(5) == 0;
     let rounds = 1 + draw(3) as usize;
-    let n_writers = if single_writer { 1 } else { 2 + draw(3) as usize };
+    let n_writers = if single_writer {
+        1
+    } else {
+        2 + draw(3) as usize
+    };
     let mut writers = Vec::new();
     let mut fresh = 0;
     for _ in 0..rounds {
@@ -442,11 +463,16 @@ fn scenario() -> Scenario {
         skews: (0..n_writers)
             .map(|_| draw(2 * MAX_SKEW_US as u64) as i64 - MAX_SKEW_US)
             .collect(),
+        faults: true,
+        reaper: true,
     }
 }
 
 fn one_schedule() {
-    let scenario = scenario();
+    run_scenario(scenario());
+}
+
+fn run_scenario(scenario: Scenario) {
     let sim = Sim {
         world: Arc::new(Mutex::new(World {
             now_us: START_US,
@@ -472,7 +498,7 @@ fn one_schedule() {
                 let mut w = sim.world.lock().unwrap();
                 w.now_us += (TTL_SECONDS + 1 + draw(TTL_SECONDS as u64) as i64) * SECOND_US;
             }
-            sim.world.lock().unwrap().faults = true;
+            sim.world.lock().unwrap().faults = scenario.faults;
             let mut tasks = Vec::new();
             for (i, messages) in scenario.writers[round].iter().enumerate() {
                 let sim = sim.clone();
@@ -498,7 +524,7 @@ fn one_schedule() {
                     Vec::new()
                 }));
             }
-            let reaper = {
+            let reaper = scenario.reaper.then(|| {
                 let sim = sim.clone();
                 shuttle::future::spawn(async move {
                     for _ in 0..6 {
@@ -510,11 +536,13 @@ fn one_schedule() {
                         }
                     }
                 })
-            };
+            });
             for t in tasks {
                 leftovers.extend(t.await.unwrap());
             }
-            reaper.await.unwrap();
+            if let Some(reaper) = reaper {
+                reaper.await.unwrap();
+            }
             // Faults stop: every interrupted message is redelivered and must complete.
             sim.world.lock().unwrap().faults = false;
             for (i, m) in leftovers.drain(..) {
@@ -595,9 +623,13 @@ fn check(sim: &Sim, scenario: &Scenario) -> Result<(), Vec<String>> {
         }
         for o in &acked.outcomes {
             if let AppendOutcome::Stored { event_id, seq } = o
-                && by_seq.get(seq).is_none_or(|ids| !ids.contains(&event_id.as_str()))
+                && by_seq
+                    .get(seq)
+                    .is_none_or(|ids| !ids.contains(&event_id.as_str()))
             {
-                problems.push(format!("{event_id} reported at seq {seq}, not stored there"));
+                problems.push(format!(
+                    "{event_id} reported at seq {seq}, not stored there"
+                ));
             }
         }
     }
@@ -664,10 +696,20 @@ fn config() -> shuttle::Config {
 }
 
 fn run(scheduler: impl shuttle::scheduler::Scheduler + 'static) -> usize {
+    run_with(scheduler, one_schedule)
+}
+
+fn run_with(
+    scheduler: impl shuttle::scheduler::Scheduler + 'static,
+    schedule: impl Fn() + Send + Sync + 'static,
+) -> usize {
     let started = std::time::Instant::now();
-    let n = shuttle::Runner::new(scheduler, config()).run(one_schedule);
+    let n = shuttle::Runner::new(scheduler, config()).run(schedule);
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("{n} schedules in {secs:.1} s: {:.0} schedules/s", n as f64 / secs);
+    eprintln!(
+        "{n} schedules in {secs:.1} s: {:.0} schedules/s",
+        n as f64 / secs
+    );
     n
 }
 
@@ -679,4 +721,49 @@ fn the_append_protocol_holds_under_random_schedules() {
 #[test]
 fn the_append_protocol_holds_under_pct_schedules() {
     run(shuttle::scheduler::PctScheduler::new(3, schedules(10_000)));
+}
+
+/// Writers appending these messages concurrently, in one round, no faults:
+/// the exhaustive (DFS) scheduler tries every interleaving of their calls.
+fn fixed(writers: &[&[&[&str]]], retention: bool) -> Scenario {
+    Scenario {
+        retention,
+        legacy_table: false,
+        legacy_writer: false,
+        single_writer: writers.len() == 1,
+        rounds: 1,
+        writers: vec![
+            writers
+                .iter()
+                .map(|w| {
+                    w.iter()
+                        .map(|m| m.iter().map(|id| id.to_string()).collect())
+                        .collect()
+                })
+                .collect(),
+        ],
+        skews: vec![0; writers.len()],
+        faults: false,
+        reaper: false,
+    }
+}
+
+/// Every interleaving, at small bounds: two writers of one id (a redelivery
+/// overlapping the first delivery), two ids, and a multi-event append
+/// racing a single append of one of its ids.
+#[test]
+fn the_append_protocol_holds_under_every_interleaving_of_two_writers() {
+    let cases: [(&[&[&[&str]]], bool); 4] = [
+        (&[&[&["a"]], &[&["a"]]], false),
+        (&[&[&["a"]], &[&["b"]]], true),
+        (&[&[&["a"]], &[&["a", "b"]]], false),
+        (&[&[&["a"], &["b"]], &[&["b"]]], false),
+    ];
+    for (writers, retention) in cases {
+        let explored = run_with(
+            shuttle::scheduler::DfsScheduler::new(Some(schedules(10_000)), false),
+            move || run_scenario(fixed(writers, retention)),
+        );
+        assert!(explored > 1, "{writers:?}: {explored} schedules");
+    }
 }
