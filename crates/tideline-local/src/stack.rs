@@ -8,6 +8,7 @@
 //! store.db in commit order (the change feed) ─► emit ─► bus: PutEvents checks, route (one parse, every rule)
 //!                                                         └─► one task per rule target ─► log / webhook / lambda
 //!                                                               └─► its checkpoint (targets.db)
+//! expiry sweep (--retention) ─► store.db: expired events removed, each removal in the feed ─► EventExpired
 //! ```
 //!
 //! The FIFO queue and the bus archive that AWS needs are not imitated: an
