@@ -2,10 +2,18 @@
 //!
 //! Appends execute the core's [`plan_append`] inside one transaction, so the
 //! de-duplication check, the `seq` assignment and the insert are atomic
-//! (INVARIANTS.md #2, #3). Triggers refuse any UPDATE or DELETE of an event
-//! row: events are immutable (#6). The change feed is the events table in
-//! commit order (`feed_id`), with a durable checkpoint, so emission resumes
-//! from the last acknowledged change after a crash.
+//! (INVARIANTS.md #2, #3). Triggers refuse any UPDATE of an event row, and
+//! any DELETE but the expiry sweep's (#6): see [`SqliteStore::sweep_expired`].
+//! The change feed is the events table in commit order (`feed_id`), merged
+//! with the sweep's removals (which take their positions from the same
+//! counter), with a durable checkpoint, so emission resumes from the last
+//! acknowledged change after a crash.
+//!
+//! De-duplication lasts as long as the event is retained, as on DynamoDB
+//! (where the id's marker lives as long as its event): once an event expired
+//! and was removed, its id is stored again as a new event. `seq` never
+//! restarts and is never reused: the `heads` table keeps each entity's
+//! highest `seq` after all of its events expired (#3).
 
 use crate::sqlite::{Db, Durability, open, port_error};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -23,6 +31,7 @@ use tideline_stages::{
     Change, ChangeFeed, ChangeKind, EventStore, PortError, RejectSink, RejectedRecord, StoreError,
 };
 use tokio::sync::Notify;
+use tracing::info;
 
 const FEED: &str = "emitter";
 
@@ -45,28 +54,46 @@ pub struct SqliteStore {
 }
 
 fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    event_from_columns(r, 0)
+}
+
+/// The event whose [`EVENT_COLUMNS`] start at column `base` (its `feed_id`).
+fn event_from_columns(r: &rusqlite::Row<'_>, base: usize) -> rusqlite::Result<StoredEvent> {
     let invalid = |i: usize, e: String| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
     };
-    let entity: String = r.get(1)?;
-    let event_id: String = r.get(4)?;
-    let data: String = r.get(6)?;
+    let entity: String = r.get(base + 1)?;
+    let event_id: String = r.get(base + 4)?;
+    let data: String = r.get(base + 6)?;
     Ok(StoredEvent {
-        entity_id: EntityId::new(entity).map_err(|e| invalid(1, e.to_string()))?,
-        seq: r.get::<_, i64>(2)? as u64,
-        sk: r.get(3)?,
-        event_id: EventId::new(event_id).map_err(|e| invalid(4, e.to_string()))?,
-        event_type: r.get(5)?,
-        data: serde_json::from_str(&data).map_err(|e| invalid(6, e.to_string()))?,
-        occurred_at: r.get(7)?,
-        received_at: r.get(8)?,
-        stored_at: r.get(9)?,
-        correlation_id: r.get(10)?,
-        test: r.get(11)?,
-        schema_version: r.get(12)?,
-        expires_at: r.get(13)?,
-        traceparent: r.get(14)?,
+        entity_id: EntityId::new(entity).map_err(|e| invalid(base + 1, e.to_string()))?,
+        seq: r.get::<_, i64>(base + 2)? as u64,
+        sk: r.get(base + 3)?,
+        event_id: EventId::new(event_id).map_err(|e| invalid(base + 4, e.to_string()))?,
+        event_type: r.get(base + 5)?,
+        data: serde_json::from_str(&data).map_err(|e| invalid(base + 6, e.to_string()))?,
+        occurred_at: r.get(base + 7)?,
+        received_at: r.get(base + 8)?,
+        stored_at: r.get(base + 9)?,
+        correlation_id: r.get(base + 10)?,
+        test: r.get(base + 11)?,
+        schema_version: r.get(base + 12)?,
+        expires_at: r.get(base + 13)?,
+        traceparent: r.get(base + 14)?,
     })
+}
+
+/// Expired events removed per sweep transaction: the connection's lock is
+/// held for one transaction, so appends wait for a short one only.
+const SWEEP_BATCH: i64 = 500;
+
+/// What one [`SqliteStore::sweep_expired`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Expired events removed (each one a removal in the change feed).
+    pub removed: u64,
+    /// Removals every consumer of the feed was past, dropped from the log.
+    pub pruned: u64,
 }
 
 const EVENT_COLUMNS: &str = "feed_id, entity_id, seq, sk, event_id, event_type, data, occurred_at, received_at, stored_at, correlation_id, test, schema_version, expires_at, traceparent";
@@ -107,8 +134,41 @@ impl SqliteStore {
              );
              CREATE TRIGGER IF NOT EXISTS events_are_immutable BEFORE UPDATE ON events
                 BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;
-             CREATE TRIGGER IF NOT EXISTS events_are_never_deleted BEFORE DELETE ON events
-                BEGIN SELECT RAISE(ABORT, 'events are never deleted in local mode'); END;
+             -- The expiry sweep's log and its place in the change feed: each
+             -- removed event's image, at a feed position taken from the events'
+             -- AUTOINCREMENT counter (so inserts and removals share one order).
+             -- A row is pruned once every consumer of the feed is past it.
+             CREATE TABLE IF NOT EXISTS removals (
+                position INTEGER PRIMARY KEY,
+                removed_at INTEGER NOT NULL,
+                feed_id INTEGER NOT NULL UNIQUE,
+                entity_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                sk TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                data TEXT NOT NULL,
+                occurred_at TEXT NOT NULL,
+                received_at TEXT NOT NULL,
+                stored_at TEXT NOT NULL,
+                correlation_id TEXT,
+                test INTEGER NOT NULL,
+                schema_version INTEGER NOT NULL,
+                expires_at INTEGER,
+                traceparent TEXT
+             );
+             -- Databases from before retention refused every DELETE.
+             DROP TRIGGER IF EXISTS events_are_never_deleted;
+             -- The one removal allowed: an expired event whose removal is
+             -- logged (in the feed) first, by the sweep's clock.
+             CREATE TRIGGER IF NOT EXISTS events_are_removed_only_by_expiry BEFORE DELETE ON events
+                WHEN NOT EXISTS (
+                    SELECT 1 FROM removals r
+                    WHERE r.feed_id = OLD.feed_id
+                      AND OLD.expires_at IS NOT NULL
+                      AND OLD.expires_at <= r.removed_at
+                )
+                BEGIN SELECT RAISE(ABORT, 'events are removed only by the expiry sweep, once expired and logged'); END;
              CREATE TABLE IF NOT EXISTS heads (
                 entity_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_stored_at TEXT NOT NULL
              ) WITHOUT ROWID;
@@ -282,15 +342,129 @@ impl SqliteStore {
     }
 
     /// The highest feed position written, and the acknowledged checkpoint.
+    ///
+    /// The highest position is the events' AUTOINCREMENT counter, not
+    /// `MAX(feed_id)`: removals take positions from it too, and the latest
+    /// events may have expired and been removed.
     pub fn feed_positions(&self) -> Result<(i64, i64), PortError> {
         let max: i64 = self
             .db
             .lock()
-            .query_row("SELECT COALESCE(MAX(feed_id), 0) FROM events", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+                [],
+                |r| r.get(0),
+            )
             .map_err(port_error)?;
         Ok((max, self.checkpoint.load(Ordering::SeqCst)))
+    }
+
+    /// Removes every event whose `expires_at` is at or before `now`, the way
+    /// DynamoDB's TTL does on AWS, and puts each removal in the change feed
+    /// (`ChangeKind::EventRemoved { by_ttl: true }`), so the emit stage
+    /// publishes `EventExpired` as it does from the stream (INVARIANTS.md #6).
+    ///
+    /// Only events at or before `delivered_through` (and the feed's own
+    /// checkpoint) are removed: an event's insert stays in the feed until
+    /// every consumer has it, since a restart rewinds the feed to the lowest
+    /// target checkpoint (on AWS the stream keeps the insert 24 hours). The
+    /// removals every consumer is past are pruned from the log in the same
+    /// pass, so an expired event's data does not outlive its retention for
+    /// long.
+    ///
+    /// The entity's head is kept: `seq` continues after expiry, never reused,
+    /// and a re-sent id whose event was removed is stored as a new event.
+    pub fn sweep_expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        delivered_through: i64,
+    ) -> Result<Swept, PortError> {
+        let now_s = now.timestamp();
+        let mut swept = Swept::default();
+        loop {
+            let (removed, pruned, through) = self.sweep_once(now_s, delivered_through)?;
+            swept.removed += removed;
+            swept.pruned += pruned;
+            if removed > 0 {
+                self.appended.notify_one();
+            }
+            if removed < SWEEP_BATCH as u64 {
+                if swept.removed > 0 || swept.pruned > 0 {
+                    info!(
+                        removed = swept.removed,
+                        pruned = swept.pruned,
+                        through,
+                        now = now_s,
+                        "expired events removed; each removal is in the change feed"
+                    );
+                }
+                return Ok(swept);
+            }
+        }
+    }
+
+    /// One transaction of the sweep: at most [`SWEEP_BATCH`] removals.
+    /// Returns (removed, pruned, the position consumers are past).
+    fn sweep_once(&self, now_s: i64, delivered_through: i64) -> Result<(u64, u64, i64), PortError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_error)?;
+        let checkpoint: i64 = tx
+            .query_row(
+                "SELECT position FROM checkpoints WHERE name = ?1",
+                params![FEED],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(port_error)?
+            .unwrap_or(0);
+        let through = checkpoint.min(delivered_through);
+        let expired: Vec<i64> = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT feed_id FROM events
+                     WHERE expires_at IS NOT NULL AND expires_at <= ?1 AND feed_id <= ?2
+                     ORDER BY feed_id LIMIT ?3",
+                )
+                .map_err(port_error)?;
+            let rows = stmt
+                .query_map(params![now_s, through, SWEEP_BATCH], |r| r.get(0))
+                .map_err(port_error)?;
+            rows.collect::<Result<_, _>>().map_err(port_error)?
+        };
+        for feed_id in &expired {
+            // The removal's feed position: the next value of the counter the
+            // events' feed_id comes from (SQLite documents sqlite_sequence as
+            // writable), so it sorts after every change before it.
+            let bumped = tx
+                .prepare_cached("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'events'")
+                .and_then(|mut s| s.execute([]))
+                .map_err(port_error)?;
+            if bumped != 1 {
+                return Err(PortError::permanent(
+                    "sqlite",
+                    "the events table has no AUTOINCREMENT counter to place a removal in the feed",
+                ));
+            }
+            let position: i64 = tx
+                .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(port_error)?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO removals (position, removed_at, {EVENT_COLUMNS})
+                 SELECT ?1, ?2, {EVENT_COLUMNS} FROM events WHERE feed_id = ?3"
+            ))
+            .and_then(|mut s| s.execute(params![position, now_s, feed_id]))
+            .map_err(port_error)?;
+            tx.prepare_cached("DELETE FROM events WHERE feed_id = ?1")
+                .and_then(|mut s| s.execute(params![feed_id]))
+                .map_err(port_error)?;
+        }
+        let pruned = tx
+            .prepare_cached("DELETE FROM removals WHERE position <= ?1")
+            .and_then(|mut s| s.execute(params![through]))
+            .map_err(port_error)?;
+        tx.commit().map_err(port_error)?;
+        Ok((expired.len() as u64, pruned as u64, through))
     }
 
     /// Events stored in all, and entities with events.
@@ -537,16 +711,39 @@ impl RejectSink for SqliteStore {
 }
 
 impl ChangeFeed for SqliteStore {
+    /// Inserts (the events table) and removals (the sweep's log) after the
+    /// checkpoint, in one order: their positions come from one counter.
     async fn poll(&self, max: usize) -> Result<Vec<Change>, PortError> {
         let after = self.checkpoint.load(Ordering::SeqCst);
-        Ok(self
-            .events_after(after, max)?
-            .into_iter()
-            .map(|(feed_id, event)| Change {
-                sequence_number: feed_id.to_string(),
-                kind: ChangeKind::EventInserted(event),
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT feed_id AS position, 0 AS removed, {EVENT_COLUMNS} FROM events WHERE feed_id > ?1
+                 UNION ALL
+                 SELECT position, 1 AS removed, {EVENT_COLUMNS} FROM removals WHERE position > ?1
+                 ORDER BY position LIMIT ?2"
+            ))
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map(params![after, max as i64], |r| {
+                let position: i64 = r.get(0)?;
+                let removed: bool = r.get(1)?;
+                let event = event_from_columns(r, 2)?;
+                Ok(Change {
+                    sequence_number: position.to_string(),
+                    kind: if removed {
+                        // Only the expiry sweep removes events locally.
+                        ChangeKind::EventRemoved {
+                            event,
+                            by_ttl: true,
+                        }
+                    } else {
+                        ChangeKind::EventInserted(event)
+                    },
+                })
             })
-            .collect())
+            .map_err(port_error)?;
+        rows.collect::<Result<_, _>>().map_err(port_error)
     }
 
     async fn ack(&self, sequence_number: &str) -> Result<(), PortError> {

@@ -39,5 +39,5 @@ mod targets;
 pub use bus::{LocalBus, PublishedEvent, RuleOutlet, TargetWork};
 pub use handoff::StoreHandoff;
 pub use server::HttpLimits;
-pub use stack::{Counters, LocalConfig, LocalError, LocalStack, Shared};
+pub use stack::{Counters, LocalConfig, LocalError, LocalStack, Shared, parse_retention};
 pub use targets::Delivery;

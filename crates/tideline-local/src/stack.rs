@@ -8,6 +8,7 @@
 //! store.db in commit order (the change feed) ─► emit ─► bus: PutEvents checks, route (one parse, every rule)
 //!                                                         └─► one task per rule target ─► log / webhook / lambda
 //!                                                               └─► its checkpoint (targets.db)
+//! expiry sweep (--retention) ─► store.db: expired events removed, each removal in the feed ─► EventExpired
 //! ```
 //!
 //! The FIFO queue and the bus archive that AWS needs are not imitated: an
@@ -63,7 +64,9 @@ pub struct LocalConfig {
     pub emit_batch: usize,
     /// Retries inside stages and of webhook deliveries.
     pub retry: RetryPolicy,
-    /// Event retention (TTL), if any.
+    /// Event retention (`--retention`): an event expires this long after it
+    /// is stored, and the expiry sweep removes it, publishing `EventExpired`;
+    /// its id is de-duplicated until then. `None` keeps events forever.
     pub ttl: Option<chrono::Duration>,
     /// What a commit survives (`--durability`): see [`Durability`].
     pub durability: Durability,
@@ -317,6 +320,13 @@ impl LocalStack {
             shared.clone(),
             shutdown_rx.clone(),
         )));
+        if let Some(ttl) = shared.config.ttl {
+            tasks.push(tokio::spawn(sweep_worker(
+                shared.clone(),
+                sweep_interval(ttl),
+                shutdown_rx.clone(),
+            )));
+        }
         let app = crate::server::router(shared.clone());
         tasks.push(tokio::spawn(crate::server::serve(
             listener,
@@ -456,6 +466,87 @@ async fn drain_legacy_queue(dir: &std::path::Path, store: &SqliteStore) -> Resul
     Ok(())
 }
 
+/// Parses a retention (`tideline up --retention`): a positive whole number
+/// and a unit, `d` (days), `h`, `m` or `s`: `7d`, `36h`, `90m`, `45s`.
+pub fn parse_retention(text: &str) -> Result<chrono::Duration, String> {
+    let expected = "expected a positive whole number and a unit, d, h, m or s (7d, 36h, 90m, 45s)";
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit; {expected}"))?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number; {expected}"))?;
+    if n == 0 {
+        return Err(format!("{text:?} keeps nothing; {expected}"));
+    }
+    let duration = match unit {
+        "d" => chrono::Duration::try_days(n),
+        "h" => chrono::Duration::try_hours(n),
+        "m" => chrono::Duration::try_minutes(n),
+        "s" => chrono::Duration::try_seconds(n),
+        other => return Err(format!("{text:?}: unknown unit {other:?}; {expected}")),
+    };
+    // `expires_at` is seconds since the epoch: a retention past chrono's
+    // range, or one that no clock reaches, is a typo.
+    duration
+        .filter(|d| *d <= chrono::Duration::days(365 * 1000))
+        .ok_or_else(|| format!("{text:?} is longer than 1,000 years"))
+}
+
+/// How often the expiry sweep runs: a tenth of the retention, between one
+/// second and one minute. An event outlives its retention by at most that
+/// (DynamoDB's TTL promises far less: days).
+pub fn sweep_interval(ttl: chrono::Duration) -> Duration {
+    (ttl / 10)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// Local mode's TTL: removes expired events from the store now and then, each
+/// removal entering the change feed so the emit stage publishes
+/// `EventExpired` (INVARIANTS.md #6). An event is removed only once every
+/// rule's target has delivered it: a restart rewinds the feed to the lowest
+/// target checkpoint, and the insert must still be there.
+async fn sweep_worker(shared: Arc<Shared>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut failures_in_a_row = 0u32;
+    while !*shutdown.borrow() {
+        let swept = delivered_through(&shared)
+            .and_then(|through| shared.store.sweep_expired(chrono::Utc::now(), through));
+        let wait = match swept {
+            Ok(_) => {
+                failures_in_a_row = 0;
+                every
+            }
+            Err(e) => {
+                failures_in_a_row += 1;
+                warn!(stage = "expiry", error = %e, failures_in_a_row, "expiry sweep failed; retried");
+                shared
+                    .config
+                    .retry
+                    .jittered_delay(failures_in_a_row)
+                    .min(every)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// The feed position every rule's target has delivered through.
+fn delivered_through(shared: &Shared) -> Result<i64, PortError> {
+    let log = shared.bus.deliveries();
+    let mut through = i64::MAX;
+    for outlet in shared.bus.outlets() {
+        through = through.min(log.checkpoint(&outlet.name)?);
+    }
+    Ok(through)
+}
+
 /// The emit stage's loop over the store's commit order: the local equivalent
 /// of the DynamoDB Streams event source mapping, rewinding to the lowest
 /// failed change. The bus routes what it publishes; once a batch is handed
@@ -518,5 +609,56 @@ async fn emit_worker(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         } else {
             failures_in_a_row = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_retention_is_a_number_and_a_unit() {
+        assert_eq!(parse_retention("7d").unwrap(), chrono::Duration::days(7));
+        assert_eq!(parse_retention("36h").unwrap(), chrono::Duration::hours(36));
+        assert_eq!(
+            parse_retention("90m").unwrap(),
+            chrono::Duration::minutes(90)
+        );
+        assert_eq!(
+            parse_retention("45s").unwrap(),
+            chrono::Duration::seconds(45)
+        );
+        for bad in [
+            "",
+            "7",
+            "d",
+            "0d",
+            "-1d",
+            "7w",
+            "1.5h",
+            "7 d",
+            "99999999999999999999d",
+            "400000d",
+        ] {
+            let e = parse_retention(bad).unwrap_err();
+            assert!(e.contains(&format!("{:?}", bad.trim())), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_sweep_runs_a_tenth_of_the_retention_between_a_second_and_a_minute() {
+        assert_eq!(
+            sweep_interval(chrono::Duration::seconds(2)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            sweep_interval(chrono::Duration::minutes(5)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            sweep_interval(chrono::Duration::days(7)),
+            Duration::from_secs(60)
+        );
     }
 }

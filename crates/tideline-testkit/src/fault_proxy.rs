@@ -28,6 +28,12 @@
 //! `x-amzn-query-error`) for the JSON protocols, an `ErrorResponse` document
 //! for the query protocol.
 //!
+//! Besides the rules, [`FaultProxy::set_delays`] pauses every forwarded call
+//! for a random time before it reaches moto and again before its answer goes
+//! back (the call has then taken effect), so concurrent clients' calls
+//! interleave in many orders and a client keeps acting on a stale view while
+//! another one's writes land, as two Lambda invocations of one group do.
+//!
 //! The test reads per-rule counts ([`FaultProxy::injected`]) to prove the
 //! faults really happened, and per-operation counts of calls moto answered
 //! ([`FaultProxy::forwarded`], [`FaultProxy::wait_forwarded`]) to kill a
@@ -187,6 +193,27 @@ struct Shared {
     in_flight: AtomicU64,
     /// Signalled whenever `forwarded` or `in_flight` changes.
     forwarded_changed: Notify,
+    /// Random pauses around each forwarded call ([`FaultProxy::set_delays`]).
+    delays: Mutex<Delays>,
+}
+
+/// The longest pause before a call is forwarded and before its answer is relayed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Delays {
+    before: std::time::Duration,
+    after: std::time::Duration,
+}
+
+impl Shared {
+    /// A pause drawn uniformly from `0..=max` with the plan's generator.
+    fn pause(&self, max: std::time::Duration) -> std::time::Duration {
+        if max.is_zero() {
+            return max;
+        }
+        let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+        let drawn = self.plan.lock().unwrap().rng.random_range(0..=micros);
+        std::time::Duration::from_micros(drawn)
+    }
 }
 
 /// The proxy; stops when dropped.
@@ -233,6 +260,7 @@ impl FaultProxy {
             forwarded: Mutex::new(BTreeMap::new()),
             in_flight: AtomicU64::new(0),
             forwarded_changed: Notify::new(),
+            delays: Mutex::new(Delays::default()),
         });
         let server = tokio::spawn(serve(listener, shared.clone()));
         Self {
@@ -269,6 +297,14 @@ impl FaultProxy {
             injected: 0,
         });
         RuleId(plan.rules.len() - 1)
+    }
+
+    /// Pauses every forwarded call (whether or not a rule fires on it) for a
+    /// random time up to `before` before it reaches moto, and up to `after`
+    /// once moto has answered, before the answer goes back. Zero for both
+    /// (the default) is no pause. Independent of [`Self::set_enabled`].
+    pub fn set_delays(&self, before: std::time::Duration, after: std::time::Duration) {
+        *self.shared.delays.lock().unwrap() = Delays { before, after };
     }
 
     /// Turns fault injection on or off (requests are forwarded either way).
@@ -513,6 +549,11 @@ async fn forward(
         .header(CONTENT_LENGTH, body.len())
         .body(Full::new(body))
         .unwrap();
+    let delays = *shared.delays.lock().unwrap();
+    let before = shared.pause(delays.before);
+    if !before.is_zero() {
+        tokio::time::sleep(before).await;
+    }
     // The exchange runs in its own task: once sent, a call completes at moto
     // even if the client (a killed invocation) drops its connection.
     shared.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -529,7 +570,13 @@ async fn forward(
             answer
         })
     };
-    task.await.unwrap_or(Err(DropConnection))
+    let answer = task.await.unwrap_or(Err(DropConnection));
+    // The call took effect at moto; its answer is late.
+    let after = shared.pause(delays.after);
+    if !after.is_zero() {
+        tokio::time::sleep(after).await;
+    }
+    answer
 }
 
 async fn exchange(

@@ -58,6 +58,12 @@ pub struct UpArgs {
     /// `data` does not match its type's schema is refused at ingest.
     #[arg(long, env = "TIDELINE_SCHEMA_REGISTRY")]
     pub schema_registry: Option<PathBuf>,
+    /// Keep each event this long after it is stored (`7d`, `36h`, `90m`,
+    /// `45s`), then remove it and publish `EventExpired`, as DynamoDB's TTL
+    /// does on AWS. An event id is de-duplicated while its event is retained.
+    /// Without it, events are kept forever.
+    #[arg(long, env = "TIDELINE_RETENTION")]
+    pub retention: Option<String>,
 }
 
 impl UpArgs {
@@ -110,6 +116,12 @@ impl UpArgs {
             bundle: tideline_core::bundle::BundleConfig::from_max_events(
                 usize::try_from(self.bundle_max_events).unwrap_or(usize::MAX),
             ),
+            ttl: self
+                .retention
+                .as_deref()
+                .map(tideline_local::parse_retention)
+                .transpose()
+                .map_err(|e| CliError::Usage(format!("--retention: {e}")))?,
             ..LocalConfig::default()
         })
     }
@@ -186,6 +198,17 @@ mod tests {
         );
         let e = config(&["--durability", "fsync"]).unwrap_err();
         assert!(e.contains("normal") && e.contains("full"), "{e}");
+    }
+
+    #[test]
+    fn retention_is_the_store_ttl_and_bad_input_names_the_flag() {
+        assert_eq!(config(&[]).unwrap().ttl, None);
+        assert_eq!(
+            config(&["--retention", "36h"]).unwrap().ttl,
+            Some(chrono::Duration::hours(36))
+        );
+        let e = config(&["--retention", "7w"]).unwrap_err();
+        assert!(e.starts_with("--retention: ") && e.contains("7w"), "{e}");
     }
 
     #[test]
