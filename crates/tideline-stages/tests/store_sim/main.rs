@@ -128,6 +128,47 @@ impl World {
         Ok(())
     }
 
+    /// Time passes with no invocation under way: to just past one item's
+    /// expiry (where the boundaries between items' expiries are), or past
+    /// all of them. Then TTL, days late, has removed a random part of what
+    /// expired, in no order.
+    fn idle(&mut self, choice: u64) {
+        let expiries: Vec<i64> = self
+            .items
+            .values()
+            .filter_map(|i| num(i, "expires_at"))
+            .collect();
+        let jump_to = if choice % 2 == 0 && !expiries.is_empty() {
+            let t = expiries[(choice / 2) as usize % expiries.len()];
+            (t + 1 + draw(3) as i64) * SECOND_US
+        } else {
+            self.now_us + (TTL_SECONDS + 1 + draw(TTL_SECONDS as u64) as i64) * SECOND_US
+        };
+        self.now_us = self.now_us.max(jump_to);
+        let now_s = self.now_us / SECOND_US;
+        let expired: Vec<(String, String)> = self
+            .items
+            .iter()
+            .filter(|(_, i)| num(i, "expires_at").is_some_and(|t| t < now_s))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            if draw(2) == 0 {
+                self.remove(&key);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &(String, String)) {
+        if let Some(item) = self.items.remove(key)
+            && is_event(&item)
+        {
+            self.history.push(Change::Remove {
+                seq: num(&item, "seq").unwrap_or(-1) as u64,
+            });
+        }
+    }
+
     /// TTL: removes one expired item, drawn at random among them.
     fn expire_one(&mut self, draw: u64) {
         let now_s = self.now_us / SECOND_US;
@@ -140,14 +181,8 @@ impl World {
         if expired.is_empty() {
             return;
         }
-        let key = &expired[(draw as usize) % expired.len()];
-        if let Some(item) = self.items.remove(key)
-            && is_event(&item)
-        {
-            self.history.push(Change::Remove {
-                seq: num(&item, "seq").unwrap_or(-1) as u64,
-            });
-        }
+        let key = expired[(draw as usize) % expired.len()].clone();
+        self.remove(&key);
     }
 }
 
@@ -496,7 +531,7 @@ fn run_scenario(scenario: Scenario) {
                 // expires, and TTL removes it in any order, days late,
                 // while the next round appends.
                 let mut w = sim.world.lock().unwrap();
-                w.now_us += (TTL_SECONDS + 1 + draw(TTL_SECONDS as u64) as i64) * SECOND_US;
+                w.idle(draw(u64::MAX));
             }
             sim.world.lock().unwrap().faults = scenario.faults;
             let mut tasks = Vec::new();
