@@ -18,6 +18,9 @@ fn n(v: i64) -> AttrValue {
     AttrValue::N(v.to_string())
 }
 
+/// An item the protocol meets: what it is, and its attributes (none: no item).
+type Existing<'a> = (&'a str, Option<Vec<(&'a str, AttrValue)>>);
+
 fn item(sk: &str, attrs: &[(&str, AttrValue)]) -> Item {
     let mut item = Item::from([("pk".into(), s("cond")), ("sk".into(), s(sk))]);
     for (k, v) in attrs {
@@ -36,7 +39,7 @@ async fn conditions_mean_the_same_on_dynamodb_as_in_the_simulation() {
     let memory = MemoryItemTable::default();
 
     let slot = "2026-12-01T00:00:00.000001Z";
-    let existing: Vec<(&str, Option<Vec<(&str, AttrValue)>>)> = vec![
+    let existing: Vec<Existing> = vec![
         ("none", None),
         ("head", Some(vec![("kind", s("head")), ("high_seq", n(3))])),
         (

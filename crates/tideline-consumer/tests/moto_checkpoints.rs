@@ -198,7 +198,13 @@ async fn conditional_updates_refuse_a_stale_expectation_and_write_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deliveries_of_one_event_apply_it_once() {
-    let (ddb, checkpoints, model) = tables().await;
+    let (_, checkpoints, model) = tables().await;
+    // moto applies concurrent transactions without DynamoDB's isolation
+    // (under load, two passed the same checkpoint condition): through a proxy
+    // that forwards one call at a time, each call is atomic as on DynamoDB.
+    let proxy = tideline_testkit::fault_proxy::FaultProxy::start(&moto::endpoint(), 7).await;
+    proxy.set_serial(true);
+    let ddb = aws_sdk_dynamodb::Client::new(&proxy.sdk_config().await);
     let guard = std::sync::Arc::new(Guard::new(
         DynamoCheckpoints::new(ddb.clone(), &checkpoints),
         "c",

@@ -195,6 +195,9 @@ struct Shared {
     forwarded_changed: Notify,
     /// Random pauses around each forwarded call ([`FaultProxy::set_delays`]).
     delays: Mutex<Delays>,
+    /// Forward one call at a time ([`FaultProxy::set_serial`]).
+    serial: AtomicBool,
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 /// The longest pause before a call is forwarded and before its answer is relayed.
@@ -261,6 +264,8 @@ impl FaultProxy {
             in_flight: AtomicU64::new(0),
             forwarded_changed: Notify::new(),
             delays: Mutex::new(Delays::default()),
+            serial: AtomicBool::new(false),
+            one_at_a_time: tokio::sync::Mutex::new(()),
         });
         let server = tokio::spawn(serve(listener, shared.clone()));
         Self {
@@ -305,6 +310,15 @@ impl FaultProxy {
     /// (the default) is no pause. Independent of [`Self::set_enabled`].
     pub fn set_delays(&self, before: std::time::Duration, after: std::time::Duration) {
         *self.shared.delays.lock().unwrap() = Delays { before, after };
+    }
+
+    /// Forwards one call at a time. moto serves concurrent requests in
+    /// threads without DynamoDB's isolation: two `TransactWriteItems` can
+    /// both pass their conditions before either writes, which DynamoDB never
+    /// allows. One call at a time gives every call the atomicity DynamoDB
+    /// gives it, so a test of concurrent writers checks the code, not moto.
+    pub fn set_serial(&self, on: bool) {
+        self.shared.serial.store(on, Ordering::SeqCst);
     }
 
     /// Turns fault injection on or off (requests are forwarded either way).
@@ -561,6 +575,11 @@ async fn forward(
         let shared = shared.clone();
         let name = op.name.clone();
         tokio::spawn(async move {
+            let _turn = if shared.serial.load(Ordering::SeqCst) {
+                Some(shared.one_at_a_time.lock().await)
+            } else {
+                None
+            };
             let answer = exchange(&shared.upstream, request).await;
             if answer.is_ok() {
                 *shared.forwarded.lock().unwrap().entry(name).or_default() += 1;

@@ -560,7 +560,7 @@ impl<T: ItemTable> SlotStore<T> {
             Some(event) if holds_event(&event, event_id) => {
                 let stored = decode_event(lookup(&event))
                     .map_err(|e| self.decode_err("event", entity, e))?;
-                Ok(MarkerState::Stored(Some(stored)))
+                Ok(MarkerState::Stored(Some(Box::new(stored))))
             }
             _ => Ok(MarkerState::Intent(marker)),
         }
@@ -884,7 +884,7 @@ impl<T: ItemTable> SlotStore<T> {
 enum MarkerState {
     Absent,
     /// The event is stored; its item, unless the transactional design wrote it.
-    Stored(Option<StoredEvent>),
+    Stored(Option<Box<StoredEvent>>),
     Intent(Marker),
 }
 

@@ -138,7 +138,7 @@ impl World {
             .values()
             .filter_map(|i| num(i, "expires_at"))
             .collect();
-        let jump_to = if choice % 2 == 0 && !expiries.is_empty() {
+        let jump_to = if choice.is_multiple_of(2) && !expiries.is_empty() {
             let t = expiries[(choice / 2) as usize % expiries.len()];
             (t + 1 + draw(3) as i64) * SECOND_US
         } else {
@@ -252,8 +252,7 @@ impl ItemTable for SimTable {
         self.call(false, |w| {
             w.items
                 .iter()
-                .filter(|((p, sk), _)| p == pk && in_range(sk))
-                .next_back()
+                .rfind(|((p, sk), _)| p == pk && in_range(sk))
                 .map(|(_, v)| v.clone())
         })
         .await
