@@ -21,7 +21,7 @@ fn stderr(o: &Output) -> String {
 }
 
 #[test]
-fn pattern_test_prints_true_or_false_and_exits_0() {
+fn pattern_test_prints_true_exit_0_or_false_exit_1() {
     let o = tideline(&[
         "pattern",
         "test",
@@ -40,7 +40,8 @@ fn pattern_test_prints_true_or_false_and_exits_0() {
         "--event",
         r#"{"source":"elsewhere"}"#,
     ]);
-    assert_eq!(o.status.code(), Some(0));
+    // Like grep and test(1): a script can use it in a condition.
+    assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o), "false\n");
 }
 

@@ -80,7 +80,7 @@ pub async fn run(args: ReingestArgs) -> Result<ExitCode, CliError> {
     let endpoint = if args.aws {
         FirehoseEndpoint::Aws
     } else {
-        FirehoseEndpoint::Local(args.endpoint.clone())
+        FirehoseEndpoint::Local(super::endpoint_url(&args.endpoint))
     };
     let transport = FirehoseTransport::new(firehose_client(&endpoint).await, &args.stream);
     let (clock, retry) = (TokioClock::default(), RetryPolicy::default());

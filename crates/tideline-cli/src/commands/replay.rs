@@ -113,7 +113,7 @@ async fn replay_local(args: &ReplayArgs) -> Result<serde_json::Value, CliError> 
         }
         None => serde_json::json!({"since": args.since, "until": args.until}),
     };
-    tideline_local::client::replay(&args.endpoint, &body)
+    tideline_local::client::replay(&super::endpoint_url(&args.endpoint), &body)
         .await
         .map_err(crate::commands::tail::local_error)
 }

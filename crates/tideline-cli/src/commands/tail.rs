@@ -98,7 +98,7 @@ pub async fn run(args: TailArgs) -> Result<ExitCode, CliError> {
         .await
         .map_err(tail_error)
     } else {
-        tail_local(&args.endpoint, pattern.as_deref(), shutdown_signal(), print).await
+        tail_local(&super::endpoint_url(&args.endpoint), pattern.as_deref(), shutdown_signal(), print).await
     };
     result.map(|()| ExitCode::SUCCESS)
 }
