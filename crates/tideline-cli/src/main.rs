@@ -128,7 +128,11 @@ impl CliError {
 /// Logs at `default` unless `RUST_LOG` says otherwise.
 fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // The AWS SDK's configuration loader warns on every provider it tries
+    // (the instance metadata service, off EC2, times out several times):
+    // noise for a CLI, whose own error says what to set.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},aws_config=error")));
     // Logs go to stderr so stdout stays clean for data (log targets, `tail`, `pattern test`).
     tracing_subscriber::fmt()
         .with_env_filter(filter)

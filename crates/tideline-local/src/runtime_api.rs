@@ -247,7 +247,11 @@ fn build_hint(program: &str) -> String {
     let parts: Vec<&str> = program.split('/').collect();
     match parts.as_slice() {
         [.., "target", profile, bin] => {
-            let release = if *profile == "release" { " --release" } else { "" };
+            let release = if *profile == "release" {
+                " --release"
+            } else {
+                ""
+            };
             format!("cargo build{release} --bin {bin}")
         }
         _ => "cargo build --bin <its binary>".into(),

@@ -146,7 +146,9 @@ pub enum LocalError {
     },
     /// Another process runs a stack on the data directory: two would
     /// deliver every event twice.
-    #[error("--data-dir {path}: in use by another tideline up ({holder}); stop it first, or give another --data-dir")]
+    #[error(
+        "--data-dir {path}: in use by another tideline up ({holder}); stop it first, or give another --data-dir"
+    )]
     DataDirInUse {
         /// The directory.
         path: PathBuf,
@@ -231,6 +233,11 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, LocalError> {
             lake.display()
         )));
     }
+    // Made now, so that a lake that cannot be written fails the start (not
+    // every record later), and `tideline reingest --lake <dir>/lake` finds
+    // it before the first record.
+    std::fs::create_dir_all(&lake)
+        .map_err(|e| unusable(format!("cannot create {}: {e}", lake.display())))?;
     Ok(file)
 }
 
@@ -270,11 +277,60 @@ pub struct Shared {
     pub instance: u32,
     /// Becomes true at shutdown; ends long-lived responses (the tail stream).
     pub stop: watch::Receiver<bool>,
-    /// The data directory's lock, held as long as anything uses the stores.
-    _lock: std::fs::File,
 }
 
 impl Shared {
+    /// Records refused at ingest, read back from the lake's
+    /// `processing-failed/` (so they survive restarts): how many there are,
+    /// and the newest `limit` of them without their raw bytes (reason,
+    /// record id, arrival time).
+    pub fn refused_at_ingest(&self, limit: usize) -> (u64, Vec<serde_json::Value>) {
+        fn walk(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &self
+                .config
+                .data_dir
+                .join("lake")
+                .join(tideline_core::lake_layout::PROCESSING_FAILED),
+            &mut files,
+        );
+        // Partitions are by day and part files by start time: path order is time order.
+        files.sort();
+        let (mut count, mut newest) = (0u64, std::collections::VecDeque::new());
+        for file in files {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                count += 1;
+                if limit == 0 {
+                    continue;
+                }
+                if let Ok(serde_json::Value::Object(mut record)) = serde_json::from_str(line) {
+                    record.remove("rawData");
+                    newest.push_back(serde_json::Value::Object(record));
+                    if newest.len() > limit {
+                        newest.pop_front();
+                    }
+                }
+            }
+        }
+        (count, newest.into())
+    }
+
     /// Counters and depths as JSON.
     pub fn metrics(&self) -> serde_json::Value {
         let (events, entities) = self.store.totals().unwrap_or_default();
@@ -290,6 +346,10 @@ impl Shared {
             // only after the append, so this is 0 whenever no request is open.
             "queue_depth": self.handoff.in_flight(),
             "rejected": self.store.rejected().map(|r| r.len()).ok(),
+            // Refused at ingest (not JSON, a missing field, over a limit): in
+            // the lake's processing-failed/, counted here so that they show
+            // without reading the lake.
+            "refused_at_ingest": self.refused_at_ingest(0).0,
             "delivery_dead_letters": deliveries.dead_letters().map(|d| d.len()).ok(),
             "events_stored": events,
             "entities": entities,
@@ -305,6 +365,10 @@ pub struct LocalStack {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     deliveries: broadcast::Sender<Delivery>,
+    /// The data directory's lock: released when the stack is shut down or
+    /// dropped (not when the last handler lets go of [`Shared`], which a
+    /// lingering connection could delay past a restart).
+    _lock: std::fs::File,
 }
 
 fn store_error(what: &'static str) -> impl FnOnce(PortError) -> LocalError {
@@ -445,7 +509,6 @@ impl LocalStack {
             batch_counter: AtomicU64::new(0),
             instance: rand::random(),
             stop: shutdown_rx.clone(),
-            _lock: lock,
         });
 
         let mut tasks = Vec::new();
@@ -475,6 +538,7 @@ impl LocalStack {
             shutdown,
             tasks,
             deliveries,
+            _lock: lock,
         })
     }
 

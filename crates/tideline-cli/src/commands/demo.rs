@@ -184,13 +184,18 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     if args.keep {
         let kept = dir.keep();
         println!("  data kept in          {}", kept.display());
-        println!("  delivered events in   {}", kept.join("events.jsonl").display());
+        println!(
+            "  delivered events in   {}",
+            kept.join("events.jsonl").display()
+        );
         println!(
             "  look again:           tideline up --data-dir {} (then curl http://127.0.0.1:4566/entities/order-0001/events)",
             kept.join("data").display()
         );
     } else {
-        println!("  the demo's data is deleted; run `tideline demo --keep` to keep it, or `tideline up` for a stack that stays up");
+        println!(
+            "  the demo's data is deleted; run `tideline demo --keep` to keep it, or `tideline up` for a stack that stays up"
+        );
     }
     match idle {
         Ok(()) if shown == expected => Ok(ExitCode::SUCCESS),

@@ -4,6 +4,7 @@ pub mod consumer;
 pub mod cost;
 pub mod demo;
 pub mod pattern;
+pub mod progress;
 pub mod reingest;
 pub mod replay;
 pub mod schema;
@@ -24,7 +25,10 @@ pub fn endpoint_url(value: &str) -> String {
 mod tests {
     #[test]
     fn an_endpoint_without_a_scheme_is_http() {
-        assert_eq!(super::endpoint_url("127.0.0.1:4577"), "http://127.0.0.1:4577");
+        assert_eq!(
+            super::endpoint_url("127.0.0.1:4577"),
+            "http://127.0.0.1:4577"
+        );
         assert_eq!(super::endpoint_url("https://h:1"), "https://h:1");
     }
 }

@@ -126,7 +126,12 @@ fn resolve_listen(listen: &str) -> Result<SocketAddr, CliError> {
     }
     let addrs: Vec<SocketAddr> = listen
         .to_socket_addrs()
-        .map_err(|e| CliError::config(format!("--listen {listen} (give HOST:PORT, e.g. 127.0.0.1:4566)"), e))?
+        .map_err(|e| {
+            CliError::config(
+                format!("--listen {listen} (give HOST:PORT, e.g. 127.0.0.1:4566)"),
+                e,
+            )
+        })?
         .collect();
     addrs
         .iter()
