@@ -66,7 +66,8 @@ fn pattern_test_compares_number_literals_numerically() {
         "--event",
         r#"{"detail":{"n":1e10}}"#,
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // `false` exits 1 (as grep does for no match).
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(stdout(&o), "false\n");
 }
 
