@@ -144,7 +144,7 @@ impl SendStats {
                     .collect()
             })
             .unwrap_or_default();
-        out.sort_by(|a, b| b.records.cmp(&a.records));
+        out.sort_by_key(|r| std::cmp::Reverse(r.records));
         out
     }
 

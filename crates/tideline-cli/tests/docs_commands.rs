@@ -85,10 +85,10 @@ fn apply_comment(command: Option<&mut DocCommand>, comment: &str) {
     let Some(command) = command else { return };
     if let Some(text) = comment.strip_prefix('→') {
         command.expect.push(text.trim().to_string());
-    } else if let Some(code) = comment.strip_prefix("exit ") {
-        if let Ok(code) = code.trim().parse() {
-            command.exit = code;
-        }
+    } else if let Some(code) = comment.strip_prefix("exit ")
+        && let Ok(code) = code.trim().parse()
+    {
+        command.exit = code;
     }
 }
 

@@ -140,29 +140,6 @@ fn local_report(answer: serde_json::Value, entity: Option<&str>) -> serde_json::
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::local_report;
-    use serde_json::json;
-
-    #[test]
-    fn local_and_aws_replays_print_one_shape() {
-        let ok = local_report(
-            json!({"published": 3, "failed": 0, "rewind_from": null, "error": null}),
-            Some("o-1"),
-        );
-        assert_eq!(ok, json!({"published": 3, "failed": 0, "errors": []}));
-        let failed = local_report(
-            json!({"published": 1, "failed": 2, "rewind_from": "5", "error": "bus down"}),
-            Some("o-1"),
-        );
-        assert_eq!(
-            failed,
-            json!({"published": 1, "failed": 2, "errors": [{"entity": "o-1", "rewind_from": "5", "error": "bus down"}]})
-        );
-    }
-}
-
 async fn replay_aws(
     args: &ReplayArgs,
     selection: &Selection,
@@ -222,4 +199,27 @@ async fn replay_aws(
     Ok(
         serde_json::json!({"published": report.published, "failed": report.failed, "errors": errors}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_report;
+    use serde_json::json;
+
+    #[test]
+    fn local_and_aws_replays_print_one_shape() {
+        let ok = local_report(
+            json!({"published": 3, "failed": 0, "rewind_from": null, "error": null}),
+            Some("o-1"),
+        );
+        assert_eq!(ok, json!({"published": 3, "failed": 0, "errors": []}));
+        let failed = local_report(
+            json!({"published": 1, "failed": 2, "rewind_from": "5", "error": "bus down"}),
+            Some("o-1"),
+        );
+        assert_eq!(
+            failed,
+            json!({"published": 1, "failed": 2, "errors": [{"entity": "o-1", "rewind_from": "5", "error": "bus down"}]})
+        );
+    }
 }
