@@ -214,3 +214,35 @@ fn pattern_check_prints_a_one_line_summary_when_all_rules_are_valid() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("JSON array"), "{}", stderr(&o));
 }
+
+#[test]
+fn pattern_check_json_and_a_log_target_in_a_missing_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"name":"l","event_pattern":{"source":["tideline"]},"target":{"type":"log","path":"/no/such/dir/events.jsonl"}}]"#,
+    )
+    .unwrap();
+    let o = tideline(&["pattern", "check", "--json", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    assert!(
+        report["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("the directory of \"/no/such/dir/events.jsonl\" does not exist"),
+        "{report}"
+    );
+    std::fs::write(
+        &rules,
+        r#"[{"name":"l","event_pattern":{"source":["tideline"]},"target":{"type":"log","path":"-"}}]"#,
+    )
+    .unwrap();
+    let o = tideline(&["pattern", "check", "--json", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["rules"], "1 rule (1 log, 0 webhook, 0 lambda)");
+}
