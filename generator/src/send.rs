@@ -82,6 +82,8 @@ pub struct SendSummary {
     pub manifest_bytes: Option<u64>,
     /// The first manifest write error: the manifest is then incomplete.
     pub manifest_error: Option<String>,
+    /// Why records failed (stream not found, connection refused, …).
+    pub failure_reasons: Vec<crate::stats::FailureReason>,
 }
 
 impl SendSummary {
@@ -90,8 +92,16 @@ impl SendSummary {
         i32::from(self.failed > 0 || self.manifest_error.is_some())
     }
 
-    /// One line for humans.
+    /// One line for humans, then one line per failure reason.
     pub fn line(&self) -> String {
+        let mut line = self.counts_line();
+        for r in &self.failure_reasons {
+            line.push_str(&format!("\n  {} records failed: {}", r.records, r.reason));
+        }
+        line
+    }
+
+    fn counts_line(&self) -> String {
         format!(
             "send {}: sent={} failed={} retried={} duplicates={} invalid={} rate={:.1}/s elapsed={:.2}s calls={} api_p50={:.2}ms api_p99={:.2}ms",
             if self.exit_code() == 0 {
@@ -188,6 +198,7 @@ where
         api_latency: stats.latency(),
         manifest_bytes,
         manifest_error: stats.manifest_error(),
+        failure_reasons: stats.failure_reasons(),
     }
 }
 
@@ -350,10 +361,11 @@ impl<S: Sink, C: Clock> Worker<S, C> {
             }
         }
         let now = chrono::Utc::now().timestamp_micros();
-        for (o, _why) in d.failed {
+        for (o, why) in d.failed {
             let r = &o.record;
             if !o.resend {
                 SendStats::add(&stats.failed, 1);
+                stats.record_failed(&why.message);
             }
             let mut flags = self.test_flag | FLAG_FAILED;
             if o.resend {

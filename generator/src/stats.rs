@@ -54,6 +54,40 @@ pub struct SendStats {
     pub calls: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
     manifest_error: Mutex<Option<String>>,
+    failure_reasons: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+/// The readable part of an SDK error's text: the SDK appends its `Debug`
+/// form in parentheses (` (ServiceError(ServiceError { …`), a dump no user
+/// can act on; the chain of messages before it says what happened.
+fn short_reason(message: &str) -> &str {
+    let bytes = message.as_bytes();
+    for (i, w) in bytes.windows(3).enumerate() {
+        if w[0] == b' ' && w[1] == b'(' && w[2].is_ascii_uppercase() {
+            let rest = &message[i + 2..];
+            let ident_end = rest
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(rest.len());
+            if rest[ident_end..].starts_with('(') && message.ends_with(')') {
+                return message[..i].trim_end();
+            }
+        }
+    }
+    message
+}
+
+/// Distinct failure reasons kept: enough to tell a wrong stream from a dead
+/// port, bounded so a run of a million distinct messages stays small.
+const MAX_FAILURE_REASONS: usize = 8;
+
+/// Why records were not accepted, and how many: the API's or the
+/// connection's own message ("ResourceNotFoundException", "Connection refused").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureReason {
+    /// The last error a record failed with.
+    pub reason: String,
+    /// Records that failed with it.
+    pub records: u64,
 }
 
 impl SendStats {
@@ -84,6 +118,36 @@ impl SendStats {
         }
     }
 
+    /// Counts a record that was never accepted, with why.
+    pub fn record_failed(&self, reason: &str) {
+        let reason = short_reason(reason);
+        if let Ok(mut reasons) = self.failure_reasons.lock() {
+            if let Some(n) = reasons.get_mut(reason) {
+                *n += 1;
+            } else if reasons.len() < MAX_FAILURE_REASONS {
+                reasons.insert(reason.to_string(), 1);
+            }
+        }
+    }
+
+    /// Why records failed, most frequent first.
+    pub fn failure_reasons(&self) -> Vec<FailureReason> {
+        let mut out: Vec<FailureReason> = self
+            .failure_reasons
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .map(|(reason, &records)| FailureReason {
+                        reason: reason.clone(),
+                        records,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|r| std::cmp::Reverse(r.records));
+        out
+    }
+
     /// The first manifest write failure, if any.
     pub fn manifest_error(&self) -> Option<String> {
         self.manifest_error.lock().ok().and_then(|s| s.clone())
@@ -101,6 +165,27 @@ impl SendStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_reasons_are_counted_without_the_sdk_dump() {
+        let stats = SendStats::default();
+        let refused = "dispatch failure: io error: tcp connect error: Connection refused (os error 111) (DispatchFailure(DispatchFailure { source: x }))";
+        stats.record_failed(refused);
+        stats.record_failed(refused);
+        stats.record_failed("service error: ResourceNotFoundException: Firehose nope not found. (ServiceError(ServiceError { }))");
+        let reasons = stats.failure_reasons();
+        assert_eq!(
+            reasons[0],
+            FailureReason {
+                reason: "dispatch failure: io error: tcp connect error: Connection refused (os error 111)".into(),
+                records: 2
+            }
+        );
+        assert_eq!(
+            reasons[1].reason,
+            "service error: ResourceNotFoundException: Firehose nope not found."
+        );
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -25,9 +25,14 @@ impl TailClients {
     /// Clients from the environment's configuration.
     pub async fn connect() -> Self {
         let sdk = crate::load_sdk_config().await;
+        Self::from_config(&sdk)
+    }
+
+    /// Clients from a loaded configuration (the CLI checks its region first).
+    pub fn from_config(sdk: &aws_config::SdkConfig) -> Self {
         Self {
-            events: aws_sdk_eventbridge::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
         }
     }
 }
@@ -190,7 +195,10 @@ pub async fn tail_bus(
         }
     };
     let cleanup = teardown(clients, &temp).await;
-    if cleanup.is_ok() {
+    // Only what was created is reported deleted: a tail that failed before
+    // creating anything says nothing about cleaning up.
+    let created = temp.queue_url.is_some() || temp.rule_created || temp.target_added;
+    if cleanup.is_ok() && created {
         on_notice(TailNotice::CleanedUp { name: &temp.name });
     }
     match (result, cleanup) {

@@ -5,11 +5,10 @@
 //! - `tideline pattern test|check`: EventBridge patterns and rules files;
 //! - `tideline tail`: the live bus, locally (server-sent events) or on AWS (a temporary queue and rule);
 //! - `tideline replay`, `tideline consumer reset`, `tideline reingest`: rebuild read models, re-ingest the lake.
-//! - `tideline pattern test|check`: try patterns and validate rules files offline;
-//! - `tideline tail`: follow the bus live (locally, or on AWS with `--aws --bus`).
 //!
-//! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration
-//! (every such message names the flag, file or field at fault).
+//! Exit codes (documented for users in docs/getting-started.md): 0 success,
+//! 1 runtime failure (or `pattern test` printing `false`), 2 bad input or
+//! configuration (every such message names the flag, file or field at fault).
 
 mod commands;
 
@@ -20,7 +19,8 @@ use std::process::ExitCode;
 #[command(
     name = "tideline",
     version,
-    about = "Event-sourced store with change-data capture: local mode and tools"
+    about = "Event-sourced store with change-data capture: local mode and tools",
+    after_help = "Exit codes: 0 success; 1 a failure while running (and `pattern test` printing false); 2 bad input or configuration, named in the message.\nWalk-through: docs/getting-started.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole pipeline locally: Firehose API → transform → FIFO queue → store → change feed → bus → rules.
+    /// Run the whole pipeline locally: Firehose API → transform → store → change feed → emit → bus → rules (no queue: direct hand-offs).
     Up(commands::up::UpArgs),
     /// Start a throwaway stack, push a realistic sample through the Firehose API, and show what arrives.
     Demo(commands::demo::DemoArgs),
@@ -125,9 +125,14 @@ impl CliError {
     }
 }
 
-fn init_logging() {
+/// Logs at `default` unless `RUST_LOG` says otherwise.
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The AWS SDK's configuration loader warns on every provider it tries
+    // (the instance metadata service, off EC2, times out several times):
+    // noise for a CLI, whose own error says what to set.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},aws_config=error")));
     // Logs go to stderr so stdout stays clean for data (log targets, `tail`, `pattern test`).
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -138,7 +143,12 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo's output is its report: the stack's INFO lines would interleave
+    // with it (warnings still show). Every other command logs at INFO.
+    init_logging(match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    });
     let result = match cli.command {
         Command::Up(args) => commands::up::run(args).await,
         Command::Demo(args) => commands::demo::run(args).await,

@@ -21,7 +21,7 @@ fn stderr(o: &Output) -> String {
 }
 
 #[test]
-fn pattern_test_prints_true_or_false_and_exits_0() {
+fn pattern_test_prints_true_exit_0_or_false_exit_1() {
     let o = tideline(&[
         "pattern",
         "test",
@@ -40,7 +40,8 @@ fn pattern_test_prints_true_or_false_and_exits_0() {
         "--event",
         r#"{"source":"elsewhere"}"#,
     ]);
-    assert_eq!(o.status.code(), Some(0));
+    // Like grep and test(1): a script can use it in a condition.
+    assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o), "false\n");
 }
 
@@ -65,7 +66,8 @@ fn pattern_test_compares_number_literals_numerically() {
         "--event",
         r#"{"detail":{"n":1e10}}"#,
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // `false` exits 1 (as grep does for no match).
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(stdout(&o), "false\n");
 }
 
@@ -211,4 +213,36 @@ fn pattern_check_prints_a_one_line_summary_when_all_rules_are_valid() {
     let o = tideline(&["pattern", "check", rules.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("JSON array"), "{}", stderr(&o));
+}
+
+#[test]
+fn pattern_check_json_and_a_log_target_in_a_missing_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"name":"l","event_pattern":{"source":["tideline"]},"target":{"type":"log","path":"/no/such/dir/events.jsonl"}}]"#,
+    )
+    .unwrap();
+    let o = tideline(&["pattern", "check", "--json", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    assert!(
+        report["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("the directory of \"/no/such/dir/events.jsonl\" does not exist"),
+        "{report}"
+    );
+    std::fs::write(
+        &rules,
+        r#"[{"name":"l","event_pattern":{"source":["tideline"]},"target":{"type":"log","path":"-"}}]"#,
+    )
+    .unwrap();
+    let o = tideline(&["pattern", "check", "--json", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["rules"], "1 rule (1 log, 0 webhook, 0 lambda)");
 }

@@ -70,6 +70,34 @@ fn check_accepts_a_good_sample_and_names_the_pointer_and_rule_of_a_bad_one() {
         "{err}"
     );
 
+    let unknown = dir.path().join("unknown.json");
+    std::fs::write(
+        &unknown,
+        r#"{"entity_id":"o-1","type":"NoSuchType","data":{}}"#,
+    )
+    .unwrap();
+    let o = tideline(&[
+        "schema",
+        "check",
+        unknown.to_str().unwrap(),
+        "--registry",
+        REGISTRY,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("\"NoSuchType\" has no schema"), "{err}");
+
+    let o = tideline(&["schema", "list", "--json", "--registry", REGISTRY]);
+    assert!(o.status.success(), "{o:?}");
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["type"] == "OrderPlaced" && t["version"] == 1),
+        "{list}"
+    );
+
     let o = tideline(&["schema", "list", "--registry", "/nonexistent/registry.json"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8(o.stderr).unwrap().contains("--registry"));

@@ -216,3 +216,25 @@ fn aws_tail_on_a_missing_bus_exits_2_before_creating_anything() {
     // The bus is checked first, so no queue or rule was created.
     assert!(!err.contains("→ rule"), "{err}");
 }
+
+#[test]
+fn aws_tail_without_a_region_says_to_set_it_before_creating_anything() {
+    let home = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tideline"))
+        .args(["tail", "--aws", "--bus", "tideline"])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        // No config file with a region; the instance metadata service is
+        // asked (and fails off EC2) without its warnings reaching the user.
+        .env("HOME", home.path())
+        .env_remove("AWS_CONFIG_FILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("set AWS_REGION"), "{err}");
+    assert!(!err.contains("deleted"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line, no SDK warnings: {err}");
+}

@@ -241,6 +241,23 @@ enum Failure {
     Shutdown,
 }
 
+/// The command that builds a missing Lambda binary: `target/<profile>/<bin>`
+/// is built by `cargo build [--release] --bin <bin>`.
+fn build_hint(program: &str) -> String {
+    let parts: Vec<&str> = program.split('/').collect();
+    match parts.as_slice() {
+        [.., "target", profile, bin] => {
+            let release = if *profile == "release" {
+                " --release"
+            } else {
+                ""
+            };
+            format!("cargo build{release} --bin {bin}")
+        }
+        _ => "cargo build --bin <its binary>".into(),
+    }
+}
+
 /// A rule's Lambda target.
 pub struct LambdaTarget {
     name: String,
@@ -286,8 +303,9 @@ impl LambdaTarget {
             }
             if !path.is_file() {
                 return Err(format!(
-                    "rule {rule:?}: lambda target: command {program:?} ({}) is not a file; build it first (e.g. cargo build -p <crate>)",
-                    path.display()
+                    "rule {rule:?}: lambda target: command {program:?} ({}) is not a file; build it first: {}",
+                    path.display(),
+                    build_hint(program)
                 ));
             }
         }

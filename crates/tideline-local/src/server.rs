@@ -267,12 +267,17 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.metrics()).into_response()
 }
 
+/// Refused records `/_tideline/dead-letters` lists (the newest); the lake has all.
+const REFUSED_LISTED: usize = 100;
+
 async fn dead_letters(State(shared): State<Arc<Shared>>) -> Response {
     let delivery = shared.bus.deliveries().dead_letters();
     let rejected = shared.store.rejected();
     match (delivery, rejected) {
         (Ok(d), Ok(r)) => {
-            axum::Json(serde_json::json!({"delivery": d, "rejected": r})).into_response()
+            let (_, refused) = shared.refused_at_ingest(REFUSED_LISTED);
+            axum::Json(serde_json::json!({"delivery": d, "rejected": r, "refused": refused}))
+                .into_response()
         }
         (d, r) => {
             let e = d

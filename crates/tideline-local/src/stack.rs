@@ -139,6 +139,109 @@ pub enum LocalError {
     /// A target cannot be set up.
     #[error("{0}")]
     Target(String),
+    /// The data directory cannot hold the stack's files.
+    #[error("--data-dir {path}: {reason}")]
+    DataDirUnusable {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// Another process runs a stack on the data directory: two would
+    /// deliver every event twice.
+    #[error(
+        "--data-dir {path}: in use by another tideline up ({holder}); stop it first, or give another --data-dir"
+    )]
+    DataDirInUse {
+        /// The directory.
+        path: PathBuf,
+        /// Who holds it (`pid N`, as written in the lock file).
+        holder: String,
+    },
+}
+
+/// The data directory's lock file: held (an OS file lock) while a stack
+/// runs, so that a second stack on the same directory is refused; it holds
+/// the holder's pid for that refusal. The OS releases the lock when the
+/// process ends, `kill -9` included, so a stale file never blocks a start.
+pub const LOCK_FILE: &str = "tideline.lock";
+
+/// What a start creates in the data directory: removed again if the start
+/// fails, so that a failed start leaves the directory as it found it.
+const CREATED_FILES: [&str; 7] = [
+    "store.db",
+    "store.db-wal",
+    "store.db-shm",
+    "targets.db",
+    "targets.db-wal",
+    "targets.db-shm",
+    "lake",
+];
+
+/// Checks and locks the data directory: it is (or can be made) a writable
+/// directory whose `lake` is a directory, and no other stack holds it.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, LocalError> {
+    use std::io::{Read, Seek, Write};
+    let unusable = |reason: String| LocalError::DataDirUnusable {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(unusable(
+            "is a file, not a directory; give a directory (it is created if missing)".into(),
+        ));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| unusable(format!("cannot create the directory: {e}")))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| {
+            unusable(format!(
+                "cannot write in it ({e}); give a directory you can write to"
+            ))
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(LocalError::DataDirInUse {
+                path: dir.to_path_buf(),
+                holder: if holder.is_empty() {
+                    "pid unknown".into()
+                } else {
+                    holder.to_string()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(unusable(format!("cannot lock {LOCK_FILE}: {e}")));
+        }
+    }
+    let wrote = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "pid {}", std::process::id()))
+        .and_then(|()| file.flush());
+    wrote.map_err(|e| unusable(format!("cannot write {LOCK_FILE}: {e}")))?;
+    let lake = dir.join("lake");
+    if lake.exists() && !lake.is_dir() {
+        return Err(unusable(format!(
+            "{} is a file; the lake must be a directory (move the file away)",
+            lake.display()
+        )));
+    }
+    // Made now, so that a lake that cannot be written fails the start (not
+    // every record later), and `tideline reingest --lake <dir>/lake` finds
+    // it before the first record.
+    std::fs::create_dir_all(&lake)
+        .map_err(|e| unusable(format!("cannot create {}: {e}", lake.display())))?;
+    Ok(file)
 }
 
 /// Work a target may have queued and not yet delivered: batches handed over
@@ -180,6 +283,57 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Records refused at ingest, read back from the lake's
+    /// `processing-failed/` (so they survive restarts): how many there are,
+    /// and the newest `limit` of them without their raw bytes (reason,
+    /// record id, arrival time).
+    pub fn refused_at_ingest(&self, limit: usize) -> (u64, Vec<serde_json::Value>) {
+        fn walk(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &self
+                .config
+                .data_dir
+                .join("lake")
+                .join(tideline_core::lake_layout::PROCESSING_FAILED),
+            &mut files,
+        );
+        // Partitions are by day and part files by start time: path order is time order.
+        files.sort();
+        let (mut count, mut newest) = (0u64, std::collections::VecDeque::new());
+        for file in files {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                count += 1;
+                if limit == 0 {
+                    continue;
+                }
+                if let Ok(serde_json::Value::Object(mut record)) = serde_json::from_str(line) {
+                    record.remove("rawData");
+                    newest.push_back(serde_json::Value::Object(record));
+                    if newest.len() > limit {
+                        newest.pop_front();
+                    }
+                }
+            }
+        }
+        (count, newest.into())
+    }
+
     /// Counters and depths as JSON.
     pub fn metrics(&self) -> serde_json::Value {
         let (events, entities) = self.store.totals().unwrap_or_default();
@@ -195,6 +349,10 @@ impl Shared {
             // only after the append, so this is 0 whenever no request is open.
             "queue_depth": self.handoff.in_flight(),
             "rejected": self.store.rejected().map(|r| r.len()).ok(),
+            // Refused at ingest (not JSON, a missing field, over a limit): in
+            // the lake's processing-failed/, counted here so that they show
+            // without reading the lake.
+            "refused_at_ingest": self.refused_at_ingest(0).0,
             "delivery_dead_letters": deliveries.dead_letters().map(|d| d.len()).ok(),
             "events_stored": events,
             "entities": entities,
@@ -210,6 +368,10 @@ pub struct LocalStack {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     deliveries: broadcast::Sender<Delivery>,
+    /// The data directory's lock: released when the stack is shut down or
+    /// dropped (not when the last handler lets go of [`Shared`], which a
+    /// lingering connection could delay past a restart).
+    _lock: std::fs::File,
 }
 
 fn store_error(what: &'static str) -> impl FnOnce(PortError) -> LocalError {
@@ -217,13 +379,59 @@ fn store_error(what: &'static str) -> impl FnOnce(PortError) -> LocalError {
 }
 
 impl LocalStack {
-    /// Opens the stores, starts the router, the targets and the HTTP server.
-    pub async fn start(mut config: LocalConfig) -> Result<Self, LocalError> {
+    /// Checks and locks the data directory, opens the stores, starts the
+    /// router, the targets and the HTTP server. If anything fails, what this
+    /// start created in the data directory is removed again (and the
+    /// directory itself if it did not exist).
+    pub async fn start(config: LocalConfig) -> Result<Self, LocalError> {
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| LocalError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
+        let dir_existed = dir.exists();
+        let existed: Vec<bool> = CREATED_FILES
+            .iter()
+            .chain(std::iter::once(&LOCK_FILE))
+            .map(|name| dir.join(name).exists())
+            .collect();
+        let lock = lock_data_dir(&dir);
+        let started = match lock {
+            Ok(lock) => Self::start_locked(config, lock).await,
+            Err(e @ LocalError::DataDirInUse { .. }) => return Err(e),
+            Err(e) => Err(e),
+        };
+        if started.is_err() {
+            if !dir_existed {
+                let _ = std::fs::remove_dir_all(&dir);
+            } else {
+                for (name, existed) in CREATED_FILES
+                    .iter()
+                    .chain(std::iter::once(&LOCK_FILE))
+                    .zip(existed)
+                {
+                    let path = dir.join(name);
+                    if !existed {
+                        let _ = if path.is_dir() {
+                            std::fs::remove_dir_all(&path)
+                        } else {
+                            std::fs::remove_file(&path)
+                        };
+                    }
+                }
+            }
+        }
+        started
+    }
+
+    async fn start_locked(
+        mut config: LocalConfig,
+        lock: std::fs::File,
+    ) -> Result<Self, LocalError> {
+        let dir = config.data_dir.clone();
+        // Bound first: a port in use fails the start before any file is written.
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| LocalError::Listen {
+                addr: config.listen,
+                source,
+            })?;
         if let Some(path) = &config.rules_file {
             let text = std::fs::read_to_string(path).map_err(|e| LocalError::Rules {
                 path: path.clone(),
@@ -282,12 +490,6 @@ impl LocalStack {
             config.emit_batch,
             config.ingest.limits.put_events_request_bytes,
         ));
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| LocalError::Listen {
-                addr: config.listen,
-                source,
-            })?;
         let addr = listener.local_addr().map_err(|source| LocalError::Listen {
             addr: config.listen,
             source,
@@ -346,6 +548,7 @@ impl LocalStack {
             shutdown,
             tasks,
             deliveries,
+            _lock: lock,
         })
     }
 

@@ -58,7 +58,8 @@ pub async fn run(args: ConsumerArgs) -> Result<ExitCode, CliError> {
         (Some(path), _) => {
             if !path.exists() {
                 return Err(CliError::Usage(format!(
-                    "--checkpoint-db {}: no such file",
+                    "--checkpoint-db {}: no such file; the consumer creates it when it first runs (TIDELINE_CHECKPOINT_TABLE=sqlite:{}), so there is nothing to reset yet",
+                    path.display(),
                     path.display()
                 )));
             }

@@ -116,10 +116,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::failed("starting the stack", e))?;
     let url = format!("http://{}/", stack.local_addr());
     let mut deliveries = stack.deliveries();
-    println!(
-        "tideline demo: stack up at {url} (data in {})",
-        dir.path().display()
-    );
+    println!("tideline demo: a throwaway stack is up at {url}");
 
     let records = sample(args.orders.max(1));
     let started = Instant::now();
@@ -165,35 +162,40 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     let idle = stack.wait_idle(Duration::from_secs(30)).await;
     let elapsed = started.elapsed();
     let m = stack.shared().metrics();
-    let rejected_dir = dir
-        .path()
-        .join("data/lake")
-        .join(tideline_core::lake_layout::PROCESSING_FAILED);
     println!("\nsummary");
     println!("  records sent          {}", records.len());
     println!(
-        "  rejected at transform {} (reasons in {})",
-        m["transform"]["failed"],
-        rejected_dir.display()
+        "  rejected at transform {} (with reasons, in the lake's processing-failed/)",
+        m["transform"]["failed"]
     );
     println!(
         "  events stored         {} across {} entities (gapless seq per entity)",
         m["events_stored"], m["entities"]
     );
     println!("  events emitted        {}", m["emit"]["sent"]);
-    println!("  delivered to log      {shown} ({})", log_path.display());
+    println!("  delivered to log      {shown}");
     println!(
         "  elapsed               {:.0} ms",
         elapsed.as_secs_f64() * 1000.0
     );
-    println!(
-        "  try: curl http://{}/entities/order-0001/events",
-        stack.local_addr()
-    );
     stack.shutdown().await;
+    // Paths and commands are printed only when they still work: without
+    // --keep the directory is deleted and the server is stopped.
     if args.keep {
         let kept = dir.keep();
-        println!("  data kept in {}", kept.display());
+        println!("  data kept in          {}", kept.display());
+        println!(
+            "  delivered events in   {}",
+            kept.join("events.jsonl").display()
+        );
+        println!(
+            "  look again:           tideline up --data-dir {} (then curl http://127.0.0.1:4566/entities/order-0001/events)",
+            kept.join("data").display()
+        );
+    } else {
+        println!(
+            "  the demo's data is deleted; run `tideline demo --keep` to keep it, or `tideline up` for a stack that stays up"
+        );
     }
     match idle {
         Ok(()) if shown == expected => Ok(ExitCode::SUCCESS),

@@ -2,10 +2,14 @@
 //! with the same engine that routes locally (`tideline-pattern`).
 //!
 //! - `pattern test --pattern <JSON|@file> --event <JSON|@file>` prints `true`
-//!   or `false`. Both texts are parsed keeping each number's literal form, as
-//!   EventBridge compares numbers beyond ±5e9 by literal.
-//! - `pattern check <rules file>` reports every bad rule with its index and
-//!   name, not only the first, and exits 2 if there is any.
+//!   (exit 0) or `false` (exit 1, as `grep` and `test` do, so scripts can use
+//!   it in a condition). Both texts are parsed keeping each number's literal
+//!   form, as EventBridge compares numbers beyond ±5e9 by literal. The event
+//!   must be a JSON object, as every EventBridge event is.
+//! - `pattern check <rules file> [--json]` reports every bad rule with its
+//!   index and name, not only the first, and exits 2 if there is any. A log
+//!   target whose directory does not exist is a problem here, not at the
+//!   first delivery.
 
 use crate::CliError;
 use clap::{Args, Subcommand};
@@ -25,7 +29,7 @@ pub struct PatternArgs {
 
 #[derive(Subcommand, Debug, Clone)]
 enum PatternCommand {
-    /// Does an event match a pattern? Prints `true` or `false`.
+    /// Does an event match a pattern? Prints `true` (exit 0) or `false` (exit 1).
     Test {
         /// The EventBridge event pattern: JSON text, or @file (@- for standard input).
         #[arg(long)]
@@ -38,6 +42,9 @@ enum PatternCommand {
     Check {
         /// The rules file.
         rules: PathBuf,
+        /// Print the result as one JSON object: {"file", "ok", "rules", "problems"}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -49,14 +56,31 @@ pub fn run(args: PatternArgs) -> Result<ExitCode, CliError> {
             let event_text = read_arg("--event", &event)?;
             let matched = test(&pattern_text, &event_text)?;
             println!("{matched}");
-            Ok(ExitCode::SUCCESS)
+            Ok(if matched {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        PatternCommand::Check { rules } => {
+        PatternCommand::Check { rules, json } => {
             let text = std::fs::read_to_string(&rules)
                 .map_err(|e| CliError::config(format!("{}: cannot read", rules.display()), e))?;
-            match check(&text) {
+            let result = check(&text);
+            if json {
+                let (ok, summary, problems) = match &result {
+                    Ok(summary) => (true, Some(summary.as_str()), &[][..]),
+                    Err(problems) => (false, None, problems.as_slice()),
+                };
+                println!(
+                    "{}",
+                    serde_json::json!({"file": rules.display().to_string(), "ok": ok, "rules": summary, "problems": problems})
+                );
+            }
+            match result {
                 Ok(summary) => {
-                    println!("{}: OK, {summary}", rules.display());
+                    if !json {
+                        println!("{}: OK, {summary}", rules.display());
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(problems) => {
@@ -89,9 +113,25 @@ pub fn read_arg(flag: &str, value: &str) -> Result<String, CliError> {
 /// Whether the event matches the pattern; bad input is a usage error naming the flag.
 pub fn test(pattern: &str, event: &str) -> Result<bool, CliError> {
     let pattern = Pattern::parse(pattern).map_err(|e| CliError::config("--pattern", e))?;
+    // EventBridge events are objects; `[1,2]` or `3` would otherwise just print `false`.
+    if !event.trim_start().starts_with('{') {
+        return Err(CliError::Usage(
+            "--event: an event is a JSON object ({\"source\": …, \"detail\": …}), not an array, string or number".into(),
+        ));
+    }
     pattern
         .matches_json(event)
         .map_err(|e| CliError::config("--event", e))
+}
+
+/// Whether a log target's file can be created: its directory exists
+/// (relative paths are relative to where `tideline up` runs, as here).
+fn log_dir_exists(path: &str) -> bool {
+    match Path::new(path).parent() {
+        None => true,
+        Some(dir) if dir.as_os_str().is_empty() => true,
+        Some(dir) => dir.is_dir(),
+    }
 }
 
 /// Checks a rules file; `Ok` is a one-line summary, `Err` lists every problem.
@@ -137,6 +177,11 @@ pub fn check(text: &str) -> Result<String, Vec<String>> {
             TargetSpec::Log { path } if path.is_empty() => {
                 problems.push(format!(
                     "{label}: log target: path is empty (use \"-\" for standard output)"
+                ));
+            }
+            TargetSpec::Log { path } if path != "-" && !log_dir_exists(path) => {
+                problems.push(format!(
+                    "{label}: log target: the directory of {path:?} does not exist; create it first (mkdir -p)"
                 ));
             }
             TargetSpec::Log { .. } => log += 1,
@@ -185,6 +230,24 @@ mod tests {
             .unwrap()
         );
         assert!(!test(r#"{"detail":{"n":[3]}}"#, r#"{"detail":{"n":4}}"#).unwrap());
+    }
+
+    #[test]
+    fn an_event_that_is_not_an_object_is_refused() {
+        for event in ["[1,2]", "3", "\"x\""] {
+            let e = test(r#"{"source":["a"]}"#, event).unwrap_err();
+            assert!(e.to_string().starts_with("--event"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_log_target_in_a_missing_directory_is_a_problem() {
+        let problems = check(
+            r#"[{"name":"l","event_pattern":{"source":["a"]},"target":{"type":"log","path":"/no/such/dir/x.jsonl"}}]"#,
+        )
+        .unwrap_err();
+        assert!(problems[0].contains("does not exist"), "{problems:?}");
+        assert!(check(r#"[{"name":"l","event_pattern":{"source":["a"]},"target":{"type":"log","path":"events.jsonl"}}]"#).is_ok());
     }
 
     #[test]

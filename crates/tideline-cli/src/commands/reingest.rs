@@ -80,10 +80,23 @@ pub async fn run(args: ReingestArgs) -> Result<ExitCode, CliError> {
     let endpoint = if args.aws {
         FirehoseEndpoint::Aws
     } else {
-        FirehoseEndpoint::Local(args.endpoint.clone())
+        let url = super::endpoint_url(&args.endpoint);
+        // Asked first, so that a stopped server is one clear sentence rather
+        // than the SDK's dispatch failure for every batch.
+        let health = format!("{}/health", url.trim_end_matches('/'));
+        if let Err(e) = reqwest::get(&health).await {
+            return Err(CliError::failed(
+                format!(
+                    "cannot reach tideline up at {url} (is `tideline up` running? set --endpoint)"
+                ),
+                e,
+            ));
+        }
+        FirehoseEndpoint::Local(url)
     };
     let transport = FirehoseTransport::new(firehose_client(&endpoint).await, &args.stream);
     let (clock, retry) = (TokioClock::default(), RetryPolicy::default());
+    let progress = super::progress::spinner(&format!("reingesting {}", args.lake));
     let report = match location {
         LakeLocation::Dir(dir) => {
             let lake = LakeDir::new(dir);
@@ -94,7 +107,9 @@ pub async fn run(args: ReingestArgs) -> Result<ExitCode, CliError> {
             reingest(&lake, &transport, &clock, &retry, &selection, warn_skipped).await
         }
     }
-    .map_err(|e| cli_error(&args, e))?;
+    .map_err(|e| cli_error(&args, e));
+    progress.finish_and_clear();
+    let report = report?;
     let ReingestReport {
         files,
         lines,

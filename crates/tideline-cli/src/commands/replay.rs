@@ -113,9 +113,31 @@ async fn replay_local(args: &ReplayArgs) -> Result<serde_json::Value, CliError> 
         }
         None => serde_json::json!({"since": args.since, "until": args.until}),
     };
-    tideline_local::client::replay(&args.endpoint, &body)
+    let progress = super::progress::spinner("replaying");
+    let answer = tideline_local::client::replay(&super::endpoint_url(&args.endpoint), &body)
         .await
-        .map_err(crate::commands::tail::local_error)
+        .map_err(crate::commands::tail::local_error);
+    progress.finish_and_clear();
+    Ok(local_report(answer?, args.entity.as_deref()))
+}
+
+/// The local host's answer in the shape `--aws` prints: `{"published",
+/// "failed", "errors": [{"entity", "rewind_from", "error"}]}`, so scripts
+/// read one shape whichever side they replay.
+fn local_report(answer: serde_json::Value, entity: Option<&str>) -> serde_json::Value {
+    let errors: Vec<serde_json::Value> = match &answer["rewind_from"] {
+        serde_json::Value::Null if answer["error"].is_null() => Vec::new(),
+        rewind_from => vec![serde_json::json!({
+            "entity": entity,
+            "rewind_from": rewind_from,
+            "error": answer["error"],
+        })],
+    };
+    serde_json::json!({
+        "published": answer["published"].as_u64().unwrap_or(0),
+        "failed": answer["failed"].as_u64().unwrap_or(0),
+        "errors": errors,
+    })
 }
 
 async fn replay_aws(
@@ -156,7 +178,10 @@ async fn replay_aws(
         on_failure: OnFailure::NextEntity,
     };
     let lake_flag = || format!("--lake {}", args.lake.as_deref().unwrap_or_default());
-    let report = replay.run(&config, selection).await.map_err(|e| match e {
+    let progress = super::progress::spinner("replaying");
+    let report = replay.run(&config, selection).await;
+    progress.finish_and_clear();
+    let report = report.map_err(|e| match e {
         ReplayError::Store(s) => CliError::failed(format!("reading {table}"), s),
         // A lake that cannot be read as given (no such bucket, access denied) is a wrong flag.
         ReplayError::Index(i) if i.class() == ErrorClass::Permanent => {
@@ -174,4 +199,27 @@ async fn replay_aws(
     Ok(
         serde_json::json!({"published": report.published, "failed": report.failed, "errors": errors}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_report;
+    use serde_json::json;
+
+    #[test]
+    fn local_and_aws_replays_print_one_shape() {
+        let ok = local_report(
+            json!({"published": 3, "failed": 0, "rewind_from": null, "error": null}),
+            Some("o-1"),
+        );
+        assert_eq!(ok, json!({"published": 3, "failed": 0, "errors": []}));
+        let failed = local_report(
+            json!({"published": 1, "failed": 2, "rewind_from": "5", "error": "bus down"}),
+            Some("o-1"),
+        );
+        assert_eq!(
+            failed,
+            json!({"published": 1, "failed": 2, "errors": [{"entity": "o-1", "rewind_from": "5", "error": "bus down"}]})
+        );
+    }
 }

@@ -4,8 +4,11 @@
 //!   record (one JSON object, as a producer sends it), normalises it as
 //!   ingest does, and checks its `data` against its type's schema. Prints
 //!   `OK` or the refusal ingest would give (JSON Pointer and rule), exit 2.
-//! - `schema list [--registry R]` prints one line per type: type, version,
-//!   schema file.
+//!   A type the registry does not know is refused here even when the
+//!   registry lets ingest accept it unchecked: nothing was checked, so `OK`
+//!   would be a false answer.
+//! - `schema list [--registry R] [--json]` prints one line per type: type,
+//!   version, schema file (or one JSON array).
 //!
 //! The registry defaults to `schemas/registry.json` (`TIDELINE_SCHEMA_REGISTRY`).
 
@@ -50,6 +53,9 @@ enum SchemaCommand {
             env = "TIDELINE_SCHEMA_REGISTRY"
         )]
         registry: PathBuf,
+        /// Print one JSON array of {"type", "version", "schema"}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -60,10 +66,21 @@ fn load(registry: &Path) -> Result<SchemaRegistry, CliError> {
 /// Runs `tideline schema …`.
 pub fn run(args: SchemaArgs) -> Result<ExitCode, CliError> {
     match args.command {
-        SchemaCommand::List { registry } => {
+        SchemaCommand::List { registry, json } => {
             let loaded = load(&registry)?;
-            for (event_type, t) in loaded.types() {
-                println!("{event_type}\tv{}\t{}", t.entry.version, t.path.display());
+            if json {
+                let types: Vec<_> = loaded
+                    .types()
+                    .iter()
+                    .map(|(event_type, t)| {
+                        serde_json::json!({"type": event_type, "version": t.entry.version, "schema": t.path.display().to_string()})
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(types));
+            } else {
+                for (event_type, t) in loaded.types() {
+                    println!("{event_type}\tv{}\t{}", t.entry.version, t.path.display());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -86,13 +103,24 @@ pub fn run(args: SchemaArgs) -> Result<ExitCode, CliError> {
                     .map_err(|e| CliError::Usage(format!("--field-map: {e}")))?,
                 None => FieldMap::default(),
             };
+            let loaded = load(&registry)?;
+            let known: Vec<String> = loaded.types().keys().cloned().collect();
             let config = IngestConfig {
                 fields,
-                data_validator: Some(SharedDataValidator::new(load(&registry)?)),
+                data_validator: Some(SharedDataValidator::new(loaded)),
                 ..IngestConfig::default()
             };
             // The same admission as ingest: contract, every hop's limits, the schema.
             match admit(&config, &bytes, chrono::Utc::now()) {
+                Ok(admitted) if !known.contains(&admitted.record.event_type) => {
+                    Err(CliError::Usage(format!(
+                        "{}: type {:?} has no schema in {} (known: {}); add it to the registry's `types`",
+                        file.display(),
+                        admitted.record.event_type,
+                        registry.display(),
+                        known.join(", ")
+                    )))
+                }
                 Ok(admitted) => {
                     println!("OK: {} fits its schema", admitted.record.event_type);
                     Ok(ExitCode::SUCCESS)

@@ -40,7 +40,8 @@ pub struct TailArgs {
     /// Tail an EventBridge bus on AWS through a temporary SQS queue (credentials and region from the environment).
     #[arg(long, requires = "bus")]
     pub aws: bool,
-    /// The event bus name (with --aws).
+    /// The event bus name (with --aws): Terraform names it after
+    /// `name_prefix` (`tideline` by default; `terraform output -raw event_bus_name`).
     #[arg(long, requires = "aws")]
     pub bus: Option<String>,
     /// One compact JSON object per line, even on a terminal.
@@ -85,7 +86,15 @@ pub async fn run(args: TailArgs) -> Result<ExitCode, CliError> {
     let print = |e: &str| printer.print(e);
     let result = if args.aws {
         let bus = args.bus.clone().unwrap_or_default();
-        let clients = TailClients::connect().await;
+        // Checked before anything is created: without a region every call
+        // fails, after the SDK has tried the instance metadata service.
+        let sdk = tideline_aws::load_sdk_config().await;
+        if sdk.region().is_none() {
+            return Err(CliError::Usage(
+                "--aws: no AWS region is set; set AWS_REGION (e.g. export AWS_REGION=eu-west-1) or a region in the AWS_PROFILE's config".into(),
+            ));
+        }
+        let clients = TailClients::from_config(&sdk);
         tail_bus(
             &clients,
             &bus,
@@ -98,7 +107,13 @@ pub async fn run(args: TailArgs) -> Result<ExitCode, CliError> {
         .await
         .map_err(tail_error)
     } else {
-        tail_local(&args.endpoint, pattern.as_deref(), shutdown_signal(), print).await
+        tail_local(
+            &super::endpoint_url(&args.endpoint),
+            pattern.as_deref(),
+            shutdown_signal(),
+            print,
+        )
+        .await
     };
     result.map(|()| ExitCode::SUCCESS)
 }

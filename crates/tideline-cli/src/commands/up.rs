@@ -15,9 +15,10 @@ pub struct UpArgs {
     /// Directory for the databases (store, targets) and the lake.
     #[arg(long, default_value = "./.tideline", env = "TIDELINE_DATA_DIR")]
     pub data_dir: PathBuf,
-    /// Address of the Firehose and query APIs.
+    /// Address of the Firehose and query APIs: HOST:PORT (`localhost:4578`
+    /// is taken as its first address, IPv4 first).
     #[arg(long, default_value = "127.0.0.1:4566", env = "TIDELINE_LISTEN")]
-    pub listen: SocketAddr,
+    pub listen: String,
     /// Rules file: a JSON array of {"name", "event_pattern", "target"}.
     #[arg(long)]
     pub rules: Option<PathBuf>,
@@ -33,9 +34,10 @@ pub struct UpArgs {
     /// Largest accepted record in bytes (Firehose: 1,000 KiB).
     #[arg(long, env = "TIDELINE_MAX_RECORD_BYTES", default_value_t = tideline_core::ingest::DEFAULT_MAX_RECORD_BYTES)]
     pub max_record_bytes: usize,
-    /// The queue's message size limit in bytes (SQS MaximumMessageSize; the
-    /// Terraform queue's `max_message_size`). Records that would not fit are
-    /// refused at ingest, as on AWS.
+    /// The message size limit in bytes of the queue on AWS (SQS
+    /// MaximumMessageSize; the Terraform queue's `max_message_size`). Local
+    /// mode has no queue, but refuses at ingest what that queue would not
+    /// carry, so local and AWS accept the same records.
     #[arg(long, env = "TIDELINE_MAX_MESSAGE_BYTES", default_value_t = tideline_core::limits::DEFAULT_SQS_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
     /// What an acknowledged record survives. `normal` (the default): a crash
@@ -91,7 +93,7 @@ impl UpArgs {
             .map_err(|e| CliError::Usage(format!("--max-record-bytes/--max-message-bytes: {e}")))?;
         Ok(LocalConfig {
             data_dir: self.data_dir.clone(),
-            listen: self.listen,
+            listen: resolve_listen(&self.listen)?,
             rules_file: self.rules.clone(),
             stream_name: self.stream_name.clone(),
             source: self.source.clone(),
@@ -125,6 +127,30 @@ impl UpArgs {
             ..LocalConfig::default()
         })
     }
+}
+
+/// `--listen`'s address: an IP and port, or a host name and port resolved
+/// here (IPv4 first, as `localhost` usually means 127.0.0.1 to clients).
+fn resolve_listen(listen: &str) -> Result<SocketAddr, CliError> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = listen.parse() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = listen
+        .to_socket_addrs()
+        .map_err(|e| {
+            CliError::config(
+                format!("--listen {listen} (give HOST:PORT, e.g. 127.0.0.1:4566)"),
+                e,
+            )
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| CliError::Usage(format!("--listen {listen}: the name has no address")))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -209,6 +235,16 @@ mod tests {
         );
         let e = config(&["--retention", "7w"]).unwrap_err();
         assert!(e.starts_with("--retention: ") && e.contains("7w"), "{e}");
+    }
+
+    #[test]
+    fn listen_takes_a_host_name() {
+        assert_eq!(
+            config(&["--listen", "localhost:4578"]).unwrap().listen,
+            "127.0.0.1:4578".parse::<SocketAddr>().unwrap()
+        );
+        let e = config(&["--listen", "4578"]).unwrap_err();
+        assert!(e.starts_with("--listen 4578"), "{e}");
     }
 
     #[test]
