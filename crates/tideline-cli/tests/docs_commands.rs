@@ -30,6 +30,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tideline_testkit::local::free_port;
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -229,14 +230,6 @@ fn rewrite(command: &str, port: u16) -> String {
     }
     c.replace("127.0.0.1:4566", &format!("127.0.0.1:{port}"))
         .replace("localhost:4566", &format!("localhost:{port}"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The binaries the pages run, under `<root>/debug` as in a `target`

@@ -12,30 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tideline_testkit::fixtures::{ProducerRecord, put_record_batch_body, record};
 use tideline_testkit::local::history;
+use tideline_testkit::local::{ServerProcess, free_port};
 
 const ENTITIES: usize = 40;
 const BATCHES: usize = 30;
 const PER_BATCH: usize = 200;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the server when the test ends, passing or failing, so no process outlives it.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(data: &std::path::Path, rules: &std::path::Path, port: u16) -> Server {
+fn spawn(data: &std::path::Path, rules: &std::path::Path, port: u16) -> ServerProcess {
     Command::new(env!("CARGO_BIN_EXE_tideline"))
         .args(["up", "--data-dir"])
         .arg(data)
@@ -45,7 +28,7 @@ fn spawn(data: &std::path::Path, rules: &std::path::Path, port: u16) -> Server {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(Server)
+        .map(ServerProcess)
         .unwrap()
 }
 

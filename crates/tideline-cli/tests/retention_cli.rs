@@ -9,24 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tideline_testkit::fixtures::{put_record_batch_body, record};
 use tideline_testkit::local::history;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the server when the test ends, passing or failing.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use tideline_testkit::local::{ServerProcess, free_port};
 
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -113,7 +96,7 @@ async fn an_expired_event_is_removed_and_event_expired_reaches_the_target() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(Server)
+        .map(ServerProcess)
         .unwrap();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

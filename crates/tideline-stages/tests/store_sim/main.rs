@@ -145,14 +145,7 @@ impl World {
             self.now_us + (TTL_SECONDS + 1 + draw(TTL_SECONDS as u64) as i64) * SECOND_US
         };
         self.now_us = self.now_us.max(jump_to);
-        let now_s = self.now_us / SECOND_US;
-        let expired: Vec<(String, String)> = self
-            .items
-            .iter()
-            .filter(|(_, i)| num(i, "expires_at").is_some_and(|t| t < now_s))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in expired {
+        for key in self.expired() {
             if draw(2) == 0 {
                 self.remove(&key);
             }
@@ -169,15 +162,19 @@ impl World {
         }
     }
 
-    /// TTL: removes one expired item, drawn at random among them.
-    fn expire_one(&mut self, draw: u64) {
+    /// The keys of the items TTL may remove now (their expiry has passed).
+    fn expired(&self) -> Vec<(String, String)> {
         let now_s = self.now_us / SECOND_US;
-        let expired: Vec<(String, String)> = self
-            .items
+        self.items
             .iter()
             .filter(|(_, i)| num(i, "expires_at").is_some_and(|t| t < now_s))
             .map(|(k, _)| k.clone())
-            .collect();
+            .collect()
+    }
+
+    /// TTL: removes one expired item, drawn at random among them.
+    fn expire_one(&mut self, draw: u64) {
+        let expired = self.expired();
         if expired.is_empty() {
             return;
         }
