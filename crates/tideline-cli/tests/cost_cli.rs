@@ -174,7 +174,11 @@ fn the_figures_in_docs_cost_md_are_the_tools_output() {
         all.extend_from_slice(&args);
         all.push("--markdown");
         let o = tideline(&all);
-        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let generated = format!("\n{}", String::from_utf8(o.stdout).unwrap());
         if rest[header_end..end] != generated {
             stale.push(args.join(" "));

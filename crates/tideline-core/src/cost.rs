@@ -374,7 +374,14 @@ impl Builder<'_> {
     }
 
     /// Lambda requests and GB-seconds at a memory size and architecture.
-    fn lambda_at(&mut self, name: &str, invocations: f64, seconds_each: f64, memory_mb: f64, x86: bool) {
+    fn lambda_at(
+        &mut self,
+        name: &str,
+        invocations: f64,
+        seconds_each: f64,
+        memory_mb: f64,
+        x86: bool,
+    ) {
         let gb = memory_mb / 1024.0;
         let (gb_s, arch, price_text) = if x86 {
             (price::LAMBDA_X86_GB_SECOND, "x86_64", "0.0000166667")
@@ -612,7 +619,11 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
         ),
     );
     let all_invocations = invocations + storer_invocations + emitter_invocations;
-    b.logs(all_invocations, PLATFORM_LOG_BYTES_PER_INVOCATION + i.log_bytes_per_invocation, 0.0);
+    b.logs(
+        all_invocations,
+        PLATFORM_LOG_BYTES_PER_INVOCATION + i.log_bytes_per_invocation,
+        0.0,
+    );
     b.xray(all_invocations);
     b.table_storage(
         (units.event_item_bytes + units.marker_item_bytes + 2 * DYNAMODB_ITEM_OVERHEAD) as f64,

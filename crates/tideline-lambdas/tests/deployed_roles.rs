@@ -125,7 +125,12 @@ impl Intercept for Recorder {
                 .response()
                 .body()
                 .bytes()
-                .map(|b| String::from_utf8_lossy(b).chars().take(300).collect::<String>())
+                .map(|b| {
+                    String::from_utf8_lossy(b)
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                })
                 .unwrap_or_default();
             self.log.lock().unwrap().denied.push(format!(
                 "{} ({}): {op} on {} -> 403 {body}",
@@ -171,6 +176,16 @@ impl Deployed {
             creds,
             log: Arc::default(),
         })
+    }
+
+    /// Fails on the first stage with a denied call, naming each.
+    fn no_denied_calls(&self, stage: &str) {
+        let log = self.log.lock().unwrap();
+        assert!(
+            log.denied.is_empty(),
+            "{stage}: calls denied by the deployed roles (moto, IAM enforced):\n{}",
+            log.denied.join("\n")
+        );
     }
 
     fn output(&self, name: &str) -> String {
@@ -393,10 +408,11 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
         "{resp}"
     );
 
-    // A poison message on the queue (sent with the transformer's role, the
-    // only one allowed to send).
-    d.sqs(&transformer, &queue_arn, "handler")
-        .await
+    d.no_denied_calls("transformer");
+
+    // A poison message on the queue, sent by the test (not recorded) with
+    // the transformer's role, the only one allowed to send.
+    aws_sdk_sqs::Client::new(&d.sdk(&transformer).await)
         .send_message()
         .queue_url(&queue_url)
         .message_body("{poison: not a normalised record")
@@ -412,11 +428,13 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
     let state = store::State {
         store: DynamoStore::new(d.ddb(&storer, &table_arn, "handler").await, &table),
     };
+    let mut received = 0;
     for _ in 0..20 {
         let (event, messages) = moto::receive_sqs_event(&esm_sqs, &queue_url).await;
         if messages.is_empty() {
             break;
         }
+        received += messages.len();
         let resp = store::handler(&state, lambda(event)).await.unwrap();
         let failed: Vec<String> = resp
             .batch_item_failures
@@ -427,17 +445,31 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
         moto::settle_sqs(&esm_sqs, &queue_url, &messages, &failed).await;
     }
 
+    d.no_denied_calls("event-storer");
+    // Three events (the duplicate record has the same de-duplication id, so
+    // SQS may drop it) and the poison message.
+    assert!(
+        received >= 4,
+        "the storer's mapping received {received} messages"
+    );
+
     // event-emitter, behind the stream event source mapping (with its
     // role): the new events, then a TTL removal of one of them.
     let mut reader =
         moto::StreamReader::with_client(d.streams(&emitter, &stream_arn).await, &stream_arn).await;
-    let stream: Vec<Value> = reader
-        .read()
-        .await
-        .into_iter()
+    let all = reader.read().await;
+    d.no_denied_calls("event-emitter's stream mapping");
+    let stream: Vec<Value> = all
+        .iter()
         .filter(|r| r["dynamodb"]["NewImage"]["kind"]["S"] == "event")
+        .cloned()
         .collect();
-    assert_eq!(stream.len(), 3, "three events stored once each");
+    assert_eq!(
+        stream.len(),
+        3,
+        "three events stored once each; the stream had {} records: {all:?}",
+        all.len()
+    );
     let state = emit::State {
         bus: EventBridgeBus::new(d.events(&emitter, &bus_arn).await, &bus),
         config: EmitConfig {
@@ -506,9 +538,12 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
     .await
     .unwrap();
     assert_eq!(resp.status_code, 404);
-    let resp = query::handler(&state, lambda(get(format!("/entities/{}", entity(2)), json!({}))))
-        .await
-        .unwrap();
+    let resp = query::handler(
+        &state,
+        lambda(get(format!("/entities/{}", entity(2)), json!({}))),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status_code, 200);
 
     // 1. Nothing was denied.
@@ -566,7 +601,10 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
             .insert(action.clone());
     }
     let recorded = serde_json::to_value(&recorded).unwrap();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../terraform/iam-calls.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../terraform/iam-calls.json"
+    );
     if std::env::var("TIDELINE_BLESS").as_deref() == Ok("1") {
         let mut text = serde_json::to_string_pretty(&recorded).unwrap();
         text.push('\n');

@@ -9,7 +9,8 @@
 use serde_json::Value;
 use std::fmt::Write;
 
-const BEGIN: &str = "<!-- iam-calls:begin (generated from terraform/iam-calls.json; do not edit) -->";
+const BEGIN: &str =
+    "<!-- iam-calls:begin (generated from terraform/iam-calls.json; do not edit) -->";
 const END: &str = "<!-- iam-calls:end -->";
 
 fn render(calls: &Value) -> String {
@@ -38,7 +39,10 @@ fn the_readme_table_is_generated_from_the_recorded_calls() {
             .unwrap();
     let readme_path = format!("{root}/README.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap();
-    let start = readme.find(BEGIN).expect("README lacks the iam-calls markers") + BEGIN.len();
+    let start = readme
+        .find(BEGIN)
+        .expect("README lacks the iam-calls markers")
+        + BEGIN.len();
     let end = readme.find(END).unwrap();
     let generated = format!("\n{}", render(&calls));
     if std::env::var("TIDELINE_BLESS").as_deref() == Ok("1") {

@@ -259,7 +259,11 @@ impl StderrTail {
         if let Some(task) = task {
             let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
         }
-        lock(&self.lines).iter().cloned().collect::<Vec<_>>().join(" | ")
+        lock(&self.lines)
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" | ")
     }
 }
 

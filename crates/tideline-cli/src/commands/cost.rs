@@ -188,15 +188,31 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Both bills as Markdown tables, the figures docs/cost.md shows.
-fn markdown(inputs: &CostInputs, bill: &cost::Bill, reference: &cost::Bill, reference_wru: u64) -> String {
+fn markdown(
+    inputs: &CostInputs,
+    bill: &cost::Bill,
+    reference: &cost::Bill,
+    reference_wru: u64,
+) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let table = |out: &mut String, b: &cost::Bill| {
-        let _ = writeln!(out, "| line | $/month | $ per million events |\n|---|--:|--:|");
+        let _ = writeln!(
+            out,
+            "| line | $/month | $ per million events |\n|---|--:|--:|"
+        );
         for l in &b.services {
-            let _ = writeln!(out, "| {} | {:.2} | {:.4} |", l.service, l.monthly_usd, l.per_million_usd);
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {:.4} |",
+                l.service, l.monthly_usd, l.per_million_usd
+            );
         }
-        let _ = writeln!(out, "| **total** | **{:.2}** | **{:.4}** |", b.monthly_usd, b.per_million_usd);
+        let _ = writeln!(
+            out,
+            "| **total** | **{:.2}** | **{:.4}** |",
+            b.monthly_usd, b.per_million_usd
+        );
     };
     let _ = writeln!(
         out,
