@@ -226,7 +226,7 @@ PY
        TIDELINE_DEPLOYED_OUTPUTS="$WORK/outputs.json" \
        TIDELINE_DEPLOYED_CREDENTIALS="$WORK/credentials.json" \
        cargo test -p tideline-lambdas --test deployed_roles -- --nocapture; then
-    echo "FAILED: a function's role does not allow a call its code makes"
+    echo "FAILED: the roles check (a denied call, a call the deployed policy does not allow, or a changed call list; see above)"
     FAILED=1
   fi
 fi

@@ -1,5 +1,5 @@
 """moto server for scripts/apply-terraform.sh, with moto's own stream event
-source mappings switched off.
+source mappings switched off, and rules' Lambda targets not delivered.
 
 Terraform creates the stream -> event-emitter mapping; moto keeps it and, on
 every write to the table, "invokes" the deployed function (the test fixture
@@ -9,12 +9,18 @@ must find the records on the stream: here the records are kept and nothing
 is dispatched. The mapping itself is still created, read and destroyed by
 Terraform as usual.
 
+moto 5.2 cannot deliver an EventBridge rule's event to a Lambda target (it
+raises NotImplementedError, and PutEvents answers 500): the consumer rule's
+Lambda target is skipped; the rule's other targets and the archive are
+delivered as usual.
+
 usage: moto_serve_apply.py -H 127.0.0.1 -p PORT
 """
 
 import sys
 
 from moto.dynamodb.models import table as ddb_table
+from moto.events import models as events_models
 from moto.server import main
 
 
@@ -31,6 +37,20 @@ def add_without_dispatch(self, old, new):
 
 
 ddb_table.StreamShard.add = add_without_dispatch
+
+_send_to_targets = events_models.Rule.send_to_targets
+
+
+def send_to_targets_but_lambda(self, *args, **kwargs):
+    targets = self.targets
+    self.targets = [t for t in targets if ":lambda:" not in t["Arn"]]
+    try:
+        return _send_to_targets(self, *args, **kwargs)
+    finally:
+        self.targets = targets
+
+
+events_models.Rule.send_to_targets = send_to_targets_but_lambda
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

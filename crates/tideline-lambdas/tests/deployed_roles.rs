@@ -25,7 +25,7 @@ use aws_lambda_events::dynamodb::Event as StreamEvent;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -90,9 +90,12 @@ impl Intercept for Recorder {
         "deployed-roles-recorder"
     }
 
-    fn read_before_execution(
+    // Not read_before_execution: a client's interceptors run that before
+    // the operation's configuration (its Metadata) is in the bag.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
@@ -106,36 +109,35 @@ impl Intercept for Recorder {
         Ok(())
     }
 
-    fn read_before_deserialization(
+    fn read_after_deserialization(
         &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        // moto answers a call the caller's policies do not allow with 403
-        // (AccessDenied); the code may treat it as a retryable failure, so it
-        // is caught here, not left to the handler's result.
-        let status = context.response().status().as_u16();
-        if status == 403 {
-            let op = cfg
-                .load::<Metadata>()
-                .map(|m| format!("{}:{}", m.service(), m.name()))
-                .unwrap_or_default();
-            let body = context
-                .response()
-                .body()
-                .bytes()
-                .map(|b| {
-                    String::from_utf8_lossy(b)
-                        .chars()
-                        .take(300)
-                        .collect::<String>()
-                })
-                .unwrap_or_default();
-            self.log.lock().unwrap().denied.push(format!(
-                "{} ({}): {op} on {} -> 403 {body}",
-                self.function, self.by, self.resource
-            ));
+        // moto answers a call the caller's policies do not allow with an
+        // AccessDenied error (400 or 403 by protocol); the code may treat it
+        // as a retryable failure, so it is caught here, not left to the
+        // handler's result.
+        if let Err(e) = context.output_or_error() {
+            let text = format!("{e:?}");
+            let denied = [
+                "AccessDenied",
+                "not authorized",
+                "InvalidClientTokenId",
+                "SignatureDoesNotMatch",
+            ];
+            if denied.iter().any(|d| text.contains(d)) {
+                let op = cfg
+                    .load::<Metadata>()
+                    .map(|m| format!("{}:{}", m.service(), m.name()))
+                    .unwrap_or_default();
+                let excerpt: String = text.chars().take(400).collect();
+                self.log.lock().unwrap().denied.push(format!(
+                    "{} ({}): {op} on {} -> {excerpt}",
+                    self.function, self.by, self.resource
+                ));
+            }
         }
         Ok(())
     }
@@ -361,6 +363,8 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
         );
         return;
     };
+    // The handlers' warnings say why a record failed (RUST_LOG filters).
+    tideline_aws::logging::init();
     let queue_url = d.output("queue_url");
     let queue_arn = d.arn_of("aws_sqs_queue", "url", &queue_url);
     let table = d.output("table_name");
@@ -482,6 +486,7 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
         emit::handler(&state, event)
     };
     let resp = serde_json::to_value(emitted(stream.clone()).await.unwrap()).unwrap();
+    d.no_denied_calls("event-emitter");
     assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
     let mut removal = stream[0].clone();
     removal["eventName"] = json!("REMOVE");
@@ -553,6 +558,15 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
         "calls denied by the deployed roles (moto, IAM enforced):\n{}",
         log.denied.join("\n")
     );
+
+    // Every function made calls, and each was recorded.
+    let callers: BTreeSet<&str> = log.calls.iter().map(|c| c.0.as_str()).collect();
+    for f in [&transformer, &storer, &emitter, &query_api] {
+        assert!(
+            callers.contains(f.as_str()),
+            "no call of {f} was recorded: {log:?}"
+        );
+    }
 
     // 2. Static: the deployed policy allows each call on its resource.
     let mut refused = Vec::new();
