@@ -172,6 +172,16 @@ EOF
 vars=(-var "lambda_zip_dir=$ROOT/terraform/tests/fixtures/lambda")
 for v in "${MOTO_SKIP_VARS[@]}"; do vars+=(-var "$v"); done
 tf() { terraform -chdir="$EXAMPLE" "$@"; }
+# TIDELINE_ROLES_TEST_BIN: a deployed_roles test binary built beforehand
+# (`cargo test -p tideline-lambdas --test deployed_roles --no-run`), so the
+# roles check need not wait for cargo while moto holds the deployment.
+roles_test() {
+  if [[ -n "${TIDELINE_ROLES_TEST_BIN:-}" ]]; then
+    (cd "$ROOT/crates/tideline-lambdas" && "$TIDELINE_ROLES_TEST_BIN" --nocapture)
+  else
+    cargo test -p tideline-lambdas --test deployed_roles -- --nocapture
+  fi
+}
 
 log "terraform init (provider from $MIRROR)"
 tf init -backend=false -no-color -lockfile=readonly >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log"; die "init failed"; }
@@ -225,7 +235,7 @@ PY
        TIDELINE_DEPLOYED_STATE="$WORK/state.json" \
        TIDELINE_DEPLOYED_OUTPUTS="$WORK/outputs.json" \
        TIDELINE_DEPLOYED_CREDENTIALS="$WORK/credentials.json" \
-       cargo test -p tideline-lambdas --test deployed_roles -- --nocapture; then
+       roles_test; then
     echo "FAILED: the roles check (a denied call, a call the deployed policy does not allow, or a changed call list; see above)"
     FAILED=1
   fi
