@@ -119,6 +119,9 @@ impl Intercept for Recorder {
         // AccessDenied error (400 or 403 by protocol); the code may treat it
         // as a retryable failure, so it is caught here, not left to the
         // handler's result.
+        // A 403 may come with no error code the SDK knows (moto's DynamoDB
+        // answers AccessDenied with an empty body): the status counts too.
+        let forbidden = context.response().status().as_u16() == 403;
         if let Err(e) = context.output_or_error() {
             let text = format!("{e:?}");
             let denied = [
@@ -127,7 +130,7 @@ impl Intercept for Recorder {
                 "InvalidClientTokenId",
                 "SignatureDoesNotMatch",
             ];
-            if denied.iter().any(|d| text.contains(d)) {
+            if forbidden || denied.iter().any(|d| text.contains(d)) {
                 let op = cfg
                     .load::<Metadata>()
                     .map(|m| format!("{}:{}", m.service(), m.name()))
