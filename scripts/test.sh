@@ -6,8 +6,9 @@
 #
 # It installs what the tests use: moto[server] into the project venv (.venv),
 # for the AWS adapter tests (they start moto on 127.0.0.1 themselves), and
-# python-hcl2 + checkov for the offline Terraform checks, and DuckDB for the
-# lake queries of docs/lake.md.
+# python-hcl2 + checkov for the offline Terraform checks, DuckDB for the
+# lake queries of docs/lake.md, and (scripts/apply-terraform.sh) moto with a
+# pinned botocore in .venv/apply for applying the Terraform example.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -34,4 +35,7 @@ if [ $# -eq 0 ]; then
 
   echo "== Terraform offline checks (python-hcl2, checkov, consistency with the code, fmt)"
   bash scripts/check-terraform.sh
+
+  echo "== terraform apply of examples/complete against moto, re-plan, roles under IAM enforcement, destroy"
+  bash scripts/apply-terraform.sh
 fi

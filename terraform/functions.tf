@@ -105,11 +105,15 @@ module "event_storer" {
       ]
     },
     {
-      # tideline-aws/src/store.rs: GetItem reads the head (consistent);
-      # TransactWriteItems of Puts only (head, events, markers) is
-      # authorized per item by PutItem; PutItem writes rejected records.
+      # tideline-aws/src/store.rs (the slot protocol of
+      # tideline-stages/src/store/slot.rs): Query reads an entity's latest
+      # event on the base table (consistent) before every append; GetItem
+      # reads a marker or slot; PutItem appends conditionally and writes
+      # rejected records; TransactWriteItems of Puts is authorized per item
+      # by PutItem. The operations the code makes are checked against this
+      # statement by scripts/apply-terraform.sh (moto, IAM enforced).
       sid       = "AppendEvents"
-      actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
       resources = [module.store.table_arn]
     },
     {
@@ -238,16 +242,12 @@ module "query_api" {
   policy_statements = [
     {
       # tideline-stages/src/query.rs through tideline-aws/src/store.rs:
-      # GetItem reads an entity's head, Query pages its history on the
-      # by-sequence index. Read-only.
-      sid       = "ReadHeads"
-      actions   = ["dynamodb:GetItem"]
+      # Query pages an entity's history and reads its latest event on the
+      # base table (the table has no index); GetItem reads single items.
+      # Read-only.
+      sid       = "ReadEvents"
+      actions   = ["dynamodb:GetItem", "dynamodb:Query"]
       resources = [module.store.table_arn]
-    },
-    {
-      sid       = "ReadHistories"
-      actions   = ["dynamodb:Query"]
-      resources = ["${module.store.table_arn}/index/by-sequence"]
     },
     {
       sid       = "DecryptEvents"

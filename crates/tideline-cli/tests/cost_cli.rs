@@ -150,3 +150,53 @@ fn defaults_match_the_terraform_module() {
         );
     }
 }
+
+/// Every figure table in docs/cost.md is the output of the command written
+/// above it (`<!-- tideline cost … -->` … `<!-- end tideline cost -->`), so
+/// the docs cannot drift from the model. `TIDELINE_BLESS=1` rewrites them.
+#[test]
+fn the_figures_in_docs_cost_md_are_the_tools_output() {
+    const OPEN: &str = "<!-- tideline cost ";
+    const CLOSE: &str = "<!-- end tideline cost -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cost.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    let mut blocks = 0;
+    let mut stale = Vec::new();
+    while let Some(start) = rest.find(OPEN) {
+        let header_end = start + rest[start..].find("-->").unwrap() + 3;
+        let args: Vec<&str> = rest[start + OPEN.len()..header_end - 3]
+            .split_whitespace()
+            .collect();
+        let end = header_end + rest[header_end..].find(CLOSE).unwrap();
+        let mut all = vec!["cost"];
+        all.extend_from_slice(&args);
+        all.push("--markdown");
+        let o = tideline(&all);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let generated = format!("\n{}", String::from_utf8(o.stdout).unwrap());
+        if rest[header_end..end] != generated {
+            stale.push(args.join(" "));
+        }
+        out.push_str(&rest[..header_end]);
+        out.push_str(&generated);
+        out.push_str(CLOSE);
+        rest = &rest[end + CLOSE.len()..];
+        blocks += 1;
+    }
+    out.push_str(rest);
+    assert!(blocks >= 2, "docs/cost.md has {blocks} generated blocks");
+    if std::env::var("TIDELINE_BLESS").as_deref() == Ok("1") {
+        std::fs::write(path, out).unwrap();
+        return;
+    }
+    assert!(
+        stale.is_empty(),
+        "docs/cost.md differs from `tideline cost … --markdown` for: {stale:?}; rerun with TIDELINE_BLESS=1"
+    );
+}

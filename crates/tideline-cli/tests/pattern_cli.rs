@@ -194,7 +194,7 @@ fn pattern_check_prints_a_one_line_summary_when_all_rules_are_valid() {
         r#"[
           {"name": "orders", "event_pattern": {"detail-type": ["OrderPlaced"]}, "target": {"type": "log", "path": "-"}},
           {"name": "hook", "event_pattern": {"detail": {"data": {"total": [{"numeric": [">", 100]}]}}}, "target": {"type": "webhook", "url": "https://example.invalid/x"}},
-          {"name": "fn", "event_pattern": {"source": ["tideline"]}, "target": {"type": "lambda", "command": ["target/debug/event-responder"], "env": {"A": "1"}}}
+          {"name": "fn", "event_pattern": {"source": ["tideline"]}, "target": {"type": "lambda", "command": ["target/debug/my-consumer"], "env": {"A": "1"}}}
         ]"#,
     )
     .unwrap();
@@ -245,4 +245,37 @@ fn pattern_check_json_and_a_log_target_in_a_missing_directory() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["rules"], "1 rule (1 log, 0 webhook, 0 lambda)");
+}
+
+#[test]
+fn pattern_check_refuses_a_lambda_target_missing_a_required_variable_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"name": "event-responder", "event_pattern": {"source": ["tideline"]},
+             "target": {"type": "lambda", "command": ["target/debug/event-responder"],
+                        "env": {"TIDELINE_CONSUMER_NAME": "event-responder"}}}]"#,
+    )
+    .unwrap();
+    let o = tideline(&["pattern", "check", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains(r#"rule 0 ("event-responder"): lambda target event-responder: env lacks TIDELINE_CHECKPOINT_TABLE, TIDELINE_READ_MODEL_TABLE"#),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_shipped_rules_files_pass_pattern_check() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    for file in [
+        "docs/examples/rules.json",
+        "terraform/examples/complete/rules.json",
+    ] {
+        let path = format!("{root}/{file}");
+        let o = tideline(&["pattern", "check", &path]);
+        assert_eq!(o.status.code(), Some(0), "{file}: {}", stderr(&o));
+    }
 }

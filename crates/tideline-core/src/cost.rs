@@ -46,7 +46,45 @@ pub mod price {
     pub const S3_PUT: f64 = 0.005 / 1000.0;
     /// CloudWatch Logs ingestion, per GB.
     pub const LOGS_GB: f64 = 0.50;
+    /// Lambda x86_64, per GB-second (the reference design's functions).
+    pub const LAMBDA_X86_GB_SECOND: f64 = 0.000_016_666_7;
+    /// EventBridge archive: events archived, per GB (archive processing).
+    pub const EVENTBRIDGE_ARCHIVE_GB: f64 = 0.10;
+    /// EventBridge archive storage, per GB-month.
+    pub const EVENTBRIDGE_ARCHIVE_STORAGE_GB_MONTH: f64 = 0.023;
+    /// X-Ray, per trace recorded.
+    pub const XRAY_TRACE: f64 = 5.00 / 1e6;
+    /// DynamoDB table storage (Standard class), per GB-month.
+    pub const DYNAMODB_STORAGE_GB_MONTH: f64 = 0.25;
+    /// DynamoDB continuous backups (point-in-time recovery), per GB-month.
+    pub const DYNAMODB_PITR_GB_MONTH: f64 = 0.20;
+    /// KMS customer managed key, per month.
+    pub const KMS_KEY_MONTH: f64 = 1.00;
+    /// KMS requests, per request ($0.03 per 10,000).
+    pub const KMS_REQUEST: f64 = 0.03 / 10_000.0;
+    /// CloudWatch standard-resolution metric alarm, per month.
+    pub const ALARM_MONTH: f64 = 0.10;
 }
+
+/// X-Ray's default sampling rule: the first request each second (the
+/// reservoir), then 5% of the rest; each sampled invocation is one trace.
+const XRAY_RESERVOIR_PER_SECOND: f64 = 1.0;
+const XRAY_RATE: f64 = 0.05;
+/// DynamoDB bills 100 bytes of overhead per item stored.
+const DYNAMODB_ITEM_OVERHEAD: usize = 100;
+/// The Lambda platform's own lines per invocation (START, END, REPORT with
+/// the X-Ray trace id), bytes.
+const PLATFORM_LOG_BYTES_PER_INVOCATION: f64 = 350.0;
+/// KMS data-key reuse: SQS (`kms_data_key_reuse_period_seconds` = 300),
+/// DynamoDB and CloudWatch Logs each ask KMS about once per 5 minutes per
+/// principal and resource; S3 uses a bucket key. Pairs in the default
+/// deployment: queue (transformer, storer), table (storer, emitter stream,
+/// query API), lake bucket (Firehose), the five encrypted log groups.
+const KMS_CALLERS: f64 = 11.0;
+const KMS_CALLS_PER_CALLER_PER_MONTH: f64 = SECONDS_PER_MONTH / 300.0;
+/// The reference design publishes on one SQS FIFO message group: SQS keeps
+/// one group in order at about 300 messages/s, its ceiling.
+pub const REFERENCE_MESSAGES_PER_SECOND_CAP: f64 = 300.0;
 
 const GB: f64 = 1e9;
 const KB64: usize = 64 * 1024;
@@ -62,6 +100,11 @@ pub enum Payload {
     /// Random text: deflating saves nothing (the worst case for the store).
     Random,
 }
+
+/// Alarms of the root module with its defaults (no consumer): counted in
+/// the applied example by scripts/apply-terraform.sh, which fails if they
+/// differ.
+pub const DEFAULT_ALARMS: f64 = 22.0;
 
 /// The deployment and workload the model prices. Defaults are the Terraform
 /// module's (`terraform/variables.tf`).
@@ -99,6 +142,17 @@ pub struct CostInputs {
     pub log_bytes_per_invocation: f64,
     /// Most events per bus entry (`TIDELINE_BUNDLE_MAX_EVENTS`); 1 = no bundling.
     pub bundle_max_events: f64,
+    /// Months of events the table holds: storage and point-in-time recovery
+    /// are billed on what is kept (each month kept adds its share).
+    pub retained_months: f64,
+    /// `archive_retention_days`: how long the bus archive keeps each event.
+    pub archive_retention_days: f64,
+    /// CloudWatch alarms the root module deploys with its defaults.
+    pub alarms: f64,
+    /// Memory of the reference design's Node.js functions, MB.
+    pub reference_memory_mb: f64,
+    /// Log bytes the reference design writes per record (one line each).
+    pub reference_log_bytes_per_record: f64,
 }
 
 impl Default for CostInputs {
@@ -120,6 +174,11 @@ impl Default for CostInputs {
             cpu_us_per_event: 20.0,
             log_bytes_per_invocation: 600.0,
             bundle_max_events: 1.0,
+            retained_months: 1.0,
+            archive_retention_days: 30.0,
+            alarms: DEFAULT_ALARMS,
+            reference_memory_mb: 1024.0,
+            reference_log_bytes_per_record: 250.0,
         }
     }
 }
@@ -308,29 +367,86 @@ impl Builder<'_> {
         });
     }
 
-    /// Lambda requests and GB-seconds of one function.
+    /// Lambda requests and GB-seconds of one function (arm64, the module's memory).
     fn lambda(&mut self, name: &str, invocations: f64, seconds_each: f64) {
-        let gb = self.inputs.memory_mb / 1024.0;
-        let monthly =
-            invocations * (price::LAMBDA_REQUEST + seconds_each * gb * price::LAMBDA_GB_SECOND);
+        let memory = self.inputs.memory_mb;
+        self.lambda_at(name, invocations, seconds_each, memory, false);
+    }
+
+    /// Lambda requests and GB-seconds at a memory size and architecture.
+    fn lambda_at(
+        &mut self,
+        name: &str,
+        invocations: f64,
+        seconds_each: f64,
+        memory_mb: f64,
+        x86: bool,
+    ) {
+        let gb = memory_mb / 1024.0;
+        let (gb_s, arch, price_text) = if x86 {
+            (price::LAMBDA_X86_GB_SECOND, "x86_64", "0.0000166667")
+        } else {
+            (price::LAMBDA_GB_SECOND, "arm64", "0.0000133334")
+        };
+        let monthly = invocations * (price::LAMBDA_REQUEST + seconds_each * gb * gb_s);
         self.line(
             &format!("Lambda {name}"),
             monthly,
             format!(
-                "{invocations:.0} invocations × ($0.20/M + {seconds_each:.3} s × {gb:.3} GB × $0.0000133334/GB-s)"
+                "{invocations:.0} invocations × ($0.20/M + {seconds_each:.3} s × {gb:.3} GB {arch} × ${price_text}/GB-s)"
             ),
         );
     }
 
-    /// CloudWatch Logs ingestion of every function's invocations.
-    fn logs(&mut self, invocations: f64) {
-        let per_invocation = self.inputs.log_bytes_per_invocation;
-        let log_gb = invocations * per_invocation / GB;
+    /// CloudWatch Logs ingestion: each invocation's lines (the platform's
+    /// START/END/REPORT and the code's) plus any per-record lines.
+    fn logs(&mut self, invocations: f64, per_invocation: f64, per_record: f64) {
+        let log_gb = (invocations * per_invocation + self.n * per_record) / GB;
         self.line(
             "CloudWatch Logs",
             log_gb * price::LOGS_GB,
-            format!("{log_gb:.4} GB ({per_invocation} B per invocation) × $0.50/GB"),
+            format!(
+                "{log_gb:.4} GB ({per_invocation:.0} B per invocation{}) × $0.50/GB",
+                if per_record > 0.0 {
+                    format!(" + {per_record:.0} B per record")
+                } else {
+                    String::new()
+                }
+            ),
         );
+    }
+
+    /// X-Ray active tracing on every function: the default sampling rule.
+    fn xray(&mut self, invocations: f64) {
+        let reservoir = (XRAY_RESERVOIR_PER_SECOND * SECONDS_PER_MONTH).min(invocations);
+        let traces = reservoir + XRAY_RATE * (invocations - reservoir).max(0.0);
+        self.line(
+            "X-Ray traces",
+            traces * price::XRAY_TRACE,
+            format!(
+                "{traces:.0} traces (1/s reservoir + 5% of the other {invocations:.0} invocations) × $5.00/M"
+            ),
+        );
+    }
+
+    /// DynamoDB storage of what the table keeps, and its point-in-time recovery.
+    fn table_storage(&mut self, bytes_per_event: f64, pitr: bool) {
+        let months = self.inputs.retained_months;
+        let gb = self.n * months * bytes_per_event / GB;
+        self.line(
+            "DynamoDB storage",
+            gb * price::DYNAMODB_STORAGE_GB_MONTH,
+            format!(
+                "{gb:.3} GB ({months} month(s) of events × {bytes_per_event:.0} B with item overhead) × $0.25/GB-month"
+            ),
+        );
+        if pitr {
+            self.line(
+                "DynamoDB point-in-time recovery",
+                gb * price::DYNAMODB_PITR_GB_MONTH,
+                format!("{gb:.3} GB × $0.20/GB-month"),
+            );
+        }
     }
 
     fn finish(self) -> Bill {
@@ -502,7 +618,42 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
             chunks(entry_bytes, KB64)
         ),
     );
-    b.logs(invocations + storer_invocations + emitter_invocations);
+    let all_invocations = invocations + storer_invocations + emitter_invocations;
+    b.logs(
+        all_invocations,
+        PLATFORM_LOG_BYTES_PER_INVOCATION + i.log_bytes_per_invocation,
+        0.0,
+    );
+    b.xray(all_invocations);
+    b.table_storage(
+        (units.event_item_bytes + units.marker_item_bytes + 2 * DYNAMODB_ITEM_OVERHEAD) as f64,
+        true,
+    );
+    // The archive keeps every entry the bus receives, as published.
+    let archived_gb = entries * entry_bytes / GB;
+    let stored_gb = archived_gb * i.archive_retention_days / 30.0;
+    b.line(
+        "EventBridge archive",
+        archived_gb * price::EVENTBRIDGE_ARCHIVE_GB
+            + stored_gb * price::EVENTBRIDGE_ARCHIVE_STORAGE_GB_MONTH,
+        format!(
+            "{archived_gb:.3} GB archived × $0.10/GB + {stored_gb:.3} GB kept ({} days) × $0.023/GB-month",
+            i.archive_retention_days
+        ),
+    );
+    let kms_requests = KMS_CALLERS * KMS_CALLS_PER_CALLER_PER_MONTH;
+    b.line(
+        "KMS customer key",
+        price::KMS_KEY_MONTH + kms_requests * price::KMS_REQUEST,
+        format!(
+            "$1.00 key + {kms_requests:.0} requests ({KMS_CALLERS} caller/resource pairs, one per 5-minute data-key period) × $0.03/10,000"
+        ),
+    );
+    b.line(
+        "CloudWatch alarms",
+        i.alarms * price::ALARM_MONTH,
+        format!("{} alarms × $0.10/month", i.alarms),
+    );
     Some((b.finish(), units))
 }
 
@@ -524,22 +675,29 @@ pub fn reference(inputs: &CostInputs) -> Option<(Bill, u64)> {
     let call = i.aws_call_ms / 1e3;
     let per_invocation = records_per_transformer_invocation(i);
     let invocations = (n / per_invocation).ceil();
-    b.lambda(
-        "transformer",
+    let memory = i.reference_memory_mb;
+    b.lambda_at(
+        "transformer (Node.js)",
         invocations,
         per_invocation * (call + 42.0 * cpu),
+        memory,
+        true,
     );
     let receive_requests = 2.0 * n / i.storer_batch_size;
     b.line(
         "SQS FIFO",
         (n * chunks(record.len() as f64, KB64) + receive_requests) * price::SQS_FIFO_REQUEST,
-        format!("{n:.0} SendMessage + {receive_requests:.0} receive and delete × $0.50/M"),
+        format!(
+            "{n:.0} SendMessage + {receive_requests:.0} receive and delete × $0.50/M (one message group: at most about {REFERENCE_MESSAGES_PER_SECOND_CAP:.0} messages/s)"
+        ),
     );
     let storer_invocations = (n / i.storer_batch_size).ceil();
-    b.lambda(
-        "event storer",
+    b.lambda_at(
+        "event storer (Node.js)",
         storer_invocations,
         i.storer_batch_size * (call + 2.1 * cpu),
+        memory,
+        true,
     );
     // One item per record: the record's attributes plus pk and a millisecond sk.
     let item_bytes = record.len() + "pk".len() + event.entity_id.as_str().len() + "sk".len() + 24;
@@ -550,10 +708,12 @@ pub fn reference(inputs: &CostInputs) -> Option<(Bill, u64)> {
         format!("{n:.0} PutItem × {wru} WRU ({item_bytes} B item) × $0.625/M"),
     );
     let emitter_invocations = (n / i.emitter_batch_size).ceil();
-    b.lambda(
-        "event emitter",
+    b.lambda_at(
+        "event emitter (Node.js)",
         emitter_invocations,
         i.emitter_batch_size * (call + 7.4 * cpu),
+        memory,
+        true,
     );
     let entry = bus_entry_bytes(&event) as f64;
     b.line(
@@ -561,7 +721,14 @@ pub fn reference(inputs: &CostInputs) -> Option<(Bill, u64)> {
         n * chunks(entry, KB64) * price::EVENTBRIDGE_EVENT,
         format!("{n:.0} PutEvents of one entry × $1.00/M"),
     );
-    b.logs(invocations + storer_invocations + emitter_invocations);
+    let all_invocations = invocations + storer_invocations + emitter_invocations;
+    b.logs(
+        all_invocations,
+        PLATFORM_LOG_BYTES_PER_INVOCATION,
+        3.0 * i.reference_log_bytes_per_record,
+    );
+    b.xray(all_invocations);
+    b.table_storage((item_bytes + DYNAMODB_ITEM_OVERHEAD) as f64, false);
     Some((b.finish(), wru))
 }
 

@@ -79,6 +79,53 @@ pub enum RulesError {
         /// The name.
         name: String,
     },
+    /// A Lambda target runs one of the project's binaries without a variable
+    /// its environment contract requires: it would exit on every event.
+    #[error(
+        "rule {index} ({name:?}): lambda target {binary}: env lacks {}, which {binary} requires (crates/tideline-lambdas/env-contract.json)",
+        missing.join(", ")
+    )]
+    Environment {
+        /// Position in the file.
+        index: usize,
+        /// Rule name.
+        name: String,
+        /// The binary's name in the contract.
+        binary: String,
+        /// The required variables the target's `env` does not set.
+        missing: Vec<String>,
+    },
+}
+
+/// The environment contract of the project's Lambda binaries, the file the
+/// Terraform checks and the config loaders are tested against.
+const ENV_CONTRACT: &str = include_str!("../../tideline-lambdas/env-contract.json");
+
+/// For a Lambda target that runs a binary named in the environment contract
+/// (by its file name, e.g. `target/debug/event-responder`), the contract's
+/// name and the required variables its `env` does not set; `None` when
+/// nothing is missing or the binary is not one of the project's. A binary
+/// reads its required variables at start and exits without them, so a rule
+/// that lacks one would dead-letter every event with little to say why.
+pub fn missing_environment(target: &TargetSpec) -> Option<(String, Vec<String>)> {
+    let TargetSpec::Lambda { command, env } = target else {
+        return None;
+    };
+    let program = command.first()?;
+    let binary = std::path::Path::new(program).file_name()?.to_str()?;
+    let contract: Value = serde_json::from_str(ENV_CONTRACT).ok()?;
+    let missing: Vec<String> = contract
+        .get(binary)?
+        .get("required")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        // The process inherits the host's environment too (tideline up passes
+        // it on), but a rules file must not depend on who starts it.
+        .filter(|var| !env.contains_key(*var))
+        .map(str::to_string)
+        .collect();
+    (!missing.is_empty()).then(|| (binary.to_string(), missing))
 }
 
 /// Parses and compiles a rules file.
@@ -102,6 +149,14 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RulesError> {
                     name: spec.name.clone(),
                     message: e.to_string(),
                 })?;
+            if let Some((binary, missing)) = missing_environment(&spec.target) {
+                return Err(RulesError::Environment {
+                    index,
+                    name: spec.name.clone(),
+                    binary,
+                    missing,
+                });
+            }
             Ok(Rule { spec, pattern })
         })
         .collect()
@@ -139,6 +194,39 @@ impl Router {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_env_contract_parses_and_names_event_responder() {
+        let contract: Value = serde_json::from_str(ENV_CONTRACT).unwrap();
+        assert!(contract["event-responder"]["required"].is_array());
+    }
+
+    #[test]
+    fn a_lambda_target_missing_a_required_variable_is_refused_naming_it() {
+        let rules = |env: Value| {
+            json!([{"name": "r", "event_pattern": {"source": ["tideline"]},
+                "target": {"type": "lambda", "command": ["target/debug/event-responder"], "env": env}}])
+            .to_string()
+        };
+        let err = parse_rules(&rules(json!({"TIDELINE_CONSUMER_NAME": "c"}))).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("TIDELINE_CHECKPOINT_TABLE, TIDELINE_READ_MODEL_TABLE")
+                && text.contains("event-responder")
+                && text.contains("rule 0 (\"r\")"),
+            "{text}"
+        );
+        parse_rules(&rules(json!({
+            "TIDELINE_CONSUMER_NAME": "c",
+            "TIDELINE_CHECKPOINT_TABLE": "sqlite:c.db",
+            "TIDELINE_READ_MODEL_TABLE": "read_model"
+        })))
+        .unwrap();
+        // A binary the contract does not name is the user's business.
+        let other = json!([{"name": "r", "event_pattern": {"source": ["tideline"]},
+            "target": {"type": "lambda", "command": ["./my-consumer"]}}]);
+        parse_rules(&other.to_string()).unwrap();
+    }
 
     #[test]
     fn rules_file_parses_and_routes() {

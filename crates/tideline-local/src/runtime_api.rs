@@ -216,6 +216,55 @@ struct Instance {
     child: Child,
     state: Arc<ApiState>,
     server: JoinHandle<()>,
+    /// The process's last stderr lines (it is also copied to ours).
+    stderr: StderrTail,
+}
+
+/// How many of a target's last stderr lines a failure reason carries: enough
+/// for a configuration error and its context, short enough for a dead letter.
+const STDERR_TAIL_LINES: usize = 5;
+
+/// The last lines a target process wrote to stderr. A process that exits
+/// before answering says why only there (a missing variable, a panic), so
+/// the dead-letter reason carries them.
+#[derive(Clone, Default)]
+struct StderrTail {
+    lines: Arc<Mutex<std::collections::VecDeque<String>>>,
+    reader: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl StderrTail {
+    /// Copies the child's stderr to ours line by line, keeping the last lines.
+    fn follow(&self, rule: String, stderr: tokio::process::ChildStderr) {
+        use tokio::io::AsyncBufReadExt;
+        let lines = self.lines.clone();
+        let task = tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                eprintln!("[{rule}] {line}");
+                let mut kept = lock(&lines);
+                if kept.len() == STDERR_TAIL_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
+            }
+        });
+        *lock(&self.reader) = Some(task);
+    }
+
+    /// The kept lines, once the exited process's stderr is read to its end
+    /// (bounded: a grandchild may hold the pipe open).
+    async fn after_exit(&self) -> String {
+        let task = lock(&self.reader).take();
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+        }
+        lock(&self.lines)
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
 }
 
 impl Instance {
@@ -365,19 +414,25 @@ impl LambdaTarget {
             .env("_HANDLER", "bootstrap")
             .envs(&self.env)
             .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let child = match command.spawn() {
+        let mut child = match command.spawn() {
             Ok(c) => c,
             Err(e) => {
                 server.abort();
                 return Err(format!("cannot start {}: {e}", self.program.display()));
             }
         };
+        let stderr = StderrTail::default();
+        if let Some(pipe) = child.stderr.take() {
+            stderr.follow(self.name.clone(), pipe);
+        }
         info!(rule = %self.name, pid = child.id(), runtime_api = %addr, "lambda target started");
         Ok(Instance {
             child,
             state,
             server,
+            stderr,
         })
     }
 
@@ -450,15 +505,21 @@ impl LambdaTarget {
                 "the runtime API dropped the invocation".into(),
             )),
             Ended::Exited(status) => {
+                let tail = instance.stderr.after_exit().await;
                 self.instance = None;
                 let status = match status {
                     Ok(s) => s.to_string(),
                     Err(e) => e.to_string(),
                 };
-                Err(Failure::Failed(match init_error {
+                let mut reason = match init_error {
                     Some(e) => format!("process exited ({status}) after init error: {e}"),
                     None => format!("process exited ({status}) during the invocation"),
-                }))
+                };
+                if !tail.is_empty() {
+                    reason.push_str("; last stderr lines: ");
+                    reason.push_str(&tail);
+                }
+                Err(Failure::Failed(reason))
             }
             Ended::TimedOut => {
                 self.stop().await;

@@ -109,7 +109,7 @@ async fn a_lambda_process_that_crashes_is_restarted_then_the_event_is_dead_lette
         c.rules = rules(json!([{
             "name": "crasher",
             "event_pattern": {"detail-type": ["Boom"]},
-            "target": {"type": "lambda", "command": ["sh", "-c", "exit 3"]},
+            "target": {"type": "lambda", "command": ["sh", "-c", "echo 'early line' >&2; echo 'TIDELINE_X is not set' >&2; exit 3"]},
         }]));
         c.retry = RetryPolicy::fast(3);
     })
@@ -126,7 +126,10 @@ async fn a_lambda_process_that_crashes_is_restarted_then_the_event_is_dead_lette
     assert_eq!(dead[0].event["detail-type"], "Boom");
     assert_eq!(dead[0].attempts, 3);
     assert!(
-        dead[0].reason.contains("process exited") && dead[0].reason.contains('3'),
+        dead[0].reason.contains("process exited")
+            && dead[0].reason.contains('3')
+            // Why it exited is only on its stderr: the reason carries the last lines.
+            && dead[0].reason.contains("early line | TIDELINE_X is not set"),
         "reason: {}",
         dead[0].reason
     );

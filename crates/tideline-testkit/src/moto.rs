@@ -461,7 +461,11 @@ pub struct StreamReader {
 impl StreamReader {
     /// A reader at the trim horizon of every shard of the stream `arn`.
     pub async fn new(sdk: &SdkConfig, arn: &str) -> Self {
-        let client = aws_sdk_dynamodbstreams::Client::new(sdk);
+        Self::with_client(aws_sdk_dynamodbstreams::Client::new(sdk), arn).await
+    }
+
+    /// The same with a given client (a function's role, an interceptor).
+    pub async fn with_client(client: aws_sdk_dynamodbstreams::Client, arn: &str) -> Self {
         let desc = client
             .describe_stream()
             .stream_arn(arn)

@@ -107,6 +107,11 @@ resource "aws_s3_bucket_logging" "lake" {
   bucket        = aws_s3_bucket.lake.id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "s3/${local.bucket_name}/"
+
+  # S3 checks at PutBucketLogging that the target bucket lets the logging
+  # service write (InvalidTargetBucketForLogging otherwise): the policy and
+  # the ownership setting must exist first, or the first apply fails.
+  depends_on = [aws_s3_bucket_policy.access_logs, aws_s3_bucket_ownership_controls.access_logs]
 }
 
 resource "aws_s3_bucket_notification" "lake" {
@@ -279,6 +284,21 @@ resource "aws_s3_bucket_policy" "access_logs" {
 
 # ------------------------------------------------------------- Firehose
 
+locals {
+  # Firehose's defaults for a Lambda processor (firehose/latest/APIReference
+  # ProcessorParameter); see the processor below for why they matter.
+  processor_parameter_defaults = {
+    NumberOfRetries         = "3"
+    BufferSizeInMBs         = "1"
+    BufferIntervalInSeconds = "60"
+  }
+  processor_parameters = {
+    NumberOfRetries         = "3"
+    BufferSizeInMBs         = tostring(var.processor_buffer_size_mb)
+    BufferIntervalInSeconds = tostring(var.processor_buffer_interval_seconds)
+  }
+}
+
 resource "aws_cloudwatch_log_group" "firehose" {
   name              = "/aws/kinesisfirehose/${var.name}"
   retention_in_days = var.log_retention_days
@@ -408,21 +428,21 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
           parameter_value = "${var.transformer_function_arn}:$LATEST"
         }
 
-        parameters {
-          # Firehose retries a failed invocation; records that still fail go
-          # to the processing-failed/ prefix.
-          parameter_name  = "NumberOfRetries"
-          parameter_value = "3"
-        }
-
-        parameters {
-          parameter_name  = "BufferSizeInMBs"
-          parameter_value = tostring(var.processor_buffer_size_mb)
-        }
-
-        parameters {
-          parameter_name  = "BufferIntervalInSeconds"
-          parameter_value = tostring(var.processor_buffer_interval_seconds)
+        # Only parameters that differ from Firehose's defaults for a Lambda
+        # processor (NumberOfRetries 3, BufferSizeInMBs 1,
+        # BufferIntervalInSeconds 60). The provider drops default-valued
+        # parameters when it reads the stream back, so setting one would show
+        # a change on every plan after apply. With the default of 3 retries,
+        # records that still fail go to the processing-failed/ prefix.
+        dynamic "parameters" {
+          for_each = {
+            for name, value in local.processor_parameters : name => value
+            if value != local.processor_parameter_defaults[name]
+          }
+          content {
+            parameter_name  = parameters.key
+            parameter_value = parameters.value
+          }
         }
       }
     }

@@ -59,9 +59,15 @@ pub struct CostArgs {
     /// Most events per bus entry (Terraform `bundle_max_events`); 1 = no bundling.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub bundle_max_events: u32,
+    /// Months of events the table keeps (storage and point-in-time recovery).
+    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    pub retained_months: f64,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Print Markdown tables (what docs/cost.md shows; a test compares them).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 fn positive(s: &str) -> Result<f64, String> {
@@ -89,6 +95,7 @@ impl CostArgs {
             event_types: self.event_types,
             aws_call_ms: self.aws_call_ms,
             bundle_max_events: f64::from(self.bundle_max_events),
+            retained_months: self.retained_months,
             ..CostInputs::default()
         }
     }
@@ -127,6 +134,10 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
         let text =
             serde_json::to_string_pretty(&out).map_err(|e| CliError::failed("writing JSON", e))?;
         emit(&format!("{text}\n"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.markdown {
+        emit(&markdown(&inputs, &bill, &reference, reference_wru));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -174,6 +185,53 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
     );
     emit(&out);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Both bills as Markdown tables, the figures docs/cost.md shows.
+fn markdown(
+    inputs: &CostInputs,
+    bill: &cost::Bill,
+    reference: &cost::Bill,
+    reference_wru: u64,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let table = |out: &mut String, b: &cost::Bill| {
+        let _ = writeln!(
+            out,
+            "| line | $/month | $ per million events |\n|---|--:|--:|"
+        );
+        for l in &b.services {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {:.4} |",
+                l.service, l.monthly_usd, l.per_million_usd
+            );
+        }
+        let _ = writeln!(
+            out,
+            "| **total** | **{:.2}** | **{:.4}** |",
+            b.monthly_usd, b.per_million_usd
+        );
+    };
+    let _ = writeln!(
+        out,
+        "Tideline, {:.0} events/month of {} B ({:?} payload), {} month(s) of events kept:\n",
+        inputs.events_per_month, inputs.record_bytes, inputs.payload, inputs.retained_months
+    );
+    table(&mut out, bill);
+    let _ = writeln!(
+        out,
+        "\nReference design (Node.js on x86_64 at {} MB; one SendMessage on one message group, one PutItem of {reference_wru} WRU, one PutEvents per record):\n",
+        inputs.reference_memory_mb
+    );
+    table(&mut out, reference);
+    let _ = writeln!(
+        out,
+        "\nTideline / reference: {:.2}×",
+        bill.per_million_usd / reference.per_million_usd
+    );
+    out
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

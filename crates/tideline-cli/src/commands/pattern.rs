@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tideline_core::route::{RuleSpec, TargetSpec, parse_rules};
+use tideline_core::route::{RuleSpec, TargetSpec, missing_environment, parse_rules};
 use tideline_pattern::Pattern;
 
 /// Flags of `tideline pattern`.
@@ -196,7 +196,14 @@ pub fn check(text: &str) -> Result<String, Vec<String>> {
             TargetSpec::Lambda { command, .. } if command.first().is_none_or(String::is_empty) => {
                 problems.push(format!("{label}: lambda target: command is empty"));
             }
-            TargetSpec::Lambda { .. } => lambda += 1,
+            TargetSpec::Lambda { .. } => match missing_environment(&spec.target) {
+                // The same refusal `tideline up` makes (parse_rules).
+                Some((binary, missing)) => problems.push(format!(
+                    "{label}: lambda target {binary}: env lacks {}, which {binary} requires (crates/tideline-lambdas/env-contract.json)",
+                    missing.join(", ")
+                )),
+                None => lambda += 1,
+            },
         }
     }
     if problems.is_empty() {
