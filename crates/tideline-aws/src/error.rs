@@ -28,6 +28,19 @@ pub const RETRYABLE_CODES: &[&str] = &[
     "TransactionConflict",
     // SQS SendMessageBatch per-entry codes that are the service's fault.
     "AWS.SimpleQueueService.RequestThrottled",
+    // The deployment's fault, not the record's: a role missing a grant, a
+    // table or key missing or disabled. Retried, the message goes back to its
+    // queue and, once an operator fixes the deployment, through; classed
+    // permanent it would reject valid records (seen applying the Terraform
+    // with a grant dropped).
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "ResourceNotFoundException",
+    "KMSAccessDeniedException",
+    "KMSDisabledException",
+    "KMSInvalidStateException",
+    "KMSNotFoundException",
 ];
 
 /// Whether an error code is retryable.
@@ -115,6 +128,25 @@ pub use tideline_core::DisplayChain;
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_deployment_fault_is_retried_not_blamed_on_the_record() {
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        use aws_sdk_dynamodb::operation::query::QueryError;
+        use aws_smithy_types::body::SdkBody;
+        let raw = aws_sdk_dynamodb::config::http::HttpResponse::new(
+            400.try_into().unwrap(),
+            SdkBody::empty(),
+        );
+        let denied = QueryError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to perform: dynamodb:Query")
+                .build(),
+        );
+        let e = classify("dynamodb", "Query", SdkError::service_error(denied, raw));
+        assert_eq!(e.class, tideline_core::ErrorClass::Retryable, "{e}");
+    }
 
     #[test]
     fn the_sdk_error_is_the_source() {
