@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tideline_testkit::fixtures::{ProducerRecord, put_record_batch_body, record};
 use tideline_testkit::local::history;
-use tideline_testkit::local::{ServerProcess, free_port};
+use tideline_testkit::local::{ServerProcess, free_port, wait_healthy};
 
 const ENTITIES: usize = 40;
 const BATCHES: usize = 30;
@@ -30,19 +30,6 @@ fn spawn(data: &std::path::Path, rules: &std::path::Path, port: u16) -> ServerPr
         .spawn()
         .map(ServerProcess)
         .unwrap()
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("tideline up did not become healthy");
 }
 
 fn batch_body(b: usize) -> String {

@@ -9,20 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tideline_testkit::fixtures::{put_record_batch_body, record};
 use tideline_testkit::local::history;
-use tideline_testkit::local::{ServerProcess, free_port};
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("tideline up did not become healthy");
-}
+use tideline_testkit::local::{ServerProcess, free_port, wait_healthy};
 
 async fn put(client: &reqwest::Client, base: &str, entity: &str, id: &str) {
     let body = put_record_batch_body(&[record(entity, "Posted").id(id).data(json!({"n": 1}))]);

@@ -323,3 +323,17 @@ impl Drop for ServerProcess {
         let _ = self.0.wait();
     }
 }
+
+/// Waits until a `tideline up` at `base` answers `/health`, for up to 30 s.
+pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/health")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("tideline up at {base} did not become healthy within 30 s");
+}
