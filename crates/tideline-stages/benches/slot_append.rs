@@ -18,6 +18,16 @@ fn event(id: usize) -> NewEvent {
     normalize_record(&IngestConfig::default(), rec.as_bytes(), chrono::Utc::now()).unwrap()
 }
 
+/// Appends each event, one per call, as the storer does.
+async fn append_each(store: &SlotStore<MemoryItemTable>, entity: &EntityId, events: &[NewEvent]) {
+    for e in events {
+        store
+            .append(entity, vec![e.clone()], ExpectedSeq::Any)
+            .await
+            .unwrap();
+    }
+}
+
 fn appends(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -32,40 +42,15 @@ fn appends(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter_batched(
                 || SlotStore::new(MemoryItemTable::default(), "memory").with_ttl(ttl),
-                |store| {
-                    rt.block_on(async {
-                        for e in &events {
-                            store
-                                .append(&entity, vec![e.clone()], ExpectedSeq::Any)
-                                .await
-                                .unwrap();
-                        }
-                    })
-                },
+                |store| rt.block_on(append_each(&store, &entity, &events)),
                 BatchSize::SmallInput,
             )
         });
     }
     g.bench_function("100_duplicates", |b| {
         let store = SlotStore::new(MemoryItemTable::default(), "memory");
-        rt.block_on(async {
-            for e in &events {
-                store
-                    .append(&entity, vec![e.clone()], ExpectedSeq::Any)
-                    .await
-                    .unwrap();
-            }
-        });
-        b.iter(|| {
-            rt.block_on(async {
-                for e in &events {
-                    store
-                        .append(&entity, vec![e.clone()], ExpectedSeq::Any)
-                        .await
-                        .unwrap();
-                }
-            })
-        })
+        rt.block_on(append_each(&store, &entity, &events));
+        b.iter(|| rt.block_on(append_each(&store, &entity, &events)))
     });
     g.finish();
 }
