@@ -557,6 +557,10 @@ impl<T: ItemTable> SlotStore<T> {
             return Ok(MarkerState::Stored(None));
         };
         match self.table.get(entity.as_str(), &event_sk).await? {
+            // Without a retention no head follows the events: nothing needs the item.
+            Some(event) if holds_event(&event, event_id) && self.ttl.is_none() => {
+                Ok(MarkerState::Stored(None))
+            }
             Some(event) if holds_event(&event, event_id) => {
                 let stored = decode_event(lookup(&event))
                     .map_err(|e| self.decode_err("event", entity, e))?;
@@ -883,7 +887,8 @@ impl<T: ItemTable> SlotStore<T> {
 
 enum MarkerState {
     Absent,
-    /// The event is stored; its item, unless the transactional design wrote it.
+    /// The event is stored; its item when a retention needs it to repair the
+    /// head (and this design, not the transactional one, wrote it).
     Stored(Option<Box<StoredEvent>>),
     Intent(Marker),
 }
