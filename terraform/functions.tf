@@ -34,8 +34,9 @@ module "transformer" {
     TIDELINE_FIELD_MAP         = var.transformer_field_map
     # scripts/build-lambdas.sh packs schemas/ into the transformer's zip, which
     # Lambda unpacks under /var/task.
-    TIDELINE_SCHEMA_REGISTRY = var.transformer_schema_registry == null ? null : "/var/task/${var.transformer_schema_registry}"
-    RUST_LOG                 = var.rust_log
+    TIDELINE_SCHEMA_REGISTRY      = var.transformer_schema_registry == null ? null : "/var/task/${var.transformer_schema_registry}"
+    TIDELINE_MAX_CONCURRENT_SENDS = tostring(var.transformer_max_concurrent_sends)
+    RUST_LOG                      = var.rust_log
   }
 
   policy_statements = [
@@ -80,9 +81,10 @@ module "event_storer" {
   }
 
   optional_environment = {
-    TIDELINE_EVENT_TTL_DAYS    = var.event_ttl_days == null ? null : tostring(var.event_ttl_days)
-    TIDELINE_REJECTED_TTL_DAYS = var.rejected_ttl_days == null ? null : tostring(var.rejected_ttl_days)
-    RUST_LOG                   = var.rust_log
+    TIDELINE_EVENT_TTL_DAYS          = var.event_ttl_days == null ? null : tostring(var.event_ttl_days)
+    TIDELINE_REJECTED_TTL_DAYS       = var.rejected_ttl_days == null ? null : tostring(var.rejected_ttl_days)
+    TIDELINE_MAX_CONCURRENT_ENTITIES = tostring(var.storer_max_concurrent_entities)
+    RUST_LOG                         = var.rust_log
   }
 
   policy_statements = [

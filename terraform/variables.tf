@@ -118,6 +118,16 @@ variable "transformer" {
   }
 }
 
+variable "transformer_max_concurrent_sends" {
+  description = "TIDELINE_MAX_CONCURRENT_SENDS: most SendMessageBatch calls one transformer invocation has in flight; calls in flight never carry the same entity (decision 0020). Lower it to stay under a standard FIFO queue's 300 calls/s."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.transformer_max_concurrent_sends >= 1 && var.transformer_max_concurrent_sends <= 50
+    error_message = "transformer_max_concurrent_sends must be between 1 and 50."
+  }
+}
+
 variable "transformer_max_record_bytes" {
   description = "TIDELINE_MAX_RECORD_BYTES: largest record the transformer accepts; null keeps the code's default."
   type        = number
@@ -333,6 +343,16 @@ variable "storer_batch_size" {
   validation {
     condition     = var.storer_batch_size >= 1 && var.storer_batch_size <= 10
     error_message = "storer_batch_size must be between 1 and 10: a FIFO event source mapping takes at most 10."
+  }
+}
+
+variable "storer_max_concurrent_entities" {
+  description = "TIDELINE_MAX_CONCURRENT_ENTITIES: most entities of a queue batch one storer invocation appends at once; each entity's messages stay one after another (decision 0020). 10 appends every entity of a full batch at once."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.storer_max_concurrent_entities >= 1 && var.storer_max_concurrent_entities <= 10
+    error_message = "storer_max_concurrent_entities must be between 1 and 10 (a FIFO batch holds at most 10 messages)."
   }
 }
 

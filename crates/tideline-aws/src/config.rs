@@ -40,6 +40,19 @@ pub const FIELD_MAP: &str = "TIDELINE_FIELD_MAP";
 pub const SCHEMA_REGISTRY: &str = "TIDELINE_SCHEMA_REGISTRY";
 /// Retention of event items in days, written as the TTL attribute (event-storer); optional.
 pub const EVENT_TTL_DAYS: &str = "TIDELINE_EVENT_TTL_DAYS";
+/// Most `SendMessageBatch` calls the transformer has in flight at once
+/// (transformer); optional, default [`DEFAULT_MAX_CONCURRENT_SENDS`]. Calls in
+/// flight together never carry the same entity (decision 0020).
+pub const MAX_CONCURRENT_SENDS: &str = "TIDELINE_MAX_CONCURRENT_SENDS";
+/// Most entities of a queue batch the storer appends at once (event-storer);
+/// optional, default [`DEFAULT_MAX_CONCURRENT_ENTITIES`]. Each entity's
+/// messages stay one after another (decision 0020).
+pub const MAX_CONCURRENT_ENTITIES: &str = "TIDELINE_MAX_CONCURRENT_ENTITIES";
+/// A FIFO queue's Lambda batch holds at most 10 messages, so 10 appends every
+/// entity of a batch at once.
+pub const DEFAULT_MAX_CONCURRENT_ENTITIES: usize = 10;
+/// The transform stage's default, also local mode's.
+pub use tideline_stages::transform::DEFAULT_MAX_CONCURRENT_SENDS;
 /// Log filter, read by [`crate::logging::init`]; optional everywhere.
 pub const RUST_LOG: &str = "RUST_LOG";
 
@@ -105,6 +118,17 @@ where
         .transpose()
 }
 
+/// A count that must be at least 1, when set.
+fn at_least_one(env: &impl Env, variable: &'static str) -> Result<Option<usize>, ConfigError> {
+    match parse::<usize>(env, variable)? {
+        Some(0) => Err(ConfigError::Invalid {
+            variable,
+            reason: "must be at least 1".into(),
+        }),
+        n => Ok(n),
+    }
+}
+
 /// `transformer`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransformerConfig {
@@ -115,6 +139,8 @@ pub struct TransformerConfig {
     /// `TIDELINE_SCHEMA_REGISTRY`: the registry file whose schemas `data`
     /// must match (loaded by the binary, which sets `ingest.data_validator`).
     pub schema_registry: Option<std::path::PathBuf>,
+    /// `TIDELINE_MAX_CONCURRENT_SENDS`.
+    pub max_concurrent_sends: usize,
 }
 
 impl TransformerConfig {
@@ -161,6 +187,8 @@ impl TransformerConfig {
             queue_url,
             ingest,
             schema_registry,
+            max_concurrent_sends: at_least_one(env, MAX_CONCURRENT_SENDS)?
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_SENDS),
         })
     }
 }
@@ -174,6 +202,8 @@ pub struct StorerConfig {
     pub ttl_days: Option<u32>,
     /// Retention of rejected records; the events' when unset.
     pub rejected_ttl_days: Option<u32>,
+    /// `TIDELINE_MAX_CONCURRENT_ENTITIES`.
+    pub max_concurrent_entities: usize,
 }
 
 impl StorerConfig {
@@ -183,6 +213,8 @@ impl StorerConfig {
             table_name: required(env, TABLE_NAME)?,
             ttl_days: parse::<u32>(env, EVENT_TTL_DAYS)?.filter(|d| *d > 0),
             rejected_ttl_days: parse::<u32>(env, REJECTED_TTL_DAYS)?.filter(|d| *d > 0),
+            max_concurrent_entities: at_least_one(env, MAX_CONCURRENT_ENTITIES)?
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_ENTITIES),
         })
     }
 

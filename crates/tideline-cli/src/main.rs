@@ -45,6 +45,8 @@ enum Command {
     Reingest(commands::reingest::ReingestArgs),
     /// What a deployment costs on AWS per month and per million events, per service, next to the reference design.
     Cost(commands::cost::CostArgs),
+    /// What a deployment needs to sustain a rate (concurrency, FIFO mode, partitions, shards, PutEvents, Firehose, latency), and which limit binds first.
+    Capacity(commands::capacity::CapacityArgs),
     /// Event schemas: `check FILE` validates a sample record, `list` lists types and versions.
     Schema(commands::schema::SchemaArgs),
 }
@@ -158,6 +160,7 @@ async fn main() -> ExitCode {
         Command::Consumer(args) => commands::consumer::run(args).await,
         Command::Reingest(args) => commands::reingest::run(args).await,
         Command::Cost(args) => commands::cost::run(args),
+        Command::Capacity(args) => commands::capacity::run(args),
         Command::Schema(args) => commands::schema::run(args),
     };
     match result {

@@ -27,6 +27,7 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod capacity;
 pub mod cost;
 pub mod data_validator;
 pub mod envelope;

@@ -101,6 +101,12 @@ pub struct CallPlan<'a> {
     pub groups: Option<&'a [&'a str]>,
     /// What a permanent failure does to the rest.
     pub on_permanent: OnPermanent,
+    /// Calls one round may have in flight at once (at least 1). With
+    /// groups, a round carries at most one entry per group, the group's
+    /// earliest pending one, so no two calls in flight carry the same group
+    /// and each group's order holds whatever order the calls complete in.
+    /// Without groups, more than one only suits entries that stand alone.
+    pub max_concurrent_calls: usize,
 }
 
 impl CallPlan<'_> {
@@ -112,7 +118,31 @@ impl CallPlan<'_> {
             max_bytes: None,
             groups: None,
             on_permanent,
+            max_concurrent_calls: 1,
         }
+    }
+
+    /// The calls of the next round, to be made concurrently: up to
+    /// [`Self::max_concurrent_calls`] calls, each as [`Self::next_call`]
+    /// plans it, over the pending entries that may be in flight together
+    /// (with groups, each group's earliest pending entry).
+    fn next_round(&self, pending: &[usize]) -> Vec<Vec<usize>> {
+        let max_calls = self.max_concurrent_calls.max(1);
+        if max_calls == 1 {
+            return vec![self.next_call(pending)];
+        }
+        let mut rest: Vec<usize> = pending.to_vec();
+        if let Some(groups) = self.groups {
+            let mut seen = std::collections::HashSet::new();
+            rest.retain(|&i| seen.insert(groups.get(i)));
+        }
+        let mut calls = Vec::new();
+        while calls.len() < max_calls && !rest.is_empty() {
+            let call = self.next_call(&rest);
+            rest.retain(|i| !call.contains(i));
+            calls.push(call);
+        }
+        calls
     }
 
     /// The next call: pending entries in order, at most one per group, within
@@ -342,59 +372,67 @@ where
     // Rounds in a row that had a retryable failure: the backoff's exponent.
     let mut failing_rounds = 0;
     while !s.pending.is_empty() {
-        let sent = plan.next_call(&s.pending);
-        s.out.calls += 1;
-        let number = s.out.calls;
-        for &i in &sent {
-            if s.attempts[i] > 0 {
-                s.out.resent += 1;
+        let round = plan.next_round(&s.pending);
+        let mut numbers = Vec::with_capacity(round.len());
+        for sent in &round {
+            s.out.calls += 1;
+            numbers.push(s.out.calls);
+            for &i in sent {
+                if s.attempts[i] > 0 {
+                    s.out.resent += 1;
+                }
+                s.attempts[i] += 1;
             }
-            s.attempts[i] += 1;
         }
-        let answer = call(&sent).await;
+        // The round's calls are in flight together; their answers are
+        // handled in call order, so what the loop decides does not depend
+        // on which call returned first.
+        let answers = futures::future::join_all(round.iter().map(|sent| call(sent))).await;
         let mut retry_later = false;
         let mut permanent = false;
-        match answer {
-            Ok(results) if results.len() == sent.len() => {
-                for (&i, result) in sent.iter().zip(results) {
-                    match result {
-                        Ok(()) => s.accept(i, number),
-                        Err(e) if e.class() == ErrorClass::Permanent => {
-                            permanent = true;
-                            s.give_up(plan, i, Why::Entry(e), false);
-                        }
-                        Err(e) => {
-                            retry_later = true;
-                            s.failed_for_now(plan, max_attempts, i, Why::Entry(e));
+        for ((sent, number), answer) in round.iter().zip(numbers).zip(answers) {
+            match answer {
+                Ok(results) if results.len() == sent.len() => {
+                    for (&i, result) in sent.iter().zip(results) {
+                        match result {
+                            Ok(()) => s.accept(i, number),
+                            Err(e) if e.class() == ErrorClass::Permanent => {
+                                permanent = true;
+                                s.give_up(plan, i, Why::Entry(e), false);
+                            }
+                            Err(e) => {
+                                retry_later = true;
+                                s.failed_for_now(plan, max_attempts, i, Why::Entry(e));
+                            }
                         }
                     }
                 }
-            }
-            Ok(results) => {
-                retry_later = true;
-                let (results, carried) = (results.len(), sent.len());
-                for &i in &sent {
-                    let why = Why::ShortAnswer {
-                        results,
-                        sent: carried,
-                    };
-                    s.failed_for_now(plan, max_attempts, i, why);
-                }
-            }
-            Err(e) => {
-                let class = e.class();
-                permanent = class == ErrorClass::Permanent;
-                retry_later = !permanent;
-                for &i in &sent {
-                    // A call carries one entry per group, so none of these
-                    // was held back by another; the check keeps it so.
-                    if s.done[i] {
-                        continue;
+                Ok(results) => {
+                    retry_later = true;
+                    let (results, carried) = (results.len(), sent.len());
+                    for &i in sent {
+                        let why = Why::ShortAnswer {
+                            results,
+                            sent: carried,
+                        };
+                        s.failed_for_now(plan, max_attempts, i, why);
                     }
-                    if permanent {
-                        s.give_up(plan, i, Why::Call(e.clone()), false);
-                    } else {
-                        s.failed_for_now(plan, max_attempts, i, Why::Call(e.clone()));
+                }
+                Err(e) => {
+                    let class = e.class();
+                    permanent |= class == ErrorClass::Permanent;
+                    retry_later |= class != ErrorClass::Permanent;
+                    for &i in sent {
+                        // A round carries one entry per group, so none of
+                        // these was held back by another; the check keeps it so.
+                        if s.done[i] {
+                            continue;
+                        }
+                        if class == ErrorClass::Permanent {
+                            s.give_up(plan, i, Why::Call(e.clone()), false);
+                        } else {
+                            s.failed_for_now(plan, max_attempts, i, Why::Call(e.clone()));
+                        }
                     }
                 }
             }
@@ -472,6 +510,10 @@ mod tests {
         whole: Vec<Option<ErrorClass>>,
         sends: RefCell<Vec<Vec<usize>>>,
         taken: RefCell<Vec<bool>>,
+        /// The calls made and not yet answered.
+        in_flight: RefCell<Vec<Vec<usize>>>,
+        /// At each call, the entries of every call then in flight.
+        flights: RefCell<Vec<Vec<usize>>>,
     }
 
     impl Service {
@@ -482,6 +524,8 @@ mod tests {
                 whole,
                 sends: RefCell::default(),
                 taken: RefCell::new(vec![false; n]),
+                in_flight: RefCell::default(),
+                flights: RefCell::default(),
             }
         }
 
@@ -513,7 +557,22 @@ mod tests {
                 policy,
                 plan,
                 self.script.len(),
-                |entries: &[usize]| std::future::ready(self.answer(entries)),
+                |entries: &[usize]| {
+                    let entries = entries.to_vec();
+                    let mut in_flight = self.in_flight.borrow_mut();
+                    in_flight.push(entries.clone());
+                    self.flights
+                        .borrow_mut()
+                        .push(in_flight.iter().flatten().copied().collect());
+                    drop(in_flight);
+                    let answer = self.answer(&entries);
+                    // Answered when polled: every call of a round is made
+                    // before the first is polled, so they overlap.
+                    async move {
+                        self.in_flight.borrow_mut().retain(|c| *c != entries);
+                        answer
+                    }
+                },
                 |_| std::future::ready(()),
             ))
         }
@@ -623,14 +682,26 @@ mod tests {
             whole in prop::collection::vec(class(), 0..8),
             attempts in 1u32..5,
             max_entries in 1usize..5,
+            max_concurrent_calls in 1usize..4,
         ) {
             let names = ["a", "b", "c"];
             let groups: Vec<&str> = script.iter().map(|(g, _)| names[*g]).collect();
             let service = Service::new(script.into_iter().map(|(_, v)| v).collect(), whole);
             let policy = RetryPolicy::fast(attempts);
-            let plan = CallPlan { max_entries, max_bytes: None, groups: Some(&groups), on_permanent: OnPermanent::FailEntry };
+            let plan = CallPlan { max_entries, max_bytes: None, groups: Some(&groups), on_permanent: OnPermanent::FailEntry, max_concurrent_calls };
             let out = service.run(&policy, &plan);
             check(&service, &out, &policy, &plan);
+            // No two calls in flight together carry the same group.
+            for flight in service.flights.borrow().iter() {
+                let mut seen = std::collections::HashSet::new();
+                prop_assert!(flight.iter().all(|&i| seen.insert(groups[i])), "one group twice in flight: {flight:?}");
+            }
+            if max_concurrent_calls > 1 && groups.len() > max_entries {
+                // Only counts that can fill more than one call show overlap.
+                let overlapped = service.flights.borrow().iter().any(|f| f.len() > max_entries);
+                let distinct: std::collections::HashSet<&str> = groups.iter().copied().collect();
+                prop_assert!(overlapped || distinct.len() <= max_entries, "calls never overlapped");
+            }
             // Within a group, entries are taken in batch order, and none is
             // taken after an earlier one was given up unjudged.
             let sends = service.sends.borrow();
@@ -721,6 +792,7 @@ mod tests {
             max_bytes: Some((10, &sizes)),
             groups: None,
             on_permanent: OnPermanent::FailEntry,
+            max_concurrent_calls: 1,
         };
         assert_eq!(plan.next_call(&[0, 1, 2, 3]), vec![0, 1]);
         assert_eq!(plan.next_call(&[2, 3]), vec![2]);

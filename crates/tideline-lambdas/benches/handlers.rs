@@ -202,6 +202,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("handler", |b| {
         b.iter(|| {
             let state = transform::State {
+                max_concurrent_sends: tideline_aws::config::DEFAULT_MAX_CONCURRENT_SENDS,
                 queue: AcceptingQueue,
                 ingest: IngestConfig::default(),
                 retry: RetryPolicy::fast(1),
@@ -224,6 +225,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("handler", |b| {
         b.iter(|| {
             let state = store::State {
+                max_concurrent_entities: tideline_aws::config::DEFAULT_MAX_CONCURRENT_ENTITIES,
                 store: ItemBuildingStore::default(),
             };
             let event = LambdaEvent::new(

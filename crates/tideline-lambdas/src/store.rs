@@ -1,13 +1,15 @@
-//! `event-storer`: triggered by the FIFO queue, appends each message to the
-//! store in order. The store stage owns the FIFO `ReportBatchItemFailures`
-//! rule (stop at the first failure, report it and every later message) and
+//! `event-storer`: triggered by the FIFO queue, appends each entity's
+//! messages to the store in order, and the batch's entities concurrently
+//! (decision 0020). The store stage owns the FIFO `ReportBatchItemFailures`
+//! rule (stop an entity at its first failure, report that message and every
+//! later message of the entity) and
 //! moves poison messages to the rejected records; this handler only
 //! translates the SQS event and the response.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
-use tideline_stages::store::{IncomingMessage, StoreBatch, store_batch};
+use tideline_stages::store::{IncomingMessage, StoreBatch, store_batch_by_entity};
 use tideline_stages::{EventStore, RejectSink};
 
 /// What the function keeps between invocations.
@@ -15,6 +17,8 @@ use tideline_stages::{EventStore, RejectSink};
 pub struct State<S> {
     /// The store, which is also the rejected-records sink.
     pub store: S,
+    /// Most entities of a batch appended at once (`TIDELINE_MAX_CONCURRENT_ENTITIES`).
+    pub max_concurrent_entities: usize,
 }
 
 /// The SQS event as the storer reads it: each message's id and body, in
@@ -70,7 +74,7 @@ pub fn response(batch: &StoreBatch) -> SqsBatchResponse {
     out
 }
 
-/// Handles one SQS batch, in delivery order.
+/// Handles one SQS batch: each entity in delivery order, entities concurrently.
 pub async fn handler<S: EventStore + RejectSink>(
     state: &State<S>,
     event: LambdaEvent<QueueBatch>,
@@ -84,7 +88,13 @@ pub async fn handler<S: EventStore + RejectSink>(
             body: m.body.unwrap_or_default(),
         })
         .collect();
-    let batch = store_batch(&state.store, &state.store, messages).await;
+    let batch = store_batch_by_entity(
+        &state.store,
+        &state.store,
+        messages,
+        state.max_concurrent_entities,
+    )
+    .await;
     Ok(response(&batch))
 }
 

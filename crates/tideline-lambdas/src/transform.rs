@@ -132,6 +132,8 @@ pub struct State<Q> {
     pub ingest: IngestConfig,
     /// Retries of failed enqueues.
     pub retry: RetryPolicy,
+    /// Most `SendMessageBatch` calls in flight at once (`TIDELINE_MAX_CONCURRENT_SENDS`).
+    pub max_concurrent_sends: usize,
 }
 
 /// The partition keys of a normalised record: its type and its day, as
@@ -244,6 +246,7 @@ pub async fn handler<Q: Queue>(
         &state.queue,
         &state.retry,
         state.ingest.limits.sqs_batch_bytes,
+        state.max_concurrent_sends,
         &mut admitted,
     )
     .await;

@@ -386,6 +386,7 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
 
     // transformer (Firehose invokes it): a batch with an invalid record.
     let state = transform::State {
+        max_concurrent_sends: tideline_aws::config::DEFAULT_MAX_CONCURRENT_SENDS,
         queue: SqsQueue::new(d.sqs(&transformer, &queue_arn, "handler").await, &queue_url),
         ingest: IngestConfig::default(),
         retry: fast(),
@@ -433,6 +434,7 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
     // first events of entities, a later event, a duplicate, the poison.
     let esm_sqs = d.sqs(&storer, &queue_arn, "event source mapping").await;
     let state = store::State {
+        max_concurrent_entities: tideline_aws::config::DEFAULT_MAX_CONCURRENT_ENTITIES,
         store: DynamoStore::new(d.ddb(&storer, &table_arn, "handler").await, &table),
     };
     let mut received = 0;

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use tideline_core::ingest::IngestConfig;
 use tideline_core::retry::RetryPolicy;
 use tideline_lambdas::{emit, query, store, transform};
@@ -16,6 +18,7 @@ fn firehose(records: &[&str]) -> Value {
 
 fn t_state(queue: MemoryQueue) -> transform::State<MemoryQueue> {
     transform::State {
+        max_concurrent_sends: tideline_aws::config::DEFAULT_MAX_CONCURRENT_SENDS,
         queue,
         ingest: IngestConfig::default(),
         retry: RetryPolicy::fast(3),
@@ -152,6 +155,18 @@ fn normalized(entity: &str, id: &str) -> String {
 struct Store {
     events: MemoryStore,
     rejects: memory::MemoryRejects,
+    /// Event ids whose append fails retryably.
+    failing_ids: Mutex<HashSet<String>>,
+    /// Appends in flight now, overall and per entity, and the most seen.
+    in_flight: Mutex<InFlight>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    now: usize,
+    most: usize,
+    per_entity: HashMap<String, usize>,
+    one_entity_twice: bool,
 }
 
 impl EventStore for Store {
@@ -161,7 +176,35 @@ impl EventStore for Store {
         ev: Vec<tideline_core::NewEvent>,
         x: tideline_core::ExpectedSeq,
     ) -> Result<Vec<tideline_core::AppendOutcome>, StoreError> {
-        self.events.append(e, ev, x).await
+        {
+            let mut f = self.in_flight.lock().unwrap();
+            f.now += 1;
+            f.most = f.most.max(f.now);
+            let mine = f.per_entity.entry(e.to_string()).or_default();
+            *mine += 1;
+            if *mine > 1 {
+                f.one_entity_twice = true;
+            }
+        }
+        // Give the other appends of the batch the chance to start.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        let fails = ev
+            .iter()
+            .any(|event| self.failing_ids.lock().unwrap().contains(event.id.as_str()));
+        let out = if fails {
+            Err(StoreError::from(PortError::retryable(
+                "memory",
+                "throttled",
+            )))
+        } else {
+            self.events.append(e, ev, x).await
+        };
+        let mut f = self.in_flight.lock().unwrap();
+        f.now -= 1;
+        *f.per_entity.entry(e.to_string()).or_default() -= 1;
+        out
     }
     async fn read_events(
         &self,
@@ -188,6 +231,7 @@ impl RejectSink for Store {
 #[tokio::test]
 async fn storer_empty_batch() {
     let state = store::State {
+        max_concurrent_entities: tideline_aws::config::DEFAULT_MAX_CONCURRENT_ENTITIES,
         store: Store::default(),
     };
     let resp = store::handler(&state, lambda(json!({"Records": []})))
@@ -199,43 +243,88 @@ async fn storer_empty_batch() {
     );
 }
 
+/// A failure stops only its entity: that message and every later message
+/// of the entity are reported; the other entity's messages, before and
+/// after it in the batch, are stored and not reported; the poison message
+/// goes to the rejected records.
 #[tokio::test]
 async fn storer_mixed_groups_with_poison_and_a_failure() {
-    let state = store::State {
-        store: Store::default(),
-    };
-    // Appends: m1 ok, m3 ok, m4 throttled → report m4 and everything after it.
-    state.events_faults(&[None, None, Some(throttled())]);
-    let (b1, b3, b4, b5) = (
-        normalized("g1", "a"),
-        normalized("g2", "b"),
-        normalized("g1", "c"),
-        normalized("g2", "d"),
-    );
-    let event = sqs_event([
-        SqsRecord::fifo("m1", "g1", &b1),
-        SqsRecord::fifo("m2", "g2", "{bad json put on the queue by hand"),
-        SqsRecord::fifo("m3", "g2", &b3),
-        SqsRecord::fifo("m4", "g1", &b4),
-        SqsRecord::fifo("m5", "g2", &b5),
-    ]);
-    let resp = store::handler(&state, lambda(event)).await.unwrap();
-    assert_eq!(
-        serde_json::to_value(resp).unwrap(),
-        json!({"batchItemFailures": [{"itemIdentifier": "m4"}, {"itemIdentifier": "m5"}]})
-    );
-    let rejected = state.store.rejects.records.lock().unwrap().clone();
-    assert_eq!(rejected.len(), 1);
-    assert_eq!(rejected[0].source_id, "m2");
-    assert_eq!(state.store.events.all_events().len(), 2);
+    for max_concurrent_entities in [1, 10] {
+        let state = store::State {
+            max_concurrent_entities,
+            store: Store::default(),
+        };
+        state.store.failing_ids.lock().unwrap().insert("a".into());
+        let (b1, b3, b4, b5) = (
+            normalized("g1", "a"),
+            normalized("g2", "b"),
+            normalized("g1", "c"),
+            normalized("g2", "d"),
+        );
+        let event = sqs_event([
+            SqsRecord::fifo("m1", "g1", &b1),
+            SqsRecord::fifo("m2", "g2", "{bad json put on the queue by hand"),
+            SqsRecord::fifo("m3", "g2", &b3),
+            SqsRecord::fifo("m4", "g1", &b4),
+            SqsRecord::fifo("m5", "g2", &b5),
+        ]);
+        let resp = store::handler(&state, lambda(event)).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(resp).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m4"}]}),
+            "max_concurrent_entities = {max_concurrent_entities}"
+        );
+        let rejected = state.store.rejects.records.lock().unwrap().clone();
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].source_id, "m2");
+        let stored: Vec<String> = state
+            .store
+            .events
+            .all_events()
+            .iter()
+            .map(|e| e.event_id.to_string())
+            .collect();
+        assert_eq!(stored, vec!["b", "d"]);
+    }
 }
 
-trait Faulty {
-    fn events_faults(&self, f: &[Option<EntryFailure>]);
-}
-impl Faulty for store::State<Store> {
-    fn events_faults(&self, f: &[Option<EntryFailure>]) {
-        self.store.events.faults.script(f.iter().cloned());
+/// The entities of a batch are appended concurrently, up to the bound, and
+/// an entity's messages never: each waits for the one before it.
+#[tokio::test]
+async fn storer_appends_entities_concurrently_and_each_entity_in_order() {
+    for (bound, most) in [(1, 1), (2, 2), (10, 4)] {
+        let state = store::State {
+            max_concurrent_entities: bound,
+            store: Store::default(),
+        };
+        let mut records = Vec::new();
+        for i in 0..12 {
+            let entity = format!("e{}", i % 4);
+            let body = normalized(&entity, &format!("ev-{i}"));
+            records.push(SqsRecord::fifo(&format!("m{i}"), &entity, &body));
+        }
+        let resp = store::handler(&state, lambda(sqs_event(records)))
+            .await
+            .unwrap();
+        assert!(resp.batch_item_failures.is_empty());
+        let f = state.store.in_flight.lock().unwrap();
+        assert_eq!(f.most, most, "appends in flight at most, bound {bound}");
+        assert!(!f.one_entity_twice, "an entity had two appends in flight");
+        for e in 0..4 {
+            let entity = tideline_core::EntityId::new(format!("e{e}")).unwrap();
+            let ids: Vec<(u64, String)> = state
+                .store
+                .events
+                .all_events()
+                .iter()
+                .filter(|x| x.entity_id == entity)
+                .map(|x| (x.seq, x.event_id.to_string()))
+                .collect();
+            let expected: Vec<(u64, String)> = (0..3)
+                .map(|k| (k as u64 + 1, format!("ev-{}", e + 4 * k)))
+                .collect();
+            assert_eq!(ids, expected, "entity e{e} in batch order");
+        }
     }
 }
 

@@ -70,6 +70,7 @@ fn fast() -> RetryPolicy {
 /// Runs the transformer over records; returns the Firehose response JSON.
 async fn transform<Q: Queue>(queue: Q, records: &[Vec<u8>]) -> Value {
     let state = transform::State {
+        max_concurrent_sends: tideline_aws::config::DEFAULT_MAX_CONCURRENT_SENDS,
         queue,
         ingest: IngestConfig::default(),
         retry: fast(),
@@ -81,7 +82,10 @@ async fn transform<Q: Queue>(queue: Q, records: &[Vec<u8>]) -> Value {
 /// Plays the FIFO event source mapping until the queue is empty; returns
 /// every batch's reported failures.
 async fn drain_fifo<S: EventStore + RejectSink>(e: &Env, store: S) -> Vec<Vec<String>> {
-    let state = store::State { store };
+    let state = store::State {
+        max_concurrent_entities: tideline_aws::config::DEFAULT_MAX_CONCURRENT_ENTITIES,
+        store,
+    };
     let mut reports = Vec::new();
     for _ in 0..100 {
         let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.res.fifo_url).await;
@@ -245,7 +249,10 @@ async fn sqs_batch_delivered_twice_adds_nothing() {
     transform(e.queue(), &records).await;
     let (event, messages) = moto::receive_sqs_event(&e.sqs, &e.res.fifo_url).await;
     assert_eq!(messages.len(), 5);
-    let state = store::State { store: e.store() };
+    let state = store::State {
+        max_concurrent_entities: tideline_aws::config::DEFAULT_MAX_CONCURRENT_ENTITIES,
+        store: e.store(),
+    };
     let first = store::handler(&state, lambda(event.clone())).await.unwrap();
     assert!(first.batch_item_failures.is_empty());
     let second = store::handler(&state, lambda(event)).await.unwrap();
@@ -359,6 +366,7 @@ async fn throttled_append_reports_failure_and_the_rest_then_nothing_lost() {
         .map(|m| m.message_id().unwrap().to_string())
         .collect();
     let state = store::State {
+        max_concurrent_entities: tideline_aws::config::DEFAULT_MAX_CONCURRENT_ENTITIES,
         store: FlakyStore {
             inner: e.store(),
             calls: Mutex::new(0),

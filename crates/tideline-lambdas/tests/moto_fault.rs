@@ -150,11 +150,13 @@ impl Chain {
 
         let hostile = proxy.sdk_config().await;
         let transformer = Arc::new(transform::State {
+            max_concurrent_sends: tideline_aws::config::DEFAULT_MAX_CONCURRENT_SENDS,
             queue: SqsQueue::new(aws_sdk_sqs::Client::new(&hostile), &res.fifo_url),
             ingest: IngestConfig::default(),
             retry: RetryPolicy::fast(3),
         });
         let storer = Arc::new(store::State {
+            max_concurrent_entities: tideline_aws::config::DEFAULT_MAX_CONCURRENT_ENTITIES,
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&hostile), &res.table),
         });
         let emitter = Arc::new(emit::State {

@@ -245,6 +245,7 @@ async fn round(round: u64) -> u64 {
     // Two Lambda instances: each its own client, as two execution environments have.
     let storer = || async {
         Arc::new(store::State {
+            max_concurrent_entities: tideline_aws::config::DEFAULT_MAX_CONCURRENT_ENTITIES,
             store: DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&proxy.sdk_config().await),
                 &table,

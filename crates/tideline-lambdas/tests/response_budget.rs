@@ -75,6 +75,7 @@ fn invocation(records: usize) -> LambdaEvent<aws_lambda_events::firehose::Kinesi
 
 async fn run(records: usize) -> (Vec<Value>, usize, usize) {
     let state = transform::State {
+        max_concurrent_sends: tideline_aws::config::DEFAULT_MAX_CONCURRENT_SENDS,
         queue: MemoryQueue::default(),
         ingest: IngestConfig::default(),
         retry: RetryPolicy::fast(2),

@@ -122,6 +122,13 @@ pub fn admit_batch(config: &IngestConfig, input: &[IncomingRecord]) -> Vec<Trans
         .collect()
 }
 
+/// Calls in flight at once unless set (local mode, and the transformer's
+/// default). A Firehose batch of 500 records to 500 entities is 50 calls:
+/// 10 in flight make 5 rounds. One invocation at 5 ms per call then makes
+/// up to 2,000 calls/s, above a FIFO queue's 300 calls/s per action outside
+/// high-throughput mode: `TIDELINE_MAX_CONCURRENT_SENDS` lowers it.
+pub const DEFAULT_MAX_CONCURRENT_SENDS: usize = 10;
+
 /// Runs the transform stage over a batch: admit, then enqueue. The input
 /// is borrowed, so a caller keeps the raw bytes a refused record is answered
 /// or recorded with.
@@ -132,7 +139,14 @@ pub async fn transform_batch<Q: Queue>(
     input: &[IncomingRecord],
 ) -> TransformBatch {
     let mut records = admit_batch(config, input);
-    enqueue_admitted(queue, retry, config.limits.sqs_batch_bytes, &mut records).await;
+    enqueue_admitted(
+        queue,
+        retry,
+        config.limits.sqs_batch_bytes,
+        DEFAULT_MAX_CONCURRENT_SENDS,
+        &mut records,
+    )
+    .await;
     finish(records)
 }
 
@@ -167,11 +181,15 @@ pub fn finish(records: Vec<TransformedRecord>) -> TransformBatch {
 /// transiently are resent with jittered backoff until the policy's attempts
 /// run out; then they, and every later record of their entity, are left as
 /// [`TransformFailure::EnqueueFailed`]. The loop is the one every batch call
-/// shares ([`resend_failed`]), with a per-entity [`CallPlan`].
+/// shares ([`resend_failed`]), with a per-entity [`CallPlan`]: each round
+/// carries every entity's earliest pending record, in up to
+/// `max_concurrent_sends` calls in flight together, so no two calls in
+/// flight carry the same entity.
 pub async fn enqueue_admitted<Q: Queue>(
     queue: &Q,
     retry: &RetryPolicy,
     max_batch_bytes: usize,
+    max_concurrent_sends: usize,
     records: &mut [TransformedRecord],
 ) {
     // The valid records, by position; each one's message is built only when
@@ -191,6 +209,7 @@ pub async fn enqueue_admitted<Q: Queue>(
         max_bytes: Some((max_batch_bytes, &sizes)),
         groups: Some(&groups),
         on_permanent: OnPermanent::FailEntry,
+        max_concurrent_calls: max_concurrent_sends,
     };
     // Boxed, as in the emit stage: the loop's future is deep.
     let outcome = Box::pin(resend_failed(

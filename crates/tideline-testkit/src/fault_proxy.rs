@@ -205,6 +205,8 @@ struct Shared {
 struct Delays {
     before: std::time::Duration,
     after: std::time::Duration,
+    /// Added to every call in full, before it is forwarded ([`FaultProxy::set_latency`]).
+    latency: std::time::Duration,
 }
 
 impl Shared {
@@ -309,7 +311,17 @@ impl FaultProxy {
     /// once moto has answered, before the answer goes back. Zero for both
     /// (the default) is no pause. Independent of [`Self::set_enabled`].
     pub fn set_delays(&self, before: std::time::Duration, after: std::time::Duration) {
-        *self.shared.delays.lock().unwrap() = Delays { before, after };
+        let mut delays = self.shared.delays.lock().unwrap();
+        delays.before = before;
+        delays.after = after;
+    }
+
+    /// Adds `latency` to every forwarded call, in full: the round trip a
+    /// call takes in-region (about 5 ms for DynamoDB, SQS and EventBridge),
+    /// so a benchmark measures the calls a handler waits for, not moto's
+    /// own speed. Calls in flight together wait at the same time.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.shared.delays.lock().unwrap().latency = latency;
     }
 
     /// Forwards one call at a time. moto serves concurrent requests in
@@ -564,7 +576,7 @@ async fn forward(
         .body(Full::new(body))
         .unwrap();
     let delays = *shared.delays.lock().unwrap();
-    let before = shared.pause(delays.before);
+    let before = shared.pause(delays.before) + delays.latency;
     if !before.is_zero() {
         tokio::time::sleep(before).await;
     }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod capacity;
 pub mod consumer;
 pub mod cost;
 pub mod demo;

@@ -16,6 +16,7 @@ async fn main() -> Result<(), tideline_lambdas::Error> {
         )
         .with_ttl(config.ttl())
         .with_rejected_ttl(config.rejected_ttl()),
+        max_concurrent_entities: config.max_concurrent_entities,
     };
     let state = &state;
     run(service_fn(move |event| handler(state, event))).await

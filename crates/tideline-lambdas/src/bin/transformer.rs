@@ -25,6 +25,7 @@ async fn main() -> Result<(), tideline_lambdas::Error> {
         queue: tideline_aws::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url),
         ingest: config.ingest,
         retry: Default::default(),
+        max_concurrent_sends: config.max_concurrent_sends,
     };
     let state = &state;
     run(service_fn(move |event| handler(state, event))).await

@@ -18,7 +18,7 @@ use crate::{EventStore, RejectSink, RejectedRecord, StoreError};
 use tideline_core::ingest::NormalizedRecord;
 use tideline_core::keys::format_timestamp;
 use tideline_core::metrics::Counts;
-use tideline_core::{AppendOutcome, Classify, ErrorClass, NewEvent};
+use tideline_core::{AppendOutcome, Classify, EntityId, ErrorClass, NewEvent};
 use tracing::{info, warn};
 
 /// A message as the storer receives it.
@@ -81,11 +81,133 @@ fn parse(body: &str) -> Parsed {
     }
 }
 
-/// Runs the store stage over a batch of messages, in order.
+/// Runs the store stage over a batch of messages, in order: one run across
+/// entities, stopping at the first retryable failure and reporting it and
+/// every later message. For stores that commit a run at once (SQLite, local
+/// mode), where appending entities concurrently gains nothing.
 pub async fn store_batch<S: EventStore, R: RejectSink>(
     store: &S,
     rejects: &R,
     messages: Vec<IncomingMessage>,
+) -> StoreBatch {
+    let parsed: Vec<Parsed> = messages.iter().map(|m| parse(&m.body)).collect();
+    let out = store_run(store, rejects, &messages, parsed).await;
+    log_batch(&out, 1);
+    out
+}
+
+/// Runs the store stage over a batch of messages, entity by entity: each
+/// entity's messages in order, one after another, and up to
+/// `max_concurrent_entities` entities at once (decision 0020). A retryable
+/// failure stops only its entity: that message and every later message of
+/// the entity are reported, while the other entities go on. A message
+/// that is not a record has no entity to wait for; such messages form a run
+/// of their own.
+pub async fn store_batch_by_entity<S: EventStore, R: RejectSink>(
+    store: &S,
+    rejects: &R,
+    messages: Vec<IncomingMessage>,
+    max_concurrent_entities: usize,
+) -> StoreBatch {
+    use futures::StreamExt;
+    let total = messages.len();
+    // Each entity's messages, in batch order, with their batch positions;
+    // entities in order of their first message.
+    let mut runs: Vec<EntityRun> = Vec::new();
+    let mut run_of: std::collections::HashMap<Option<EntityId>, usize> =
+        std::collections::HashMap::new();
+    for (position, message) in messages.into_iter().enumerate() {
+        let parsed = parse(&message.body);
+        let entity = match &parsed {
+            Parsed::Record(record) => Some(record.entity_id.clone()),
+            Parsed::Taken | Parsed::Poison(_) => None,
+        };
+        let k = *run_of.entry(entity).or_insert_with(|| {
+            runs.push(EntityRun::default());
+            runs.len() - 1
+        });
+        runs[k].positions.push(position);
+        runs[k].messages.push(message);
+        runs[k].parsed.push(parsed);
+    }
+    let mut results: Vec<(usize, Vec<usize>, StoreBatch)> =
+        futures::stream::iter(runs.into_iter().enumerate())
+            .map(|(k, run)| async move {
+                let out = store_run(store, rejects, &run.messages, run.parsed).await;
+                (k, run.positions, out)
+            })
+            .buffer_unordered(max_concurrent_entities.max(1))
+            .collect()
+            .await;
+    results.sort_by_key(|(k, _, _)| *k);
+    let mut out = StoreBatch {
+        counts: Counts {
+            received: total as u64,
+            ..Counts::default()
+        },
+        ..StoreBatch::default()
+    };
+    // (batch position, message id) of every reported message, so the
+    // response lists them in batch order.
+    let mut reported: Vec<(usize, String)> = Vec::new();
+    let mut first_stop: Option<usize> = None;
+    for (_, positions, run) in results {
+        out.counts.sent += run.counts.sent;
+        out.counts.discarded += run.counts.discarded;
+        out.counts.failed += run.counts.failed;
+        out.stored.extend(run.stored);
+        let reported_here = run.failed_message_ids.len();
+        let first_reported = positions.len() - reported_here;
+        reported.extend(
+            positions[first_reported..]
+                .iter()
+                .copied()
+                .zip(run.failed_message_ids),
+        );
+        if let Some(reason) = run.stop_reason {
+            let at = positions.get(first_reported).copied().unwrap_or(usize::MAX);
+            if first_stop.is_none_or(|earlier| at < earlier) {
+                first_stop = Some(at);
+                out.stop_reason = Some(reason);
+                out.stop_class = run.stop_class;
+            }
+        }
+    }
+    reported.sort_by_key(|(position, _)| *position);
+    out.failed_message_ids = reported.into_iter().map(|(_, id)| id).collect();
+    log_batch(&out, max_concurrent_entities);
+    out
+}
+
+/// One entity's share of a batch.
+#[derive(Default)]
+struct EntityRun {
+    positions: Vec<usize>,
+    messages: Vec<IncomingMessage>,
+    parsed: Vec<Parsed>,
+}
+
+fn log_batch(out: &StoreBatch, max_concurrent_entities: usize) {
+    let c = out.counts;
+    info!(
+        stage = "store",
+        received = c.received,
+        sent = c.sent,
+        discarded = c.discarded,
+        failed = c.failed,
+        reported = out.failed_message_ids.len(),
+        max_concurrent_entities,
+        "batch done"
+    );
+}
+
+/// The store stage over `messages` in order, stopping at the first
+/// retryable failure: the FIFO rule for one ordered run.
+async fn store_run<S: EventStore, R: RejectSink>(
+    store: &S,
+    rejects: &R,
+    messages: &[IncomingMessage],
+    mut parsed: Vec<Parsed>,
 ) -> StoreBatch {
     let mut out = StoreBatch {
         counts: Counts {
@@ -94,7 +216,6 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
         },
         ..StoreBatch::default()
     };
-    let mut parsed: Vec<Parsed> = messages.iter().map(|m| parse(&m.body)).collect();
 
     // Walk runs of consecutive valid records; a poison message splits runs, so
     // the order of handling matches the order of arrival.
@@ -117,7 +238,7 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
                     .find(|&i| matches!(parsed[i], Parsed::Poison(_)))
                     .unwrap_or(messages.len());
                 let run: Vec<NewEvent> = (index..run_end)
-                    .filter_map(|i| take_record(&mut parsed, &messages, i))
+                    .filter_map(|i| take_record(&mut parsed, messages, i))
                     .collect();
                 let (outcomes, error) = store.append_each(run).await;
                 for per_message in &outcomes {
@@ -133,7 +254,7 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
                 match error {
                     None => {}
                     Some(e) if e.is_retryable() => {
-                        warn!(stage = "store", message_id = %messages[index].message_id, error = %e, "append failed; reporting it and the rest of the batch");
+                        warn!(stage = "store", message_id = %messages[index].message_id, error = %e, "append failed; reporting it and the rest of its run");
                         out.stop_reason = Some(e.to_string());
                         out.stop_class = Some(e.class());
                         stopped_at = Some(index);
@@ -165,16 +286,6 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
         );
         out.counts.failed += out.failed_message_ids.len() as u64;
     }
-    let c = out.counts;
-    info!(
-        stage = "store",
-        received = c.received,
-        sent = c.sent,
-        discarded = c.discarded,
-        failed = c.failed,
-        reported = out.failed_message_ids.len(),
-        "batch done"
-    );
     out
 }
 

@@ -279,6 +279,7 @@ pub struct SlotStore<T> {
     conflict_retries: u32,
     service: &'static str,
     clock: Clock,
+    expiry_margin: chrono::Duration,
 }
 
 /// Where an entity's next event goes, as read from the table.
@@ -328,7 +329,16 @@ impl<T: ItemTable> SlotStore<T> {
             conflict_retries: DEFAULT_CONFLICT_RETRIES,
             service,
             clock: Clock::default(),
+            expiry_margin: DEFAULT_EXPIRY_MARGIN,
         }
+    }
+
+    /// Trusts a latest event only further than `margin` from its expiry
+    /// (default [`DEFAULT_EXPIRY_MARGIN`]). The simulation's retention is
+    /// minutes, so it sets a margin below it to reach the trusted path.
+    pub fn with_expiry_margin(mut self, margin: chrono::Duration) -> Self {
+        self.expiry_margin = margin;
+        self
     }
 
     /// Reads the time from `clock` instead of the system clock.
@@ -386,7 +396,7 @@ impl<T: ItemTable> SlotStore<T> {
         }
         match event.expires_at {
             None => self.ttl.is_none(),
-            Some(t) => t > (self.clock.now() + DEFAULT_EXPIRY_MARGIN).timestamp(),
+            Some(t) => t > (self.clock.now() + self.expiry_margin).timestamp(),
         }
     }
 
@@ -635,16 +645,42 @@ impl<T: ItemTable> SlotStore<T> {
         )
     }
 
+    /// Whether a tail this writer derived from its own last append to the
+    /// entity can stand in for a read of the latest event: the same test as
+    /// [`Self::trusted_latest`] (that event is in this version's format, as
+    /// this writer wrote it), applied now. A stale tail is safe, as one read
+    /// before a concurrent append is: the event put is conditional on its
+    /// slot, so a slot taken since fails and the append reads the tail again.
+    fn known_tail_trusted(&self, tail: &Tail) -> bool {
+        match tail.floor_expires_at {
+            None => self.ttl.is_none(),
+            Some(t) => t > (self.clock.now() + self.expiry_margin).timestamp(),
+        }
+    }
+
+    /// Appends one event; `known` is the tail after this writer's previous
+    /// append to the entity, used instead of the first read of the tail
+    /// (only for [`ExpectedSeq::Any`]: a stale tail would misjudge an
+    /// expected version). Returns the outcome and, when this call stored the
+    /// event, the tail after it.
     async fn append_one(
         &self,
         entity: &EntityId,
         event: &NewEvent,
         expected: ExpectedSeq,
-    ) -> Result<AppendOutcome, StoreError> {
+        mut known: Option<Tail>,
+    ) -> Result<(AppendOutcome, Option<Tail>), StoreError> {
         let data_json = self.data_json(event)?;
         let mut attempt = 0;
         loop {
-            let tail = self.tail(entity).await?;
+            let tail = match known.take() {
+                Some(tail)
+                    if matches!(expected, ExpectedSeq::Any) && self.known_tail_trusted(&tail) =>
+                {
+                    tail
+                }
+                _ => self.tail(entity).await?,
+            };
             let stored = self.stored_event(entity, event, &tail.slot, tail.floor_expires_at);
             let marker = marker_item(entity, &event.id, &tail.slot, stored.expires_at);
             let claim = CondPut {
@@ -657,9 +693,10 @@ impl<T: ItemTable> SlotStore<T> {
                         if let Some(found) = found {
                             self.advance_head(entity, &found).await?;
                         }
-                        return Ok(AppendOutcome::Duplicate {
+                        let duplicate = AppendOutcome::Duplicate {
                             event_id: event.id.clone(),
-                        });
+                        };
+                        return Ok((duplicate, None));
                     }
                     // Removed (expired) between the two calls: plan again.
                     MarkerState::Absent => {
@@ -689,10 +726,11 @@ impl<T: ItemTable> SlotStore<T> {
             {
                 Ok(()) => {
                     self.advance_head(entity, &stored).await?;
-                    return Ok(AppendOutcome::Stored {
+                    let stored_here = AppendOutcome::Stored {
                         event_id: event.id.clone(),
                         seq: stored.seq,
-                    });
+                    };
+                    return Ok((stored_here, Tail::after_event(&stored)));
                 }
                 // The slot holds this id: our write applied and its answer
                 // was lost (the SDK's retry found it), or a concurrent writer
@@ -701,10 +739,11 @@ impl<T: ItemTable> SlotStore<T> {
                     let theirs = decode_event(lookup(&theirs))
                         .map_err(|e| self.decode_err("event", entity, e))?;
                     self.advance_head(entity, &theirs).await?;
-                    return Ok(AppendOutcome::Stored {
+                    let stored_here = AppendOutcome::Stored {
                         event_id: event.id.clone(),
                         seq: theirs.seq,
-                    });
+                    };
+                    return Ok((stored_here, Tail::after_event(&theirs)));
                 }
                 // Another event took the slot: re-read; the next round finds
                 // our marker and moves it forward.
@@ -917,9 +956,39 @@ impl<T: ItemTable> EventStore for SlotStore<T> {
         }
         match events.as_slice() {
             [] => Ok(Vec::new()),
-            [one] => Ok(vec![self.append_one(entity, one, expected).await?]),
+            [one] => Ok(vec![self.append_one(entity, one, expected, None).await?.0]),
             _ => self.append_all(entity, events, expected).await,
         }
+    }
+
+    /// One by one, in order, as the port's default, except that an event
+    /// following this call's own stored event of the same entity starts from
+    /// the tail after it instead of reading it: a storer batch's later
+    /// messages of an entity cost two puts each, not a read and two puts.
+    async fn append_each(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> (Vec<Vec<AppendOutcome>>, Option<StoreError>) {
+        let mut done = Vec::with_capacity(events.len());
+        let mut known: Option<(EntityId, Tail)> = None;
+        for event in events {
+            let entity = event.entity_id.clone();
+            let hint = known
+                .take()
+                .filter(|(of, _)| *of == entity)
+                .map(|(_, tail)| tail);
+            match self
+                .append_one(&entity, &event, ExpectedSeq::Any, hint)
+                .await
+            {
+                Ok((outcome, next)) => {
+                    known = next.map(|tail| (entity, tail));
+                    done.push(vec![outcome]);
+                }
+                Err(e) => return (done, Some(e)),
+            }
+        }
+        (done, None)
     }
 
     async fn read_events(

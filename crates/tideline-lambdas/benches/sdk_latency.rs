@@ -1,0 +1,451 @@
+//! The three pipeline handlers with the AWS SDK in the loop, against moto
+//! behind the test kit's fault proxy adding a fixed latency to every call
+//! (5 ms: about what DynamoDB, SQS and EventBridge take in-region), so what
+//! is measured is the calls a handler waits for, not moto's own speed.
+//!
+//! Beside each handler, in the same run and through the same proxy, a bare
+//! loop of the same SDK calls, issued as concurrently as the ordering rules
+//! allow: the limit no handler can beat at this latency.
+//!
+//! - storer: a queue batch of 10 messages over 10 entities (each entity's
+//!   later batches: the steady state). Bare: per entity, the read of the
+//!   latest event and the two puts, one after another; entities at once.
+//!   Also one overwriting `PutItem` per message, all at once (the shape of a
+//!   store without the guarantees).
+//! - emitter: a stream batch of 100 new events over 10 entities. Bare: the
+//!   same number of `PutEvents` calls of the same entries, one after another
+//!   (a shard's batch is published in order).
+//! - transformer: a Firehose batch of 500 records over 500 entities, and
+//!   over 50 entities (10 records each). Bare: `SendMessageBatch` calls of
+//!   10, each entity's records one after another, 10 calls in flight.
+//!
+//! `cargo bench -p tideline-lambdas --bench sdk_latency` (needs moto:
+//! `bash scripts/moto.sh`). `TIDELINE_BENCH_LATENCY_MS` (default 5) and
+//! `TIDELINE_BENCH_BATCHES` (default 20) change the latency and the
+//! batches measured per row.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tideline_aws::{DynamoStore, EventBridgeBus, SqsQueue};
+use tideline_core::ingest::{IngestConfig, admit};
+use tideline_core::retry::RetryPolicy;
+use tideline_lambdas::{emit, store, transform};
+use tideline_stages::emit::EmitConfig;
+use tideline_testkit::fault_proxy::FaultProxy;
+use tideline_testkit::fixtures::{self, SqsRecord, lambda};
+use tideline_testkit::moto;
+
+const STORER_ENTITIES: usize = 10;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Wall times of the batches of one row, and the calls they made.
+struct Row {
+    name: String,
+    events_per_batch: usize,
+    times: Vec<Duration>,
+    calls: Vec<(String, u64)>,
+}
+
+impl Row {
+    fn percentile(&self, p: f64) -> Duration {
+        let mut t = self.times.clone();
+        t.sort();
+        t[((t.len() - 1) as f64 * p).round() as usize]
+    }
+
+    fn calls_per_event(&self) -> String {
+        let events = (self.events_per_batch * self.times.len()) as f64;
+        self.calls
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(op, n)| format!("{op} {:.2}", *n as f64 / events))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Counts of the operations a row's calls went to, read from the proxy.
+fn snapshot(proxy: &FaultProxy) -> Vec<(String, u64)> {
+    [
+        "Query",
+        "GetItem",
+        "PutItem",
+        "TransactWriteItems",
+        "PutEvents",
+        "SendMessageBatch",
+    ]
+    .iter()
+    .map(|op| (op.to_string(), proxy.forwarded(op)))
+    .collect()
+}
+
+fn delta(after: &[(String, u64)], before: &[(String, u64)]) -> Vec<(String, u64)> {
+    after
+        .iter()
+        .zip(before)
+        .map(|((op, a), (_, b))| (op.clone(), a - b))
+        .collect()
+}
+
+/// Runs `batch` `n` times after 2 unmeasured warm-up batches.
+async fn measure<F, Fut>(
+    name: &str,
+    proxy: &FaultProxy,
+    events_per_batch: usize,
+    n: usize,
+    mut batch: F,
+) -> Row
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    eprintln!("{name}…");
+    for i in 0..2 {
+        batch(i).await;
+    }
+    proxy.wait_idle().await;
+    let before = snapshot(proxy);
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        batch(i + 2).await;
+        times.push(started.elapsed());
+    }
+    proxy.wait_idle().await;
+    Row {
+        name: name.to_string(),
+        events_per_batch,
+        times,
+        calls: delta(&snapshot(proxy), &before),
+    }
+}
+
+fn normalized(entity: &str, id: &str) -> String {
+    let record = fixtures::record(entity, "ItemAdded")
+        .id(id)
+        .data(json!({"sku": format!("SKU-{id}"), "qty": 2, "note": "Zoë ✓"}))
+        .bytes();
+    admit(&IngestConfig::default(), &record, chrono::Utc::now())
+        .unwrap()
+        .body
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+async fn storer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
+    let direct = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
+    let table = moto::unique("bench-store");
+    moto::create_event_table(&direct, &table, false).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&proxy.sdk_config().await);
+    let run = moto::unique("b");
+    let entities: Vec<String> = (0..STORER_ENTITIES)
+        .map(|e| format!("{run}-e{e}"))
+        .collect();
+    let mut rows = Vec::new();
+    for (name, bound) in [
+        ("storer handler, entities one after another", 1),
+        ("storer handler, 10 entities at once", 10),
+    ] {
+        let state = store::State {
+            max_concurrent_entities: bound,
+            store: DynamoStore::new(ddb.clone(), &table),
+        };
+        let state = &state;
+        let entities = &entities;
+        rows.push(
+            measure(name, proxy, STORER_ENTITIES, n, |i| async move {
+                let records = entities.iter().enumerate().map(|(k, e)| {
+                    let id = format!("{e}-b{bound}-{i}");
+                    SqsRecord::fifo(&format!("m{k}"), e, &normalized(e, &id))
+                });
+                let out = store::handler(state, lambda(fixtures::sqs_event(records)))
+                    .await
+                    .unwrap();
+                assert!(out.batch_item_failures.is_empty(), "{out:?}");
+            })
+            .await,
+        );
+    }
+    // The same calls as the protocol's steady state, bare: per entity a
+    // strongly consistent Query of the latest event, then two puts.
+    let ddb = &ddb;
+    let table = &table;
+    let entities = &entities;
+    rows.push(
+        measure(
+            "bare SDK: Query + 2 PutItem per entity, entities at once",
+            proxy,
+            STORER_ENTITIES,
+            n,
+            |i| async move {
+                futures::future::join_all(entities.iter().map(|e| async move {
+                    ddb.query()
+                        .table_name(table)
+                        .key_condition_expression("pk = :pk")
+                        .expression_attribute_values(":pk", s(e.clone()))
+                        .scan_index_forward(false)
+                        .limit(1)
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .unwrap();
+                    for sk in [format!("id#bare-{i}"), format!("bare-{i}")] {
+                        ddb.put_item()
+                            .table_name(table)
+                            .item("pk", s(e.clone()))
+                            .item("sk", s(sk))
+                            .item("data", s(normalized(e, "bare")))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .send()
+                            .await
+                            .unwrap();
+                    }
+                }))
+                .await;
+            },
+        )
+        .await,
+    );
+    rows.push(
+        measure(
+            "bare SDK: 1 overwriting PutItem per message, all at once",
+            proxy,
+            STORER_ENTITIES,
+            n,
+            |i| async move {
+                futures::future::join_all(entities.iter().map(|e| async move {
+                    ddb.put_item()
+                        .table_name(table)
+                        .item("pk", s(e.clone()))
+                        .item("sk", s(format!("overwrite-{i}")))
+                        .item("data", s(normalized(e, "bare")))
+                        .send()
+                        .await
+                        .unwrap();
+                }))
+                .await;
+            },
+        )
+        .await,
+    );
+    rows
+}
+
+async fn emitter_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
+    const EVENTS: usize = 100;
+    let sdk = moto::sdk_config().await;
+    let res = moto::ChainResources::create(&sdk).await;
+    let direct = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &res.table);
+    let state = store::State {
+        max_concurrent_entities: 10,
+        store: direct,
+    };
+    let run = moto::unique("em");
+    let mut reader = moto::StreamReader::new(&sdk, &res.stream_arn).await;
+    // 100 new events over 10 entities, stored once; their stream records are
+    // the emitter's batch, published again on each measured run.
+    for chunk in 0..EVENTS / 10 {
+        let records = (0..10).map(|k| {
+            let e = format!("{run}-e{k}");
+            let id = format!("{e}-{chunk}");
+            SqsRecord::fifo(&format!("m{k}"), &e, &normalized(&e, &id))
+        });
+        store::handler(&state, lambda(fixtures::sqs_event(records)))
+            .await
+            .unwrap();
+    }
+    let mut stream_records: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        stream_records.extend(reader.read().await.into_iter().filter(|r| {
+            r["eventName"] == "INSERT" && r["dynamodb"]["NewImage"]["kind"]["S"] == "event"
+        }));
+        if stream_records.len() >= EVENTS {
+            break;
+        }
+    }
+    assert_eq!(stream_records.len(), EVENTS, "stream records read");
+    let event = fixtures::stream_event(stream_records);
+    let eb = aws_sdk_eventbridge::Client::new(&proxy.sdk_config().await);
+    let emitter = emit::State {
+        bus: EventBridgeBus::new(eb.clone(), &res.bus),
+        config: EmitConfig {
+            retry: RetryPolicy::fast(3),
+            ..EmitConfig::default()
+        },
+    };
+    let emitter = &emitter;
+    let event = &event;
+    let mut rows = vec![
+        measure("emitter handler", proxy, EVENTS, n, |_| async move {
+            let out = emit::handler(emitter, lambda(event.clone())).await.unwrap();
+            assert!(out.batch_item_failures.is_empty());
+        })
+        .await,
+    ];
+    let calls = rows[0]
+        .calls
+        .iter()
+        .find(|(op, _)| op == "PutEvents")
+        .map_or(1, |(_, c)| (*c as usize / n).max(1));
+    let per_call = EVENTS.div_ceil(calls);
+    let eb = &eb;
+    let bus = &res.bus;
+    rows.push(
+        measure(
+            &format!("bare SDK: {calls} PutEvents of {per_call} entries, one after another"),
+            proxy,
+            EVENTS,
+            n,
+            |i| async move {
+                for c in 0..calls {
+                    let entries = (0..per_call).map(|k| {
+                        aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                            .event_bus_name(bus)
+                            .source("tideline")
+                            .detail_type("ItemAdded")
+                            .detail(json!({"n": i, "c": c, "k": k}).to_string())
+                            .build()
+                    });
+                    eb.put_events()
+                        .set_entries(Some(entries.collect()))
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            },
+        )
+        .await,
+    );
+    rows
+}
+
+async fn transformer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
+    const RECORDS: usize = 500;
+    let sqs = aws_sdk_sqs::Client::new(&proxy.sdk_config().await);
+    let direct = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
+    let run = moto::unique("tr");
+    // A fresh queue per batch: moto's FIFO sends slow down as a queue fills,
+    // which would measure moto, not the handler.
+    let mut queues = Vec::new();
+    for _ in 0..4 * (n + 2) {
+        queues.push(moto::create_fifo_queue(&direct).await);
+    }
+    let mut queues = queues.into_iter();
+    let mut rows = Vec::new();
+    for (entities, sends) in [(500, 1), (500, 10), (50, 10)] {
+        let urls: Vec<String> = queues.by_ref().take(n + 2).collect();
+        let urls = &urls;
+        let sqs = &sqs;
+        let run = &run;
+        let name = format!("transformer handler, {entities} entities, {sends} call(s) in flight");
+        rows.push(
+            measure(&name, proxy, RECORDS, n, |i| async move {
+                let state = transform::State {
+                    queue: SqsQueue::new(sqs.clone(), &urls[i]),
+                    ingest: IngestConfig::default(),
+                    retry: RetryPolicy::fast(3),
+                    max_concurrent_sends: sends,
+                };
+                let records: Vec<Vec<u8>> = (0..RECORDS)
+                    .map(|r| {
+                        fixtures::record(format!("{run}-e{}", r % entities), "ItemAdded")
+                            .id(format!("{run}-{r}"))
+                            .data(json!({"r": r}))
+                            .bytes()
+                    })
+                    .collect();
+                let out = transform::handler(&state, lambda(moto::firehose_event(&records)))
+                    .await
+                    .unwrap();
+                assert!(
+                    out.records
+                        .iter()
+                        .all(|r| r.result.as_deref() == Some("Ok"))
+                );
+            })
+            .await,
+        );
+    }
+    // Bare: 50 calls of 10, each carrying 10 entities, 10 in flight (500
+    // entities: every call may overlap every other).
+    let urls: Vec<String> = queues.by_ref().take(n + 2).collect();
+    let urls = &urls;
+    let sqs = &sqs;
+    let run = &run;
+    rows.push(
+        measure(
+            "bare SDK: 50 SendMessageBatch of 10, 10 in flight",
+            proxy,
+            RECORDS,
+            n,
+            |i| async move {
+                futures::stream::iter(0..RECORDS / 10)
+                    .map(|c| async move {
+                        let entries = (0..10).map(|k| {
+                            let r = c * 10 + k;
+                            SendMessageBatchRequestEntry::builder()
+                                .id(format!("e{k}"))
+                                .message_group_id(format!("{run}-bare-e{r}"))
+                                .message_deduplication_id(format!("{run}-bare-{r}"))
+                                .message_body(normalized(&format!("{run}-bare-e{r}"), "x"))
+                                .build()
+                                .unwrap()
+                        });
+                        sqs.send_message_batch()
+                            .queue_url(&urls[i])
+                            .set_entries(Some(entries.collect()))
+                            .send()
+                            .await
+                            .unwrap();
+                    })
+                    .buffer_unordered(10)
+                    .collect::<Vec<()>>()
+                    .await;
+            },
+        )
+        .await,
+    );
+    rows
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo test --benches` runs bench targets with `--test`: a smoke run.
+    let smoke = std::env::args().any(|a| a == "--test");
+    let latency = Duration::from_millis(env_number("TIDELINE_BENCH_LATENCY_MS", 5));
+    let n = if smoke {
+        1
+    } else {
+        env_number("TIDELINE_BENCH_BATCHES", 20) as usize
+    };
+    let proxy = FaultProxy::start(&moto::endpoint(), 25).await;
+    proxy.set_latency(latency);
+    let mut rows = storer_rows(&proxy, n).await;
+    rows.extend(emitter_rows(&proxy, n).await);
+    rows.extend(transformer_rows(&proxy, n).await);
+    println!(
+        "\n{} ms per call, {n} batches per row\n\n| row | per batch p50 | p90 | calls per event |\n|---|---|---|---|",
+        latency.as_millis()
+    );
+    for row in &rows {
+        println!(
+            "| {} | {:.1} ms | {:.1} ms | {} |",
+            row.name,
+            row.percentile(0.5).as_secs_f64() * 1e3,
+            row.percentile(0.9).as_secs_f64() * 1e3,
+            row.calls_per_event()
+        );
+    }
+}
