@@ -119,7 +119,7 @@ variable "transformer" {
 }
 
 variable "transformer_max_concurrent_sends" {
-  description = "TIDELINE_MAX_CONCURRENT_SENDS: most SendMessageBatch calls one transformer invocation has in flight; calls in flight never carry the same entity (decision 0020). Lower it to stay under a standard FIFO queue's 300 calls/s."
+  description = "TIDELINE_MAX_CONCURRENT_SENDS: most SendMessageBatch calls one transformer invocation has in flight; calls in flight never carry the same entity (decision 0022). Lower it to stay under a standard FIFO queue's 300 calls/s."
   type        = number
   default     = 10
   validation {
@@ -347,7 +347,7 @@ variable "storer_batch_size" {
 }
 
 variable "storer_max_concurrent_entities" {
-  description = "TIDELINE_MAX_CONCURRENT_ENTITIES: most entities of a queue batch one storer invocation appends at once; each entity's messages stay one after another (decision 0020). 10 appends every entity of a full batch at once."
+  description = "TIDELINE_MAX_CONCURRENT_ENTITIES: most entities of a queue batch one storer invocation appends at once; each entity's messages stay one after another (decision 0022). 10 appends every entity of a full batch at once."
   type        = number
   default     = 10
   validation {

@@ -42,11 +42,11 @@ pub const SCHEMA_REGISTRY: &str = "TIDELINE_SCHEMA_REGISTRY";
 pub const EVENT_TTL_DAYS: &str = "TIDELINE_EVENT_TTL_DAYS";
 /// Most `SendMessageBatch` calls the transformer has in flight at once
 /// (transformer); optional, default [`DEFAULT_MAX_CONCURRENT_SENDS`]. Calls in
-/// flight together never carry the same entity (decision 0020).
+/// flight together never carry the same entity (decision 0022).
 pub const MAX_CONCURRENT_SENDS: &str = "TIDELINE_MAX_CONCURRENT_SENDS";
 /// Most entities of a queue batch the storer appends at once (event-storer);
 /// optional, default [`DEFAULT_MAX_CONCURRENT_ENTITIES`]. Each entity's
-/// messages stay one after another (decision 0020).
+/// messages stay one after another (decision 0022).
 pub const MAX_CONCURRENT_ENTITIES: &str = "TIDELINE_MAX_CONCURRENT_ENTITIES";
 /// A FIFO queue's Lambda batch holds at most 10 messages, so 10 appends every
 /// entity of a batch at once.

@@ -4,7 +4,7 @@
 //! Each handler's time per batch is its calls that must wait for each other
 //! (the chain an entity's ordering imposes) times the time of one AWS call,
 //! plus its CPU per batch. The call counts are the append protocol's and the
-//! stages' own (decision 0009, 0020); the CPU figures and the model's batch
+//! stages' own (decision 0009, 0022); the CPU figures and the model's batch
 //! times are checked against `benches/sdk_latency.rs` (docs/capacity.md).
 //! Concurrency follows Little's law: invocations in flight = invocations per
 //! second × seconds each. Every AWS quota is quoted with its source; quotas

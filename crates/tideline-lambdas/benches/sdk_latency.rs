@@ -1,7 +1,9 @@
-//! The three pipeline handlers with the AWS SDK in the loop, against moto
-//! behind the test kit's fault proxy adding a fixed latency to every call
-//! (5 ms: about what DynamoDB, SQS and EventBridge take in-region), so what
-//! is measured is the calls a handler waits for, not moto's own speed.
+//! The three pipeline handlers with the AWS SDK in the loop, behind the test
+//! kit's fault proxy adding a fixed latency to every call (5 ms: about what
+//! DynamoDB, SQS and EventBridge take in-region), in front of a stand-in
+//! that answers at once ([`fake_aws`]), so what is measured is the calls a
+//! handler waits for, not moto's own speed. (moto still produces the
+//! emitter's input: real DynamoDB stream records of stored events.)
 //!
 //! Beside each handler, in the same run and through the same proxy, a bare
 //! loop of the same SDK calls, issued as concurrently as the ordering rules
@@ -19,10 +21,11 @@
 //!   over 50 entities (10 records each). Bare: `SendMessageBatch` calls of
 //!   10, each entity's records one after another, 10 calls in flight.
 //!
-//! `cargo bench -p tideline-lambdas --bench sdk_latency` (needs moto:
-//! `bash scripts/moto.sh`). `TIDELINE_BENCH_LATENCY_MS` (default 5) and
+//! `cargo bench -p tideline-lambdas --bench sdk_latency` (needs moto for
+//! the emitter's input: `bash scripts/moto.sh`). `TIDELINE_BENCH_LATENCY_MS` (default 5) and
 //! `TIDELINE_BENCH_BATCHES` (default 20) change the latency and the
-//! batches measured per row.
+//! batches measured per row; `TIDELINE_BENCH_ONLY=storer,emitter,transformer`
+//! picks the handlers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -120,6 +123,10 @@ where
         let started = Instant::now();
         batch(i + 2).await;
         times.push(started.elapsed());
+        eprintln!(
+            "  batch {i}: {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        );
     }
     proxy.wait_idle().await;
     Row {
@@ -145,9 +152,7 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 async fn storer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
-    let direct = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
     let table = moto::unique("bench-store");
-    moto::create_event_table(&direct, &table, false).await;
     let ddb = aws_sdk_dynamodb::Client::new(&proxy.sdk_config().await);
     let run = moto::unique("b");
     let entities: Vec<String> = (0..STORER_ENTITIES)
@@ -331,42 +336,168 @@ async fn emitter_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
     rows
 }
 
+/// A stand-in for DynamoDB, SQS and EventBridge that answers at once: on
+/// these machines moto takes 15-20 ms per DynamoDB call, most of a second
+/// per FIFO `SendMessageBatch` and seconds per `PutEvents`, serialised by
+/// Python's lock, which would measure moto, not the handlers. The SDK still
+/// builds, signs and sends every call and parses every answer; the proxy in
+/// front adds the latency. DynamoDB: `PutItem` (unconditional, or
+/// `attribute_not_exists(pk)`, failing with the old item as DynamoDB does),
+/// `GetItem` and `Query` of one partition's `sk` range, the calls the append
+/// protocol makes in its steady state; anything else is refused, so a row
+/// that needed more fails loudly instead of measuring a wrong answer.
+async fn fake_aws() -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    type Table = Arc<Mutex<BTreeMap<(String, String), Value>>>;
+    fn ok(body: Value) -> Response {
+        (
+            [("content-type", "application/x-amz-json-1.0")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+    fn error(kind: &str, extra: Value) -> Response {
+        let mut body =
+            json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": kind});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.0")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+    fn key_of(item: &Value) -> (String, String) {
+        let text = |k: &str| item[k]["S"].as_str().unwrap_or_default().to_string();
+        (text("pk"), text("sk"))
+    }
+    async fn answer(
+        axum::extract::State(table): axum::extract::State<Table>,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Response {
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let operation = target.rsplit('.').next().unwrap_or_default();
+        match operation {
+            "SendMessageBatch" => {
+                let successful: Vec<Value> = request["Entries"].as_array().map(Vec::as_slice).unwrap_or_default().iter()
+                    .map(|e| json!({"Id": e["Id"], "MessageId": "m", "MD5OfMessageBody": "00000000000000000000000000000000", "SequenceNumber": "1"}))
+                    .collect();
+                ok(json!({"Successful": successful, "Failed": []}))
+            }
+            "PutEvents" => {
+                let entries: Vec<Value> = request["Entries"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                    .map(|(k, _)| json!({"EventId": format!("e{k}")}))
+                    .collect();
+                ok(json!({"FailedEntryCount": 0, "Entries": entries}))
+            }
+            "PutItem" => {
+                let item = request["Item"].clone();
+                let key = key_of(&item);
+                let mut t = table.lock().unwrap();
+                match request["ConditionExpression"].as_str() {
+                    None => {}
+                    Some("attribute_not_exists(pk)") => {
+                        if let Some(old) = t.get(&key) {
+                            return error("ConditionalCheckFailedException", json!({"Item": old}));
+                        }
+                    }
+                    Some(other) => {
+                        return error(
+                            "ValidationException",
+                            json!({"message": format!("the bench's stand-in does not evaluate {other}")}),
+                        );
+                    }
+                }
+                t.insert(key, item);
+                ok(json!({}))
+            }
+            "GetItem" => {
+                let key = key_of(&request["Key"]);
+                match table.lock().unwrap().get(&key) {
+                    Some(item) => ok(json!({"Item": item})),
+                    None => ok(json!({})),
+                }
+            }
+            "Query" => {
+                let values = &request["ExpressionAttributeValues"];
+                let pk = values[":pk"]["S"].as_str().unwrap_or_default().to_string();
+                let lo = values[":lo"]["S"].as_str().unwrap_or("").to_string();
+                let hi = values[":hi"]["S"]
+                    .as_str()
+                    .unwrap_or("\u{10ffff}")
+                    .to_string();
+                let t = table.lock().unwrap();
+                let mut items: Vec<Value> = t
+                    .range((pk.clone(), lo)..=(pk, hi))
+                    .map(|(_, item)| item.clone())
+                    .collect();
+                if request["ScanIndexForward"] == json!(false) {
+                    items.reverse();
+                }
+                if let Some(limit) = request["Limit"].as_u64() {
+                    items.truncate(limit as usize);
+                }
+                ok(json!({"Items": items, "Count": items.len()}))
+            }
+            other => error(
+                "ValidationException",
+                json!({"message": format!("the bench's stand-in does not answer {other}")}),
+            ),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .fallback(answer)
+        .with_state(Table::default());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    format!("http://{address}")
+}
+
 async fn transformer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
     const RECORDS: usize = 500;
     let sqs = aws_sdk_sqs::Client::new(&proxy.sdk_config().await);
-    let direct = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
+    let url = format!("{}/123456789012/bench.fifo", proxy.endpoint());
     let run = moto::unique("tr");
-    // A fresh queue per batch: moto's FIFO sends slow down as a queue fills,
-    // which would measure moto, not the handler.
-    let mut queues = Vec::new();
-    for _ in 0..4 * (n + 2) {
-        queues.push(moto::create_fifo_queue(&direct).await);
-    }
-    let mut queues = queues.into_iter();
     let mut rows = Vec::new();
     for (entities, sends) in [(500, 1), (500, 10), (50, 10)] {
-        let urls: Vec<String> = queues.by_ref().take(n + 2).collect();
-        let urls = &urls;
-        let sqs = &sqs;
+        let state = transform::State {
+            queue: SqsQueue::new(sqs.clone(), &url),
+            ingest: IngestConfig::default(),
+            retry: RetryPolicy::fast(3),
+            max_concurrent_sends: sends,
+        };
+        let state = &state;
         let run = &run;
         let name = format!("transformer handler, {entities} entities, {sends} call(s) in flight");
         rows.push(
             measure(&name, proxy, RECORDS, n, |i| async move {
-                let state = transform::State {
-                    queue: SqsQueue::new(sqs.clone(), &urls[i]),
-                    ingest: IngestConfig::default(),
-                    retry: RetryPolicy::fast(3),
-                    max_concurrent_sends: sends,
-                };
                 let records: Vec<Vec<u8>> = (0..RECORDS)
                     .map(|r| {
                         fixtures::record(format!("{run}-e{}", r % entities), "ItemAdded")
-                            .id(format!("{run}-{r}"))
+                            .id(format!("{run}-{i}-{r}"))
                             .data(json!({"r": r}))
                             .bytes()
                     })
                     .collect();
-                let out = transform::handler(&state, lambda(moto::firehose_event(&records)))
+                let out = transform::handler(state, lambda(moto::firehose_event(&records)))
                     .await
                     .unwrap();
                 assert!(
@@ -380,9 +511,8 @@ async fn transformer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
     }
     // Bare: 50 calls of 10, each carrying 10 entities, 10 in flight (500
     // entities: every call may overlap every other).
-    let urls: Vec<String> = queues.by_ref().take(n + 2).collect();
-    let urls = &urls;
     let sqs = &sqs;
+    let url = &url;
     let run = &run;
     rows.push(
         measure(
@@ -398,13 +528,13 @@ async fn transformer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
                             SendMessageBatchRequestEntry::builder()
                                 .id(format!("e{k}"))
                                 .message_group_id(format!("{run}-bare-e{r}"))
-                                .message_deduplication_id(format!("{run}-bare-{r}"))
+                                .message_deduplication_id(format!("{run}-bare-{i}-{r}"))
                                 .message_body(normalized(&format!("{run}-bare-e{r}"), "x"))
                                 .build()
                                 .unwrap()
                         });
                         sqs.send_message_batch()
-                            .queue_url(&urls[i])
+                            .queue_url(url)
                             .set_entries(Some(entries.collect()))
                             .send()
                             .await
@@ -430,11 +560,20 @@ async fn main() {
     } else {
         env_number("TIDELINE_BENCH_BATCHES", 20) as usize
     };
-    let proxy = FaultProxy::start(&moto::endpoint(), 25).await;
+    let proxy = FaultProxy::start(&fake_aws().await, 25).await;
     proxy.set_latency(latency);
-    let mut rows = storer_rows(&proxy, n).await;
-    rows.extend(emitter_rows(&proxy, n).await);
-    rows.extend(transformer_rows(&proxy, n).await);
+    let only = std::env::var("TIDELINE_BENCH_ONLY").unwrap_or_default();
+    let wanted = |stage: &str| only.is_empty() || only.split(',').any(|s| s.trim() == stage);
+    let mut rows = Vec::new();
+    if wanted("storer") {
+        rows.extend(storer_rows(&proxy, n).await);
+    }
+    if wanted("emitter") {
+        rows.extend(emitter_rows(&proxy, n).await);
+    }
+    if wanted("transformer") {
+        rows.extend(transformer_rows(&proxy, n).await);
+    }
     println!(
         "\n{} ms per call, {n} batches per row\n\n| row | per batch p50 | p90 | calls per event |\n|---|---|---|---|",
         latency.as_millis()

@@ -1,6 +1,6 @@
 //! `event-storer`: triggered by the FIFO queue, appends each entity's
 //! messages to the store in order, and the batch's entities concurrently
-//! (decision 0020). The store stage owns the FIFO `ReportBatchItemFailures`
+//! (decision 0022). The store stage owns the FIFO `ReportBatchItemFailures`
 //! rule (stop an entity at its first failure, report that message and every
 //! later message of the entity) and
 //! moves poison messages to the rejected records; this handler only

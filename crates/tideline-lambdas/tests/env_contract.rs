@@ -12,7 +12,11 @@ fn probe(load: Loader) -> (BTreeSet<String>, BTreeSet<String>) {
     // Every variable the loader asks for, given a value that parses.
     let read = RefCell::new(BTreeSet::new());
     let value = |name: &'static str| match name {
-        MAX_RECORD_BYTES | EVENT_TTL_DAYS | REJECTED_TTL_DAYS => "7".to_string(),
+        MAX_RECORD_BYTES
+        | EVENT_TTL_DAYS
+        | REJECTED_TTL_DAYS
+        | MAX_CONCURRENT_SENDS
+        | MAX_CONCURRENT_ENTITIES => "7".to_string(),
         MAX_MESSAGE_BYTES => "262144".to_string(),
         FIELD_MAP => "{}".to_string(),
         BUS_MODE => "ordered".to_string(),

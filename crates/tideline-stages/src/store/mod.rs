@@ -98,7 +98,7 @@ pub async fn store_batch<S: EventStore, R: RejectSink>(
 
 /// Runs the store stage over a batch of messages, entity by entity: each
 /// entity's messages in order, one after another, and up to
-/// `max_concurrent_entities` entities at once (decision 0020). A retryable
+/// `max_concurrent_entities` entities at once (decision 0022). A retryable
 /// failure stops only its entity: that message and every later message of
 /// the entity are reported, while the other entities go on. A message
 /// that is not a record has no entity to wait for; such messages form a run
