@@ -171,3 +171,47 @@ async fn the_order_example_runs_over_the_in_memory_table() {
     )));
     the_order_story(store, "order-mem-1").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_multi_event_commands_at_one_version_on_dynamodb_one_wins_one_conflicts() {
+    let sdk = moto::sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = moto::unique("tl-command-race");
+    moto::create_event_table(&ddb, &table, true).await.unwrap();
+    for round in 0..5 {
+        let order_id = format!("order-race-{round}");
+        let a = EventStore::dynamodb(ddb.clone(), &table);
+        let b = EventStore::dynamodb(ddb.clone(), &table);
+        let events = |who: &str| {
+            vec![
+                ProposedEvent::new("ItemAdded", serde_json::json!({"sku": who}))
+                    .with_id(format!("{who}-0")),
+                ProposedEvent::new("ItemAdded", serde_json::json!({"sku": who}))
+                    .with_id(format!("{who}-1")),
+            ]
+        };
+        let (ra, rb) = tokio::join!(
+            a.append(&order_id, Expected::NoStream, events("a")),
+            b.append(&order_id, Expected::NoStream, events("b")),
+        );
+        let mut results = [ra, rb];
+        results.sort_by_key(|r| r.is_err());
+        assert_eq!(results[0], Ok(2), "{results:?}");
+        assert_eq!(
+            results[1],
+            Err(Error::Conflict {
+                entity_id: order_id.clone(),
+                expected: 0,
+                actual: 2
+            }),
+            "{results:?}"
+        );
+        let history: Vec<_> = a.read(&order_id, 1).try_collect().await.unwrap();
+        assert_eq!(history.len(), 2, "{history:?}");
+        assert_eq!(
+            history[0].event_id[..1],
+            history[1].event_id[..1],
+            "one writer's batch, whole"
+        );
+    }
+}
