@@ -252,6 +252,20 @@ pub async fn append_command<S: EventStore + EventLookup>(
     })
 }
 
+/// No lake: the `command-api` Lambda's (on AWS the lake is what Firehose
+/// delivers to S3; decision 0020).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLake;
+
+impl Lake for NoLake {
+    async fn write_records(&self, _: &[AdmittedRecord]) -> Result<(), crate::PortError> {
+        Ok(())
+    }
+    async fn write_failed(&self, _: &[crate::FailedRecord]) -> Result<(), crate::PortError> {
+        Ok(())
+    }
+}
+
 /// An HTTP response: status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandResponse {
