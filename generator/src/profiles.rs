@@ -28,9 +28,9 @@ pub enum Profile {
     /// Structured service logs.
     Logs,
     /// Concurrent writers appending at expected versions through the command
-    /// API, retrying on conflict (`crate::command`); with `--target firehose`
-    /// ignored: it needs `--endpoint-url`. Its records, where a record is
-    /// asked for, are the orders profile's.
+    /// API at `--endpoint-url`, retrying on conflict (`crate::command`);
+    /// `--target` does not apply. Where a record is asked of it, it makes the
+    /// orders profile's.
     Command,
 }
 
