@@ -217,6 +217,58 @@ module "event_emitter" {
   ])
 }
 
+module "command_api" {
+  source = "./modules/function"
+
+  name                 = "${var.name_prefix}-command-api"
+  description          = "Appends events at an expected version (POST /entities/{entity_id}/events) with the storer's own protocol."
+  zip_path             = "${local.lambda_zip_dir}/command-api/bootstrap.zip"
+  architecture         = var.lambda_architecture
+  memory_mb            = var.command_api.memory_mb
+  timeout_seconds      = var.command_api.timeout_seconds
+  reserved_concurrency = var.command_api.reserved_concurrency
+  kms_key_arn          = module.key.key_arn
+  log_retention_days   = var.log_retention_days
+  alarm_actions        = local.alarm_actions
+  tags                 = local.tags
+
+  environment = {
+    TIDELINE_TABLE_NAME = module.store.table_name
+  }
+
+  optional_environment = {
+    # Appended events expire as the storer's do, and are admitted with
+    # ingest's limits and schema registry (decision 0020).
+    TIDELINE_EVENT_TTL_DAYS    = var.event_ttl_days == null ? null : tostring(var.event_ttl_days)
+    TIDELINE_MAX_MESSAGE_BYTES = tostring(var.queue_max_message_size)
+    TIDELINE_SCHEMA_REGISTRY   = var.transformer_schema_registry == null ? null : "/var/task/${var.transformer_schema_registry}"
+    RUST_LOG                   = var.rust_log
+  }
+
+  policy_statements = [
+    {
+      # The storer's append (tideline-stages/src/store/slot.rs through
+      # tideline-aws/src/store.rs): Query reads the entity's latest event,
+      # GetItem a marker or the head, PutItem appends conditionally;
+      # a multi-event command's TransactWriteItems of Puts is authorized per
+      # item by PutItem. No queue, stream or bus: the table's stream carries
+      # the events out.
+      sid       = "AppendEvents"
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+      resources = [module.store.table_arn]
+    },
+    {
+      sid       = "UseKeyThroughDynamoDb"
+      actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+      resources = [module.key.key_arn]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_dynamodb] },
+        { test = "StringEquals", variable = "kms:EncryptionContext:aws:dynamodb:tableName", values = [module.store.table_name] },
+      ]
+    },
+  ]
+}
+
 module "query_api" {
   source = "./modules/function"
 

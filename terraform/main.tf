@@ -133,13 +133,16 @@ module "api" {
   name                   = "${var.name_prefix}-query"
   function_name          = module.query_api.function_name
   function_invoke_arn    = module.query_api.invoke_arn
+  command_function_name  = module.command_api.function_name
+  command_invoke_arn     = module.command_api.invoke_arn
+  write_scopes           = var.api_write_scopes
   authorization          = var.api_authorization
   jwt_issuer             = var.api_jwt_issuer
   jwt_audience           = var.api_jwt_audience
   throttling_rate_limit  = var.api_throttling_rate_limit
   throttling_burst_limit = var.api_throttling_burst_limit
   # API Gateway waits as long as the function may run (at most 30 s).
-  integration_timeout_ms = var.query_api.timeout_seconds * 1000
+  integration_timeout_ms = max(var.query_api.timeout_seconds, var.command_api.timeout_seconds) * 1000
   latency_alarm_ms       = var.api_latency_alarm_ms
   kms_key_arn            = module.key.key_arn
   log_retention_days     = var.log_retention_days

@@ -126,7 +126,7 @@ resource "aws_cloudwatch_dashboard" "pipeline" {
           stat   = "Sum"
           period = 300
           metrics = flatten([
-            for fn in [module.transformer, module.event_storer, module.event_emitter, module.query_api] : [
+            for fn in [module.transformer, module.event_storer, module.event_emitter, module.query_api, module.command_api] : [
               ["AWS/Lambda", "Errors", "FunctionName", fn.function_name],
               ["AWS/Lambda", "Throttles", "FunctionName", fn.function_name],
             ]

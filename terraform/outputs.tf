@@ -105,6 +105,7 @@ output "function_names" {
     "event-storer"  = module.event_storer.function_name
     "event-emitter" = module.event_emitter.function_name
     "query-api"     = module.query_api.function_name
+    "command-api"   = module.command_api.function_name
   }
 }
 

@@ -212,6 +212,22 @@ variable "query_api" {
   }
 }
 
+variable "command_api" {
+  description = "Settings of the command-api function behind the HTTP API (POST /entities/{entity_id}/events)."
+  type = object({
+    memory_mb            = optional(number, 256)
+    timeout_seconds      = optional(number, 10)
+    reserved_concurrency = optional(number, -1)
+  })
+  default = {}
+
+  validation {
+    # An HTTP API integration waits at most 30 s.
+    condition     = var.command_api.timeout_seconds >= 1 && var.command_api.timeout_seconds <= 30
+    error_message = "command_api.timeout_seconds must be between 1 and 30 (the HTTP API integration limit)."
+  }
+}
+
 # ------------------------------------------------------------------- ingest
 
 variable "firehose_buffering_size_mb" {
@@ -510,6 +526,17 @@ variable "api_jwt_audience" {
   description = "Accepted JWT audiences when api_authorization is JWT."
   type        = list(string)
   default     = []
+}
+
+variable "api_write_scopes" {
+  description = "With api_authorization = JWT, the OAuth scopes a token needs to append (POST /entities/{entity_id}/events); reading needs none of them. With AWS_IAM, writing is granted separately by execute-api:Invoke on the POST route's ARN."
+  type        = list(string)
+  default     = ["tideline/write"]
+
+  validation {
+    condition     = length(var.api_write_scopes) > 0
+    error_message = "api_write_scopes needs at least one scope: without one, any valid token could append."
+  }
 }
 
 variable "api_latency_alarm_ms" {

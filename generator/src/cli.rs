@@ -377,6 +377,38 @@ pub async fn run_send(args: &SendArgs) -> Result<SendReport, UsageError> {
     Ok(SendReport { seed, summary })
 }
 
+/// Runs `send --profile command`: writers through the command API.
+pub async fn run_command_send(
+    args: &SendArgs,
+) -> Result<crate::command::CommandSummary, UsageError> {
+    let config = args.config()?;
+    let Some(endpoint) = args.endpoint_url.clone() else {
+        return Err(UsageError(
+            "--profile command appends through the command API: give --endpoint-url (e.g. http://127.0.0.1:4566 for tideline up)".into(),
+        ));
+    };
+    if args.duration.is_some() {
+        return Err(UsageError(
+            "--profile command runs --count appends; --duration is not supported".into(),
+        ));
+    }
+    let appends = match config.stop {
+        Stop::Count(n) => n,
+        Stop::Duration(_) => 1000,
+    };
+    let command = crate::command::CommandConfig {
+        endpoint,
+        writers: config.concurrency,
+        entities: args.entities,
+        appends,
+        seed: config.gen_config.seed,
+        max_attempts: args.max_attempts,
+    };
+    crate::command::send(&command, args.manifest.as_deref())
+        .await
+        .map_err(UsageError)
+}
+
 /// Runs `verify`.
 pub async fn run_verify(args: &VerifyArgs) -> Result<VerifySummary, UsageError> {
     let manifest = crate::manifest::Manifest::read_file(&args.manifest)
@@ -397,6 +429,44 @@ pub async fn run_verify(args: &VerifyArgs) -> Result<VerifySummary, UsageError> 
 /// 0 success, 1 records not sent or verification failed, 2 usage or I/O error.
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::Send(args) if args.profile == Profile::Command => {
+            match run_command_send(&args).await {
+                Ok(summary) => {
+                    if args.json {
+                        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+                    } else {
+                        println!("{}", summary.line());
+                    }
+                    i32::from(summary.failed > 0)
+                }
+                Err(e) => {
+                    eprintln!("tideline-generator send: {e}");
+                    2
+                }
+            }
+        }
+        Command::Verify(args) if crate::command::is_command_manifest(&args.manifest) => {
+            if args.aws {
+                eprintln!(
+                    "tideline-generator verify: --aws is not supported with a command manifest yet: verify it against the API without signing (tideline up), or leave --aws out"
+                );
+                return 2;
+            }
+            match crate::command::verify(&args.manifest, &args.query_url).await {
+                Ok(report) => {
+                    if args.json {
+                        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                    } else {
+                        println!("{}", report.line());
+                    }
+                    i32::from(!report.problems.is_empty())
+                }
+                Err(e) => {
+                    eprintln!("tideline-generator verify: {e}");
+                    2
+                }
+            }
+        }
         Command::Send(args) => match run_send(&args).await {
             Ok(report) => {
                 let text = if args.json {

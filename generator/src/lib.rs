@@ -7,10 +7,16 @@
 //! pipeline's promises against that manifest: nothing missing, nothing stored
 //! twice, every entity in the order it was sent (INVARIANTS.md #1–#4).
 //!
+//! The `command` profile sends through the command API instead
+//! (`POST /entities/{entity_id}/events`): concurrent writers at expected
+//! versions, retrying on conflict, and `verify` checks that no two writers
+//! held the same version ([`command`]).
+//!
 //! Everything that decides *what* is sent is a pure function of `--seed`, so a
 //! run can be repeated byte for byte; only the timing differs.
 
 pub mod cli;
+pub mod command;
 pub mod manifest;
 pub mod profiles;
 pub mod rate;

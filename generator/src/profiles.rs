@@ -27,10 +27,16 @@ pub enum Profile {
     Sensor,
     /// Structured service logs.
     Logs,
+    /// Concurrent writers appending at expected versions through the command
+    /// API at `--endpoint-url`, retrying on conflict (`crate::command`);
+    /// `--target` does not apply. Where a record is asked of it, it makes the
+    /// orders profile's.
+    Command,
 }
 
 impl Profile {
-    /// All profiles, for tests and benchmarks.
+    /// All record profiles, for tests and benchmarks (`Command` sends
+    /// through the command API, not records).
     pub const ALL: [Profile; 4] = [
         Profile::Orders,
         Profile::Transactions,
@@ -40,7 +46,7 @@ impl Profile {
 
     fn entity_prefix(self) -> &'static str {
         match self {
-            Profile::Orders => "order",
+            Profile::Orders | Profile::Command => "order",
             Profile::Transactions => "card",
             Profile::Sensor => "device",
             Profile::Logs => "svc",
@@ -318,7 +324,7 @@ impl Generator {
         out.extend_from_slice(b",\"data\":{\"gen_seq\":");
         push_u64(out, gen_seq);
         match self.cfg.profile {
-            Profile::Orders => self.orders(out, n, event_type),
+            Profile::Orders | Profile::Command => self.orders(out, n, event_type),
             Profile::Transactions => self.transactions(out, event_type),
             Profile::Sensor => self.sensor(out, event_type),
             Profile::Logs => self.logs(out),
@@ -346,7 +352,7 @@ impl Generator {
 
     fn event_type(&mut self, gen_seq: u64) -> &'static str {
         match self.cfg.profile {
-            Profile::Orders => {
+            Profile::Orders | Profile::Command => {
                 // An order walks its lifecycle; a rare cancellation interrupts it.
                 const LIFECYCLE: [&str; 5] = [
                     "OrderPlaced",

@@ -175,3 +175,36 @@ async fn an_id_never_sent_is_reported_missing() {
 
     stack.shutdown().await;
 }
+
+/// The `command` profile against `tideline up`: writers contend on a few
+/// entities at expected versions, conflicts are retried, and `verify` finds
+/// every acknowledged append stored once at the versions it was answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_profile_contends_and_verifies() {
+    let stack = LocalHarness::start().await;
+    let manifest = stack.dir().join("command.manifest");
+    let config = tideline_generator::command::CommandConfig {
+        endpoint: stack.url(),
+        writers: 6,
+        entities: 3,
+        appends: 120,
+        seed: 7,
+        max_attempts: 8,
+    };
+    let sent = tideline_generator::command::send(&config, Some(&manifest))
+        .await
+        .unwrap();
+    assert_eq!((sent.appends, sent.failed), (120, 0), "{}", sent.line());
+    assert!(
+        sent.conflicts > 0,
+        "writers on 3 entities must contend: {}",
+        sent.line()
+    );
+    let report = tideline_generator::command::verify(&manifest, &stack.url())
+        .await
+        .unwrap();
+    assert!(report.problems.is_empty(), "{}", report.line());
+    assert_eq!(report.appends, 120);
+    assert_eq!(report.events, sent.events);
+    stack.shutdown().await;
+}

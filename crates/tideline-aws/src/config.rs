@@ -328,6 +328,51 @@ impl EmitterConfig {
     }
 }
 
+/// `command-api`: the command side's appends (`POST /entities/{entity_id}/events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandApiConfig {
+    /// Table name.
+    pub table_name: String,
+    /// The storer's retention: appended events expire as stored ones do.
+    pub ttl_days: Option<u32>,
+    /// Ingest's limits (the queue's message size among them), so a command's
+    /// events are admitted as ingested records are.
+    pub ingest: IngestConfig,
+    /// `TIDELINE_SCHEMA_REGISTRY`: ingest's schema registry (loaded by the binary).
+    pub schema_registry: Option<std::path::PathBuf>,
+}
+
+impl CommandApiConfig {
+    /// Reads the configuration.
+    pub fn load(env: &impl Env) -> Result<Self, ConfigError> {
+        let mut ingest = IngestConfig::default();
+        if let Some(n) = parse::<usize>(env, MAX_MESSAGE_BYTES)? {
+            ingest.limits.sqs_message_bytes = n;
+        }
+        ingest
+            .limits
+            .validate()
+            .map_err(|reason| ConfigError::Invalid {
+                variable: MAX_MESSAGE_BYTES,
+                reason,
+            })?;
+        Ok(Self {
+            table_name: required(env, TABLE_NAME)?,
+            ttl_days: parse::<u32>(env, EVENT_TTL_DAYS)?.filter(|d| *d > 0),
+            ingest,
+            schema_registry: env
+                .get(SCHEMA_REGISTRY)
+                .filter(|p| !p.trim().is_empty())
+                .map(std::path::PathBuf::from),
+        })
+    }
+
+    /// The retention as a duration.
+    pub fn ttl(&self) -> Option<chrono::Duration> {
+        self.ttl_days.map(|d| chrono::Duration::days(i64::from(d)))
+    }
+}
+
 /// `query-api`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryConfig {

@@ -441,6 +441,17 @@ impl EventStore for DynamoStore {
     }
 }
 
+/// One `GetItem`: the de-duplication marker records its event's `seq`.
+impl tideline_stages::command::EventLookup for DynamoStore {
+    async fn sequence_of(
+        &self,
+        entity: &EntityId,
+        event_id: &tideline_core::EventId,
+    ) -> Result<Option<u64>, StoreError> {
+        self.store.sequence_of(entity, event_id).await
+    }
+}
+
 /// Room a rejected record's item keeps for everything but the body: its
 /// keys, reason and bookkeeping attributes, with margin.
 const REJECTED_ITEM_RESERVE: usize = 16 * 1024;

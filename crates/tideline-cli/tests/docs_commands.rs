@@ -249,11 +249,12 @@ fn target_copy() -> &'static Path {
             "tideline-generator",
             "event-responder",
             "examples/orders_registry",
+            "examples/orders",
         ] {
             let from = built.join(bin);
             assert!(
                 from.exists(),
-                "{} is not built: run the workspace's tests (`cargo test --workspace`, as scripts/test.sh does), or `cargo build -p tideline-generator -p event-responder --example orders_registry` first",
+                "{} is not built: run the workspace's tests (`cargo test --workspace`, as scripts/test.sh does), or `cargo build -p tideline-generator -p event-responder -p tideline-consumer -p tideline-eventstore --examples` first",
                 from.display()
             );
             std::fs::copy(&from, root.path().join("debug").join(bin)).unwrap();

@@ -68,6 +68,9 @@ pub enum ExpectedSeq {
     /// Append whatever the current version (the pipeline's storer).
     #[default]
     Any,
+    /// The entity must have no events yet (the same as `Exactly(0)`, named
+    /// for the command that creates an entity).
+    NoStream,
     /// The entity's last `seq` must be exactly this (0: the entity is new).
     Exactly(u64),
 }
@@ -75,13 +78,22 @@ pub enum ExpectedSeq {
 impl ExpectedSeq {
     /// Whether an entity whose last `seq` is `actual` meets this expectation.
     pub fn check(self, entity_id: &EntityId, actual: u64) -> Result<(), AppendConflict> {
-        match self {
-            Self::Exactly(expected) if expected != actual => Err(AppendConflict {
+        match self.expected_last() {
+            Some(expected) if expected != actual => Err(AppendConflict {
                 entity_id: entity_id.clone(),
                 expected,
                 actual,
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// The last `seq` this expectation requires, or `None` for `Any`.
+    pub fn expected_last(self) -> Option<u64> {
+        match self {
+            Self::Any => None,
+            Self::NoStream => Some(0),
+            Self::Exactly(seq) => Some(seq),
         }
     }
 }
@@ -348,6 +360,20 @@ mod tests {
                 );
                 assert!(ok.to_store[0].sk < ok.to_store[1].sk);
             });
+    }
+
+    #[test]
+    fn no_stream_is_an_expectation_of_an_empty_entity() {
+        given(entity_at("e", 2, "2026-11-23T08:00:00.000000Z").holding(&["a"]))
+            .when(|e| e.append(ExpectedSeq::NoStream, &["b"], None))
+            .then_err(AppendConflict {
+                entity_id: EntityId::new("e").unwrap(),
+                expected: 0,
+                actual: 2,
+            });
+        given(new_entity("e"))
+            .when(|e| e.append(ExpectedSeq::NoStream, &["a"], None))
+            .then_ok(|ok| assert_eq!(ok.to_store[0].seq, 1));
     }
 
     #[test]

@@ -662,6 +662,26 @@ impl EventStore for SqliteStore {
     }
 }
 
+/// The `seq` of a stored event id: the same `UNIQUE (entity_id, event_id)`
+/// index the append de-duplicates on.
+impl tideline_stages::command::EventLookup for SqliteStore {
+    async fn sequence_of(
+        &self,
+        entity: &EntityId,
+        event_id: &EventId,
+    ) -> Result<Option<u64>, StoreError> {
+        let conn = self.db.lock();
+        let seq: Option<i64> = conn
+            .prepare_cached("SELECT seq FROM events WHERE entity_id = ?1 AND event_id = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![entity.as_str(), event_id.as_str()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(port_error)?;
+        Ok(seq.map(|s| s as u64))
+    }
+}
+
 /// A window's bounds for SQL: an open end is the lowest or highest string a
 /// fixed-width timestamp can be compared with (they start with a digit).
 fn sql_bounds(window: &StoredWindow) -> (&str, &str) {

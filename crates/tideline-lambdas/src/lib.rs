@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+pub mod command;
 pub mod emit;
 pub mod query;
 pub mod store;

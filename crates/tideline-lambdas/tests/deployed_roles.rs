@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use tideline_aws::{DynamoStore, EventBridgeBus, SqsQueue};
 use tideline_core::ingest::IngestConfig;
 use tideline_core::retry::RetryPolicy;
-use tideline_lambdas::{emit, query, store, transform};
+use tideline_lambdas::{command, emit, query, store, transform};
 use tideline_stages::emit::EmitConfig;
 use tideline_testkit::fixtures::{self, lambda};
 use tideline_testkit::moto;
@@ -375,11 +375,12 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
     let stream_arn = d.output("stream_arn");
     let bus = d.output("event_bus_name");
     let bus_arn = d.output("event_bus_arn");
-    let (transformer, storer, emitter, query_api) = (
+    let (transformer, storer, emitter, query_api, command_api) = (
         d.function("transformer"),
         d.function("event-storer"),
         d.function("event-emitter"),
         d.function("query-api"),
+        d.function("command-api"),
     );
     let run = moto::unique("roles");
     let entity = |n: u32| format!("{run}-e{n}");
@@ -556,6 +557,41 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
     .unwrap();
     assert_eq!(resp.status_code, 200);
 
+    // command-api: a two-event command (one transaction), a single one, and
+    // a conflict, with the role's credentials.
+    let state = command::State {
+        store: DynamoStore::new(d.ddb(&command_api, &table_arn, "handler").await, &table),
+        ingest: IngestConfig::default(),
+    };
+    let post = |path: String, body: Value| {
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": path,
+            "rawQueryString": "", "headers": {}, "body": body.to_string(),
+            "requestContext": {"http": {"method": "POST", "path": path}},
+            "isBase64Encoded": false
+        })
+    };
+    let path = format!("/entities/{run}-cmd/events");
+    for (body, status) in [
+        (
+            json!({"expected_sequence": 0, "events": [{"id": "a", "type": "T", "data": {}}, {"id": "b", "type": "T", "data": {}}]}),
+            201,
+        ),
+        (
+            json!({"expected_sequence": 2, "events": [{"id": "c", "type": "T", "data": {}}]}),
+            201,
+        ),
+        (
+            json!({"expected_sequence": 2, "events": [{"id": "d", "type": "T", "data": {}}]}),
+            409,
+        ),
+    ] {
+        let resp = command::handler(&state, lambda(post(path.clone(), body)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status_code, status, "{:?}", resp.body);
+    }
+
     // 1. Nothing was denied.
     let log = std::mem::take(&mut *d.log.lock().unwrap());
     assert!(
@@ -566,7 +602,7 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
 
     // Every function made calls, and each was recorded.
     let callers: BTreeSet<&str> = log.calls.iter().map(|c| c.0.as_str()).collect();
-    for f in [&transformer, &storer, &emitter, &query_api] {
+    for f in [&transformer, &storer, &emitter, &query_api, &command_api] {
         assert!(
             callers.contains(f.as_str()),
             "no call of {f} was recorded: {log:?}"
@@ -604,6 +640,7 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
             (&storer, "event-storer"),
             (&emitter, "event-emitter"),
             (&query_api, "query-api"),
+            (&command_api, "command-api"),
         ]
         .iter()
         .find(|(n, _)| n.as_str() == f)

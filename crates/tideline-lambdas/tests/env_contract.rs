@@ -60,7 +60,7 @@ fn env_contract_matches_the_loaders() {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/env-contract.json")).unwrap();
     let contract: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let loaders: [(&str, Loader); 4] = [
+    let loaders: [(&str, Loader); 5] = [
         ("transformer", |e| {
             TransformerConfig::load(&|n| e(n)).map(drop)
         }),
@@ -69,6 +69,9 @@ fn env_contract_matches_the_loaders() {
             EmitterConfig::load(&|n| e(n)).map(drop)
         }),
         ("query-api", |e| QueryConfig::load(&|n| e(n)).map(drop)),
+        ("command-api", |e| {
+            CommandApiConfig::load(&|n| e(n)).map(drop)
+        }),
     ];
     for (function, load) in loaders {
         let (required, optional) = probe(load);

@@ -560,3 +560,69 @@ async fn query_api_routes() {
     .unwrap();
     assert_eq!(r.status_code, 400);
 }
+
+/// An API Gateway v2 request with a body, base64-encoded as API Gateway may send it.
+fn http_post(path: &str, body: &Value, base64: bool) -> Value {
+    let mut event = http("POST", path, json!({}));
+    let text = body.to_string();
+    event["body"] = if base64 {
+        json!(b64(text.as_bytes()))
+    } else {
+        json!(text)
+    };
+    event["isBase64Encoded"] = json!(base64);
+    event
+}
+
+#[tokio::test]
+async fn command_api_routes() {
+    use tideline_lambdas::command;
+    let state = command::State {
+        store: tideline_stages::store::slot::SlotStore::new(
+            tideline_stages::store::slot::MemoryItemTable::default(),
+            "memory",
+        ),
+        ingest: IngestConfig::default(),
+    };
+    let placed = json!({"expected_sequence": 0, "events": [{"id": "c-0", "type": "OrderPlaced", "data": {}}]});
+    let r = command::handler(
+        &state,
+        lambda(http_post("/entities/order%2F1/events", &placed, true)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status_code, 201, "{:?}", body(&r));
+    assert_eq!(body(&r)["last_sequence"], 1);
+    assert_eq!(body(&r)["entity_id"], "order/1");
+    let stale = json!({"expected_sequence": 0, "events": [{"id": "c-1", "type": "OrderPlaced", "data": {}}]});
+    let r = command::handler(
+        &state,
+        lambda(http_post("/entities/order%2F1/events", &stale, false)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status_code, 409);
+    assert_eq!(body(&r)["actual_sequence"], 1);
+    let refused = json!({"expected_sequence": 1, "events": [{"type": "T"}]});
+    let r = command::handler(
+        &state,
+        lambda(http_post("/entities/order%2F1/events", &refused, false)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.status_code, body(&r)["error"].clone()),
+        (400, json!("MissingField"))
+    );
+    let r = command::handler(
+        &state,
+        lambda(http("GET", "/entities/order%2F1/events", json!({}))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status_code, 405);
+    let r = command::handler(&state, lambda(http("POST", "/health", json!({}))))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 404);
+}

@@ -1,5 +1,7 @@
 //! The HTTP front of local mode: the Firehose API at `/` (POST with
-//! `X-Amz-Target`), the query API, and operational endpoints under `/_tideline/`.
+//! `X-Amz-Target`), the query API, the command API (`POST
+//! /entities/{entity_id}/events`: [`tideline_stages::command`]), and
+//! operational endpoints under `/_tideline/`.
 //!
 //! `GET /_tideline/tail?pattern=<JSON>` streams the bus live as server-sent
 //! events (what `tideline tail` follows): each published event that matches
@@ -16,8 +18,9 @@
 //!   `[::1]`), the listen address, or a host allowed by `--allow-host`:
 //!   anything else gets 421, the defence against DNS rebinding (a web page on
 //!   `evil.example` that resolves to 127.0.0.1 sends `Host: evil.example`).
-//! - `POST /_tideline/replay` changes what consumers see, so it accepts only
-//!   a request a cross-site form cannot make: `content-type:
+//! - `POST /_tideline/replay` changes what consumers see, and `POST
+//!   /entities/{entity_id}/events` appends events, so they accept only a
+//!   request a cross-site form cannot make: `content-type:
 //!   application/json`, or the header `x-tideline-request`.
 
 use crate::firehose;
@@ -35,6 +38,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tideline_pattern::Pattern;
+use tideline_stages::command::{command_ingest_config, command_path, handle_command};
 use tideline_stages::query::{QueryRequest, handle_query};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Semaphore, watch};
@@ -252,13 +256,46 @@ async fn query_api(
     method: Method,
     uri: Uri,
     Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
+    if method == Method::POST
+        && let Some(raw_entity) = command_path(uri.path())
+    {
+        return command_api(&shared, &headers, raw_entity, &body).await;
+    }
     let req = QueryRequest {
         method: method.to_string(),
         path: uri.path().to_string(),
         params,
     };
     let resp = handle_query(&*shared.store, &req).await;
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(resp.body)).into_response()
+}
+
+/// `POST /entities/{entity_id}/events`: the command stage over the store and
+/// the lake. It writes events, so, like the replay, it takes only a request a
+/// cross-site form cannot make (a JSON body says so with its content type).
+async fn command_api(
+    shared: &Shared,
+    headers: &HeaderMap,
+    raw_entity: &str,
+    body: &[u8],
+) -> Response {
+    if !is_non_simple(headers) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            axum::Json(serde_json::json!({
+                "error": "UnsupportedMediaType",
+                "message": format!("POST /entities/{{entity_id}}/events takes a JSON body: send `content-type: application/json` (or the header {REQUEST_HEADER})"),
+            })),
+        )
+            .into_response();
+    }
+    let config = command_ingest_config(&shared.config.ingest);
+    let lake = Some(&shared.lake);
+    let resp = handle_command(&*shared.store, lake, &config, raw_entity, body).await;
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(resp.body)).into_response()
 }

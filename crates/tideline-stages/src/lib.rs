@@ -14,6 +14,7 @@
 //! - [`emit`]: integration events onto the [`bus`];
 //! - [`route`]: each event parsed once and matched against every rule;
 //! - [`query`]: an entity's history over HTTP;
+//! - [`command`]: appends at an expected version over HTTP (the command side);
 //! - [`replay`]: stored events re-emitted to the bus, by entity or by time
 //!   window, without reading the whole store;
 //! - [`memory`]: in-memory fakes of every port, for tests.
@@ -27,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod bus;
+pub mod command;
 pub mod emit;
 pub mod error;
 pub mod feed;

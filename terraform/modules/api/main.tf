@@ -1,6 +1,8 @@
-# An HTTP API in front of query-api. Read-only: only GET reaches the function.
-# IAM (SigV4) authorization by default, so nothing is public unless a JWT
-# issuer is configured on purpose.
+# An HTTP API in front of query-api (GET) and command-api (POST
+# /entities/{entity_id}/events, decision 0020). IAM (SigV4) authorization by
+# default, so nothing is public unless a JWT issuer is configured on purpose;
+# with JWT, the same authorizer guards both, and appending needs a scope of
+# its own (write_scopes).
 
 resource "aws_apigatewayv2_api" "this" {
   name          = var.name
@@ -37,6 +39,25 @@ resource "aws_apigatewayv2_route" "get" {
   target             = "integrations/${aws_apigatewayv2_integration.query.id}"
   authorization_type = var.authorization
   authorizer_id      = var.authorization == "JWT" ? aws_apigatewayv2_authorizer.jwt[0].id : null
+}
+
+resource "aws_apigatewayv2_integration" "command" {
+  api_id                 = aws_apigatewayv2_api.this.id
+  integration_type       = "AWS_PROXY"
+  integration_method     = "POST"
+  integration_uri        = var.command_invoke_arn
+  payload_format_version = "2.0"
+  timeout_milliseconds   = var.integration_timeout_ms
+}
+
+resource "aws_apigatewayv2_route" "append" {
+  api_id             = aws_apigatewayv2_api.this.id
+  route_key          = "POST /entities/{entity_id}/events"
+  target             = "integrations/${aws_apigatewayv2_integration.command.id}"
+  authorization_type = var.authorization
+  authorizer_id      = var.authorization == "JWT" ? aws_apigatewayv2_authorizer.jwt[0].id : null
+  # Reading needs a valid token; appending needs the write scope too.
+  authorization_scopes = var.authorization == "JWT" ? var.write_scopes : null
 }
 
 resource "aws_cloudwatch_log_group" "access" {
@@ -85,6 +106,15 @@ resource "aws_lambda_permission" "api" {
   principal     = "apigateway.amazonaws.com"
   # Only this API's GET routes may invoke the function.
   source_arn = "${aws_apigatewayv2_api.this.execution_arn}/*/GET/*"
+}
+
+resource "aws_lambda_permission" "command" {
+  statement_id  = "AllowInvokeFromHttpApi"
+  action        = "lambda:InvokeFunction"
+  function_name = var.command_function_name
+  principal     = "apigateway.amazonaws.com"
+  # Only this API's append route may invoke the command function.
+  source_arn = "${aws_apigatewayv2_api.this.execution_arn}/*/POST/entities/*"
 }
 
 resource "aws_cloudwatch_metric_alarm" "server_errors" {

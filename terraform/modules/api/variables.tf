@@ -13,6 +13,22 @@ variable "function_invoke_arn" {
   type        = string
 }
 
+variable "command_function_name" {
+  description = "Name of the command-api function (POST /entities/{entity_id}/events)."
+  type        = string
+}
+
+variable "command_invoke_arn" {
+  description = "Invoke ARN of the command-api function."
+  type        = string
+}
+
+variable "write_scopes" {
+  description = "With JWT authorization, the scopes a token needs to append events."
+  type        = list(string)
+  default     = ["tideline/write"]
+}
+
 variable "authorization" {
   description = "How callers authenticate: AWS_IAM (SigV4, execute-api:Invoke in the caller's policy) or JWT (an OIDC issuer)."
   type        = string

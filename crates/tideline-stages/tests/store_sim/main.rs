@@ -27,6 +27,7 @@
 //! shuttle can replay.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod commands;
 mod holes;
 mod legacy;
 

@@ -1,0 +1,76 @@
+//! `command-api`: API Gateway HTTP API (payload v2) in front of the command
+//! stage (`POST /entities/{entity_id}/events`), which local mode serves with
+//! the same code and JSON. Its role writes the events table only; the query
+//! routes stay with `query-api`.
+
+use crate::query::response;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use base64::Engine;
+use lambda_runtime::LambdaEvent;
+use tideline_core::ingest::IngestConfig;
+use tideline_stages::EventStore;
+use tideline_stages::command::{EventLookup, NoLake, command_path, handle_command};
+use tideline_stages::query::QueryResponse;
+
+/// What the function keeps between invocations.
+#[derive(Debug)]
+pub struct State<S> {
+    /// The store (the storer's own append protocol).
+    pub store: S,
+    /// Ingest's admission settings, with the contract's field names.
+    pub ingest: IngestConfig,
+}
+
+/// Handles one HTTP request.
+pub async fn handler<S: EventStore + EventLookup>(
+    state: &State<S>,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+) -> Result<ApiGatewayV2httpResponse, crate::HandlerError> {
+    let e = &event.payload;
+    let method = e.request_context.http.method.as_str();
+    let path = e
+        .raw_path
+        .clone()
+        .or_else(|| e.request_context.http.path.clone())
+        .unwrap_or_default();
+    let not_found = |status: u16, message: String| {
+        response(QueryResponse {
+            status,
+            body: serde_json::json!({"error": "NotFound", "message": message}),
+        })
+    };
+    let Some(raw_entity) = command_path(&path) else {
+        return Ok(not_found(404, format!("no route for {method} {path}")));
+    };
+    if method != "POST" {
+        return Ok(not_found(405, format!("{method} {path}: use POST")));
+    }
+    let body = match (&e.body, e.is_base64_encoded) {
+        (Some(b), true) => match base64::engine::general_purpose::STANDARD.decode(b) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                return Ok(response(QueryResponse {
+                    status: 400,
+                    body: serde_json::json!({"error": "BadRequest", "message": format!("body is not valid base64: {err}")}),
+                }));
+            }
+        },
+        (Some(b), false) => b.clone().into_bytes(),
+        (None, _) => Vec::new(),
+    };
+    // Boxed: the command stage's future nests the store's append protocol,
+    // and inline it takes the binary's `main` past rustc's layout recursion
+    // limit. One allocation per request.
+    let r = Box::pin(handle_command(
+        &state.store,
+        None::<&NoLake>,
+        &state.ingest,
+        raw_entity,
+        &body,
+    ))
+    .await;
+    Ok(response(QueryResponse {
+        status: r.status,
+        body: r.body,
+    }))
+}
