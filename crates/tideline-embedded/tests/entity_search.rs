@@ -30,7 +30,14 @@ async fn entities_are_found_by_prefix_in_id_order_and_paged() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("store.db"), None).unwrap();
     let ids = [
-        "order-1", "order-2", "order-2", "order-10", "orders", "order", "ordeR-3", "customer-1",
+        "order-1",
+        "order-2",
+        "order-2",
+        "order-10",
+        "orders",
+        "order",
+        "ordeR-3",
+        "customer-1",
         "order-~",
     ];
     let messages = ids.iter().enumerate().map(|(i, e)| message(i, e)).collect();
@@ -46,12 +53,22 @@ async fn entities_are_found_by_prefix_in_id_order_and_paged() {
     // Paged: two, then the rest after the last id shown.
     let first = store.entities_with_prefix("order-", "", 2).unwrap();
     assert_eq!(first.len(), 2);
-    let rest = store.entities_with_prefix("order-", &first[1].0, 10).unwrap();
+    let rest = store
+        .entities_with_prefix("order-", &first[1].0, 10)
+        .unwrap();
     let rest: Vec<&str> = rest.iter().map(|(id, _, _)| id.as_str()).collect();
     assert_eq!(rest, ["order-2", "order-~"]);
 
     // An exact id is its own prefix; the empty prefix lists everything.
-    assert_eq!(store.entities_with_prefix("orders", "", 10).unwrap().len(), 1);
+    assert_eq!(
+        store.entities_with_prefix("orders", "", 10).unwrap().len(),
+        1
+    );
     assert_eq!(store.entities_with_prefix("", "", 100).unwrap().len(), 8);
-    assert!(store.entities_with_prefix("zzz", "", 10).unwrap().is_empty());
+    assert!(
+        store
+            .entities_with_prefix("zzz", "", 10)
+            .unwrap()
+            .is_empty()
+    );
 }
