@@ -258,3 +258,94 @@ async fn the_pattern_tools_say_why() {
     );
     h.shutdown().await;
 }
+
+/// An entity with 100,000 events: every console page of its history is one
+/// query API page (20 events), as fast at the end as at the start.
+#[tokio::test]
+async fn an_entity_of_100_000_events_pages_in_bounded_time() {
+    const EVENTS: usize = 100_000;
+    // The history is written by the store stage straight into the data
+    // directory before the stack starts: 100,000 ingest round trips of a
+    // debug build would take minutes and test nothing the console does.
+    let pre = tempfile::tempdir().unwrap();
+    let data_dir = pre.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    {
+        use tideline_stages::store::{IncomingMessage, store_batch};
+        let store =
+            tideline_embedded::store::SqliteStore::open(&data_dir.join("store.db"), None).unwrap();
+        let config = tideline_core::ingest::IngestConfig::default();
+        for chunk in 0..EVENTS / 500 {
+            let messages = (chunk * 500..(chunk + 1) * 500)
+                .map(|i| {
+                    let record = format!(
+                        r#"{{"entity_id":"big","id":"e{i}","type":"T","data":{{"i":{i}}}}}"#
+                    );
+                    let admitted = tideline_core::ingest::admit(
+                        &config,
+                        record.as_bytes(),
+                        chrono::Utc::now(),
+                    )
+                    .unwrap();
+                    IncomingMessage {
+                        message_id: i.to_string(),
+                        body: admitted.body,
+                    }
+                })
+                .collect();
+            let out = store_batch(
+                &store,
+                &tideline_stages::memory::MemoryRejects::default(),
+                messages,
+            )
+            .await;
+            assert!(out.failed_message_ids.is_empty());
+        }
+    }
+    let h = LocalHarness::start_with(|c, _| c.data_dir = data_dir.clone()).await;
+    // A cursor near the end, walked with the query API's largest pages.
+    let client = reqwest::Client::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..99 {
+        let mut url = format!("{}/entities/big/events?limit=1000", h.url());
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+    }
+    let cursor = cursor.expect("more after 99,000 events");
+    for (path, first) in [
+        ("/console/entity?id=big".to_string(), 1),
+        (
+            format!("/console/entity?id=big&cursor={cursor}&page=4951"),
+            99_001,
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let (status, body) = get(&h, &path).await;
+        let took = started.elapsed();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("of about 5,000"), "{body}");
+        assert_eq!(body.matches("<article class=\"event\"").count(), 20);
+        assert!(
+            body.contains(&format!(r#"data-sequence="{first}""#)),
+            "{path}"
+        );
+        assert!(
+            took < Duration::from_millis(500),
+            "{path} took {took:?}: a page must not cost the history"
+        );
+    }
+    // The overview counts the store without reading it.
+    let started = std::time::Instant::now();
+    let (status, body) = get(&h, "/console/overview/stats").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("100,000"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    h.shutdown().await;
+}
