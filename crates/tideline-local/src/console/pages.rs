@@ -143,14 +143,18 @@ pub(super) async fn entities(
 fn entity_results(shared: &Shared, prefix: &str, after: &str) -> Markup {
     let found = shared
         .store
-        .entities_with_prefix(prefix, after, ENTITIES_PER_PAGE + 1);
+        .entities_with_prefix(prefix, after, ENTITIES_PER_PAGE + 1)
+        .map(|mut rows| {
+            // One more than a page was asked for: whether there is a next page.
+            let more = rows.len() > ENTITIES_PER_PAGE;
+            rows.truncate(ENTITIES_PER_PAGE);
+            (rows, more)
+        });
     html! {
         div #entity-results {
             @match found {
                 Err(e) => p.error role="alert" { "search failed: " (e.to_string()) },
-                Ok(mut rows) => {
-                    @let more = rows.len() > ENTITIES_PER_PAGE;
-                    @let _ = rows.truncate(ENTITIES_PER_PAGE);
+                Ok((rows, more)) => {
                     @if rows.is_empty() {
                         p.empty { "No entity id starts with " code { (prefix) } "." }
                     } @else {
