@@ -319,6 +319,20 @@ def test_a_rules_lag_rises_while_its_webhook_is_down_and_falls_when_it_returns(s
     # The events that ran out of retries while it was down are dead letters, with their reason.
     dead = page.locator('section[data-rule="hook"] table.dead-letters td.reason')
     expect(dead.first).to_contain_text(re.compile(r"\S"))
+    # Replay from a position: htmx sends the form with the x-tideline-request header
+    # (a plain form post is refused: crates/tideline-local/tests/console.rs).
+    received = hook.received
+    page.fill('#replay-form input[name="from_seq"]', "one")
+    page.click("#replay-form button[type=submit]")
+    expect(page.locator("#replay-result")).to_contain_text("not a whole number")
+    page.fill('#replay-form input[name="entity"]', "hook-0")
+    page.fill('#replay-form input[name="from_seq"]', "1")
+    page.click("#replay-form button[type=submit]")
+    expect(page.locator("#replay-result")).to_contain_text("replayed: 1 published")
+    deadline = time.time() + 10
+    while hook.received == received and time.time() < deadline:
+        time.sleep(0.05)
+    assert hook.received == received + 1, "the replayed event reached the webhook"
 
 
 def test_markup_in_event_data_renders_as_text(stack, page):

@@ -197,8 +197,10 @@ fn page(current: &str, title: &str, body: Markup) -> Response {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 // htmx's own indicator styles would be an inline <style>,
-                // which the CSP refuses; console.css has them.
-                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
+                // which the CSP refuses; console.css has them. Error answers
+                // (a refused replay, a bad field) are swapped in too, so
+                // their message shows where the result would.
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"[45]..","swap":true,"error":true}]}"#;
                 title { (title) " · Tideline" }
                 link rel="stylesheet" href="/console/assets/console.css";
                 script src="/console/assets/htmx.min.js" {}
