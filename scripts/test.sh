@@ -7,7 +7,8 @@
 # It installs what the tests use: moto[server] into the project venv (.venv),
 # for the AWS adapter tests (they start moto on 127.0.0.1 themselves), and
 # python-hcl2 + checkov for the offline Terraform checks, DuckDB for the
-# lake queries of docs/lake.md, and (scripts/apply-terraform.sh) moto with a
+# lake queries of docs/lake.md, Chromium (apt) and Playwright (scripts/browser.sh)
+# for the console's browser tests, and (scripts/apply-terraform.sh) moto with a
 # pinned botocore in .venv/apply for applying the Terraform example.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +33,11 @@ if [ $# -eq 0 ]; then
   fi
   # cargo test above built target/debug/tideline, which the test starts.
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/lake
+
+  echo "== the web console in a browser (headless Chromium, Playwright): tests/console"
+  bash scripts/browser.sh
+  # cargo test above built target/debug/tideline and tideline-generator, which the tests start.
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/console
 
   echo "== Terraform offline checks (python-hcl2, checkov, consistency with the code, fmt)"
   bash scripts/check-terraform.sh

@@ -479,6 +479,39 @@ impl SqliteStore {
         Ok((events as u64, entities as u64))
     }
 
+    /// Entities whose id starts with `prefix`, in id order after `after`
+    /// (exclusive; `""` from the start), at most `limit`, each with its head
+    /// (last `seq`, last stored at): the console's entity search. A range
+    /// scan of the `heads` primary key, so it costs the page, not the store.
+    pub fn entities_with_prefix(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, String)>, PortError> {
+        let conn = self.db.lock();
+        // Every id that starts with `prefix` sorts at or after it and before
+        // `prefix` + U+10FFFF (the greatest code point, F4 8F BF BF in UTF-8;
+        // SQLite's BINARY collation compares the bytes).
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT entity_id, last_seq, last_stored_at FROM heads
+                 WHERE entity_id >= ?1 AND entity_id < ?1 || char(1114111) AND entity_id > ?2
+                 ORDER BY entity_id LIMIT ?3",
+            )
+            .map_err(port_error)?;
+        let rows = stmt
+            .query_map(params![prefix, after, limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(port_error)?;
+        rows.collect::<Result<_, _>>().map_err(port_error)
+    }
+
     /// Events from the whole store in commit order after `after_feed_id` (replay, export).
     pub fn events_after(
         &self,

@@ -16,6 +16,7 @@
 //! - `targets`: log, webhook and Lambda targets;
 //! - `runtime_api`: the Lambda Runtime API for local Lambda targets;
 //! - `server`: the HTTP server (ingest, query, replay, tail, metrics);
+//! - `console`: the web console at `/` (HTML pages over the same calls);
 //! - `stack`: the process: start, wait idle, shut down;
 //! - [`client`]: a client of the operational API (tail, replay) for the CLI.
 //!
@@ -27,6 +28,7 @@
 
 mod bus;
 pub mod client;
+mod console;
 mod firehose;
 mod handoff;
 mod runtime_api;

@@ -78,6 +78,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_tideline/dead-letters", get(dead_letters))
         .route("/_tideline/replay", post(replay))
         .route("/_tideline/tail", get(tail))
+        // The web console: `GET /` and `/console/…` (POST / stays the Firehose API).
+        .merge(crate::console::router(shared.clone()))
         .fallback(query_api)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(

@@ -82,4 +82,34 @@ impl Pattern {
         let event = json::parse(event_json)?;
         Ok(self.root.matches(Some(&event)))
     }
+
+    /// Matches event JSON text like [`Pattern::matches_json`], and says what
+    /// decided it: the first field, in pattern order, that the event fails,
+    /// or, for a match, every field the pattern tests (all of which passed).
+    /// For the console's pattern tester, where "false" alone leaves the
+    /// reader to diff the pattern against the event by eye.
+    pub fn explain_json(&self, event_json: &str) -> Result<Verdict, EventError> {
+        let event = json::parse(event_json)?;
+        let first_miss = self.root.first_miss(Some(&event), "");
+        let mut tested = Vec::new();
+        self.root.paths("", &mut tested);
+        Ok(Verdict {
+            matched: first_miss.is_none(),
+            first_miss,
+            tested,
+        })
+    }
+}
+
+/// Why an event matched a pattern or not ([`Pattern::explain_json`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the event matches.
+    pub matched: bool,
+    /// The first field, in pattern order, the event fails, as a dotted path
+    /// (`detail.total`; `detail.$or` when no alternative of an `$or` group
+    /// matches); `None` on a match.
+    pub first_miss: Option<String>,
+    /// Every field path the pattern tests, in pattern order.
+    pub tested: Vec<String>,
 }

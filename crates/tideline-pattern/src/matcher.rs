@@ -366,3 +366,60 @@ fn any_object<E: Event>(value: &E, depth: usize, f: &mut impl FnMut(&E) -> bool)
         _ => false,
     }
 }
+
+/// `parent.key`, or `key` at the top.
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+impl Node {
+    /// The path of the first field, in pattern order, that the event object
+    /// `context` fails (`detail.total`; `detail.$or` for an `$or` group none
+    /// of whose alternatives match), or `None` when the pattern matches.
+    /// Agrees with [`Node::matches`]: it is `None` exactly when that is true.
+    pub(crate) fn first_miss<E: Event>(&self, context: Option<&E>, path: &str) -> Option<String> {
+        for field in &self.fields {
+            if field.matches(context) {
+                continue;
+            }
+            let here = join(path, &field.key);
+            if let FieldKind::Object(node) = &field.kind {
+                let value = context.and_then(|c| c.member(&field.key));
+                let deeper = match value.map(Event::view) {
+                    Some(View::Object) => node.first_miss(value, &here),
+                    // An array of objects: no single element decides, so the
+                    // field itself is named.
+                    Some(View::Array(_)) => None,
+                    _ => node.first_miss::<E>(None, &here),
+                };
+                if deeper.is_some() {
+                    return deeper;
+                }
+            }
+            return Some(here);
+        }
+        self.ors
+            .iter()
+            .find(|group| !group.iter().any(|alt| alt.matches(context)))
+            .map(|_| join(path, "$or"))
+    }
+
+    /// Every field path the pattern tests, in pattern order (`$or`
+    /// alternatives included).
+    pub(crate) fn paths(&self, path: &str, out: &mut Vec<String>) {
+        for field in &self.fields {
+            let here = join(path, &field.key);
+            match &field.kind {
+                FieldKind::Object(node) => node.paths(&here, out),
+                FieldKind::Leaf(_) => out.push(here),
+            }
+        }
+        for alt in self.ors.iter().flatten() {
+            alt.paths(path, out);
+        }
+    }
+}

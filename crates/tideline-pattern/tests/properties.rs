@@ -1,5 +1,5 @@
 //! Properties over arbitrary events: matching never panics, both entry points
-//! agree, `anything-but` is the complement of exact matching, and a RuleSet
+//! (and the explanation) agree, `anything-but` is the complement of exact matching, and a RuleSet
 //! returns exactly the rules that match one by one, in insertion order.
 
 use proptest::prelude::*;
@@ -92,6 +92,10 @@ proptest! {
             let by_value = pattern.matches(&event);
             let by_text = pattern.matches_json(&text).unwrap();
             prop_assert_eq!(by_value, by_text, "pattern {} on event {}", p, text);
+            // The explanation agrees with the verdict: a field is named exactly on a miss.
+            let verdict = pattern.explain_json(&text).unwrap();
+            prop_assert_eq!(verdict.matched, by_value, "pattern {} on event {}", p, text);
+            prop_assert_eq!(verdict.first_miss.is_none(), by_value, "pattern {} on event {}", p, text);
         }
     }
 
