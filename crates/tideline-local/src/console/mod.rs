@@ -9,7 +9,7 @@
 //! (`/_tideline/tail`) from a small script that writes each event with
 //! `textContent` and falls back to a counter when events arrive faster than
 //! it can draw. Nothing is fetched from the network, and no Node toolchain
-//! is needed: `docs/decisions/0020-web-console.md` says why.
+//! is needed: `docs/decisions/0021-web-console.md` says why.
 //!
 //! Pages: overview (`/`), entities, live, rules, refused, pattern tester.
 //! Reading pages are `GET`s; the one action, replay, is a `POST` that must
