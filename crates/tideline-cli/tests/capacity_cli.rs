@@ -83,20 +83,8 @@ fn bad_flags_are_refused_with_the_flag_named() {
 /// other fails here.
 #[test]
 fn defaults_match_the_terraform_module() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../terraform/variables.tf"
-    ))
-    .unwrap();
     let default_of = |name: &str| -> f64 {
-        let start = text
-            .find(&format!("variable \"{name}\""))
-            .unwrap_or_else(|| panic!("variable {name}"));
-        let line = text[start..]
-            .lines()
-            .find(|l| l.trim_start().starts_with("default"))
-            .unwrap();
-        match line.split('=').nth(1).unwrap().trim() {
+        match tideline_testkit::fixtures::terraform_default(name).as_str() {
             "true" => 1.0,
             "false" => 0.0,
             n => n.parse().unwrap(),

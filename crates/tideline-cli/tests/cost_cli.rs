@@ -92,22 +92,12 @@ fn bad_flags_name_the_flag_and_exit_2() {
 /// to one without the other fails here.
 #[test]
 fn defaults_match_the_terraform_module() {
+    let default_of = tideline_testkit::fixtures::terraform_default;
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../terraform/variables.tf"
     ))
     .unwrap();
-    let default_of = |name: &str| -> String {
-        let start = text
-            .find(&format!("variable \"{name}\""))
-            .unwrap_or_else(|| panic!("variable {name}"));
-        let block = &text[start..];
-        let line = block
-            .lines()
-            .find(|l| l.trim_start().starts_with("default"))
-            .unwrap();
-        line.split('=').nth(1).unwrap().trim().to_string()
-    };
     let d = tideline_core::cost::CostInputs::default();
     assert_eq!(
         default_of("firehose_processor_buffer_size_mb")

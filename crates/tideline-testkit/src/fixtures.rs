@@ -502,3 +502,24 @@ impl BusEvent {
         serde_json::from_value(self.to_json()).unwrap()
     }
 }
+
+/// The `default` of the root Terraform module's variable `name`, as written
+/// in `terraform/variables.tf` (`10`, `0.3`, `true`, `null`): the tests that
+/// hold a Rust default equal to the module's read it here.
+pub fn terraform_default(name: &str) -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../terraform/variables.tf");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let start = text
+        .find(&format!("variable \"{name}\""))
+        .unwrap_or_else(|| panic!("variable {name} is not in {}", path.display()));
+    let line = text[start..]
+        .lines()
+        .find(|l| l.trim_start().starts_with("default"))
+        .unwrap_or_else(|| panic!("variable {name} has no default"));
+    line.split('=')
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}

@@ -180,6 +180,7 @@ fn run_commands(commands: Vec<Vec<usize>>, storer_ids: Vec<String>, faults: bool
         skews: vec![0],
         faults,
         reaper: false,
+        batched: false,
     };
     let mut problems = check(&sim, &scenario).err().unwrap_or_default();
     problems.extend(check_commands(&sim.world.lock().unwrap(), &seen));
