@@ -168,14 +168,19 @@ async fn storer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
             store: DynamoStore::new(ddb.clone(), &table),
         };
         let state = &state;
-        let entities = &entities;
-        rows.push(
-            measure(name, proxy, STORER_ENTITIES, n, |i| async move {
-                let records = entities.iter().enumerate().map(|(k, e)| {
+        // Each batch's invocation, built before timing.
+        let events: Vec<Value> = (0..n + 2)
+            .map(|i| {
+                fixtures::sqs_event(entities.iter().enumerate().map(|(k, e)| {
                     let id = format!("{e}-b{bound}-{i}");
                     SqsRecord::fifo(&format!("m{k}"), e, &normalized(e, &id))
-                });
-                let out = store::handler(state, lambda(fixtures::sqs_event(records)))
+                }))
+            })
+            .collect();
+        let events = &events;
+        rows.push(
+            measure(name, proxy, STORER_ENTITIES, n, |i| async move {
+                let out = store::handler(state, lambda(events[i].clone()))
                     .await
                     .unwrap();
                 assert!(out.batch_item_failures.is_empty(), "{out:?}");
@@ -188,6 +193,8 @@ async fn storer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
     let ddb = &ddb;
     let table = &table;
     let entities = &entities;
+    // Bodies built before timing: a bare loop is the calls alone.
+    let body = &normalized(&entities[0], "bare");
     rows.push(
         measure(
             "bare SDK: Query + 2 PutItem per entity, entities at once",
@@ -211,7 +218,7 @@ async fn storer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
                             .table_name(table)
                             .item("pk", s(e.clone()))
                             .item("sk", s(sk))
-                            .item("data", s(normalized(e, "bare")))
+                            .item("data", s(body.clone()))
                             .condition_expression("attribute_not_exists(pk)")
                             .send()
                             .await
@@ -235,7 +242,7 @@ async fn storer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
                         .table_name(table)
                         .item("pk", s(e.clone()))
                         .item("sk", s(format!("overwrite-{i}")))
-                        .item("data", s(normalized(e, "bare")))
+                        .item("data", s(body.clone()))
                         .send()
                         .await
                         .unwrap();
@@ -485,10 +492,9 @@ async fn transformer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
             max_concurrent_sends: sends,
         };
         let state = &state;
-        let run = &run;
-        let name = format!("transformer handler, {entities} entities, {sends} call(s) in flight");
-        rows.push(
-            measure(&name, proxy, RECORDS, n, |i| async move {
+        // Each batch's invocation, built before timing.
+        let events: Vec<Value> = (0..n + 2)
+            .map(|i| {
                 let records: Vec<Vec<u8>> = (0..RECORDS)
                     .map(|r| {
                         fixtures::record(format!("{run}-e{}", r % entities), "ItemAdded")
@@ -497,7 +503,14 @@ async fn transformer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
                             .bytes()
                     })
                     .collect();
-                let out = transform::handler(state, lambda(moto::firehose_event(&records)))
+                moto::firehose_event(&records)
+            })
+            .collect();
+        let events = &events;
+        let name = format!("transformer handler, {entities} entities, {sends} call(s) in flight");
+        rows.push(
+            measure(&name, proxy, RECORDS, n, |i| async move {
+                let out = transform::handler(state, lambda(events[i].clone()))
                     .await
                     .unwrap();
                 assert!(
@@ -514,6 +527,7 @@ async fn transformer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
     let sqs = &sqs;
     let url = &url;
     let run = &run;
+    let body = &normalized(&format!("{run}-bare"), "x");
     rows.push(
         measure(
             "bare SDK: 50 SendMessageBatch of 10, 10 in flight",
@@ -529,7 +543,7 @@ async fn transformer_rows(proxy: &FaultProxy, n: usize) -> Vec<Row> {
                                 .id(format!("e{k}"))
                                 .message_group_id(format!("{run}-bare-e{r}"))
                                 .message_deduplication_id(format!("{run}-bare-{i}-{r}"))
-                                .message_body(normalized(&format!("{run}-bare-e{r}"), "x"))
+                                .message_body(body.clone())
                                 .build()
                                 .unwrap()
                         });
