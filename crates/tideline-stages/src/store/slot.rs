@@ -391,10 +391,15 @@ impl<T: ItemTable> SlotStore<T> {
     /// expires is not trusted either: it was written before the retention was
     /// set, and expiring successors of it may have been removed since.
     fn trusted_latest(&self, item: &Item, event: &StoredEvent) -> bool {
-        if !item::is_current_format(lookup(item)) {
-            return false;
-        }
-        match event.expires_at {
+        item::is_current_format(lookup(item)) && self.far_from_expiry(event.expires_at)
+    }
+
+    /// Whether an event expiring at `expires_at` can have no removed
+    /// successor: it expires further than the margin from now; without a
+    /// retention it never expires, and with one an event that never expires
+    /// predates the retention.
+    fn far_from_expiry(&self, expires_at: Option<i64>) -> bool {
+        match expires_at {
             None => self.ttl.is_none(),
             Some(t) => t > (self.clock.now() + self.expiry_margin).timestamp(),
         }
@@ -645,19 +650,6 @@ impl<T: ItemTable> SlotStore<T> {
         )
     }
 
-    /// Whether a tail this writer derived from its own last append to the
-    /// entity can stand in for a read of the latest event: the same test as
-    /// [`Self::trusted_latest`] (that event is in this version's format, as
-    /// this writer wrote it), applied now. A stale tail is safe, as one read
-    /// before a concurrent append is: the event put is conditional on its
-    /// slot, so a slot taken since fails and the append reads the tail again.
-    fn known_tail_trusted(&self, tail: &Tail) -> bool {
-        match tail.floor_expires_at {
-            None => self.ttl.is_none(),
-            Some(t) => t > (self.clock.now() + self.expiry_margin).timestamp(),
-        }
-    }
-
     /// Appends one event; `known` is the tail after this writer's previous
     /// append to the entity, used instead of the first read of the tail
     /// (only for [`ExpectedSeq::Any`]: a stale tail would misjudge an
@@ -674,8 +666,15 @@ impl<T: ItemTable> SlotStore<T> {
         let mut attempt = 0;
         loop {
             let tail = match known.take() {
+                // The tail after this writer's own last append stands in for
+                // a read under the same test as a read latest event (which
+                // it is: written in this format, by this writer), applied
+                // now. A stale one is safe, as one read before a concurrent
+                // append is: the event put is conditional on its slot, so a
+                // slot taken since fails and the append reads the tail again.
                 Some(tail)
-                    if matches!(expected, ExpectedSeq::Any) && self.known_tail_trusted(&tail) =>
+                    if matches!(expected, ExpectedSeq::Any)
+                        && self.far_from_expiry(tail.floor_expires_at) =>
                 {
                     tail
                 }
