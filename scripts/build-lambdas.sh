@@ -33,7 +33,7 @@ fi
 if [ -n "${TIDELINE_LAMBDAS:-}" ]; then
   read -r -a BINS <<<"$TIDELINE_LAMBDAS"
 else
-  BINS=(transformer event-storer event-emitter query-api)
+  BINS=(transformer event-storer event-emitter query-api command-api)
   # event-responder is another team's function: include it when its package exists.
   if [ -f crates/event-responder/Cargo.toml ] && grep -q 'name *= *"event-responder"' crates/event-responder/Cargo.toml; then
     BINS+=(event-responder)
