@@ -6,6 +6,7 @@
 locals {
   kms_via_sqs      = "sqs.${local.region}.amazonaws.com"
   kms_via_dynamodb = "dynamodb.${local.region}.amazonaws.com"
+  kms_via_s3       = "s3.${local.region}.amazonaws.com"
 }
 
 module "transformer" {
@@ -234,6 +235,9 @@ module "command_api" {
 
   environment = {
     TIDELINE_TABLE_NAME = module.store.table_name
+    # Appended events never pass Firehose: the function writes them to the
+    # lake itself, in Firehose's layout (decision 0020).
+    TIDELINE_LAKE_BUCKET = module.ingest.bucket_name
   }
 
   optional_environment = {
@@ -264,6 +268,25 @@ module "command_api" {
       conditions = [
         { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_dynamodb] },
         { test = "StringEquals", variable = "kms:EncryptionContext:aws:dynamodb:tableName", values = [module.store.table_name] },
+      ]
+    },
+    {
+      # tideline-aws/src/lake.rs (S3Lake as the Lake port): one PutObject
+      # per partition of a command, under events/ only; never a read, a
+      # list or processing-failed/.
+      sid       = "WriteLakeEvents"
+      actions   = ["s3:PutObject"]
+      resources = ["${module.ingest.bucket_arn}/events/*"]
+    },
+    {
+      # The lake is SSE-KMS with a bucket key (modules/ingest): S3 asks
+      # KMS for a data key on the function's behalf.
+      sid       = "EncryptLakeObjects"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [module.key.key_arn]
+      conditions = [
+        { test = "StringEquals", variable = "kms:ViaService", values = [local.kms_via_s3] },
+        { test = "StringLike", variable = "kms:EncryptionContext:aws:s3:arn", values = [module.ingest.bucket_arn, "${module.ingest.bucket_arn}/*"] },
       ]
     },
   ]

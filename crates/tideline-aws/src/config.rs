@@ -38,6 +38,9 @@ pub const FIELD_MAP: &str = "TIDELINE_FIELD_MAP";
 /// Path of a schema registry file (`schemas/registry.json` layout) checked at
 /// ingest (transformer); optional: unset, `data` is not checked.
 pub const SCHEMA_REGISTRY: &str = "TIDELINE_SCHEMA_REGISTRY";
+/// The data lake bucket (command-api): the events a command appends are
+/// written there, as Firehose writes ingested ones (decision 0020).
+pub const LAKE_BUCKET: &str = "TIDELINE_LAKE_BUCKET";
 /// Retention of event items in days, written as the TTL attribute (event-storer); optional.
 pub const EVENT_TTL_DAYS: &str = "TIDELINE_EVENT_TTL_DAYS";
 /// Most `SendMessageBatch` calls the transformer has in flight at once
@@ -333,6 +336,9 @@ impl EmitterConfig {
 pub struct CommandApiConfig {
     /// Table name.
     pub table_name: String,
+    /// `TIDELINE_LAKE_BUCKET`: the data lake the appended events are written
+    /// to (its root: Firehose writes under `events/` at the bucket's root).
+    pub lake_bucket: String,
     /// The storer's retention: appended events expire as stored ones do.
     pub ttl_days: Option<u32>,
     /// Ingest's limits (the queue's message size among them), so a command's
@@ -358,6 +364,7 @@ impl CommandApiConfig {
             })?;
         Ok(Self {
             table_name: required(env, TABLE_NAME)?,
+            lake_bucket: required(env, LAKE_BUCKET)?,
             ttl_days: parse::<u32>(env, EVENT_TTL_DAYS)?.filter(|d| *d > 0),
             ingest,
             schema_registry: env

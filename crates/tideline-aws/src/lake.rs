@@ -1,8 +1,10 @@
-//! The data lake on S3, read back: what Firehose wrote under the lake
-//! bucket, in the layout of [`tideline_core::lake_layout`]. `tideline
-//! reingest --lake s3://…` and the replay's entity index
+//! The data lake on S3: what Firehose wrote under the lake bucket, in the
+//! layout of [`tideline_core::lake_layout`]. `tideline reingest --lake
+//! s3://…` and the replay's entity index
 //! ([`tideline_stages::replay::LakeIndex`]) read it through the
-//! [`LakeReader`] port.
+//! [`LakeReader`] port. The command API writes the events it appends there
+//! through the [`Lake`] port, in the same layout and line format (events
+//! appended by a command never pass Firehose; decision 0020).
 //!
 //! `ListObjectsV2` returns at most 1,000 keys a page, so listing follows the
 //! continuation token to the end. Objects come back as stored (Firehose
@@ -10,7 +12,10 @@
 
 use crate::error::classify;
 use chrono::{DateTime, Utc};
-use tideline_stages::{LakeObject, LakeReader, PortError};
+use std::collections::BTreeMap;
+use tideline_core::ingest::AdmittedRecord;
+use tideline_core::lake_layout;
+use tideline_stages::{FailedRecord, Lake, LakeObject, LakeReader, PortError};
 
 /// A lake under `s3://bucket/prefix`.
 #[derive(Debug, Clone)]
@@ -120,5 +125,107 @@ impl LakeReader for S3Lake {
                 PortError::retryable("s3", format!("{}: {e}", location())).with_source(e)
             })?;
         Ok(bytes.into_bytes().to_vec())
+    }
+}
+
+/// GZIP-compresses a lake object, as Firehose compresses the lake's.
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>, PortError> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| PortError::permanent("s3", format!("gzip of a lake object: {e}")))
+}
+
+/// The name of an object the command API writes: `command-<hash>.gz`. The
+/// hash covers the object's directory and its lines' ids, and nothing of the
+/// clock, so a retried command (same event ids) writes the same key again
+/// instead of a second copy of its events (Firehose's own objects are at
+/// least once).
+fn command_object_name(dir: &str, ids: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(dir.as_bytes());
+    for id in ids {
+        hash.update([0u8]);
+        hash.update(id.as_bytes());
+    }
+    let digest = hex::encode(hash.finalize());
+    format!("command-{}.gz", &digest[..32])
+}
+
+impl S3Lake {
+    async fn put(&self, relative: &str, lines: &[u8]) -> Result<(), PortError> {
+        let key = format!("{}{relative}", self.prefix);
+        let body = gzip(lines)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| {
+                at(
+                    format!("s3://{}/{key}", self.bucket),
+                    classify("s3", "PutObject", e),
+                )
+            })?;
+        Ok(())
+    }
+}
+
+/// The lake written directly, by the command API: one GZIP JSON Lines object
+/// per partition and command, in Firehose's layout and line format, so
+/// Athena, `tideline reingest` and the replay's index read commands' events
+/// as they read ingested ones.
+impl Lake for S3Lake {
+    async fn write_records(&self, records: &[AdmittedRecord]) -> Result<(), PortError> {
+        let mut by_partition: BTreeMap<String, (Vec<u8>, Vec<&str>)> = BTreeMap::new();
+        for admitted in records {
+            let r = &admitted.record;
+            let (lines, ids) = by_partition
+                .entry(lake_layout::events_dir(&r.event_type, &r.occurred_at))
+                .or_default();
+            // The line is the body serialised once at admission, as the
+            // transformer returns it to Firehose.
+            lines.extend_from_slice(admitted.body.as_bytes());
+            lines.push(b'\n');
+            ids.push(r.id.as_str());
+        }
+        for (dir, (lines, ids)) in by_partition {
+            let name = command_object_name(&dir, &ids);
+            self.put(&format!("{dir}{name}"), &lines).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_failed(&self, records: &[FailedRecord]) -> Result<(), PortError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut lines = Vec::new();
+        for r in records {
+            lines.extend(
+                lake_layout::processing_failed_line(
+                    &r.record_id,
+                    &r.raw,
+                    &r.error_code,
+                    &r.error_message,
+                    now,
+                )
+                .into_bytes(),
+            );
+            lines.push(b'\n');
+        }
+        let dir = lake_layout::processing_failed_dir(
+            lake_layout::ERROR_TYPE_PROCESSING_FAILED,
+            &lake_layout::day_of(now),
+        );
+        let ids: Vec<&str> = records.iter().map(|r| r.record_id.as_str()).collect();
+        let name = command_object_name(&dir, &ids);
+        self.put(&format!("{dir}{name}"), &lines).await
     }
 }

@@ -30,7 +30,7 @@ pub mod bus;
 pub mod config;
 pub mod error;
 pub mod feed;
-#[cfg(feature = "ops")]
+#[cfg(feature = "lake")]
 pub mod lake;
 pub mod logging;
 #[cfg(feature = "ops")]

@@ -238,6 +238,27 @@ pub fn object_text(bytes: Vec<u8>) -> Result<String, LakeReadError> {
     String::from_utf8(bytes).map_err(|e| LakeReadError::NotUtf8(e.to_string()))
 }
 
+/// A `processing-failed` line in Firehose's format (`errorCode`,
+/// `errorMessage`, `rawData` base64, …), as both lakes write a refused
+/// record, with its reason.
+pub fn processing_failed_line(
+    record_id: &str,
+    raw: &[u8],
+    error_code: &str,
+    error_message: &str,
+    arrival: DateTime<Utc>,
+) -> String {
+    serde_json::json!({
+        "attemptsMade": 1,
+        "arrivalTimestamp": arrival.timestamp_millis(),
+        "errorCode": error_code,
+        "errorMessage": error_message,
+        "recordId": record_id,
+        "rawData": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw),
+    })
+    .to_string()
+}
+
 /// The record bytes a lake line holds, as a producer sent them to ingest: a
 /// `processing-failed` line's original bytes (base64 in `rawData`, as
 /// Firehose writes them), or an accepted line itself (a normalised record,

@@ -9,8 +9,6 @@
 //! (`docs/lake.md`). [`LakeDir`] reads such a directory back (`tideline
 //! reingest --lake DIR`).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use std::fs::{OpenOptions, create_dir_all};
 use std::io::Write;
@@ -140,15 +138,14 @@ impl Lake for FileLake {
         let now = Utc::now();
         let mut bytes = Vec::new();
         for r in records {
-            let line = serde_json::json!({
-                "attemptsMade": 1,
-                "arrivalTimestamp": now.timestamp_millis(),
-                "errorCode": r.error_code,
-                "errorMessage": r.error_message,
-                "recordId": r.record_id,
-                "rawData": STANDARD.encode(&r.raw),
-            });
-            bytes.extend(line.to_string().into_bytes());
+            let line = lake_layout::processing_failed_line(
+                &r.record_id,
+                &r.raw,
+                &r.error_code,
+                &r.error_message,
+                now,
+            );
+            bytes.extend(line.into_bytes());
             bytes.push(b'\n');
         }
         if bytes.is_empty() {

@@ -1,29 +1,33 @@
 //! `command-api`: API Gateway HTTP API (payload v2) in front of the command
 //! stage (`POST /entities/{entity_id}/events`), which local mode serves with
-//! the same code and JSON. Its role writes the events table only; the query
-//! routes stay with `query-api`.
+//! the same code and JSON. Its role appends to the events table and writes
+//! the appended events to the data lake (`events/` of the lake bucket, as
+//! Firehose writes ingested ones); the query routes stay with `query-api`.
 
 use crate::query::response;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use base64::Engine;
 use lambda_runtime::LambdaEvent;
 use tideline_core::ingest::IngestConfig;
-use tideline_stages::EventStore;
-use tideline_stages::command::{EventLookup, NoLake, command_path, handle_command};
+use tideline_stages::command::{EventLookup, command_path, handle_command};
 use tideline_stages::query::QueryResponse;
+use tideline_stages::{EventStore, Lake};
 
 /// What the function keeps between invocations.
 #[derive(Debug)]
-pub struct State<S> {
+pub struct State<S, L> {
     /// The store (the storer's own append protocol).
     pub store: S,
+    /// The data lake (S3 on AWS): appended events are written there after
+    /// the append, as Firehose writes ingested ones.
+    pub lake: L,
     /// Ingest's admission settings, with the contract's field names.
     pub ingest: IngestConfig,
 }
 
 /// Handles one HTTP request.
-pub async fn handler<S: EventStore + EventLookup>(
-    state: &State<S>,
+pub async fn handler<S: EventStore + EventLookup, L: Lake>(
+    state: &State<S, L>,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, crate::HandlerError> {
     let e = &event.payload;
@@ -63,7 +67,7 @@ pub async fn handler<S: EventStore + EventLookup>(
     // limit. One allocation per request.
     let r = Box::pin(handle_command(
         &state.store,
-        None::<&NoLake>,
+        Some(&state.lake),
         &state.ingest,
         raw_entity,
         &body,

@@ -257,6 +257,15 @@ impl Deployed {
         aws_sdk_sqs::Client::from_conf(conf)
     }
 
+    async fn s3(&self, f: &str, resource: &str, by: &'static str) -> aws_sdk_s3::Client {
+        // moto serves S3 at the endpoint's path (no virtual-host buckets).
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk(f).await)
+            .force_path_style(true)
+            .interceptor(self.recorder(f, resource, by))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
     async fn streams(&self, f: &str, arn: &str) -> aws_sdk_dynamodbstreams::Client {
         let conf = aws_sdk_dynamodbstreams::config::Builder::from(&self.sdk(f).await)
             .interceptor(self.recorder(f, arn, "event source mapping"))
@@ -375,6 +384,10 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
     let stream_arn = d.output("stream_arn");
     let bus = d.output("event_bus_name");
     let bus_arn = d.output("event_bus_arn");
+    let lake_bucket = d.output("data_lake_bucket");
+    // PutObject is authorized on the object: the prefix the command API
+    // writes, as its policy names it.
+    let lake_events = format!("arn:aws:s3:::{lake_bucket}/events/*");
     let (transformer, storer, emitter, query_api, command_api) = (
         d.function("transformer"),
         d.function("event-storer"),
@@ -558,9 +571,15 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
     assert_eq!(resp.status_code, 200);
 
     // command-api: a two-event command (one transaction), a single one, and
-    // a conflict, with the role's credentials.
+    // a conflict, with the role's credentials; each appended event is
+    // written to the lake.
     let state = command::State {
         store: DynamoStore::new(d.ddb(&command_api, &table_arn, "handler").await, &table),
+        lake: tideline_aws::lake::S3Lake::new(
+            d.s3(&command_api, &lake_events, "handler").await,
+            &lake_bucket,
+            "",
+        ),
         ingest: IngestConfig::default(),
     };
     let post = |path: String, body: Value| {
@@ -630,6 +649,8 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
             "the FIFO queue"
         } else if arn == bus_arn {
             "the event bus"
+        } else if arn == lake_events {
+            "the lake's events/ prefix"
         } else {
             "?"
         }

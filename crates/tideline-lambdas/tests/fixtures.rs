@@ -582,6 +582,7 @@ async fn command_api_routes() {
             tideline_stages::store::slot::MemoryItemTable::default(),
             "memory",
         ),
+        lake: tideline_stages::memory::MemoryLake::default(),
         ingest: IngestConfig::default(),
     };
     let placed = json!({"expected_sequence": 0, "events": [{"id": "c-0", "type": "OrderPlaced", "data": {}}]});
@@ -603,7 +604,43 @@ async fn command_api_routes() {
     .unwrap();
     assert_eq!(r.status_code, 409);
     assert_eq!(body(&r)["actual_sequence"], 1);
-    let refused = json!({"expected_sequence": 1, "events": [{"type": "T"}]});
+    // The appended event reached the lake, as Firehose delivers an ingested
+    // one; the conflicting command's did not.
+    let lake: Vec<String> = state
+        .lake
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.record.id.as_str().to_string())
+        .collect();
+    assert_eq!(lake, ["c-0"]);
+    // The lake is down: the events are stored, the answer is 503, and the
+    // same command again (idempotent) answers 201 and writes the lake.
+    let next = json!({"expected_sequence": 1, "events": [{"id": "c-2", "type": "OrderShipped", "data": {}}]});
+    *state.lake.fail_next.lock().unwrap() = 1;
+    let r = command::handler(
+        &state,
+        lambda(http_post("/entities/order%2F1/events", &next, false)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.status_code, body(&r)["error"].clone()),
+        (503, json!("LakeUnavailable"))
+    );
+    let r = command::handler(
+        &state,
+        lambda(http_post("/entities/order%2F1/events", &next, false)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.status_code, body(&r)["last_sequence"].clone()),
+        (201, json!(2))
+    );
+    assert_eq!(state.lake.records.lock().unwrap().len(), 2);
+    let refused = json!({"expected_sequence": 2, "events": [{"type": "T"}]});
     let r = command::handler(
         &state,
         lambda(http_post("/entities/order%2F1/events", &refused, false)),

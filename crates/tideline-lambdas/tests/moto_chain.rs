@@ -710,3 +710,106 @@ async fn a_trace_follows_each_record_from_ingest_to_the_target() {
     let started = tideline_core::trace::TraceContext::start_for("t-3", "t-3-1");
     assert_eq!(trace_of("t-3"), started.traceparent());
 }
+
+/// A command's events flow out as an ingested record's do: the command API
+/// writes them to the S3 lake in the line format and layout Firehose writes
+/// the transformer's output in, and the table's stream carries them through
+/// the emitter to the bus's target. A retried command writes the same lake
+/// object again, not a second copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_api_events_reach_the_lake_and_the_bus_like_ingested_ones() {
+    use base64::Engine;
+    use tideline_core::lake_layout;
+    use tideline_stages::LakeReader;
+    let e = env().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&e.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = moto::unique("lake");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let lake = tideline_aws::lake::S3Lake::new(s3, &bucket, "");
+
+    // One record ingested: the line Firehose would write to the lake.
+    let ingested = transform(e.queue(), &[record("ingested-1", "ing-1", 1)]).await;
+    let firehose_line = base64::engine::general_purpose::STANDARD
+        .decode(ingested["records"][0]["data"].as_str().unwrap())
+        .unwrap();
+    let firehose_line: Value = serde_json::from_slice(&firehose_line).unwrap();
+    assert!(drain_fifo(&e, e.store()).await.iter().all(Vec::is_empty));
+
+    // Two events appended by a command, through the command API.
+    let state = tideline_lambdas::command::State {
+        store: e.store(),
+        lake,
+        ingest: IngestConfig::default(),
+    };
+    let body = json!({"expected_sequence": 0, "events": [
+        {"id": "cmd-1", "type": "ItemAdded", "occurred_at": "2026-11-23T08:00:00Z", "data": {"n": 1}},
+        {"id": "cmd-2", "type": "ItemAdded", "occurred_at": "2026-11-23T08:00:01Z", "data": {"n": 2}},
+    ]});
+    let post = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/entities/commanded-1/events",
+        "rawQueryString": "", "headers": {}, "body": body.to_string(),
+        "requestContext": {"http": {"method": "POST", "path": "/entities/commanded-1/events"}},
+        "isBase64Encoded": false
+    });
+    let resp = tideline_lambdas::command::handler(&state, lambda(post.clone()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status_code, 201, "{:?}", resp.body);
+
+    // The lake: one GZIP object under Firehose's partition of the events,
+    // whose lines have the fields of Firehose's lines.
+    let objects = state.lake.list(lake_layout::EVENTS).await.unwrap();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert!(
+        objects[0].path.starts_with(&lake_layout::events_dir(
+            "ItemAdded",
+            "2026-11-23T08:00:00Z"
+        )),
+        "{objects:?}"
+    );
+    let bytes = state.lake.read(&objects[0].path).await.unwrap();
+    assert_eq!(
+        &bytes[..2],
+        &[0x1f, 0x8b],
+        "GZIP, as Firehose writes the lake"
+    );
+    let text = lake_layout::object_text(bytes).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.iter().map(|l| l["id"].clone()).collect::<Vec<_>>(),
+        [json!("cmd-1"), json!("cmd-2")]
+    );
+    let fields = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    for line in &lines {
+        assert_eq!(fields(line), fields(&firehose_line), "{line}");
+        assert_eq!(
+            lake_layout::entity_of_line(&line.to_string()).map(|(e, _)| e),
+            Some("commanded-1".to_string())
+        );
+    }
+
+    // Retried (a lost answer): the same answer, the same object, no copy.
+    let resp = tideline_lambdas::command::handler(&state, lambda(post))
+        .await
+        .unwrap();
+    assert_eq!(resp.status_code, 201);
+    assert_eq!(state.lake.list(lake_layout::EVENTS).await.unwrap().len(), 1);
+
+    // The stream carries both entities' events to the bus's target alike.
+    let mut reader = moto::StreamReader::new(&e.sdk, &e.res.stream_arn).await;
+    let stream = reader.read().await;
+    assert_eq!(stream.iter().filter(|r| is_event_insert(r)).count(), 3);
+    let resp = emit(e.bus(), stream).await;
+    assert_eq!(resp["batchItemFailures"], json!([]));
+    let grouped = by_entity(&delivered(&e, 3).await);
+    let seqs = |entity: &str| -> Vec<u64> { grouped[entity].iter().map(|(s, _)| *s).collect() };
+    assert_eq!(seqs("ingested-1"), [1]);
+    assert_eq!(seqs("commanded-1"), [1, 2]);
+}

@@ -252,20 +252,6 @@ pub async fn append_command<S: EventStore + EventLookup>(
     })
 }
 
-/// No lake: the `command-api` Lambda's (on AWS the lake is what Firehose
-/// delivers to S3; decision 0020).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoLake;
-
-impl Lake for NoLake {
-    async fn write_records(&self, _: &[AdmittedRecord]) -> Result<(), crate::PortError> {
-        Ok(())
-    }
-    async fn write_failed(&self, _: &[crate::FailedRecord]) -> Result<(), crate::PortError> {
-        Ok(())
-    }
-}
-
 /// An HTTP response: status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandResponse {
@@ -321,8 +307,8 @@ pub fn command_path(path: &str) -> Option<&str> {
 
 /// Serves `POST /entities/{entity_id}/events` (`raw_entity` percent-encoded,
 /// as in the path): admit, append, then hand the admitted records to `lake`
-/// (local mode's lake; the Lambda passes none) so an appended event reaches
-/// the lake as an ingested one does. A lake failure answers 503 after the
+/// (local mode's files, the command API's S3 bucket) so an appended event
+/// reaches the lake as an ingested one does. A lake failure answers 503 after the
 /// append: the retry is idempotent and writes the lake again (the lake is
 /// at least once, as Firehose's is).
 pub async fn handle_command<S: EventStore + EventLookup, L: Lake>(

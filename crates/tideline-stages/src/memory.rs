@@ -231,6 +231,44 @@ impl Bus for MemoryBus {
     }
 }
 
+/// A lake kept in memory (the write side), with a scripted outage.
+#[derive(Debug, Default)]
+pub struct MemoryLake {
+    /// Records written, in order.
+    pub records: Mutex<Vec<tideline_core::ingest::AdmittedRecord>>,
+    /// Refused records written, in order.
+    pub failed: Mutex<Vec<FailedRecord>>,
+    /// Writes still to fail (retryable), before writes succeed again.
+    pub fail_next: Mutex<usize>,
+}
+
+impl MemoryLake {
+    fn outage(&self) -> Result<(), PortError> {
+        let mut left = lock(&self.fail_next);
+        if *left > 0 {
+            *left -= 1;
+            return Err(PortError::retryable("memory-lake", "scripted outage"));
+        }
+        Ok(())
+    }
+}
+
+impl Lake for MemoryLake {
+    async fn write_records(
+        &self,
+        records: &[tideline_core::ingest::AdmittedRecord],
+    ) -> Result<(), PortError> {
+        self.outage()?;
+        lock(&self.records).extend_from_slice(records);
+        Ok(())
+    }
+    async fn write_failed(&self, records: &[FailedRecord]) -> Result<(), PortError> {
+        self.outage()?;
+        lock(&self.failed).extend_from_slice(records);
+        Ok(())
+    }
+}
+
 /// Lake objects kept in memory, for the read side.
 #[derive(Debug, Default)]
 pub struct MemoryLakeObjects {

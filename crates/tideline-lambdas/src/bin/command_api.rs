@@ -1,5 +1,5 @@
 //! `command-api` Lambda: API Gateway HTTP API (payload v2) → the command
-//! stage → DynamoDB, with the storer's own append protocol.
+//! stage → DynamoDB, with the storer's own append protocol, then the S3 lake.
 use lambda_runtime::{run, service_fn};
 use tideline_aws::config::{CommandApiConfig, ProcessEnv};
 use tideline_lambdas::command::{State, handler};
@@ -22,9 +22,12 @@ async fn main() -> Result<(), tideline_lambdas::Error> {
         );
     }
     let ttl = config.ttl();
-    tracing::debug!(table = %config.table_name, ttl_days = ?config.ttl_days, "command-api starting");
+    tracing::debug!(table = %config.table_name, lake_bucket = %config.lake_bucket, ttl_days = ?config.ttl_days, "command-api starting");
     let sdk = tideline_aws::load_sdk_config().await;
+    // The lake's root is the bucket's, where Firehose writes `events/`.
+    let lake = tideline_aws::lake::S3Lake::connect(&config.lake_bucket, "").await;
     let state = State {
+        lake,
         store: tideline_aws::DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             &config.table_name,
