@@ -5,9 +5,10 @@
 //! - `REMOVE` of an event item (old image) → [`ChangeKind::EventRemoved`],
 //!   `by_ttl` when the remover is DynamoDB's TTL service
 //!   (`userIdentity` = `Service` / `dynamodb.amazonaws.com`, AWS-CONTRACTS.md);
-//! - head, marker and rejected-record items, `MODIFY`, and the removal of a
-//!   non-event item → [`ChangeKind::Skipped`] with a kind for metrics:
-//!   `head`, `dedup`, `rejected`, `modify`, `remove` (documented skips);
+//! - head, marker, rejected-record and snapshot items, `MODIFY`, and the
+//!   removal of a non-event item → [`ChangeKind::Skipped`] with a kind for
+//!   metrics: `head`, `dedup`, `rejected`, `snapshot`, `modify`, `remove`
+//!   (documented skips);
 //! - an event item that does not decode, an item of no known kind, an unknown
 //!   event name → [`ChangeKind::Undecodable`] with the reason: never skipped,
 //!   the emit stage rewinds to it (no silent drop, INVARIANTS.md #1).
@@ -43,7 +44,9 @@ pub fn decode_record(record: &EventRecord) -> Change {
                         format!("inserted event item cannot be decoded: {e}"),
                     ),
                 },
-                Some(k @ (kind::HEAD | kind::DEDUP | kind::REJECTED)) => skipped(k),
+                Some(k @ (kind::HEAD | kind::DEDUP | kind::REJECTED | kind::SNAPSHOT)) => {
+                    skipped(k)
+                }
                 other => undecodable(
                     &sequence_number,
                     format!("inserted item has no known kind ({other:?})"),

@@ -164,6 +164,11 @@ fn expression(condition: &Condition) -> Expression {
             None,
             Some(HashMap::from([(":c".to_string(), n(seq))])),
         ),
+        Condition::SnapshotBelow(seq) => (
+            "attribute_not_exists(pk) OR snapshot_seq < :c",
+            None,
+            Some(HashMap::from([(":c".to_string(), n(seq))])),
+        ),
         Condition::MarkerAt {
             event_sk,
             expires_before: None,
@@ -449,6 +454,31 @@ impl tideline_stages::command::EventLookup for DynamoStore {
         event_id: &tideline_core::EventId,
     ) -> Result<Option<u64>, StoreError> {
         self.store.sequence_of(entity, event_id).await
+    }
+}
+
+/// Aggregates' snapshots, as items of kind `snapshot` in the entity's
+/// partition (one `GetItem` to read, one conditional `PutItem` to write).
+impl tideline_stages::command::SnapshotStore for DynamoStore {
+    async fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Result<Option<tideline_core::item::Snapshot>, tideline_stages::command::SnapshotError>
+    {
+        self.store
+            .read_snapshot(entity, name, aggregate_version)
+            .await
+    }
+
+    async fn put_snapshot(
+        &self,
+        entity: &EntityId,
+        snapshot: &tideline_core::item::Snapshot,
+    ) -> Result<tideline_stages::command::SnapshotWritten, tideline_stages::command::SnapshotError>
+    {
+        self.store.put_snapshot(entity, snapshot).await
     }
 }
 

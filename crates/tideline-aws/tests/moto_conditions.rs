@@ -58,6 +58,10 @@ async fn conditions_mean_the_same_on_dynamodb_as_in_the_simulation() {
             "marker-no-expiry",
             Some(vec![("kind", s("dedup")), ("event_sk", s(slot))]),
         ),
+        (
+            "snapshot",
+            Some(vec![("kind", s("snapshot")), ("snapshot_seq", n(5))]),
+        ),
     ];
     let conditions = vec![
         Condition::NotExists,
@@ -65,6 +69,8 @@ async fn conditions_mean_the_same_on_dynamodb_as_in_the_simulation() {
         Condition::Equals("last_seq", n(2)),
         Condition::HeadBelow(4),
         Condition::HeadBelow(3),
+        Condition::SnapshotBelow(6),
+        Condition::SnapshotBelow(5),
         Condition::MarkerAt {
             event_sk: slot.into(),
             expires_before: None,
@@ -107,5 +113,5 @@ async fn conditions_mean_the_same_on_dynamodb_as_in_the_simulation() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 45);
+    assert_eq!(compared, 66);
 }

@@ -16,6 +16,10 @@
 //!   `event_seq`, `event_sk` (the slot its event is written at), `expires_at`.
 //!   A marker without `event_sk` was written by the transactional design
 //!   before 0009, together with its event: it means "stored".
+//! - **snapshot** (`sk` = `snapshot#<name>#<aggregate version>`, `kind` =
+//!   `snapshot`): an aggregate's state folded up to `snapshot_seq`, as JSON
+//!   text in `state`; `stored_at`, `expires_at`. Optional, never read by the
+//!   pipeline: the emitter's stream filter drops it (decision 0020).
 //!
 //! Why a slot and not the writer's clock: the event write itself is the
 //! conditional write that makes `seq` unique. Every writer that read the same
@@ -30,7 +34,8 @@
 use crate::event::{EntityHead, StoredEvent};
 use crate::ids::{EntityId, EventId};
 use crate::keys::{
-    DEDUP_SK_PREFIX, HEAD_SK, TIMESTAMP_WIDTH, format_timestamp, item_kind, parse_timestamp,
+    DEDUP_SK_PREFIX, HEAD_SK, SNAPSHOT_SK_PREFIX, TIMESTAMP_WIDTH, format_timestamp, item_kind,
+    parse_timestamp,
 };
 use crate::limits::{DYNAMODB_ITEM_BYTES, FIREHOSE_RECORD_BYTES};
 use chrono::{DateTime, Duration, Utc};
@@ -359,6 +364,139 @@ pub fn decode_marker<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<Ma
             Some(AttrRef::N(s)) => s.parse().ok(),
             _ => None,
         },
+    })
+}
+
+/// An aggregate's state at a sequence: a shortcut for loading it, stored
+/// beside the entity's events. Never required: without it, or when its
+/// `aggregate_version` is not the loader's, the events are folded from the
+/// first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The aggregate's name (`Order`): one entity may be folded by several.
+    pub name: String,
+    /// The version of the aggregate's code that folded it: a new version
+    /// ignores older snapshots.
+    pub aggregate_version: u32,
+    /// The last sequence folded into `state`.
+    pub sequence: u64,
+    /// The state, JSON text.
+    pub state: String,
+    /// When it was stored.
+    pub stored_at: String,
+}
+
+/// The longest snapshot name: it is part of the range key.
+pub const MAX_SNAPSHOT_NAME_CHARS: usize = 64;
+
+/// Why a snapshot is refused before it is written. Permanent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotRefused {
+    /// The name is empty, too long, or has a character other than letters,
+    /// digits, `-`, `_` and `.`.
+    #[error("snapshot name {0:?} must be 1 to 64 letters, digits, '-', '_' or '.'")]
+    BadName(String),
+    /// Sequence 0 folds nothing.
+    #[error("a snapshot's sequence must be at least 1")]
+    EmptySequence,
+    /// The entity has not reached that sequence.
+    #[error("sequence {sequence} is past the entity's last sequence {last}")]
+    PastHead {
+        /// The snapshot's sequence.
+        sequence: u64,
+        /// The entity's last sequence.
+        last: u64,
+    },
+    /// The item would pass DynamoDB's 400 KB item limit.
+    #[error("the snapshot item is {size} bytes, over DynamoDB's {limit}-byte item limit")]
+    TooLarge {
+        /// The item's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The state is not JSON.
+    #[error("state is not JSON: {0}")]
+    NotJson(String),
+}
+
+/// The snapshot's range key.
+pub fn snapshot_sort_key(name: &str, aggregate_version: u32) -> String {
+    format!("{SNAPSHOT_SK_PREFIX}{name}#{aggregate_version}")
+}
+
+/// Checks a snapshot's name, sequence and state (not its place against the
+/// head, which needs a read).
+pub fn check_snapshot(snapshot: &Snapshot) -> Result<(), SnapshotRefused> {
+    let name = &snapshot.name;
+    if name.is_empty()
+        || name.chars().count() > MAX_SNAPSHOT_NAME_CHARS
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(SnapshotRefused::BadName(name.clone()));
+    }
+    if snapshot.sequence == 0 {
+        return Err(SnapshotRefused::EmptySequence);
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(&snapshot.state)
+        .map_err(|e| SnapshotRefused::NotJson(e.to_string()))?;
+    Ok(())
+}
+
+/// The snapshot item of `entity`, checked against the item size limit.
+pub fn snapshot_item(
+    entity: &EntityId,
+    snapshot: &Snapshot,
+    expires_at: Option<i64>,
+) -> Result<Item, SnapshotRefused> {
+    check_snapshot(snapshot)?;
+    let mut item = Item::from([
+        ("pk".into(), AttrValue::S(entity.as_str().into())),
+        (
+            "sk".into(),
+            AttrValue::S(snapshot_sort_key(
+                &snapshot.name,
+                snapshot.aggregate_version,
+            )),
+        ),
+        ("kind".into(), AttrValue::S(item_kind::SNAPSHOT.into())),
+        ("snapshot_name".into(), AttrValue::S(snapshot.name.clone())),
+        (
+            "aggregate_version".into(),
+            AttrValue::number(snapshot.aggregate_version),
+        ),
+        ("snapshot_seq".into(), AttrValue::number(snapshot.sequence)),
+        ("state".into(), AttrValue::S(snapshot.state.clone())),
+        ("stored_at".into(), AttrValue::S(snapshot.stored_at.clone())),
+    ]);
+    // A snapshot holds the events' data: it expires with them.
+    if let Some(t) = expires_at {
+        item.insert("expires_at".into(), AttrValue::number(t));
+    }
+    let size = size_of(&item);
+    if size > DYNAMODB_ITEM_BYTES {
+        return Err(SnapshotRefused::TooLarge {
+            size,
+            limit: DYNAMODB_ITEM_BYTES,
+        });
+    }
+    Ok(item)
+}
+
+/// Reads a snapshot item.
+pub fn decode_snapshot<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<Snapshot, String> {
+    let text = |name: &str| match get(name) {
+        Some(AttrRef::S(s)) => Ok(s.to_string()),
+        other => Err(format!("{name} is {other:?}, not a string")),
+    };
+    Ok(Snapshot {
+        name: text("snapshot_name")?,
+        aggregate_version: number(&get, "aggregate_version")?,
+        sequence: number(&get, "snapshot_seq")?,
+        state: text("state")?,
+        stored_at: text("stored_at")?,
     })
 }
 

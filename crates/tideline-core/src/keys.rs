@@ -24,6 +24,11 @@ pub const HEAD_SK: &str = "#head";
 /// Prefix of de-duplication marker sort keys.
 pub const DEDUP_SK_PREFIX: &str = "id#";
 
+/// Range-key prefix of snapshot items: `snapshot#<name>#<aggregate version>`.
+/// It sorts after every event slot (those start with a digit), so reads of
+/// the event range never see a snapshot.
+pub const SNAPSHOT_SK_PREFIX: &str = "snapshot#";
+
 /// Rejected records of one stage spread over this many partition keys, so a
 /// burst of bad input does not pile onto one DynamoDB partition (about
 /// 1,000 WCU/s each) and no single item collection grows without bound.
@@ -70,6 +75,8 @@ pub mod item_kind {
     pub const DEDUP: &str = "dedup";
     /// A rejected record.
     pub const REJECTED: &str = "rejected";
+    /// An aggregate's snapshot (the command side; never an event).
+    pub const SNAPSHOT: &str = "snapshot";
 }
 
 /// Fixed-width, lexicographically sortable UTC timestamp with microseconds.

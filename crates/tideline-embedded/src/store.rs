@@ -22,10 +22,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tideline_core::event::{EntityHead, plan_append};
+use tideline_core::item::Snapshot;
 use tideline_core::replay::StoredWindow;
 use tideline_core::{
     AppendOutcome, EntityId, ErrorClass, EventId, ExpectedSeq, NewEvent, StoredEvent,
 };
+use tideline_stages::command::{SnapshotError, SnapshotWritten};
 use tideline_stages::replay::EntityIndex;
 use tideline_stages::{
     Change, ChangeFeed, ChangeKind, EventStore, PortError, RejectSink, RejectedRecord, StoreError,
@@ -176,7 +178,14 @@ impl SqliteStore {
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 stage TEXT NOT NULL, source_id TEXT NOT NULL, reason TEXT NOT NULL, body TEXT NOT NULL, rejected_at TEXT NOT NULL
              );
-             CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;",
+             CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+             -- Aggregates' snapshots (the command side): beside the events,
+             -- never in the change feed, only ever moved forward.
+             CREATE TABLE IF NOT EXISTS snapshots (
+                entity_id TEXT NOT NULL, name TEXT NOT NULL, aggregate_version INTEGER NOT NULL,
+                seq INTEGER NOT NULL, state TEXT NOT NULL, stored_at TEXT NOT NULL, expires_at INTEGER,
+                PRIMARY KEY (entity_id, name, aggregate_version)
+             ) WITHOUT ROWID;",
         )
         .map_err(port_error)?;
         // Databases created before traces were carried: add the column
@@ -459,6 +468,12 @@ impl SqliteStore {
                 .and_then(|mut s| s.execute(params![feed_id]))
                 .map_err(port_error)?;
         }
+        // A snapshot holds its events' data: it goes when they may.
+        tx.prepare_cached(
+            "DELETE FROM snapshots WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+        )
+        .and_then(|mut s| s.execute(params![now_s]))
+        .map_err(port_error)?;
         let pruned = tx
             .prepare_cached("DELETE FROM removals WHERE position <= ?1")
             .and_then(|mut s| s.execute(params![through]))
@@ -712,6 +727,91 @@ impl tideline_stages::command::EventLookup for SqliteStore {
             })
             .map_err(port_error)?;
         Ok(seq.map(|s| s as u64))
+    }
+}
+
+/// Snapshots in their own table, keyed by entity, name and aggregate version.
+impl tideline_stages::command::SnapshotStore for SqliteStore {
+    async fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Result<Option<Snapshot>, SnapshotError> {
+        let conn = self.db.lock();
+        let now = chrono::Utc::now().timestamp();
+        conn.prepare_cached(
+            "SELECT seq, state, stored_at FROM snapshots
+             WHERE entity_id = ?1 AND name = ?2 AND aggregate_version = ?3
+               AND (expires_at IS NULL OR expires_at > ?4)",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![entity.as_str(), name, aggregate_version, now],
+                |r| {
+                    Ok(Snapshot {
+                        name: name.to_string(),
+                        aggregate_version,
+                        sequence: r.get::<_, i64>(0)? as u64,
+                        state: r.get(1)?,
+                        stored_at: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .map_err(|e| SnapshotError::Store(port_error(e).into()))
+    }
+
+    async fn put_snapshot(
+        &self,
+        entity: &EntityId,
+        snapshot: &Snapshot,
+    ) -> Result<SnapshotWritten, SnapshotError> {
+        // The same rules and size limit as on DynamoDB: what works locally
+        // works deployed.
+        tideline_core::item::snapshot_item(entity, snapshot, None)?;
+        let expires_at = self.ttl.map(|d| (chrono::Utc::now() + d).timestamp());
+        let conn = self.db.lock();
+        let sql = |e| SnapshotError::Store(port_error(e).into());
+        let changed = conn
+            .prepare_cached(
+                "INSERT INTO snapshots (entity_id, name, aggregate_version, seq, state, stored_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (entity_id, name, aggregate_version) DO UPDATE SET
+                    seq = excluded.seq, state = excluded.state,
+                    stored_at = excluded.stored_at, expires_at = excluded.expires_at
+                 WHERE excluded.seq > snapshots.seq",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    entity.as_str(),
+                    snapshot.name,
+                    snapshot.aggregate_version,
+                    snapshot.sequence as i64,
+                    snapshot.state,
+                    snapshot.stored_at,
+                    expires_at
+                ])
+            })
+            .map_err(sql)?;
+        if changed == 1 {
+            return Ok(SnapshotWritten::Written);
+        }
+        let kept: i64 = conn
+            .prepare_cached(
+                "SELECT seq FROM snapshots WHERE entity_id = ?1 AND name = ?2 AND aggregate_version = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![entity.as_str(), snapshot.name, snapshot.aggregate_version],
+                    |r| r.get(0),
+                )
+            })
+            .map_err(sql)?;
+        Ok(SnapshotWritten::KeptNewer {
+            sequence: kept as u64,
+        })
     }
 }
 

@@ -2,15 +2,19 @@
 //! with the command stage ([`Direct`]). Both answer the same way; the
 //! backends only translate.
 
-use crate::{Error, Expected, ProposedEvent, RecordedEvent};
+use crate::{Error, Expected, ProposedEvent, RecordedEvent, StoredSnapshot};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use std::future::Future;
 use tideline_core::envelope::EventDetail;
 use tideline_core::ingest::IngestConfig;
+use tideline_core::item::Snapshot;
 use tideline_core::{Classify, EntityId, StoredEvent};
 use tideline_stages::EventStore as StorePort;
-use tideline_stages::command::{CommandError, EventLookup, admit_command, append_command};
+use tideline_stages::command::{
+    CommandError, EventLookup, SnapshotError, SnapshotStore, admit_command, append_command,
+    write_snapshot,
+};
 use tideline_stages::query::encode_cursor;
 
 /// Appends and reads of one event store.
@@ -31,6 +35,22 @@ pub trait Backend: Send + Sync {
         after: u64,
         limit: usize,
     ) -> impl Future<Output = Result<(Vec<RecordedEvent>, bool), Error>> + Send;
+
+    /// The snapshot `name` of the entity at `aggregate_version`, if stored.
+    fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> impl Future<Output = Result<Option<StoredSnapshot>, Error>> + Send;
+
+    /// Stores a snapshot, unless one of as many or more events is stored.
+    fn write_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        snapshot: &StoredSnapshot,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// The command stage run here, over a store (`DynamoStore` on AWS; any
@@ -96,6 +116,16 @@ fn from_command(e: CommandError) -> Error {
     }
 }
 
+fn from_snapshot_error(e: SnapshotError) -> Error {
+    match e {
+        SnapshotError::Refused(r) => Error::Refused {
+            code: "BadSnapshot".into(),
+            message: r.to_string(),
+        },
+        SnapshotError::Store(s) => from_command(s.into()),
+    }
+}
+
 fn recorded(e: StoredEvent) -> RecordedEvent {
     RecordedEvent {
         entity_id: e.entity_id.as_str().to_string(),
@@ -109,7 +139,7 @@ fn recorded(e: StoredEvent) -> RecordedEvent {
     }
 }
 
-impl<S: StorePort + EventLookup> Backend for Direct<S> {
+impl<S: StorePort + EventLookup + SnapshotStore> Backend for Direct<S> {
     async fn append(
         &self,
         entity: &EntityId,
@@ -143,6 +173,50 @@ impl<S: StorePort + EventLookup> Backend for Direct<S> {
         events.truncate(limit);
         Ok((events.into_iter().map(recorded).collect(), more))
     }
+
+    async fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Result<Option<StoredSnapshot>, Error> {
+        let Some(s) = self
+            .store
+            .read_snapshot(entity, name, aggregate_version)
+            .await
+            .map_err(from_snapshot_error)?
+        else {
+            return Ok(None);
+        };
+        let state = serde_json::from_str(&s.state).map_err(|e| Error::Unavailable {
+            message: format!("snapshot {name} of {entity} is not JSON: {e}"),
+            retryable: false,
+        })?;
+        Ok(Some(StoredSnapshot {
+            aggregate_version: s.aggregate_version,
+            sequence: s.sequence,
+            state,
+        }))
+    }
+
+    async fn write_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        snapshot: &StoredSnapshot,
+    ) -> Result<(), Error> {
+        let snapshot = Snapshot {
+            name: name.to_string(),
+            aggregate_version: snapshot.aggregate_version,
+            sequence: snapshot.sequence,
+            state: snapshot.state.to_string(),
+            stored_at: tideline_core::keys::format_timestamp(chrono::Utc::now()),
+        };
+        write_snapshot(&self.store, entity, &snapshot)
+            .await
+            .map(drop)
+            .map_err(from_snapshot_error)
+    }
 }
 
 /// Over HTTP: `tideline up`, or the deployed query and command APIs.
@@ -165,6 +239,15 @@ impl Http {
             client,
             base: base_url.into().trim_end_matches('/').to_string(),
         }
+    }
+
+    fn snapshot_url(&self, entity: &EntityId, name: &str) -> String {
+        format!(
+            "{}/entities/{}/snapshots/{}",
+            self.base,
+            utf8_percent_encode(entity.as_str(), NON_ALPHANUMERIC),
+            utf8_percent_encode(name, NON_ALPHANUMERIC)
+        )
     }
 
     fn events_url(&self, entity: &EntityId) -> String {
@@ -274,5 +357,63 @@ impl Backend for Http {
             });
         }
         Ok((events, body["next_cursor"].is_string()))
+    }
+
+    async fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Result<Option<StoredSnapshot>, Error> {
+        let resp = self
+            .client
+            .get(self.snapshot_url(entity, name))
+            .query(&[("aggregate_version", aggregate_version.to_string())])
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        match status {
+            200 => serde_json::from_value(body.clone())
+                .map(Some)
+                .map_err(|e| Error::Unavailable {
+                    message: format!("a snapshot answer without its fields ({e}): {body}"),
+                    retryable: false,
+                }),
+            404 => Ok(None),
+            s => Err(Error::Unavailable {
+                message: format!("HTTP {s}: {body}"),
+                retryable: s >= 500 || s == 429,
+            }),
+        }
+    }
+
+    async fn write_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        snapshot: &StoredSnapshot,
+    ) -> Result<(), Error> {
+        let resp = self
+            .client
+            .put(self.snapshot_url(entity, name))
+            .json(snapshot)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        match status {
+            200 | 201 => Ok(()),
+            400 => Err(Error::Refused {
+                code: text_of(&body, "error"),
+                message: text_of(&body, "message"),
+            }),
+            s => Err(Error::Unavailable {
+                message: format!("HTTP {s}: {body}"),
+                retryable: s >= 500 || s == 429,
+            }),
+        }
     }
 }

@@ -11,7 +11,13 @@
 //!   again is idempotent: the same answer, nothing stored twice.
 //! - [`EventStore::read`] streams an entity's events in sequence order, page
 //!   by page.
-//! - [`EventStore::load`] folds them into an [`Aggregate`].
+//! - [`EventStore::load`] folds them into an [`Aggregate`];
+//!   [`EventStore::load_snapshotted`] starts from the aggregate's latest
+//!   snapshot when there is one of its [`Snapshotted::VERSION`], folds the
+//!   events after it, and stores a new snapshot every
+//!   [`EventStore::with_snapshot_every`] events. Snapshots are stored beside
+//!   the events and are never needed for correctness: without one (or when
+//!   it cannot be read) every event is folded.
 //!
 //! Two backends, one behaviour: [`Http`] talks to `tideline up` (or the
 //! deployed command API) with `POST /entities/{entity_id}/events` and the
@@ -31,6 +37,7 @@ mod backend;
 pub use backend::{Backend, Direct, Http};
 
 use futures::{Stream, StreamExt, TryStreamExt, stream};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tideline_core::{Classify, EntityId, ErrorClass, ExpectedSeq};
@@ -197,6 +204,28 @@ pub trait Aggregate: Default {
     fn apply(&mut self, event: &RecordedEvent);
 }
 
+/// An aggregate whose state can be snapshotted: serialised after folding,
+/// and loaded from that point on.
+pub trait Snapshotted: Aggregate + Serialize + DeserializeOwned {
+    /// The snapshot's name, e.g. `Order` (letters, digits, `-`, `_`, `.`).
+    const NAME: &'static str;
+    /// The version of [`Aggregate::apply`] and of the state's shape. Change
+    /// it whenever either changes: snapshots of another version are ignored
+    /// (and the events folded from the first), never misread.
+    const VERSION: u32;
+}
+
+/// A stored snapshot, as the client reads and writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSnapshot {
+    /// [`Snapshotted::VERSION`] of the code that folded it.
+    pub aggregate_version: u32,
+    /// The last sequence folded into `state`.
+    pub sequence: u64,
+    /// The state.
+    pub state: Value,
+}
+
 /// An aggregate and the version it was folded to: the expectation of the
 /// next append ([`Loaded::expected`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -220,11 +249,15 @@ impl<A> Loaded<A> {
 /// Events read per page.
 pub const DEFAULT_PAGE: usize = 500;
 
+/// Events folded past the last snapshot before a load stores a new one.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
+
 /// The event store client over a [`Backend`].
 #[derive(Debug, Clone)]
 pub struct EventStore<B> {
     backend: B,
     page: usize,
+    snapshot_every: u64,
 }
 
 impl EventStore<Http> {
@@ -249,7 +282,15 @@ impl<B: Backend> EventStore<B> {
         Self {
             backend,
             page: DEFAULT_PAGE,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
         }
+    }
+
+    /// [`Self::load_snapshotted`] stores a snapshot once it folded `n` or
+    /// more events past the one it started from (at least 1).
+    pub fn with_snapshot_every(mut self, n: u64) -> Self {
+        self.snapshot_every = n.max(1);
+        self
     }
 
     /// Reads `page` events per call (at most the query API's 1,000).
@@ -314,6 +355,79 @@ impl<B: Backend> EventStore<B> {
         pages
             .map_ok(|events| stream::iter(events.into_iter().map(Ok)))
             .try_flatten()
+    }
+
+    /// Folds the entity's events into `A`, starting from its snapshot of
+    /// [`Snapshotted::VERSION`] when one is stored; stores a new snapshot
+    /// when it folded [`Self::with_snapshot_every`] events or more past it.
+    /// A snapshot that cannot be read or decoded is passed over with a
+    /// warning (every event is folded), and one that cannot be written
+    /// leaves the load's answer as it is: snapshots only save reads.
+    pub async fn load_snapshotted<A: Snapshotted>(
+        &self,
+        entity_id: &str,
+    ) -> Result<Loaded<A>, Error> {
+        let entity = entity(entity_id)?;
+        let mut loaded = Loaded {
+            state: A::default(),
+            version: 0,
+        };
+        match self
+            .backend
+            .read_snapshot(&entity, A::NAME, A::VERSION)
+            .await
+        {
+            Ok(Some(snapshot)) => match serde_json::from_value::<A>(snapshot.state) {
+                Ok(state) => {
+                    loaded = Loaded {
+                        state,
+                        version: snapshot.sequence,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(entity = %entity, snapshot = A::NAME, error = %e, "snapshot does not decode as the aggregate; folding every event")
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(entity = %entity, snapshot = A::NAME, error = %e, "snapshot unreadable; folding every event")
+            }
+        }
+        let from = loaded.version;
+        let mut events = std::pin::pin!(self.read(entity_id, from + 1));
+        while let Some(event) = events.next().await {
+            let event = event?;
+            loaded.state.apply(&event);
+            loaded.version = event.sequence;
+        }
+        if loaded.version - from >= self.snapshot_every
+            && let Err(e) = self.save_snapshot(entity_id, &loaded).await
+        {
+            tracing::warn!(entity = %entity, snapshot = A::NAME, error = %e, "snapshot not stored; the next load folds these events again");
+        }
+        Ok(loaded)
+    }
+
+    /// Stores `loaded` as the entity's snapshot of `A`, unless one of as
+    /// many or more events is stored.
+    pub async fn save_snapshot<A: Snapshotted>(
+        &self,
+        entity_id: &str,
+        loaded: &Loaded<A>,
+    ) -> Result<(), Error> {
+        let entity = entity(entity_id)?;
+        let state = serde_json::to_value(&loaded.state).map_err(|e| Error::Refused {
+            code: "BadSnapshot".into(),
+            message: format!("the aggregate does not serialise: {e}"),
+        })?;
+        let snapshot = StoredSnapshot {
+            aggregate_version: A::VERSION,
+            sequence: loaded.version,
+            state,
+        };
+        self.backend
+            .write_snapshot(&entity, A::NAME, &snapshot)
+            .await
     }
 
     /// Folds the entity's events into `A`.

@@ -12,7 +12,12 @@ mod order;
 use futures::TryStreamExt;
 use order::{Command, Order, Outcome, execute};
 use std::sync::Arc;
-use tideline_eventstore::{Backend, Direct, Error, EventStore, Expected, ProposedEvent};
+use std::sync::Mutex;
+use tideline_core::EntityId;
+use tideline_eventstore::{
+    Backend, Direct, Error, EventStore, Expected, ProposedEvent, RecordedEvent, Snapshotted,
+    StoredSnapshot,
+};
 use tideline_testkit::local::LocalHarness;
 use tideline_testkit::moto;
 
@@ -214,4 +219,194 @@ async fn two_multi_event_commands_at_one_version_on_dynamodb_one_wins_one_confli
             "one writer's batch, whole"
         );
     }
+}
+
+/// A backend that records where each page read started.
+#[derive(Debug)]
+struct Reads<B> {
+    inner: B,
+    afters: Mutex<Vec<u64>>,
+}
+
+impl<B: Backend> Backend for Reads<B> {
+    async fn append(
+        &self,
+        entity: &EntityId,
+        expected: Expected,
+        events: Vec<ProposedEvent>,
+    ) -> Result<u64, Error> {
+        self.inner.append(entity, expected, events).await
+    }
+    async fn read_page(
+        &self,
+        entity: &EntityId,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<RecordedEvent>, bool), Error> {
+        self.afters.lock().unwrap().push(after);
+        self.inner.read_page(entity, after, limit).await
+    }
+    async fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Result<Option<StoredSnapshot>, Error> {
+        self.inner
+            .read_snapshot(entity, name, aggregate_version)
+            .await
+    }
+    async fn write_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        snapshot: &StoredSnapshot,
+    ) -> Result<(), Error> {
+        self.inner.write_snapshot(entity, name, snapshot).await
+    }
+}
+
+/// The same order, folded by a newer version of the aggregate's code.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct OrderV2(Order);
+
+impl tideline_eventstore::Aggregate for OrderV2 {
+    fn apply(&mut self, event: &RecordedEvent) {
+        self.0.apply(event);
+    }
+}
+
+impl Snapshotted for OrderV2 {
+    const NAME: &'static str = "Order";
+    const VERSION: u32 = 2;
+}
+
+/// Snapshots on any backend: a load that folded enough events stores one,
+/// the next load starts after it and folds only the events since, a new
+/// aggregate version ignores it, and a snapshot that does not decode or one
+/// past the entity's head changes no answer.
+async fn the_snapshot_story<B: Backend + 'static>(backend: B, order_id: &str) {
+    use tideline_eventstore::Aggregate;
+    let store = EventStore::new(Reads {
+        inner: backend,
+        afters: Mutex::default(),
+    })
+    .with_snapshot_every(3);
+    let afters = |store: &EventStore<Reads<B>>| -> Vec<u64> {
+        std::mem::take(&mut *store.backend().afters.lock().unwrap())
+    };
+    let mut events = vec![ProposedEvent::new("OrderPlaced", serde_json::json!({})).with_id("s-0")];
+    for i in 1..=4 {
+        events.push(
+            ProposedEvent::new(
+                "ItemAdded",
+                serde_json::json!({"sku": format!("k{i}"), "price": i}),
+            )
+            .with_id(format!("s-{i}")),
+        );
+    }
+    assert_eq!(
+        store.append(order_id, Expected::NoStream, events).await,
+        Ok(5)
+    );
+
+    // No snapshot yet: every event is folded, then a snapshot at 5 stored.
+    let first = store.load_snapshotted::<Order>(order_id).await.unwrap();
+    assert_eq!((first.version, first.state.total), (5, 10));
+    assert_eq!(afters(&store), [0]);
+
+    // One more event: the next load starts after the snapshot.
+    let more = vec![
+        ProposedEvent::new("ItemAdded", serde_json::json!({"sku": "k5", "price": 5}))
+            .with_id("s-5"),
+    ];
+    assert_eq!(
+        store.append(order_id, Expected::Exactly(5), more).await,
+        Ok(6)
+    );
+    let second = store.load_snapshotted::<Order>(order_id).await.unwrap();
+    assert_eq!(afters(&store), [5], "read from the snapshot on");
+    let full = store.load::<Order>(order_id).await.unwrap();
+    afters(&store);
+    assert_eq!((second.version, &second.state), (full.version, &full.state));
+
+    // A new version of the aggregate ignores version 1's snapshot.
+    let v2 = store.load_snapshotted::<OrderV2>(order_id).await.unwrap();
+    assert_eq!(afters(&store), [0]);
+    assert_eq!(v2.state.0, full.state);
+
+    // A snapshot past the head is refused: it would fold events that do
+    // not exist into every later load.
+    let ahead = StoredSnapshot {
+        aggregate_version: 1,
+        sequence: 99,
+        state: serde_json::to_value(&full.state).unwrap(),
+    };
+    let refused = store
+        .backend()
+        .write_snapshot(&EntityId::new(order_id).unwrap(), "Order", &ahead)
+        .await;
+    assert!(matches!(refused, Err(Error::Refused { .. })), "{refused:?}");
+
+    // A snapshot that does not decode as the aggregate is passed over: the
+    // load folds every event and answers as without it.
+    let garbled = StoredSnapshot {
+        aggregate_version: 1,
+        sequence: 6,
+        state: serde_json::json!("not an order"),
+    };
+    store
+        .backend()
+        .write_snapshot(&EntityId::new(order_id).unwrap(), "Order", &garbled)
+        .await
+        .unwrap();
+    let third = store.load_snapshotted::<Order>(order_id).await.unwrap();
+    assert_eq!(afters(&store), [0]);
+    assert_eq!((third.version, &third.state), (full.version, &full.state));
+    let mut by_hand = Order::default();
+    by_hand.apply(&RecordedEvent {
+        entity_id: order_id.into(),
+        sequence: 1,
+        event_id: "x".into(),
+        event_type: "OrderPlaced".into(),
+        data: serde_json::json!({}),
+        occurred_at: String::new(),
+        stored_at: String::new(),
+        correlation_id: None,
+    });
+    assert!(by_hand.placed && third.state.placed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_over_http_against_tideline_up() {
+    let stack = LocalHarness::start().await;
+    the_snapshot_story(
+        tideline_eventstore::Http::new(stack.url()),
+        "order/snap-http",
+    )
+    .await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_directly_on_dynamodb() {
+    let sdk = moto::sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = moto::unique("tl-snap");
+    moto::create_event_table(&ddb, &table, true).await.unwrap();
+    the_snapshot_story(
+        Direct::new(tideline_aws::DynamoStore::new(ddb, &table)),
+        "order-snap-ddb",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn snapshots_over_the_in_memory_table() {
+    use tideline_stages::store::slot::{MemoryItemTable, SlotStore};
+    the_snapshot_story(
+        Direct::new(SlotStore::new(MemoryItemTable::default(), "memory")),
+        "order-snap-mem",
+    )
+    .await;
 }

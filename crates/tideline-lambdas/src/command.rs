@@ -1,6 +1,7 @@
 //! `command-api`: API Gateway HTTP API (payload v2) in front of the command
-//! stage (`POST /entities/{entity_id}/events`), which local mode serves with
-//! the same code and JSON. Its role appends to the events table and writes
+//! stage (`POST /entities/{entity_id}/events`, and aggregates' snapshots at
+//! `GET`/`PUT /entities/{entity_id}/snapshots/{name}`), which local mode
+//! serves with the same code and JSON. Its role appends to the events table and writes
 //! the appended events to the data lake (`events/` of the lake bucket, as
 //! Firehose writes ingested ones); the query routes stay with `query-api`.
 
@@ -9,7 +10,10 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use base64::Engine;
 use lambda_runtime::LambdaEvent;
 use tideline_core::ingest::IngestConfig;
-use tideline_stages::command::{EventLookup, command_path, handle_command};
+use tideline_stages::command::{
+    EventLookup, SnapshotStore, command_path, handle_command, handle_snapshot_get,
+    handle_snapshot_put, snapshot_path,
+};
 use tideline_stages::query::QueryResponse;
 use tideline_stages::{EventStore, Lake};
 
@@ -26,7 +30,7 @@ pub struct State<S, L> {
 }
 
 /// Handles one HTTP request.
-pub async fn handler<S: EventStore + EventLookup, L: Lake>(
+pub async fn handler<S: EventStore + EventLookup + SnapshotStore, L: Lake>(
     state: &State<S, L>,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, crate::HandlerError> {
@@ -43,11 +47,10 @@ pub async fn handler<S: EventStore + EventLookup, L: Lake>(
             body: serde_json::json!({"error": "NotFound", "message": message}),
         })
     };
-    let Some(raw_entity) = command_path(&path) else {
+    let snapshot = snapshot_path(&path);
+    let command = command_path(&path);
+    if snapshot.is_none() && command.is_none() {
         return Ok(not_found(404, format!("no route for {method} {path}")));
-    };
-    if method != "POST" {
-        return Ok(not_found(405, format!("{method} {path}: use POST")));
     }
     let body = match (&e.body, e.is_base64_encoded) {
         (Some(b), true) => match base64::engine::general_purpose::STANDARD.decode(b) {
@@ -62,6 +65,26 @@ pub async fn handler<S: EventStore + EventLookup, L: Lake>(
         (Some(b), false) => b.clone().into_bytes(),
         (None, _) => Vec::new(),
     };
+    if let Some((raw_entity, raw_name)) = snapshot {
+        let r = match method {
+            "GET" => {
+                let version = e.query_string_parameters.first("aggregate_version");
+                handle_snapshot_get(&state.store, raw_entity, raw_name, version).await
+            }
+            "PUT" => handle_snapshot_put(&state.store, raw_entity, raw_name, &body).await,
+            _ => return Ok(not_found(405, format!("{method} {path}: use GET or PUT"))),
+        };
+        return Ok(response(QueryResponse {
+            status: r.status,
+            body: r.body,
+        }));
+    }
+    let Some(raw_entity) = command else {
+        return Ok(not_found(404, format!("no route for {method} {path}")));
+    };
+    if method != "POST" {
+        return Ok(not_found(405, format!("{method} {path}: use POST")));
+    }
     // Boxed: the command stage's future nests the store's append protocol,
     // and inline it takes the binary's `main` past rustc's layout recursion
     // limit. One allocation per request.

@@ -344,6 +344,12 @@ fn image(kind: &str, entity: &str, seq: u64) -> Value {
         "dedup" => {
             json!({"pk": {"S": entity}, "sk": {"S": format!("id#ev-{seq}")}, "kind": {"S": "dedup"}, "event_seq": {"N": seq.to_string()}})
         }
+        "snapshot" => json!({
+            "pk": {"S": entity}, "sk": {"S": "snapshot#Order#1"}, "kind": {"S": "snapshot"},
+            "snapshot_name": {"S": "Order"}, "aggregate_version": {"N": "1"},
+            "snapshot_seq": {"N": seq.to_string()}, "state": {"S": "{}"},
+            "stored_at": {"S": "2026-11-23T08:00:00.000000Z"}
+        }),
         _ => json!({"pk": {"S": "rejected#store"}, "sk": {"S": "x#m"}, "kind": {"S": "rejected"}}),
     }
 }
@@ -385,6 +391,8 @@ async fn emitter_every_record_shape() {
         stream_record("INSERT", "500", Some(image("rejected", "", 0)), None, false),
         stream_record("REMOVE", "600", None, Some(image("event", "a", 1)), true),
         stream_record("REMOVE", "700", None, Some(image("dedup", "a", 1)), true),
+        // A command-side snapshot is not an event: skipped, never published.
+        stream_record("INSERT", "750", Some(image("snapshot", "a", 1)), None, false),
         // An item of no known kind is never skipped: the batch rewinds to it.
         stream_record("INSERT", "800", Some(json!({"pk": {"S": "x"}})), None, false),
     ]});
@@ -662,4 +670,55 @@ async fn command_api_routes() {
         .await
         .unwrap();
     assert_eq!(r.status_code, 404);
+
+    // Snapshots: written at a sequence the entity has, read back by
+    // aggregate version, refused past the head.
+    let snapshot_path = "/entities/order%2F1/snapshots/Order";
+    let mut put = http_post(
+        snapshot_path,
+        &json!({"aggregate_version": 1, "sequence": 2, "state": {"placed": true}}),
+        false,
+    );
+    put["requestContext"]["http"]["method"] = json!("PUT");
+    let r = command::handler(&state, lambda(put.clone())).await.unwrap();
+    assert_eq!(
+        (r.status_code, body(&r)["status"].clone()),
+        (201, json!("written"))
+    );
+    let r = command::handler(
+        &state,
+        lambda(http(
+            "GET",
+            snapshot_path,
+            json!({"aggregate_version": "1"}),
+        )),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status_code, 200, "{:?}", body(&r));
+    assert_eq!(
+        (body(&r)["sequence"].clone(), body(&r)["state"].clone()),
+        (json!(2), json!({"placed": true}))
+    );
+    let r = command::handler(
+        &state,
+        lambda(http(
+            "GET",
+            snapshot_path,
+            json!({"aggregate_version": "2"}),
+        )),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status_code, 404);
+    let r = command::handler(&state, lambda(http("GET", snapshot_path, json!({}))))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 400);
+    put["body"] = json!(json!({"aggregate_version": 1, "sequence": 9, "state": {}}).to_string());
+    let r = command::handler(&state, lambda(put)).await.unwrap();
+    assert_eq!(
+        (r.status_code, body(&r)["error"].clone()),
+        (400, json!("PastHead"))
+    );
 }

@@ -1,7 +1,8 @@
 //! The HTTP front of local mode: the Firehose API at `/` (POST with
 //! `X-Amz-Target`), the query API, the command API (`POST
-//! /entities/{entity_id}/events`: [`tideline_stages::command`]), and
-//! operational endpoints under `/_tideline/`.
+//! /entities/{entity_id}/events`, and aggregates' snapshots at `GET`/`PUT
+//! /entities/{entity_id}/snapshots/{name}`: [`tideline_stages::command`]),
+//! and operational endpoints under `/_tideline/`.
 //!
 //! `GET /_tideline/tail?pattern=<JSON>` streams the bus live as server-sent
 //! events (what `tideline tail` follows): each published event that matches
@@ -38,7 +39,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tideline_pattern::Pattern;
-use tideline_stages::command::{command_ingest_config, command_path, handle_command};
+use tideline_stages::command::{
+    command_ingest_config, command_path, handle_command, handle_snapshot_get, handle_snapshot_put,
+    snapshot_path,
+};
 use tideline_stages::query::{QueryRequest, handle_query};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Semaphore, watch};
@@ -266,6 +270,12 @@ async fn query_api(
     {
         return command_api(&shared, &headers, raw_entity, &body).await;
     }
+    if let Some((raw_entity, raw_name)) = snapshot_path(uri.path()) {
+        return snapshot_api(
+            &shared, &method, &params, &headers, raw_entity, raw_name, &body,
+        )
+        .await;
+    }
     let req = QueryRequest {
         method: method.to_string(),
         path: uri.path().to_string(),
@@ -298,6 +308,52 @@ async fn command_api(
     let config = command_ingest_config(&shared.config.ingest);
     let lake = Some(&shared.lake);
     let resp = handle_command(&*shared.store, lake, &config, raw_entity, body).await;
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(resp.body)).into_response()
+}
+
+/// `GET` and `PUT /entities/{entity_id}/snapshots/{name}`: aggregates'
+/// snapshots beside the events (the command side). `PUT` writes, so it takes
+/// only a request a cross-site form cannot make, as appends do.
+async fn snapshot_api(
+    shared: &Shared,
+    method: &Method,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+    raw_entity: &str,
+    raw_name: &str,
+    body: &[u8],
+) -> Response {
+    let resp = match *method {
+        Method::GET => {
+            let version = params
+                .iter()
+                .find(|(k, _)| k == "aggregate_version")
+                .map(|(_, v)| v.as_str());
+            handle_snapshot_get(&*shared.store, raw_entity, raw_name, version).await
+        }
+        Method::PUT if !is_non_simple(headers) => {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                axum::Json(serde_json::json!({
+                    "error": "UnsupportedMediaType",
+                    "message": format!("PUT /entities/{{entity_id}}/snapshots/{{name}} takes a JSON body: send `content-type: application/json` (or the header {REQUEST_HEADER})"),
+                })),
+            )
+                .into_response();
+        }
+        Method::PUT => handle_snapshot_put(&*shared.store, raw_entity, raw_name, body).await,
+        _ => {
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(serde_json::json!({
+                    "error": "MethodNotAllowed",
+                    "message": format!("{method} on a snapshot: use GET or PUT"),
+                })),
+            )
+                .into_response();
+        }
+    };
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(resp.body)).into_response()
 }

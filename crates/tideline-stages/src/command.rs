@@ -19,7 +19,7 @@
 //! sequence of those events), and nothing is stored twice, whatever the
 //! expectation says by then.
 
-use crate::store::slot::{ItemTable, SlotStore};
+use crate::store::slot::{CondPut, Condition, ConditionFailed, ItemTable, SlotStore};
 use crate::{EventStore, Lake, StoreError};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
@@ -27,7 +27,10 @@ use serde_json::{Map, Value, json};
 use std::future::Future;
 use tideline_core::event::AppendConflict;
 use tideline_core::ingest::{AdmittedRecord, FieldMap, IngestConfig, RejectReason, admit};
-use tideline_core::item::{decode_marker, lookup, marker_sort_key};
+use tideline_core::item::{
+    Snapshot, SnapshotRefused, check_snapshot, decode_marker, decode_snapshot, lookup,
+    marker_sort_key, snapshot_item, snapshot_sort_key,
+};
 use tideline_core::{AppendOutcome, Classify, EntityId, ErrorClass, EventId, ExpectedSeq};
 use tracing::{info, warn};
 
@@ -145,6 +148,149 @@ impl EventLookup for crate::memory::MemoryStore {
             .into_iter()
             .find(|e| &e.entity_id == entity && &e.event_id == event_id)
             .map(|e| e.seq))
+    }
+}
+
+/// A snapshot write's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotWritten {
+    /// Stored: loads start from it.
+    Written,
+    /// A snapshot of as many or more events is stored already; it is kept.
+    KeptNewer {
+        /// The stored snapshot's sequence.
+        sequence: u64,
+    },
+}
+
+/// Why a snapshot was not read or written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The snapshot breaks a rule (name, sequence, size). Permanent.
+    #[error("snapshot refused: {0}")]
+    Refused(#[from] SnapshotRefused),
+    /// The store failed; [`Classify`] says whether a retry can help.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Classify for SnapshotError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Refused(_) => ErrorClass::Permanent,
+            Self::Store(e) => e.class(),
+        }
+    }
+}
+
+/// Aggregates' snapshots, stored beside the events (on DynamoDB an item of
+/// kind `snapshot` in the entity's partition; locally a table of their own).
+/// A snapshot only ever moves forward, and is never needed for correctness:
+/// a loader that finds none, or one of another aggregate version, folds
+/// every event.
+pub trait SnapshotStore: Send + Sync {
+    /// The snapshot `name` of `entity` at `aggregate_version`, if stored.
+    fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> impl Future<Output = Result<Option<Snapshot>, SnapshotError>> + Send;
+
+    /// Stores `snapshot` unless one of as many or more events is stored.
+    /// Callers go through [`write_snapshot`], which checks it against the
+    /// entity's head first.
+    fn put_snapshot(
+        &self,
+        entity: &EntityId,
+        snapshot: &Snapshot,
+    ) -> impl Future<Output = Result<SnapshotWritten, SnapshotError>> + Send;
+}
+
+/// Writes a snapshot after checking its rules and that the entity has
+/// reached its sequence (a snapshot of events that do not exist would be
+/// folded into every later load).
+pub async fn write_snapshot<S: EventStore + SnapshotStore>(
+    store: &S,
+    entity: &EntityId,
+    snapshot: &Snapshot,
+) -> Result<SnapshotWritten, SnapshotError> {
+    check_snapshot(snapshot)?;
+    let last = store.head(entity).await?.map_or(0, |h| h.last_seq);
+    if snapshot.sequence > last {
+        return Err(SnapshotRefused::PastHead {
+            sequence: snapshot.sequence,
+            last,
+        }
+        .into());
+    }
+    store.put_snapshot(entity, snapshot).await
+}
+
+/// One `GetItem` to read, one conditional `PutItem` to write.
+impl<T: ItemTable> SnapshotStore for SlotStore<T> {
+    async fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Result<Option<Snapshot>, SnapshotError> {
+        let Some(item) = self
+            .table()
+            .get(entity.as_str(), &snapshot_sort_key(name, aggregate_version))
+            .await
+            .map_err(StoreError::from)?
+        else {
+            return Ok(None);
+        };
+        decode_snapshot(lookup(&item)).map(Some).map_err(|e| {
+            StoreError::Port(crate::PortError::permanent(
+                "store",
+                format!("snapshot {name} of {entity}: {e}"),
+            ))
+            .into()
+        })
+    }
+
+    async fn put_snapshot(
+        &self,
+        entity: &EntityId,
+        snapshot: &Snapshot,
+    ) -> Result<SnapshotWritten, SnapshotError> {
+        let expires_at = self.ttl().map(|d| (self.now() + d).timestamp());
+        let item = snapshot_item(entity, snapshot, expires_at)?;
+        let put = CondPut {
+            item,
+            condition: Condition::SnapshotBelow(snapshot.sequence),
+        };
+        match self.table().put(put).await.map_err(StoreError::from)? {
+            Ok(()) => Ok(SnapshotWritten::Written),
+            Err(ConditionFailed(existing)) => Ok(SnapshotWritten::KeptNewer {
+                sequence: existing
+                    .as_ref()
+                    .and_then(|i| decode_snapshot(lookup(i)).ok())
+                    .map_or(snapshot.sequence, |s| s.sequence),
+            }),
+        }
+    }
+}
+
+impl SnapshotStore for crate::memory::MemoryStore {
+    async fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Result<Option<Snapshot>, SnapshotError> {
+        Ok(self.snapshot(entity, name, aggregate_version))
+    }
+
+    async fn put_snapshot(
+        &self,
+        entity: &EntityId,
+        snapshot: &Snapshot,
+    ) -> Result<SnapshotWritten, SnapshotError> {
+        Ok(self.keep_snapshot(entity, snapshot))
     }
 }
 
@@ -305,6 +451,157 @@ pub fn command_path(path: &str) -> Option<&str> {
     (!raw.is_empty() && !raw.contains('/')).then_some(raw)
 }
 
+/// The entity a percent-encoded path segment names, or the 400 to answer.
+fn decode_entity(raw_entity: &str) -> Result<EntityId, CommandResponse> {
+    let decoded = percent_decode_str(raw_entity).decode_utf8().map_err(|_| {
+        CommandResponse::error(
+            400,
+            "BadEntityId",
+            "entity id is not valid UTF-8 once decoded",
+        )
+    })?;
+    EntityId::new(decoded.as_ref())
+        .map_err(|e| CommandResponse::error(400, "BadEntityId", format!("entity id {e}")))
+}
+
+/// The entity and snapshot name a `/entities/{entity_id}/snapshots/{name}`
+/// path names (both percent-encoded), if it is one.
+pub fn snapshot_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/entities/")?;
+    let (raw_entity, name) = rest.split_once("/snapshots/")?;
+    (!raw_entity.is_empty() && !raw_entity.contains('/') && !name.is_empty() && !name.contains('/'))
+        .then_some((raw_entity, name))
+}
+
+/// The body of `PUT /entities/{entity_id}/snapshots/{name}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotBody {
+    /// The version of the aggregate's code that folded `state`.
+    pub aggregate_version: u32,
+    /// The last sequence folded into `state`.
+    pub sequence: u64,
+    /// The state.
+    pub state: Value,
+}
+
+fn snapshot_error(e: &SnapshotError) -> CommandResponse {
+    match e {
+        SnapshotError::Refused(r) => {
+            let code = match r {
+                SnapshotRefused::TooLarge { .. } => "OverLimit",
+                SnapshotRefused::PastHead { .. } => "PastHead",
+                _ => "BadSnapshot",
+            };
+            CommandResponse::error(400, code, e.to_string())
+        }
+        SnapshotError::Store(s) => {
+            let status = if s.is_retryable() { 503 } else { 500 };
+            CommandResponse::error(status, "StoreUnavailable", s.to_string())
+        }
+    }
+}
+
+/// Serves `GET /entities/{entity_id}/snapshots/{name}?aggregate_version=N`:
+/// 200 with the snapshot, or 404 when there is none for that version.
+pub async fn handle_snapshot_get<S: SnapshotStore>(
+    store: &S,
+    raw_entity: &str,
+    raw_name: &str,
+    aggregate_version: Option<&str>,
+) -> CommandResponse {
+    let entity = match decode_entity(raw_entity) {
+        Ok(e) => e,
+        Err(response) => return response,
+    };
+    let name = percent_decode_str(raw_name).decode_utf8_lossy();
+    let Some(version) = aggregate_version.and_then(|v| v.parse::<u32>().ok()) else {
+        return CommandResponse::error(
+            400,
+            "BadRequest",
+            "the query parameter aggregate_version (a whole number) is required",
+        );
+    };
+    match store.read_snapshot(&entity, &name, version).await {
+        Ok(Some(snapshot)) => {
+            let state: Value = serde_json::from_str(&snapshot.state).unwrap_or(Value::Null);
+            CommandResponse {
+                status: 200,
+                body: json!({
+                    "entity_id": entity.as_str(),
+                    "name": snapshot.name,
+                    "aggregate_version": snapshot.aggregate_version,
+                    "sequence": snapshot.sequence,
+                    "state": state,
+                    "stored_at": snapshot.stored_at,
+                }),
+            }
+        }
+        Ok(None) => CommandResponse::error(
+            404,
+            "NotFound",
+            format!("no snapshot {name} at aggregate version {version} of {entity}"),
+        ),
+        Err(e) => {
+            warn!(stage = "command", entity = %entity, error = %e, "snapshot read failed");
+            snapshot_error(&e)
+        }
+    }
+}
+
+/// Serves `PUT /entities/{entity_id}/snapshots/{name}`: 201 when written,
+/// 200 when a snapshot of as many or more events is kept instead, 400 when
+/// the snapshot breaks a rule (its sequence past the entity's head, its size).
+pub async fn handle_snapshot_put<S: EventStore + SnapshotStore>(
+    store: &S,
+    raw_entity: &str,
+    raw_name: &str,
+    body: &[u8],
+) -> CommandResponse {
+    let entity = match decode_entity(raw_entity) {
+        Ok(e) => e,
+        Err(response) => return response,
+    };
+    let body: SnapshotBody = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => {
+            return CommandResponse::error(
+                400,
+                "BadRequest",
+                format!(
+                    "body must be {{\"aggregate_version\": n, \"sequence\": n, \"state\": …}}: {e}"
+                ),
+            );
+        }
+    };
+    let snapshot = Snapshot {
+        name: percent_decode_str(raw_name)
+            .decode_utf8_lossy()
+            .into_owned(),
+        aggregate_version: body.aggregate_version,
+        sequence: body.sequence,
+        state: body.state.to_string(),
+        stored_at: tideline_core::keys::format_timestamp(chrono::Utc::now()),
+    };
+    match write_snapshot(store, &entity, &snapshot).await {
+        Ok(SnapshotWritten::Written) => {
+            info!(stage = "command", entity = %entity, snapshot = %snapshot.name, sequence = snapshot.sequence, "snapshot written");
+            CommandResponse {
+                status: 201,
+                body: json!({"status": "written", "sequence": snapshot.sequence}),
+            }
+        }
+        Ok(SnapshotWritten::KeptNewer { sequence }) => CommandResponse {
+            status: 200,
+            body: json!({"status": "kept_newer", "sequence": sequence}),
+        },
+        Err(e) => {
+            info!(stage = "command", entity = %entity, error = %e, "snapshot not written");
+            snapshot_error(&e)
+        }
+    }
+}
+
 /// Serves `POST /entities/{entity_id}/events` (`raw_entity` percent-encoded,
 /// as in the path): admit, append, then hand the admitted records to `lake`
 /// (local mode's files, the command API's S3 bucket) so an appended event
@@ -318,18 +615,9 @@ pub async fn handle_command<S: EventStore + EventLookup, L: Lake>(
     raw_entity: &str,
     body: &[u8],
 ) -> CommandResponse {
-    let entity = match percent_decode_str(raw_entity).decode_utf8() {
-        Ok(decoded) => match EntityId::new(decoded.as_ref()) {
-            Ok(e) => e,
-            Err(e) => return CommandResponse::error(400, "BadEntityId", format!("entity id {e}")),
-        },
-        Err(_) => {
-            return CommandResponse::error(
-                400,
-                "BadEntityId",
-                "entity id is not valid UTF-8 once decoded",
-            );
-        }
+    let entity = match decode_entity(raw_entity) {
+        Ok(e) => e,
+        Err(response) => return response,
     };
     let command: CommandBody = match serde_json::from_slice(body) {
         Ok(c) => c,

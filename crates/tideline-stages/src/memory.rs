@@ -88,6 +88,7 @@ struct StoreState {
     ids: HashSet<(EntityId, EventId)>,
     events: HashMap<EntityId, Vec<StoredEvent>>,
     log: Vec<StoredEvent>,
+    snapshots: HashMap<(EntityId, String, u32), tideline_core::item::Snapshot>,
 }
 
 /// An in-memory event store executing the core's append plan.
@@ -102,6 +103,44 @@ impl MemoryStore {
     /// Every stored event, in append order.
     pub fn all_events(&self) -> Vec<StoredEvent> {
         lock(&self.state).log.clone()
+    }
+
+    /// The stored snapshot `name` of `entity` at `aggregate_version`.
+    pub fn snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Option<tideline_core::item::Snapshot> {
+        lock(&self.state)
+            .snapshots
+            .get(&(entity.clone(), name.to_string(), aggregate_version))
+            .cloned()
+    }
+
+    /// Keeps `snapshot` unless one of as many or more events is kept.
+    pub fn keep_snapshot(
+        &self,
+        entity: &EntityId,
+        snapshot: &tideline_core::item::Snapshot,
+    ) -> crate::command::SnapshotWritten {
+        let key = (
+            entity.clone(),
+            snapshot.name.clone(),
+            snapshot.aggregate_version,
+        );
+        let mut st = lock(&self.state);
+        match st.snapshots.get(&key) {
+            Some(kept) if kept.sequence >= snapshot.sequence => {
+                crate::command::SnapshotWritten::KeptNewer {
+                    sequence: kept.sequence,
+                }
+            }
+            _ => {
+                st.snapshots.insert(key, snapshot.clone());
+                crate::command::SnapshotWritten::Written
+            }
+        }
     }
 }
 

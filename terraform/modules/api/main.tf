@@ -60,6 +60,20 @@ resource "aws_apigatewayv2_route" "append" {
   authorization_scopes = var.authorization == "JWT" ? var.write_scopes : null
 }
 
+# Aggregates' snapshots (the command side, docs/command-side.md): read and
+# written by the event store client beside the events, through the command
+# function. Both need the write scope: a snapshot steers every later load.
+resource "aws_apigatewayv2_route" "snapshot" {
+  for_each = toset(["GET", "PUT"])
+
+  api_id               = aws_apigatewayv2_api.this.id
+  route_key            = "${each.key} /entities/{entity_id}/snapshots/{name}"
+  target               = "integrations/${aws_apigatewayv2_integration.command.id}"
+  authorization_type   = var.authorization
+  authorizer_id        = var.authorization == "JWT" ? aws_apigatewayv2_authorizer.jwt[0].id : null
+  authorization_scopes = var.authorization == "JWT" ? var.write_scopes : null
+}
+
 resource "aws_cloudwatch_log_group" "access" {
   name              = "/aws/apigateway/${var.name}/access"
   retention_in_days = var.log_retention_days
@@ -115,6 +129,15 @@ resource "aws_lambda_permission" "command" {
   principal     = "apigateway.amazonaws.com"
   # Only this API's append route may invoke the command function.
   source_arn = "${aws_apigatewayv2_api.this.execution_arn}/*/POST/entities/*"
+}
+
+resource "aws_lambda_permission" "snapshots" {
+  statement_id  = "AllowSnapshotsFromHttpApi"
+  action        = "lambda:InvokeFunction"
+  function_name = var.command_function_name
+  principal     = "apigateway.amazonaws.com"
+  # The snapshot routes (GET and PUT) may invoke the command function too.
+  source_arn = "${aws_apigatewayv2_api.this.execution_arn}/*/*/entities/*/snapshots/*"
 }
 
 resource "aws_cloudwatch_metric_alarm" "server_errors" {

@@ -2,11 +2,14 @@
 //! retry on conflict. Shared by the `orders` example and the tests, which
 //! run it against `tideline up` and against DynamoDB (moto).
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tideline_eventstore::{Aggregate, Backend, Error, EventStore, ProposedEvent, RecordedEvent};
+use tideline_eventstore::{
+    Aggregate, Backend, Error, EventStore, ProposedEvent, RecordedEvent, Snapshotted,
+};
 
 /// An order, folded from its events.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub placed: bool,
     pub items: Vec<String>,
@@ -28,6 +31,14 @@ impl Aggregate for Order {
             _ => {}
         }
     }
+}
+
+/// Loads start from the order's snapshot (stored every 100 events by
+/// default); a change to `apply` or to the fields bumps `VERSION`, so older
+/// snapshots are ignored.
+impl Snapshotted for Order {
+    const NAME: &'static str = "Order";
+    const VERSION: u32 = 1;
 }
 
 /// What a customer asks for.
@@ -79,7 +90,7 @@ pub async fn execute<B: Backend>(
 ) -> Result<Outcome, Error> {
     let mut conflicts = 0;
     loop {
-        let loaded = store.load::<Order>(order_id).await?;
+        let loaded = store.load_snapshotted::<Order>(order_id).await?;
         let events = match decide(&loaded.state, command) {
             Ok(events) => events,
             Err(why) => return Ok(Outcome::Refused(why)),

@@ -54,6 +54,9 @@ pub enum Condition {
     /// only moves forward). A head in the older layout fails it: it is
     /// fenced first.
     HeadBelow(u64),
+    /// The key is free, or the snapshot there folded fewer events than
+    /// this: a snapshot only moves forward (`snapshot_seq`).
+    SnapshotBelow(u64),
     /// A marker whose `event_sk` is this, and, with `expires_before`, whose
     /// `expires_at` is below it (a marker's expiry is only ever raised).
     MarkerAt {
@@ -361,6 +364,11 @@ impl<T: ItemTable> SlotStore<T> {
     /// The table.
     pub fn table(&self) -> &T {
         &self.table
+    }
+
+    /// The store's clock's time (the simulation's, or the system's).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     fn decode_err(&self, what: &str, entity: &EntityId, e: String) -> StoreError {
@@ -1090,6 +1098,9 @@ fn holds(existing: Option<&Item>, condition: &Condition) -> bool {
         Condition::Equals(name, value) => existing.is_some_and(|i| i.get(*name) == Some(value)),
         Condition::HeadBelow(seq) => existing.is_none_or(|i| {
             matches!(i.get(item::head_attr::SEQ), Some(AttrValue::N(n)) if n.parse::<u64>().is_ok_and(|n| n < *seq))
+        }),
+        Condition::SnapshotBelow(seq) => existing.is_none_or(|i| {
+            matches!(i.get("snapshot_seq"), Some(AttrValue::N(n)) if n.parse::<u64>().is_ok_and(|n| n < *seq))
         }),
         Condition::MarkerAt {
             event_sk,
