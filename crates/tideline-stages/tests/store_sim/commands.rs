@@ -4,8 +4,11 @@
 //! the client's code), racing the storer's single appends (`ExpectedSeq::Any`)
 //! on the same entity, with the faults of every call (crash before, lost
 //! response, the SDK's retry of an applied write, the invocation's timeout,
-//! clock skew). A command retries on a conflict (load again) and on a
-//! retryable failure (the same ids: idempotent).
+//! clock skew), with a retention (the head path; an entity whose events
+//! all expired before the commands start, then TTL removing expired items
+//! in any order while they run) and the previous design's writer. A command
+//! retries on a conflict (load again) and on a retryable failure (the same
+//! ids: idempotent).
 //!
 //! Checked after every schedule, besides the store's own invariants
 //! ([`super::check`]: no `seq` twice, gapless, acknowledged means stored):
@@ -137,21 +140,46 @@ fn skew(faults: bool) -> i64 {
     }
 }
 
+/// What else runs beside the commands and the storer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Beside {
+    /// The storer writes with a retention (heads after every append).
+    retention: bool,
+    /// Before the commands start, the entity has an event that expired
+    /// (TTL has not necessarily removed it yet).
+    expired_history: bool,
+    /// TTL removes expired items, in any order, while the writers run.
+    reaper: bool,
+    /// The previous design's writer appends once.
+    legacy_writer: bool,
+}
+
 /// One schedule: `commands[w]` are writer w's command sizes, `storer_ids`
 /// the storer's messages.
-fn run_commands(commands: Vec<Vec<usize>>, storer_ids: Vec<String>, faults: bool) {
+fn run_commands(commands: Vec<Vec<usize>>, storer_ids: Vec<String>, faults: bool, beside: Beside) {
     let sim = Sim {
         world: Arc::new(Mutex::new(World {
             now_us: START_US,
             faults,
             ..World::default()
         })),
-        ttl: None,
+        ttl: beside
+            .retention
+            .then(|| chrono::Duration::seconds(TTL_SECONDS)),
         acked: Arc::default(),
         violations: Arc::default(),
         pending: Arc::default(),
     };
     let seen: Vec<Seen> = shuttle::future::block_on(async {
+        if beside.expired_history {
+            // An event stored long ago, now past its retention: versions
+            // continue after it although TTL may remove it at any moment.
+            let faults = std::mem::replace(&mut sim.world.lock().unwrap().faults, false);
+            storer(sim.clone(), vec!["g".into()], 0).await;
+            let mut w = sim.world.lock().unwrap();
+            w.idle(draw(u64::MAX));
+            w.faults = faults;
+        }
         let mut tasks = Vec::new();
         for (w, sizes) in commands.clone().into_iter().enumerate() {
             let sim = sim.clone();
@@ -163,31 +191,55 @@ fn run_commands(commands: Vec<Vec<usize>>, storer_ids: Vec<String>, faults: bool
             let skew = skew(faults);
             shuttle::future::spawn(storer(sim, storer_ids.clone(), skew))
         };
+        let legacy = beside.legacy_writer.then(|| {
+            let sim = sim.clone();
+            shuttle::future::spawn(async move { legacy_append(&sim, "h").await })
+        });
+        let reaper = beside.reaper.then(|| {
+            let sim = sim.clone();
+            shuttle::future::spawn(async move {
+                for _ in 0..6 {
+                    shuttle::future::yield_now().await;
+                    let mut w = sim.world.lock().unwrap();
+                    w.now_us += draw(SECOND_US as u64) as i64;
+                    if draw(2) == 0 {
+                        w.expire_one(thread_rng().next_u64());
+                    }
+                }
+            })
+        });
         let mut seen = Vec::new();
         for t in tasks {
             seen.extend(t.await.unwrap());
         }
         storer_task.await.unwrap();
+        if let Some(legacy) = legacy {
+            legacy.await.unwrap();
+        }
+        if let Some(reaper) = reaper {
+            reaper.await.unwrap();
+        }
         seen
     });
     let scenario = Scenario {
-        retention: false,
+        retention: beside.retention,
         legacy_table: false,
-        legacy_writer: false,
+        legacy_writer: beside.legacy_writer,
         single_writer: false,
         rounds: 1,
         writers: vec![vec![storer_ids.iter().map(|id| vec![id.clone()]).collect()]],
         skews: vec![0],
         faults,
-        reaper: false,
+        reaper: beside.reaper,
         batched: false,
     };
     let mut problems = check(&sim, &scenario).err().unwrap_or_default();
     problems.extend(check_commands(&sim.world.lock().unwrap(), &seen));
+    let problems: Vec<String> = problems;
     if !problems.is_empty() {
         let w = sim.world.lock().unwrap();
         panic!(
-            "violations: {problems:#?}\ncommands: {commands:?}, storer: {storer_ids:?}\nseen: {seen:#?}\nhistory: {:#?}",
+            "violations: {problems:#?}\ncommands: {commands:?}, storer: {storer_ids:?}, beside: {beside:?}\nseen: {seen:#?}\nhistory: {:#?}",
             w.history
         );
     }
@@ -203,8 +255,19 @@ fn check_commands(world: &World, seen: &[Seen]) -> Vec<String> {
             *copies.entry(id).or_default() += 1;
         }
     }
+    // Without a retention an id is stored once; with one, `check` allows a
+    // second copy only after the first expired (the de-duplication window).
+    let without_retention = world.history.iter().all(|c| {
+        matches!(
+            c,
+            Change::Insert {
+                expires_at: None,
+                ..
+            }
+        )
+    });
     for (id, n) in &copies {
-        if *n > 1 {
+        if *n > 1 && without_retention {
             problems.push(format!("{id} stored {n} times"));
         }
     }
@@ -253,7 +316,9 @@ fn check_commands(world: &World, seen: &[Seen]) -> Vec<String> {
 }
 
 /// The scenario of one random schedule: 1–3 command writers of 1–2
-/// commands of 1–3 events each, and the storer's 1–3 single appends.
+/// commands of 1–3 events each, and the storer's 1–3 single appends; half
+/// of them with a retention (and then half on an expired history), one in
+/// six with the previous design's writer.
 fn random_commands() {
     let writers = 1 + draw(3) as usize;
     let commands = (0..writers)
@@ -263,7 +328,14 @@ fn random_commands() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    run_commands(commands, storer_ids, true);
+    let retention = draw(2) == 0 && fault_enabled("ttl");
+    let beside = Beside {
+        retention,
+        expired_history: retention && draw(2) == 0,
+        reaper: retention,
+        legacy_writer: draw(6) == 0 && fault_enabled("legacy"),
+    };
+    run_commands(commands, storer_ids, true, beside);
 }
 
 #[test]
@@ -288,7 +360,14 @@ fn commands_at_expected_versions_hold_against_the_storer_under_pct_schedules() {
 fn two_multi_event_commands_and_the_storer_under_every_interleaving() {
     let explored = run_with(
         shuttle::scheduler::DfsScheduler::new(Some(schedules(10_000)), false),
-        || run_commands(vec![vec![2], vec![2]], vec!["a".into()], false),
+        || {
+            run_commands(
+                vec![vec![2], vec![2]],
+                vec!["a".into()],
+                false,
+                Beside::default(),
+            )
+        },
     );
     assert!(explored > 1, "{explored} schedules");
 }
