@@ -259,16 +259,8 @@ impl Deployed {
 
     async fn s3(&self, f: &str, resource: &str, by: &'static str) -> aws_sdk_s3::Client {
         // moto serves S3 at the endpoint's path (no virtual-host buckets).
-        // With IAM enforced it also checks each request's SigV4 signature,
-        // and it cannot check a body sent aws-chunked with a checksum
-        // trailer (the SDK's default for PutObject): it answers 403. The
-        // checksum is not what this test is about, so it is only computed
-        // where an operation requires one.
         let conf = aws_sdk_s3::config::Builder::from(&self.sdk(f).await)
             .force_path_style(true)
-            .request_checksum_calculation(
-                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-            )
             .interceptor(self.recorder(f, resource, by))
             .build();
         aws_sdk_s3::Client::from_conf(conf)
