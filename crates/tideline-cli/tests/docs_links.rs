@@ -1,4 +1,4 @@
-//! An offline link check over README.md and docs/ (decision records
+//! An offline link check over README.md, ARCHITECTURE.md and docs/ (decision records
 //! included): every relative Markdown link, and every repository file a page
 //! cites in backticks (`crates/…/x.rs`, `docs/…`, `scripts/…`), exists, and
 //! none points outside the repository (a reader of a clone has nothing
@@ -81,7 +81,7 @@ fn cited(text: &str) -> Vec<String> {
 /// Every broken link or citation in the pages under `root`.
 fn broken(root: &Path) -> Vec<String> {
     let root = root.canonicalize().unwrap();
-    let mut files = vec![root.join("README.md")];
+    let mut files = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
     pages(&root.join("docs"), &mut files);
     let mut problems = Vec::new();
     for page in &files {
