@@ -14,7 +14,9 @@
 //! - [`outgoing`]: an integration event (or bundle) rendered once into the
 //!   frames every subscriber receives, a reference when too large;
 //! - [`backfill`]: the events a resuming client missed, read through the
-//!   query path's store port, page by page.
+//!   query path's store port, page by page;
+//! - `client` (feature `client`): a client of the protocol with the
+//!   client's half of resume, for `tideline subscribe` and the tests.
 //!
 //! `docs/realtime.md` documents the protocol; decision 0023 explains the design.
 
@@ -22,6 +24,8 @@
 
 pub mod auth;
 pub mod backfill;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod outgoing;
 pub mod protocol;
 pub mod session;
