@@ -162,9 +162,9 @@ impl ServerMessage {
 
 /// Parses a client's text frame; a refusal message (to send back) when it is
 /// not one of the protocol's messages.
-pub fn parse_client_message(text: &str) -> Result<ClientMessage, ServerMessage> {
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, Box<ServerMessage>> {
     serde_json::from_str(text).map_err(|e| {
-        ServerMessage::refused(
+        Box::new(ServerMessage::refused(
             "message",
             None,
             None,
@@ -172,7 +172,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ServerMessage> 
             format!(
                 "not a protocol message ({e}); send {{\"action\":\"subscribe\",\"topic\":…,\"entities\":[…],\"since\":{{…}}}}, {{\"action\":\"unsubscribe\",…}} or {{\"action\":\"ping\"}}"
             ),
-        )
+        ))
     })
 }
 

@@ -45,8 +45,19 @@ pub struct Accepted {
     pub resume: Vec<(EntityId, u64)>,
 }
 
-fn refusal(topic: &str, entity: Option<&str>, code: RefusalCode, reason: String) -> ServerMessage {
-    ServerMessage::refused("subscribe", Some(topic), entity, code, reason)
+fn refusal(
+    topic: &str,
+    entity: Option<&str>,
+    code: RefusalCode,
+    reason: String,
+) -> Box<ServerMessage> {
+    Box::new(ServerMessage::refused(
+        "subscribe",
+        Some(topic),
+        entity,
+        code,
+        reason,
+    ))
 }
 
 /// Checks a topic name as ingest checks event types (they are the same names).
@@ -67,7 +78,7 @@ impl Subscriptions {
         topic: &str,
         entities: &[String],
         since: &BTreeMap<String, u64>,
-    ) -> Result<Accepted, ServerMessage> {
+    ) -> Result<Accepted, Box<ServerMessage>> {
         if let Err(reason) = check_topic(topic) {
             return Err(refusal(topic, None, RefusalCode::BadName, reason));
         }
