@@ -15,6 +15,8 @@
 //!   frames every subscriber receives, a reference when too large;
 //! - [`backfill`]: the events a resuming client missed, read through the
 //!   query path's store port, page by page;
+//! - [`relay`]: the AWS fan-out, one event to every subscribed connection,
+//!   concurrent within a bound, gone connections deleted, failed posts alone retried;
 //! - `client` (feature `client`): a client of the protocol with the
 //!   client's half of resume, for `tideline subscribe` and the tests.
 //!
@@ -28,6 +30,7 @@ pub mod backfill;
 pub mod client;
 pub mod outgoing;
 pub mod protocol;
+pub mod relay;
 pub mod session;
 
 pub use auth::{Claims, TokenError, TokenVerifier};
