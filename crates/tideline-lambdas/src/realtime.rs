@@ -123,3 +123,174 @@ pub async fn relay<S: Subscribers, P: ConnectionPoster>(
         "retried": report.retried,
     }))
 }
+
+/// What the WebSocket route handler keeps between invocations.
+#[derive(Debug)]
+pub struct RoutesState<S, P> {
+    /// The event store (the resume's backfill, through the query path's port).
+    pub store: S,
+    /// The connections table.
+    pub connections: tideline_aws::realtime::ConnectionsTable,
+    /// `PostToConnection`: replies and the backfill go to the connection.
+    pub poster: P,
+    /// Largest `event` message; larger events go as a `reference`.
+    pub max_message_bytes: usize,
+}
+
+/// Why a route invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The event lacks what API Gateway always sends (a connection id, the
+    /// authorizer's claims): a misconfigured API.
+    #[error("WebSocket event: {0}")]
+    BadEvent(String),
+    /// The connections table or the store failed.
+    #[error(transparent)]
+    Port(#[from] tideline_stages::PortError),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] tideline_stages::error::StoreError),
+    /// A reply could not be posted.
+    #[error("posting to the connection: {0}")]
+    Post(tideline_realtime::relay::PostError),
+}
+
+impl tideline_core::Classify for RouteError {
+    fn class(&self) -> tideline_core::ErrorClass {
+        use tideline_core::ErrorClass;
+        use tideline_realtime::relay::PostError;
+        match self {
+            Self::BadEvent(_) => ErrorClass::Permanent,
+            Self::Port(e) => e.class,
+            Self::Store(e) => e.class(),
+            // The client left: nothing to retry.
+            Self::Post(PostError::Gone) => ErrorClass::Permanent,
+            Self::Post(PostError::Failed(e)) => e.class,
+        }
+    }
+}
+
+/// The end of a connection at the latest: API Gateway closes it after 2 hours.
+fn connection_expiry() -> i64 {
+    let max = tideline_realtime::protocol::API_GATEWAY_MAX_CONNECTION.as_secs();
+    i64::try_from(now_secs() + max + 60).unwrap_or(i64::MAX)
+}
+
+/// The `$connect`, `$disconnect`, `subscribe` and `unsubscribe` routes: one
+/// handler, dispatched on `requestContext.routeKey`. Claims come from the
+/// authorizer's context, which API Gateway passes to every route of the connection.
+pub async fn routes<S: tideline_stages::EventStore, P: ConnectionPoster>(
+    state: &RoutesState<S, P>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, crate::HandlerError> {
+    route(state, &event.payload)
+        .await
+        .map_err(|e| crate::HandlerError::new("Route", e))?;
+    Ok(json!({"statusCode": 200}))
+}
+
+async fn route<S: tideline_stages::EventStore, P: ConnectionPoster>(
+    state: &RoutesState<S, P>,
+    event: &Value,
+) -> Result<(), RouteError> {
+    use tideline_aws::realtime::subscription_key;
+    use tideline_realtime::backfill::Backfill;
+    use tideline_realtime::protocol::{ClientMessage, parse_client_message};
+    let context = &event["requestContext"];
+    let connection = context["connectionId"]
+        .as_str()
+        .ok_or_else(|| RouteError::BadEvent("no requestContext.connectionId".into()))?;
+    let route_key = context["routeKey"].as_str().unwrap_or_default();
+    let claims = || -> Result<tideline_realtime::Claims, RouteError> {
+        let text = context["authorizer"]["claims"].as_str().ok_or_else(|| {
+            RouteError::BadEvent(
+                "no authorizer claims: is the realtime-authorizer on $connect?".into(),
+            )
+        })?;
+        serde_json::from_str(text)
+            .map_err(|e| RouteError::BadEvent(format!("authorizer claims: {e}")))
+    };
+    let post = |text: String| async move {
+        state
+            .poster
+            .post(connection, &text)
+            .await
+            .map_err(RouteError::Post)
+    };
+    match route_key {
+        "$connect" => {
+            let claims = claims()?;
+            state
+                .connections
+                .put_connection(connection, &claims.sub, connection_expiry())
+                .await?;
+            info!(connection_id = connection, sub = %claims.sub, "realtime connected");
+            Ok(())
+        }
+        "$disconnect" => {
+            state.connections.forget(connection).await?;
+            info!(connection_id = connection, "realtime disconnected");
+            Ok(())
+        }
+        _ => {
+            let body = event["body"].as_str().unwrap_or_default();
+            let message = match parse_client_message(body) {
+                Ok(m) => m,
+                Err(refused) => return post(refused.to_text()).await,
+            };
+            match message {
+                ClientMessage::Ping => post(tideline_realtime::ServerMessage::Pong.to_text()).await,
+                ClientMessage::Unsubscribe { topic, entities } => {
+                    let keys: Vec<String> = if entities.is_empty() {
+                        vec![subscription_key(&topic, None)]
+                    } else {
+                        entities
+                            .iter()
+                            .map(|e| subscription_key(&topic, Some(e)))
+                            .collect()
+                    };
+                    state.connections.unsubscribe(connection, &keys).await?;
+                    let mut subs = tideline_realtime::Subscriptions::default();
+                    post(subs.unsubscribe(&topic, &entities).to_text()).await
+                }
+                ClientMessage::Subscribe {
+                    topic,
+                    entities,
+                    since,
+                } => {
+                    let claims = claims()?;
+                    // The checks of local mode; each message stands alone here
+                    // (the table holds what earlier ones subscribed).
+                    let mut subs = tideline_realtime::Subscriptions::default();
+                    let accepted = match subs.subscribe(&claims, &topic, &entities, &since) {
+                        Ok(a) => a,
+                        Err(refused) => return post(refused.to_text()).await,
+                    };
+                    let keys: Vec<String> = subs
+                        .pairs()
+                        .iter()
+                        .map(|(t, e)| subscription_key(t, e.as_deref()))
+                        .collect();
+                    // Registered before the store is read: events published
+                    // from here on reach the relay's Query; the overlap with
+                    // the backfill is dropped by the client, by sequence.
+                    state
+                        .connections
+                        .subscribe(connection, &keys, connection_expiry())
+                        .await?;
+                    post(accepted.reply.to_text()).await?;
+                    for (entity, after) in accepted.resume {
+                        let mut backfill =
+                            Backfill::new(entity, &topic, after, state.max_message_bytes);
+                        while let Some(page) = backfill.next_page(&state.store).await? {
+                            for event in page {
+                                post(event.text.to_string()).await?;
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -38,7 +38,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn micros_since_epoch(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64() * 1e6
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1e6
 }
 
 struct Run {
