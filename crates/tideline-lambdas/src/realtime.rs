@@ -294,3 +294,134 @@ async fn route<S: tideline_stages::EventStore, P: ConnectionPoster>(
         }
     }
 }
+
+/// Body of `POST /subscriptions`: a server subscribes a connection (the
+/// caller is trusted: the HTTP API's own authorization admits it).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionRequest {
+    connection_id: String,
+    topic: String,
+    #[serde(default)]
+    entities: Vec<String>,
+}
+
+/// The subscription id `POST /subscriptions` returns: base64url of the
+/// connection, topic and entities, so `DELETE` needs no lookup.
+fn subscription_id(connection_id: &str, topic: &str, entities: &[String]) -> String {
+    use base64::Engine;
+    let text = json!({"c": connection_id, "t": topic, "e": entities}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn read_subscription_id(id: &str) -> Option<(String, String, Vec<String>)> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let entities = v["e"]
+        .as_array()?
+        .iter()
+        .map(|e| e.as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()?;
+    Some((
+        v["c"].as_str()?.to_string(),
+        v["t"].as_str()?.to_string(),
+        entities,
+    ))
+}
+
+fn http(status: u16, body: Value) -> Value {
+    json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
+}
+
+/// `POST /subscriptions` and `DELETE /subscriptions/{id}` (HTTP API, payload
+/// v2): server-side management of a connection's subscriptions.
+pub async fn subscriptions(
+    connections: &tideline_aws::realtime::ConnectionsTable,
+    event: LambdaEvent<Value>,
+) -> Result<Value, crate::HandlerError> {
+    use tideline_aws::realtime::subscription_key;
+    let request = &event.payload;
+    let method = request["requestContext"]["http"]["method"]
+        .as_str()
+        .unwrap_or_default();
+    let path = request["rawPath"].as_str().unwrap_or_default();
+    let refuse = |status: u16, code: &str, message: String| {
+        Ok(http(status, json!({"error": code, "message": message})))
+    };
+    let keys_of = |topic: &str, entities: &[String]| -> Vec<String> {
+        if entities.is_empty() {
+            vec![subscription_key(topic, None)]
+        } else {
+            entities
+                .iter()
+                .map(|e| subscription_key(topic, Some(e)))
+                .collect()
+        }
+    };
+    let failed = |e: tideline_stages::PortError| {
+        crate::HandlerError::new("Subscriptions", RouteError::Port(e))
+    };
+    match (method, path.trim_end_matches('/')) {
+        ("POST", "/subscriptions") => {
+            let body = request["body"].as_str().unwrap_or_default();
+            let req: SubscriptionRequest = match serde_json::from_str(body) {
+                Ok(r) => r,
+                Err(e) => {
+                    return refuse(
+                        400,
+                        "BadSubscription",
+                        format!(
+                            "body must be {{\"connection_id\": …, \"topic\": …, \"entities\": [...]}}: {e}"
+                        ),
+                    );
+                }
+            };
+            for name in req
+                .entities
+                .iter()
+                .chain(std::iter::once(&req.connection_id))
+            {
+                if name.is_empty() || tideline_core::EntityId::new(name).is_err() {
+                    return refuse(
+                        400,
+                        "BadSubscription",
+                        format!("{name:?} is not a valid id"),
+                    );
+                }
+            }
+            if req.topic.is_empty() {
+                return refuse(400, "BadSubscription", "topic is empty".into());
+            }
+            let keys = keys_of(&req.topic, &req.entities);
+            connections
+                .subscribe(&req.connection_id, &keys, connection_expiry())
+                .await
+                .map_err(failed)?;
+            let id = subscription_id(&req.connection_id, &req.topic, &req.entities);
+            info!(connection_id = %req.connection_id, topic = %req.topic, entities = req.entities.len(), "subscription added server-side");
+            Ok(http(
+                201,
+                json!({"id": id, "connection_id": req.connection_id, "topic": req.topic, "entities": req.entities}),
+            ))
+        }
+        ("DELETE", p) if p.starts_with("/subscriptions/") => {
+            let id = &p["/subscriptions/".len()..];
+            let Some((connection, topic, entities)) = read_subscription_id(id) else {
+                return refuse(
+                    404,
+                    "NoSuchSubscription",
+                    format!("{id:?} is not an id POST /subscriptions returned"),
+                );
+            };
+            connections
+                .unsubscribe(&connection, &keys_of(&topic, &entities))
+                .await
+                .map_err(failed)?;
+            Ok(http(204, json!({})))
+        }
+        _ => refuse(404, "NotFound", format!("no route {method} {path}")),
+    }
+}

@@ -121,3 +121,77 @@ async fn connect_subscribe_with_since_and_disconnect() {
             .is_empty()
     );
 }
+
+fn http_event(method: &str, path: &str, body: Option<&str>) -> Value {
+    serde_json::json!({"version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "backend"},
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example", "requestId": "r", "routeKey": format!("{method} {path}"), "stage": "$default", "time": "07/Dec/2026:20:00:00 +0000", "timeEpoch": 1796500800000i64},
+        "body": body, "isBase64Encoded": false})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_and_delete_subscriptions_manage_a_connection_server_side() {
+    use tideline_lambdas::realtime::subscriptions;
+    let sdk = moto::sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = moto::unique("tl-connections");
+    moto::create_key_table(&ddb, &table, true).await;
+    let connections = ConnectionsTable::new(ddb, &table);
+    connections
+        .put_connection("conn-7", "user", 4_000_000_000)
+        .await
+        .unwrap();
+    let created = subscriptions(
+        &connections,
+        lambda(http_event(
+            "POST",
+            "/subscriptions",
+            Some(r#"{"connection_id":"conn-7","topic":"OrderPlaced","entities":["order-3"]}"#),
+        )),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let body: Value = serde_json::from_str(created["body"].as_str().unwrap()).unwrap();
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(
+        connections
+            .connections_for("OrderPlaced", "order-3")
+            .await
+            .unwrap(),
+        ["conn-7"]
+    );
+    let bad = subscriptions(
+        &connections,
+        lambda(http_event(
+            "POST",
+            "/subscriptions",
+            Some(r#"{"topic":"T"}"#),
+        )),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad["statusCode"], 400, "{bad}");
+    let deleted = subscriptions(
+        &connections,
+        lambda(http_event("DELETE", &format!("/subscriptions/{id}"), None)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted["statusCode"], 204, "{deleted}");
+    assert!(
+        connections
+            .connections_for("OrderPlaced", "order-3")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let unknown = subscriptions(
+        &connections,
+        lambda(http_event("DELETE", "/subscriptions/nope", None)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown["statusCode"], 404);
+}
