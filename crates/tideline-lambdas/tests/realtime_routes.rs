@@ -53,7 +53,7 @@ async fn connect_subscribe_with_since_and_disconnect() {
         store
             .append(
                 &entity,
-                vec![new_event(&record("order-1", *kind).id(&format!("e{i}")))],
+                vec![new_event(&record("order-1", *kind).id(format!("e{i}")))],
                 ExpectedSeq::Any,
             )
             .await
