@@ -15,14 +15,14 @@ fn var(name: &str) -> Result<String, tideline_lambdas::Error> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), tideline_lambdas::Error> {
     tideline_aws::logging::init();
-    let table = var("CONNECTIONS_TABLE")?;
+    let table = var("TIDELINE_CONNECTIONS_TABLE")?;
     // The WebSocket API stage's HTTPS URL: the Management API's endpoint.
-    let endpoint = var("REALTIME_MANAGEMENT_ENDPOINT")?;
-    let concurrency = match std::env::var("RELAY_CONCURRENCY") {
+    let endpoint = var("TIDELINE_REALTIME_MANAGEMENT_ENDPOINT")?;
+    let concurrency = match std::env::var("TIDELINE_RELAY_CONCURRENCY") {
         Ok(v) => v.parse().map_err(|_| {
             fail(
                 "realtime-relay",
-                format!("RELAY_CONCURRENCY {v:?} is not a number"),
+                format!("TIDELINE_RELAY_CONCURRENCY {v:?} is not a number"),
             )
         })?,
         Err(_) => 32,

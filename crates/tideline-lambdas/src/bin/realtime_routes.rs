@@ -14,8 +14,8 @@ fn var(name: &str) -> Result<String, tideline_lambdas::Error> {
 async fn main() -> Result<(), tideline_lambdas::Error> {
     tideline_aws::logging::init();
     let events_table = var("TIDELINE_TABLE_NAME")?;
-    let connections = var("CONNECTIONS_TABLE")?;
-    let endpoint = var("REALTIME_MANAGEMENT_ENDPOINT")?;
+    let connections = var("TIDELINE_CONNECTIONS_TABLE")?;
+    let endpoint = var("TIDELINE_REALTIME_MANAGEMENT_ENDPOINT")?;
     let sdk = tideline_aws::load_sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)

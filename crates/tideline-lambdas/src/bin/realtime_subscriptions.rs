@@ -8,8 +8,12 @@ use tideline_lambdas::start::fail;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), tideline_lambdas::Error> {
     tideline_aws::logging::init();
-    let table = std::env::var("CONNECTIONS_TABLE")
-        .map_err(|_| fail("realtime-subscriptions", "CONNECTIONS_TABLE is not set"))?;
+    let table = std::env::var("TIDELINE_CONNECTIONS_TABLE").map_err(|_| {
+        fail(
+            "realtime-subscriptions",
+            "TIDELINE_CONNECTIONS_TABLE is not set",
+        )
+    })?;
     let sdk = tideline_aws::load_sdk_config().await;
     let connections = ConnectionsTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     let connections = &connections;
