@@ -33,7 +33,8 @@ fi
 if [ -n "${TIDELINE_LAMBDAS:-}" ]; then
   read -r -a BINS <<<"$TIDELINE_LAMBDAS"
 else
-  BINS=(transformer event-storer event-emitter query-api command-api)
+  # realtime-relay, -authorizer, -routes and -subscriptions: the `realtime` module (off by default) deploys them.
+  BINS=(transformer event-storer event-emitter query-api command-api realtime-relay realtime-authorizer realtime-routes realtime-subscriptions)
   # event-responder is another team's function: include it when its package exists.
   if [ -f crates/event-responder/Cargo.toml ] && grep -q 'name *= *"event-responder"' crates/event-responder/Cargo.toml; then
     BINS+=(event-responder)

@@ -149,3 +149,28 @@ module "api" {
   alarm_actions          = local.alarm_actions
   tags                   = local.tags
 }
+
+module "realtime" {
+  source = "./modules/realtime"
+  count  = var.realtime.enabled ? 1 : 0
+
+  name                   = var.name_prefix
+  lambda_zip_dir         = local.lambda_zip_dir
+  architecture           = var.lambda_architecture
+  event_bus_name         = module.bus.bus_name
+  event_source           = var.event_source
+  events_table_name      = module.store.table_name
+  events_table_arn       = module.store.table_arn
+  jwks                   = var.realtime.jwks
+  issuer                 = var.realtime.issuer
+  relay_concurrency      = var.realtime.relay_concurrency
+  http_api_id            = module.api.api_id
+  http_api_execution_arn = module.api.execution_arn
+  http_api_authorization = var.api_authorization
+  http_api_authorizer_id = module.api.authorizer_id
+  write_scopes           = var.api_write_scopes
+  kms_key_arn            = module.key.key_arn
+  log_retention_days     = var.log_retention_days
+  alarm_actions          = local.alarm_actions
+  tags                   = local.tags
+}

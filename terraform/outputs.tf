@@ -128,3 +128,13 @@ output "ordered_queue_url" {
   description = "FIFO queue the ordered bus's subscriber delivers to, in per-entity order (null unless ordered_bus)."
   value       = var.ordered_bus ? module.ordered_bus[0].queue_url : null
 }
+
+output "realtime_websocket_url" {
+  description = "Where realtime clients connect (wss://…/live), when realtime is enabled; null otherwise."
+  value       = var.realtime.enabled ? module.realtime[0].websocket_url : null
+}
+
+output "realtime_function_names" {
+  description = "The realtime functions by binary, when realtime is enabled."
+  value       = var.realtime.enabled ? module.realtime[0].function_names : {}
+}

@@ -581,3 +581,19 @@ variable "create_dashboard" {
   type        = bool
   default     = true
 }
+
+variable "realtime" {
+  description = "Realtime fan-out to WebSocket clients (modules/realtime, docs/realtime.md): off by default. jwks is the identity provider's JSON Web Key Set as text; issuer the tokens' required iss; relay_concurrency the relay's posts in flight (null: the code's default)."
+  type = object({
+    enabled           = optional(bool, false)
+    jwks              = optional(string)
+    issuer            = optional(string)
+    relay_concurrency = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = !var.realtime.enabled || var.realtime.jwks != null
+    error_message = "realtime.jwks is required when realtime is enabled: the authorizer checks tokens against it."
+  }
+}

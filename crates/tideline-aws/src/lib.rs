@@ -13,6 +13,9 @@
 //! - [`config`]: the environment contract of each Lambda;
 //! - [`error`]: SDK errors classed retryable or permanent.
 //!
+//! With the `realtime` feature, `realtime`: the realtime relay's connections
+//! table (Query by topic and entity, never Scan) and `PostToConnection`.
+//!
 //! With the `ops` feature, the operator side that `tideline` runs (the
 //! Lambdas need none of it):
 //! - `lake`: the S3 data lake read back ([`tideline_stages::LakeReader`]);
@@ -36,6 +39,8 @@ pub mod logging;
 #[cfg(feature = "ops")]
 pub mod ops;
 pub mod queue;
+#[cfg(feature = "realtime")]
+pub mod realtime;
 #[cfg(feature = "ops")]
 pub mod replay;
 pub mod store;

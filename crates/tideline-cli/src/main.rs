@@ -3,6 +3,7 @@
 //! - `tideline up`: local mode, the whole pipeline in one process over embedded storage;
 //! - `tideline demo`: a throwaway stack with a realistic sample pushed through it;
 //! - `tideline pattern test|check`: EventBridge patterns and rules files;
+//! - `tideline subscribe`: the realtime WebSocket (docs/realtime.md), as JSON Lines;
 //! - `tideline tail`: the live bus, locally (server-sent events) or on AWS (a temporary queue and rule);
 //! - `tideline replay`, `tideline consumer reset`, `tideline reingest`: rebuild read models, re-ingest the lake.
 //!
@@ -37,6 +38,8 @@ enum Command {
     Pattern(commands::pattern::PatternArgs),
     /// Follow the bus live as JSON Lines: `tideline up` locally, or an EventBridge bus with --aws.
     Tail(commands::tail::TailArgs),
+    /// Subscribe to events over the realtime WebSocket (`tideline up` or AWS) and print them as JSON Lines, resuming after a disconnect.
+    Subscribe(commands::subscribe::SubscribeArgs),
     /// Re-emit stored events to the bus, marked replay, in order per entity.
     Replay(commands::replay::ReplayArgs),
     /// Operate consumers: `reset` deletes checkpoints so a replay rebuilds a read model.
@@ -156,6 +159,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Pattern(args) => commands::pattern::run(args),
         Command::Tail(args) => commands::tail::run(args).await,
+        Command::Subscribe(args) => commands::subscribe::run(args).await,
         Command::Replay(args) => commands::replay::run(args).await,
         Command::Consumer(args) => commands::consumer::run(args).await,
         Command::Reingest(args) => commands::reingest::run(args).await,

@@ -12,6 +12,7 @@
 pub mod command;
 pub mod emit;
 pub mod query;
+pub mod realtime;
 pub mod store;
 pub mod transform;
 

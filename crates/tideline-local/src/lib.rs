@@ -16,6 +16,7 @@
 //! - `targets`: log, webhook and Lambda targets;
 //! - `runtime_api`: the Lambda Runtime API for local Lambda targets;
 //! - `server`: the HTTP server (ingest, query, replay, tail, metrics);
+//! - `realtime`: the realtime fan-out's WebSocket at `/_tideline/realtime`;
 //! - `console`: the web console at `/` (HTML pages over the same calls);
 //! - `stack`: the process: start, wait idle, shut down;
 //! - [`client`]: a client of the operational API (tail, replay) for the CLI.
@@ -31,6 +32,7 @@ pub mod client;
 mod console;
 mod firehose;
 mod handoff;
+mod realtime;
 mod runtime_api;
 mod server;
 mod stack;
@@ -40,6 +42,7 @@ mod targets;
 // from `LocalStack::shared()` and `LocalStack::deliveries()`.
 pub use bus::{LocalBus, PublishedEvent, RuleOutlet, TargetWork};
 pub use handoff::StoreHandoff;
+pub use realtime::{RealtimeConfig, RealtimeHub};
 pub use server::HttpLimits;
 pub use stack::{Counters, LocalConfig, LocalError, LocalStack, Shared, parse_retention};
 pub use targets::Delivery;

@@ -10,6 +10,9 @@
 //! position as `id:`. A client too slow for the live broadcast gets an
 //! `event: lagged` with `{"skipped": n}` instead of a silent gap.
 //!
+//! `GET /_tideline/realtime` is the realtime fan-out's WebSocket
+//! ([`crate::realtime`]), on when a token verifier is configured.
+//!
 //! The server is meant for the developer's machine, and guards itself:
 //! - A connection must send its request headers within `header_timeout` and
 //!   its body within `body_timeout`, so a half-open or trickling connection is
@@ -28,6 +31,8 @@ use crate::firehose;
 use crate::stack::Shared;
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::Next;
@@ -82,6 +87,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_tideline/dead-letters", get(dead_letters))
         .route("/_tideline/replay", post(replay))
         .route("/_tideline/tail", get(tail))
+        .route("/_tideline/realtime", get(realtime))
         // The web console: `GET /` and `/console/…` (POST / stays the Firehose API).
         .merge(crate::console::router(shared.clone()))
         .fallback(query_api)
@@ -136,7 +142,11 @@ pub async fn serve(
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(limits.header_timeout);
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            // Upgrades: `/_tideline/realtime` turns the connection into a
+            // WebSocket, which then counts against the realtime cap, not this one.
+            let conn = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
@@ -435,6 +445,61 @@ async fn tail(State(shared): State<Arc<Shared>>, Query(params): Query<TailParams
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct RealtimeParams {
+    token: Option<String>,
+}
+
+/// `GET /_tideline/realtime`: the realtime protocol over a WebSocket
+/// ([`crate::realtime`]). The token is checked before the upgrade, so a
+/// refused one gets an HTTP status and the reason, as on API Gateway.
+async fn realtime(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(params): Query<RealtimeParams>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    use crate::realtime::{Admission, MAX_CLIENT_MESSAGE_BYTES, admit, serve_connection};
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let token = bearer.or(params.token.as_deref());
+    let claims = match admit(shared.realtime.as_deref(), token) {
+        Admission::Allowed(claims) => claims,
+        Admission::Refused(status, code, message) => {
+            warn!(code, reason = %message, "realtime connection refused");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
+            return (
+                status,
+                axum::Json(serde_json::json!({"error": code, "message": message})),
+            )
+                .into_response();
+        }
+    };
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(e) => {
+            return (
+                StatusCode::UPGRADE_REQUIRED,
+                axum::Json(serde_json::json!({"error": "NotAWebSocket", "message": format!("/_tideline/realtime speaks WebSocket: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    let Some(hub) = shared.realtime.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let store = shared.store.clone();
+    let stop = shared.stop.clone();
+    upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| serve_connection(hub, store, claims, socket, stop))
 }
 
 /// Body of `POST /_tideline/replay`: one entity's range, or a stored-at window.

@@ -78,6 +78,8 @@ pub struct LocalConfig {
     /// Bundled emission (`--bundle-max-events`): consecutive events packed
     /// into one bus entry, as the emitter Lambda does; `None` is off.
     pub bundle: Option<tideline_core::bundle::BundleConfig>,
+    /// The realtime endpoint (`/_tideline/realtime`); off without a verifier.
+    pub realtime: crate::realtime::RealtimeConfig,
 }
 
 impl Default for LocalConfig {
@@ -97,6 +99,7 @@ impl Default for LocalConfig {
             http: HttpLimits::default(),
             allowed_hosts: Vec::new(),
             bundle: None,
+            realtime: crate::realtime::RealtimeConfig::default(),
         }
     }
 }
@@ -280,6 +283,8 @@ pub struct Shared {
     pub instance: u32,
     /// Becomes true at shutdown; ends long-lived responses (the tail stream).
     pub stop: watch::Receiver<bool>,
+    /// The realtime fan-out, when a token verifier is configured.
+    pub realtime: Option<Arc<crate::realtime::RealtimeHub>>,
 }
 
 impl Shared {
@@ -343,6 +348,7 @@ impl Shared {
             "transform": self.counters.transform.snapshot(),
             "store": self.counters.store.snapshot(),
             "emit": self.counters.emit.snapshot(),
+            "realtime": self.realtime.as_ref().map(|h| serde_json::json!({"counts": h.counters.snapshot(), "connections": h.connections()})),
             "route": self.bus.outlets().iter().map(|o| (o.name.to_string(), serde_json::json!(o.counters.snapshot()))).collect::<serde_json::Map<_, _>>(),
             "targets": self.bus.outlets().iter().map(|o| (o.name.to_string(), serde_json::json!({"checkpoint": deliveries.checkpoint(&o.name).ok()}))).collect::<serde_json::Map<_, _>>(),
             // Records handed to the store and not yet appended: ingest answers
@@ -502,7 +508,13 @@ impl LocalStack {
             counters.store.clone(),
             config.ingest.limits,
         );
+        let realtime = config
+            .realtime
+            .verifier
+            .is_some()
+            .then(|| Arc::new(crate::realtime::RealtimeHub::new(config.realtime.clone())));
         let shared = Arc::new(Shared {
+            realtime: realtime.clone(),
             config,
             handoff,
             store,
@@ -528,6 +540,12 @@ impl LocalStack {
                 sweep_interval(ttl),
                 shutdown_rx.clone(),
             )));
+        }
+        if let Some(hub) = realtime {
+            // Subscribed to the bus before the server accepts a connection.
+            tasks.push(tokio::spawn(
+                hub.run(shared.bus.subscribe(), shutdown_rx.clone()),
+            ));
         }
         let app = crate::server::router(shared.clone());
         tasks.push(tokio::spawn(crate::server::serve(

@@ -14,3 +14,8 @@ output "execution_arn" {
   description = "Execution ARN; grant execute-api:Invoke on <execution_arn>/*/GET/* to callers when authorization is AWS_IAM."
   value       = aws_apigatewayv2_api.this.execution_arn
 }
+
+output "authorizer_id" {
+  description = "The JWT authorizer's id when authorization is JWT, else null: routes added by other modules (realtime's /subscriptions) use it."
+  value       = var.authorization == "JWT" ? aws_apigatewayv2_authorizer.jwt[0].id : null
+}

@@ -9,6 +9,7 @@ pub mod progress;
 pub mod reingest;
 pub mod replay;
 pub mod schema;
+pub mod subscribe;
 pub mod tail;
 pub mod up;
 

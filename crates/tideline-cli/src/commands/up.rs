@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use tideline_core::ingest::{FieldMap, IngestConfig};
 use tideline_core::limits::HopLimits;
 use tideline_local::{LocalConfig, LocalStack};
+use tideline_realtime::TokenVerifier;
 
 /// Flags of `tideline up`.
 #[derive(Args, Debug, Clone)]
@@ -66,6 +67,66 @@ pub struct UpArgs {
     /// Without it, events are kept forever.
     #[arg(long, env = "TIDELINE_RETENTION")]
     pub retention: Option<String>,
+    /// Serve the realtime WebSocket (`/_tideline/realtime`, docs/realtime.md)
+    /// with tokens signed by this HS256 secret. Prefer the environment
+    /// variable: a flag's value shows in the process list.
+    #[arg(
+        long,
+        env = "TIDELINE_REALTIME_HS256_SECRET",
+        hide_env_values = true,
+        conflicts_with_all = ["realtime_jwks_file", "realtime_insecure_dev_tokens"]
+    )]
+    pub realtime_hs256_secret: Option<String>,
+    /// Serve the realtime WebSocket with RS256 tokens checked against this
+    /// JWKS file (`{"keys": [...]}`, as an identity provider publishes it).
+    #[arg(
+        long,
+        env = "TIDELINE_REALTIME_JWKS_FILE",
+        conflicts_with = "realtime_insecure_dev_tokens"
+    )]
+    pub realtime_jwks_file: Option<PathBuf>,
+    /// The issuer (`iss`) realtime tokens must name (with a secret or a JWKS).
+    #[arg(long, env = "TIDELINE_REALTIME_ISSUER")]
+    pub realtime_issuer: Option<String>,
+    /// Serve the realtime WebSocket accepting unsigned tokens (`alg: none`):
+    /// anyone who reaches the port may subscribe to anything. For a
+    /// developer's machine only.
+    #[arg(long)]
+    pub realtime_insecure_dev_tokens: bool,
+}
+
+impl UpArgs {
+    /// The realtime token verifier these flags describe (`None`: realtime off).
+    fn realtime_verifier(&self) -> Result<Option<TokenVerifier>, CliError> {
+        let issuer = self.realtime_issuer.clone();
+        if let Some(secret) = &self.realtime_hs256_secret {
+            return TokenVerifier::hs256(secret.as_bytes(), issuer)
+                .map(Some)
+                .map_err(|e| CliError::config("--realtime-hs256-secret", e));
+        }
+        if let Some(path) = &self.realtime_jwks_file {
+            return TokenVerifier::jwks_file(path, issuer)
+                .map(Some)
+                .map_err(|e| CliError::config("--realtime-jwks-file", e));
+        }
+        if self.realtime_insecure_dev_tokens {
+            if issuer.is_some() {
+                return Err(CliError::Usage(
+                    "--realtime-issuer: unsigned tokens prove no issuer; use it with --realtime-hs256-secret or --realtime-jwks-file".into(),
+                ));
+            }
+            tracing::warn!(
+                "--realtime-insecure-dev-tokens: unsigned tokens are accepted; anyone who reaches this port can subscribe to any event"
+            );
+            return Ok(Some(TokenVerifier::InsecureDev));
+        }
+        if issuer.is_some() {
+            return Err(CliError::Usage(
+                "--realtime-issuer needs --realtime-hs256-secret or --realtime-jwks-file".into(),
+            ));
+        }
+        Ok(None)
+    }
 }
 
 impl UpArgs {
@@ -124,6 +185,10 @@ impl UpArgs {
                 .map(tideline_local::parse_retention)
                 .transpose()
                 .map_err(|e| CliError::Usage(format!("--retention: {e}")))?,
+            realtime: tideline_local::RealtimeConfig {
+                verifier: self.realtime_verifier()?,
+                ..tideline_local::RealtimeConfig::default()
+            },
             ..LocalConfig::default()
         })
     }
