@@ -170,6 +170,15 @@ provider_installation {
 EOF
 
 vars=(-var "lambda_zip_dir=$ROOT/terraform/tests/fixtures/lambda")
+# The example's optional parts, switched on so that they are applied too: the
+# realtime fan-out, with the test key pair's JWKS in place of an identity
+# provider's (the roles check signs a token with its private key), and the
+# low-latency setting.
+vars+=(
+  -var "realtime_jwks_file=$ROOT/crates/tideline-realtime/tests/fixtures/test-jwks.json"
+  -var "realtime_issuer=https://auth.example"
+  -var "low_latency=true"
+)
 for v in "${MOTO_SKIP_VARS[@]}"; do vars+=(-var "$v"); done
 tf() { terraform -chdir="$EXAMPLE" "$@"; }
 # TIDELINE_ROLES_TEST_BIN: a deployed_roles test binary built beforehand
@@ -223,7 +232,9 @@ def res(m):
         yield from res(c)
 state = json.load(open(sys.argv[1]))
 print(sum(1 for r in res(state["values"]["root_module"])
-          if r["type"] == "aws_cloudwatch_metric_alarm" and r["address"].startswith("module.tideline.")))
+          if r["type"] == "aws_cloudwatch_metric_alarm" and r["address"].startswith("module.tideline.")
+          # realtime is off by default; the example switches it on above.
+          and not r["address"].startswith("module.tideline.module.realtime")))
 PY
 )"
   if [[ "$want" != "$have" ]]; then

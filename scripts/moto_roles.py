@@ -46,6 +46,11 @@ AWS_AUTHORIZED_BY = {
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
     "dynamodb:TransactWriteItems": "dynamodb:PutItem",
     "dynamodb:TransactGetItems": "dynamodb:GetItem",
+    # The API Gateway Management API (signing name execute-api): AWS
+    # authorizes its three operations with execute-api:ManageConnections.
+    "execute-api:PostToConnection": "execute-api:ManageConnections",
+    "execute-api:DeleteConnection": "execute-api:ManageConnections",
+    "execute-api:GetConnection": "execute-api:ManageConnections",
 }
 
 

@@ -14,6 +14,11 @@ data "aws_region" "current" {}
 
 locals {
   region = data.aws_region.current.name
+
+  # low_latency: no waiting to fill a batch on the two hops that wait by
+  # default (docs/realtime.md, "Latency budget").
+  processor_buffer_interval_seconds = var.low_latency ? 0 : var.firehose_processor_buffer_interval_seconds
+  emitter_batching_window_seconds   = var.low_latency ? 0 : var.emitter_batching_window_seconds
   tags   = merge(var.tags, { "tideline:stack" = var.name_prefix })
 
   # cargo lambda build writes target/lambda/<binary>/bootstrap.zip at the
@@ -48,7 +53,7 @@ module "ingest" {
   buffering_size_mb                 = var.firehose_buffering_size_mb
   buffering_interval_seconds        = var.firehose_buffering_interval_seconds
   processor_buffer_size_mb          = var.firehose_processor_buffer_size_mb
-  processor_buffer_interval_seconds = var.firehose_processor_buffer_interval_seconds
+  processor_buffer_interval_seconds = local.processor_buffer_interval_seconds
   transition_days                   = var.lake_transition_days
   transition_storage_class          = var.lake_transition_storage_class
   expiration_days                   = var.lake_expiration_days

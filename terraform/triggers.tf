@@ -30,7 +30,7 @@ resource "aws_lambda_event_source_mapping" "stream_to_emitter" {
   # including those written before this mapping was created.
   starting_position                  = "TRIM_HORIZON"
   batch_size                         = var.emitter_batch_size
-  maximum_batching_window_in_seconds = var.emitter_batching_window_seconds
+  maximum_batching_window_in_seconds = local.emitter_batching_window_seconds
   parallelization_factor             = var.emitter_parallelization_factor
   bisect_batch_on_function_error     = var.emitter_bisect_batch_on_error
   # Bounded retries: -1 would let one poison record block its shard for the

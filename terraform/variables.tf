@@ -249,9 +249,20 @@ variable "firehose_processor_buffer_size_mb" {
 }
 
 variable "firehose_processor_buffer_interval_seconds" {
-  description = "Seconds Firehose waits to fill a transformer invocation (60-900)."
+  description = "Seconds Firehose waits to fill a transformer invocation (0-900, Firehose's Lambda buffering interval hint). low_latency = true sets 0."
   type        = number
   default     = 60
+
+  validation {
+    condition     = var.firehose_processor_buffer_interval_seconds >= 0 && var.firehose_processor_buffer_interval_seconds <= 900
+    error_message = "firehose_processor_buffer_interval_seconds must be between 0 and 900 (Firehose's Lambda buffering interval hint)."
+  }
+}
+
+variable "low_latency" {
+  description = "Deliver each event to the bus (and realtime subscribers) about a second after ingest instead of up to a minute: Firehose invokes the transformer with no buffering interval and the stream starts the emitter with no batching window (both settings become 0, whatever firehose_processor_buffer_interval_seconds and emitter_batching_window_seconds say). It costs more, smaller invocations: `tideline cost --low-latency` prices it, docs/realtime.md gives the budget."
+  type        = bool
+  default     = false
 }
 
 variable "lake_bucket_name" {
@@ -411,7 +422,7 @@ variable "emitter_batch_size" {
 }
 
 variable "emitter_batching_window_seconds" {
-  description = "Seconds the stream event source waits to fill a batch (0-300)."
+  description = "Seconds the stream event source waits to fill a batch (0-300). low_latency = true sets 0."
   type        = number
   default     = 1
 

@@ -49,3 +49,39 @@ run "no_dashboard" {
     create_dashboard = false
   }
 }
+
+# low_latency: no processor buffering interval, no emitter batching window,
+# whatever the two variables say (docs/realtime.md, "Latency budget").
+run "low_latency" {
+  command = apply
+
+  variables {
+    low_latency                                = true
+    firehose_processor_buffer_interval_seconds = 120
+    emitter_batching_window_seconds            = 5
+  }
+
+  assert {
+    condition     = module.ingest.processor_parameters.BufferIntervalInSeconds == "0"
+    error_message = "low_latency: Firehose invokes the transformer with no buffering interval"
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.stream_to_emitter.maximum_batching_window_in_seconds == 0
+    error_message = "low_latency: the stream starts the emitter with no batching window"
+  }
+}
+
+run "standard_latency" {
+  command = apply
+
+  assert {
+    condition     = module.ingest.processor_parameters.BufferIntervalInSeconds == "60"
+    error_message = "by default Firehose fills a transformer invocation for up to 60 s"
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.stream_to_emitter.maximum_batching_window_in_seconds == 1
+    error_message = "by default the stream waits up to 1 s to fill an emitter batch"
+  }
+}

@@ -78,6 +78,33 @@ fn retention_and_incompressible_payloads_raise_the_store_line() {
     );
 }
 
+/// `--low-latency` (Terraform `low_latency`) prices the extra invocations
+/// and says what it adds to the standard settings' bill.
+#[test]
+fn low_latency_is_priced_against_the_standard_settings() {
+    let standard = cost_json(&["--events-per-month", "259200000"]);
+    let low = cost_json(&["--events-per-month", "259200000", "--low-latency"]);
+    let adds = low["low_latency_adds_monthly_usd"].as_f64().unwrap();
+    let difference =
+        low["monthly_usd"].as_f64().unwrap() - standard["monthly_usd"].as_f64().unwrap();
+    assert!(adds > 0.0, "{low}");
+    assert!((adds - difference).abs() < 1e-6, "{adds} vs {difference}");
+    assert_eq!(standard["low_latency_adds_monthly_usd"], Value::Null);
+    assert_eq!(low["inputs"]["processor_interval_seconds"], 0.0);
+    assert_eq!(low["inputs"]["emitter_window_seconds"], 0.0);
+    let o = tideline(&["cost", "--events-per-month", "259200000", "--low-latency"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Low latency"), "{text}");
+    for (flag, value) in [
+        ("--processor-interval-seconds", "901"),
+        ("--emitter-window-seconds", "301"),
+    ] {
+        let o = tideline(&["cost", "--events-per-month", "10", flag, value]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(flag));
+    }
+}
+
 #[test]
 fn bad_flags_name_the_flag_and_exit_2() {
     let o = tideline(&["cost", "--events-per-month", "-5"]);
@@ -117,6 +144,19 @@ fn defaults_match_the_terraform_module() {
             .unwrap(),
         d.firehose_interval_seconds
     );
+    assert_eq!(
+        default_of("firehose_processor_buffer_interval_seconds")
+            .parse::<f64>()
+            .unwrap(),
+        d.processor_interval_seconds
+    );
+    assert_eq!(
+        default_of("emitter_batching_window_seconds")
+            .parse::<f64>()
+            .unwrap(),
+        d.emitter_window_seconds
+    );
+    assert_eq!(default_of("low_latency"), "false");
     assert_eq!(
         default_of("storer_batch_size").parse::<f64>().unwrap(),
         d.storer_batch_size

@@ -123,6 +123,10 @@ pub struct CostInputs {
     pub retention: bool,
     /// `firehose_processor_buffer_size_mb`.
     pub processor_buffer_mb: f64,
+    /// `firehose_processor_buffer_interval_seconds` (0 under `low_latency`).
+    pub processor_interval_seconds: f64,
+    /// `emitter_batching_window_seconds` (0 under `low_latency`).
+    pub emitter_window_seconds: f64,
     /// `firehose_buffering_size_mb`.
     pub firehose_buffer_mb: f64,
     /// `firehose_buffering_interval_seconds`.
@@ -165,6 +169,8 @@ impl Default for CostInputs {
             events_per_entity: 1000.0,
             retention: false,
             processor_buffer_mb: 0.3,
+            processor_interval_seconds: 60.0,
+            emitter_window_seconds: 1.0,
             firehose_buffer_mb: 64.0,
             firehose_interval_seconds: 60.0,
             event_types: 10.0,
@@ -464,9 +470,37 @@ impl Builder<'_> {
     }
 }
 
-/// Records per transformer invocation: as many as the processor buffer holds.
+/// How often Firehose invokes the transformer when its buffering interval is
+/// 0 (`low_latency`): it delivers what has arrived without waiting, and AWS
+/// publishes no rate, so the model assumes once per second (or sooner when
+/// the processor buffer fills).
+pub const ZERO_INTERVAL_FLUSH_SECONDS: f64 = 1.0;
+/// Lambda polls each DynamoDB stream shard four times per second: with a
+/// batching window of 0 (`low_latency`) a batch holds what one poll finds.
+pub const STREAM_POLL_SECONDS: f64 = 0.25;
+
+/// The steady arrival rate, events per second.
+fn events_per_second(i: &CostInputs) -> f64 {
+    i.events_per_month / SECONDS_PER_MONTH
+}
+
+/// Records per transformer invocation: what the processor buffer holds, or
+/// what arrives within the buffering interval if that is fewer.
 fn records_per_transformer_invocation(i: &CostInputs) -> f64 {
-    ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64)
+    let buffer = ((i.processor_buffer_mb * 1024.0 * 1024.0) / i.record_bytes as f64).floor();
+    let interval = i
+        .processor_interval_seconds
+        .max(ZERO_INTERVAL_FLUSH_SECONDS);
+    buffer.min(events_per_second(i) * interval).floor().max(1.0)
+}
+
+/// Events per emitter invocation: a full batch, or what the stream holds
+/// when the batching window (at least one poll) closes, if that is fewer.
+/// One stream shard: the table's partitions, one below ~1,000 writes/s.
+fn events_per_emitter_invocation(i: &CostInputs) -> f64 {
+    let window = i.emitter_window_seconds.max(STREAM_POLL_SECONDS);
+    i.emitter_batch_size
+        .min(events_per_second(i) * window)
         .floor()
         .max(1.0)
 }
@@ -518,6 +552,18 @@ pub fn bundling_saving(inputs: &CostInputs) -> Option<f64> {
     Some(tideline(&unbundled)?.0.monthly_usd - tideline(inputs)?.0.monthly_usd)
 }
 
+/// What the low-latency setting (Terraform `low_latency`: no processor
+/// buffering interval, no emitter batching window) adds per month to the
+/// bill of `inputs`.
+pub fn low_latency_extra(inputs: &CostInputs) -> Option<f64> {
+    let low = CostInputs {
+        processor_interval_seconds: 0.0,
+        emitter_window_seconds: 0.0,
+        ..inputs.clone()
+    };
+    Some(tideline(&low)?.0.monthly_usd - tideline(inputs)?.0.monthly_usd)
+}
+
 /// Tideline's bill.
 pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
     let record = representative_record(inputs.record_bytes, inputs.payload);
@@ -534,8 +580,9 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
     let cpu = i.cpu_us_per_event / 1e6;
     let call = i.aws_call_ms / 1e3;
 
-    // Transformer: one invocation per processor buffer; messages sent ten per
-    // SendMessageBatch (at most one per entity per call, AWS-CONTRACTS.md).
+    // Transformer: one invocation per processor buffer or buffering
+    // interval; messages sent ten per SendMessageBatch (at most one per
+    // entity per call, AWS-CONTRACTS.md).
     let per_invocation = records_per_transformer_invocation(i);
     let invocations = (n / per_invocation).ceil();
     let sends = (per_invocation / SQS_BATCH_ENTRIES as f64).ceil();
@@ -589,7 +636,8 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
     );
     b.line("DynamoDB Streams", 0.0, "GetRecords by a Lambda trigger are free; markers and heads are filtered before the emitter".into());
 
-    let emitter_invocations = (n / i.emitter_batch_size).ceil();
+    let per_emitter_invocation = events_per_emitter_invocation(i);
+    let emitter_invocations = (n / per_emitter_invocation).ceil();
     let entry = bus_entry_bytes(&event) as f64;
     // Bundling (decision 0014): a bundle holds at most the events the size
     // limit lets in (the PutEvents request size) and never spans two emitter
@@ -598,18 +646,18 @@ pub fn tideline(inputs: &CostInputs) -> Option<(Bill, StoreUnits)> {
         .bundle_max_events
         .floor()
         .min((DEFAULT_PUT_EVENTS_REQUEST_BYTES as f64 / entry).floor())
-        .min(i.emitter_batch_size)
+        .min(per_emitter_invocation)
         .max(1.0);
     let entry_bytes = per_bundle * entry;
     let entries = n / per_bundle;
-    let entries_per_batch = (i.emitter_batch_size / per_bundle).ceil();
+    let entries_per_batch = (per_emitter_invocation / per_bundle).ceil();
     let put_calls = (entries_per_batch / PUT_EVENTS_ENTRIES as f64)
         .ceil()
-        .max((i.emitter_batch_size * entry / DEFAULT_PUT_EVENTS_REQUEST_BYTES as f64).ceil());
+        .max((per_emitter_invocation * entry / DEFAULT_PUT_EVENTS_REQUEST_BYTES as f64).ceil());
     b.lambda(
         "event emitter",
         emitter_invocations,
-        put_calls * call + i.emitter_batch_size * cpu,
+        put_calls * call + per_emitter_invocation * cpu,
     );
     b.line(
         "EventBridge PutEvents",
@@ -802,6 +850,62 @@ mod tests {
             .unwrap()
                 > 0.0
         );
+    }
+
+    /// The invocations a bill's Lambda line counts (its formula's first number).
+    fn invocations(bill: &Bill, function: &str) -> f64 {
+        let line = bill
+            .services
+            .iter()
+            .find(|l| l.service == format!("Lambda {function}"))
+            .unwrap_or_else(|| panic!("no Lambda {function} line"));
+        line.formula
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{}", line.formula))
+    }
+
+    #[test]
+    fn low_latency_invokes_more_often_at_low_rates_and_costs_nothing_at_high_ones() {
+        let at = |per_second: f64, interval: f64, window: f64| {
+            let inputs = CostInputs {
+                events_per_month: per_second * SECONDS_PER_MONTH,
+                processor_interval_seconds: interval,
+                emitter_window_seconds: window,
+                ..CostInputs::default()
+            };
+            let (bill, _) = tideline(&inputs).unwrap();
+            (
+                invocations(&bill, "transformer") / SECONDS_PER_MONTH,
+                invocations(&bill, "event emitter") / SECONDS_PER_MONTH,
+                bill.monthly_usd,
+                low_latency_extra(&inputs).unwrap(),
+            )
+        };
+        // 1 event/s: the defaults wait 60 s (60 records per transformer
+        // invocation) and 1 s per emitter batch; low latency invokes the
+        // transformer once per second and the emitter once per event.
+        let (t, e, standard, extra) = at(1.0, 60.0, 1.0);
+        assert!((t - 1.0 / 60.0).abs() < 1e-3, "{t}");
+        assert!((e - 1.0).abs() < 1e-3, "{e}");
+        let (t, e, low, _) = at(1.0, 0.0, 0.0);
+        assert!((t - 1.0).abs() < 1e-3, "{t}");
+        assert!((e - 1.0).abs() < 1e-3, "{e}");
+        assert!((low - standard - extra).abs() < 1e-9 && extra > 0.0);
+        // 100 events/s: the 0.3 MB buffer (307 records of 1 KiB) fills in
+        // 3 s, so the transformer goes from 1/3.07 to 1 invocation per
+        // second; the emitter from batches of 100 to one per poll (25).
+        let (t, e, _, extra) = at(100.0, 60.0, 1.0);
+        assert!((t - 100.0 / 307.0).abs() < 1e-2, "{t}");
+        assert!((e - 1.0).abs() < 1e-3, "{e}");
+        assert!(extra > 0.0);
+        let (t, e, _, _) = at(100.0, 0.0, 0.0);
+        assert!((t - 1.0).abs() < 1e-3, "{t}");
+        assert!((e - 4.0).abs() < 1e-3, "{e}");
+        // 10,000 events/s: buffers and batches fill before any wait ends.
+        let (_, _, _, extra) = at(10_000.0, 60.0, 1.0);
+        assert!(extra.abs() < 1e-9, "{extra}");
     }
 
     #[test]

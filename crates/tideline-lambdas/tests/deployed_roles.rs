@@ -50,6 +50,17 @@ const AUTHORIZED_BY: &[(&str, &str)] = &[
     // The store's transactions hold Puts only (ItemTable::transact takes
     // CondPuts): each item is authorized by PutItem.
     ("dynamodb:TransactWriteItems", "dynamodb:PutItem"),
+    // The API Gateway Management API's operations are all authorized by
+    // execute-api:ManageConnections, on the connection's ARN.
+    (
+        "execute-api:PostToConnection",
+        "execute-api:ManageConnections",
+    ),
+    (
+        "execute-api:DeleteConnection",
+        "execute-api:ManageConnections",
+    ),
+    ("execute-api:GetConnection", "execute-api:ManageConnections"),
 ];
 
 fn iam_action(service: &str, operation: &str) -> String {
@@ -57,6 +68,7 @@ fn iam_action(service: &str, operation: &str) -> String {
         s if s.contains("dynamodb") => "dynamodb",
         s if s.contains("sqs") => "sqs",
         s if s.contains("eventbridge") || s == "events" => "events",
+        s if s.contains("apigatewaymanagement") => "execute-api",
         s => return format!("{s}:{operation}"),
     };
     let op = format!("{prefix}:{operation}");
@@ -286,6 +298,34 @@ impl Deployed {
             .find(|r| r["type"] == kind && r["values"][attr] == value)
             .map(|r| r["values"]["arn"].as_str().unwrap().to_string())
             .unwrap_or_else(|| panic!("no {kind} with {attr} = {value}"))
+    }
+
+    /// A client of the API Gateway Management API with `f`'s role. It goes
+    /// to moto's root: moto checks IAM on `/@connections/{id}` but not on the
+    /// stage's path (`/live/@connections/{id}`, what the deployed functions'
+    /// `TIDELINE_REALTIME_MANAGEMENT_ENDPOINT` names), which would let a
+    /// missing permission pass.
+    async fn management(&self, f: &str, resource: &str) -> aws_sdk_apigatewaymanagement::Client {
+        let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.sdk(f).await)
+            .interceptor(self.recorder(f, resource, "handler"))
+            .build();
+        aws_sdk_apigatewaymanagement::Client::from_conf(conf)
+    }
+
+    /// The first deployed resource of `kind` that `pick` accepts.
+    fn resource(&self, kind: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        self.all_resources()
+            .into_iter()
+            .find(|r| r["type"] == kind && pick(&r["values"]))
+            .map(|r| r["values"].clone())
+            .unwrap_or_else(|| panic!("no {kind} deployed that the roles check can use"))
+    }
+
+    /// A function's environment variables, as Terraform deployed them.
+    fn environment(&self, function: &str) -> Value {
+        self.resource("aws_lambda_function", |v| v["function_name"] == function)
+            ["environment"][0]["variables"]
+            .clone()
     }
 
     /// The inline policies of a function's role, as Terraform deployed them.
@@ -611,6 +651,10 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
         assert_eq!(resp.status_code, status, "{:?}", resp.body);
     }
 
+    // realtime (modules/realtime): each function with its own role, against
+    // the connections table and WebSocket API Terraform created.
+    let realtime = realtime_functions(&d, &entity(1), &table, &table_arn).await;
+
     // 1. Nothing was denied.
     let log = std::mem::take(&mut *d.log.lock().unwrap());
     assert!(
@@ -621,7 +665,10 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
 
     // Every function made calls, and each was recorded.
     let callers: BTreeSet<&str> = log.calls.iter().map(|c| c.0.as_str()).collect();
-    for f in [&transformer, &storer, &emitter, &query_api, &command_api] {
+    for f in [&transformer, &storer, &emitter, &query_api, &command_api]
+        .into_iter()
+        .chain(&realtime.callers)
+    {
         assert!(
             callers.contains(f.as_str()),
             "no call of {f} was recorded: {log:?}"
@@ -651,6 +698,10 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
             "the event bus"
         } else if arn == lake_events {
             "the lake's events/ prefix"
+        } else if arn == realtime.connections_table_arn {
+            "the connections table"
+        } else if arn == realtime.manage_connections {
+            "the WebSocket API's connections"
         } else {
             "?"
         }
@@ -662,6 +713,9 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
             (&emitter, "event-emitter"),
             (&query_api, "query-api"),
             (&command_api, "command-api"),
+            (&realtime.routes, "realtime-routes"),
+            (&realtime.subscriptions, "realtime-subscriptions"),
+            (&realtime.relay, "realtime-relay"),
         ]
         .iter()
         .find(|(n, _)| n.as_str() == f)
@@ -693,4 +747,244 @@ async fn each_function_runs_with_its_own_role_and_no_call_is_denied() {
         "the calls the code makes changed: review terraform/functions.tf, then rerun scripts/apply-terraform.sh with TIDELINE_BLESS=1 to update terraform/iam-calls.json (and the README table)"
     );
     eprintln!("{}", serde_json::to_string_pretty(&recorded).unwrap());
+}
+
+/// What the realtime part of the check leaves for the call list.
+struct RealtimeCalls {
+    routes: String,
+    subscriptions: String,
+    relay: String,
+    /// The functions that must have made calls (not the authorizer: it
+    /// reads its environment only, and its role grants nothing else).
+    callers: Vec<String>,
+    connections_table_arn: String,
+    /// `execute-api:ManageConnections`' resource for a POST to a connection.
+    manage_connections: String,
+}
+
+/// The realtime functions with their own roles: the authorizer checks a
+/// token against the JWKS and issuer Terraform deployed, the routes connect,
+/// subscribe with a resume (the backfill reads the events table), unsubscribe
+/// and disconnect, the server-side API subscribes and deletes, and the relay
+/// finds a subscriber by Query and posts to it.
+async fn realtime_functions(
+    d: &Deployed,
+    entity: &str,
+    events_table: &str,
+    events_table_arn: &str,
+) -> RealtimeCalls {
+    use tideline_lambdas::realtime;
+    use tideline_realtime::TokenVerifier;
+    use tideline_realtime::auth::{Claims, hs256_token, now_secs};
+
+    let (authorizer, routes, subscriptions, relay) = (
+        d.function("realtime-authorizer"),
+        d.function("realtime-routes"),
+        d.function("realtime-subscriptions"),
+        d.function("realtime-relay"),
+    );
+    let ws = d.resource("aws_apigatewayv2_api", |v| {
+        v["protocol_type"] == "WEBSOCKET"
+    });
+    let ws_id = ws["id"].as_str().unwrap();
+    let stage = d.resource("aws_apigatewayv2_stage", |v| v["api_id"] == ws_id);
+    let manage_connections = format!(
+        "{}/{}/POST/@connections/*",
+        ws["execution_arn"].as_str().unwrap(),
+        stage["name"].as_str().unwrap()
+    );
+    let connections = d.resource("aws_dynamodb_table", |v| {
+        v["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("-connections"))
+    });
+    let (connections_table, connections_table_arn) = (
+        connections["name"].as_str().unwrap().to_string(),
+        connections["arn"].as_str().unwrap().to_string(),
+    );
+    let fixture = |name: &str| -> Value {
+        let path = format!(
+            "{}/tests/fixtures/realtime/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+
+    // realtime-authorizer: the verifier built from the deployed environment.
+    let env = d.environment(&authorizer);
+    let issuer = env["TIDELINE_REALTIME_ISSUER"].as_str().map(str::to_string);
+    let state = realtime::AuthorizerState {
+        verifier: TokenVerifier::jwks_json(
+            env["TIDELINE_REALTIME_JWKS"].as_str().unwrap(),
+            issuer.clone(),
+        )
+        .unwrap(),
+    };
+    let claims = Claims {
+        sub: "roles-check".into(),
+        exp: now_secs() + 600,
+        iss: issuer,
+        topics: vec!["ItemAdded".into()],
+        entities: vec![entity.to_string()],
+    };
+    // The private key of the test JWKS scripts/apply-terraform.sh deploys.
+    let der = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tideline-realtime/tests/fixtures/test-rsa.der"
+    ))
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("test-key-1".into());
+    let signed = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(&der),
+    )
+    .unwrap();
+    let connect_request = |token: &str| {
+        let mut v = fixture("connect-request.json");
+        v["headers"]["Authorization"] = json!(format!("Bearer {token}"));
+        v["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {token}")]);
+        v
+    };
+    let allowed = realtime::authorizer(&state, lambda(connect_request(&signed)))
+        .await
+        .unwrap();
+    let effect = |v: &Value| v["policyDocument"]["Statement"][0]["Effect"].clone();
+    assert_eq!(effect(&allowed), json!("Allow"), "{allowed}");
+    let forged = hs256_token(&claims, b"not the deployed key").unwrap();
+    let refused = realtime::authorizer(&state, lambda(connect_request(&forged)))
+        .await
+        .unwrap();
+    assert_eq!(effect(&refused), json!("Deny"), "{refused}");
+    d.no_denied_calls("realtime-authorizer");
+
+    // realtime-routes: $connect, subscribe with `since` 0 (the backfill
+    // reads the entity's events), unsubscribe, $disconnect.
+    let connection = format!("{entity}-ws");
+    let routes_state = realtime::RoutesState {
+        store: DynamoStore::new(
+            d.ddb(&routes, events_table_arn, "handler").await,
+            events_table,
+        ),
+        connections: tideline_aws::realtime::ConnectionsTable::new(
+            d.ddb(&routes, &connections_table_arn, "handler").await,
+            &connections_table,
+        ),
+        poster: tideline_aws::realtime::ApiGatewayPoster::new(
+            d.management(&routes, &manage_connections).await,
+        ),
+        max_message_bytes: tideline_realtime::protocol::API_GATEWAY_FRAME_BYTES,
+    };
+    let route = |name: &str, body: Option<Value>| {
+        let mut v = fixture(name);
+        v["requestContext"]["connectionId"] = json!(connection);
+        v["requestContext"]["authorizer"] = allowed["context"].clone();
+        if let Some(b) = body {
+            v["body"] = json!(b.to_string());
+        }
+        v
+    };
+    for event in [
+        route("connect-route.json", None),
+        route(
+            "subscribe-route.json",
+            Some(
+                json!({"action": "subscribe", "topic": "ItemAdded", "entities": [entity], "since": {entity: 0}}),
+            ),
+        ),
+    ] {
+        let resp = realtime::routes(&routes_state, lambda(event)).await;
+        d.no_denied_calls("realtime-routes");
+        assert_eq!(resp.unwrap()["statusCode"], 200);
+    }
+
+    // realtime-relay: the connection subscribed above is found by Query and
+    // posted to.
+    let relay_state = realtime::RelayState {
+        subscribers: tideline_aws::realtime::ConnectionsTable::new(
+            d.ddb(&relay, &connections_table_arn, "handler").await,
+            &connections_table,
+        ),
+        poster: tideline_aws::realtime::ApiGatewayPoster::new(
+            d.management(&relay, &manage_connections).await,
+        ),
+        config: tideline_realtime::relay::RelayConfig {
+            concurrency: 4,
+            retry: fast(),
+            max_message_bytes: tideline_realtime::protocol::API_GATEWAY_FRAME_BYTES,
+        },
+    };
+    let bus_event = json!({
+        "detail-type": "ItemAdded", "source": "tideline",
+        "detail": {"metadata": {"event_id": format!("{entity}-relayed"), "event_type": "ItemAdded",
+            "schema_version": 1, "entity_id": entity, "sequence": 3, "occurred_at": "t",
+            "stored_at": "t", "correlation_id": null, "test": false}, "data": {}}
+    });
+    // A denied call fails the handler: the denial is named first.
+    let report = realtime::relay(&relay_state, lambda(bus_event)).await;
+    d.no_denied_calls("realtime-relay");
+    let report = report.unwrap();
+    assert_eq!(report["posted"], 1, "{report}");
+
+    // realtime-routes again: unsubscribe and $disconnect.
+    for event in [
+        route(
+            "subscribe-route.json",
+            Some(json!({"action": "unsubscribe", "topic": "ItemAdded", "entities": [entity]})),
+        ),
+        route("disconnect-route.json", None),
+    ] {
+        let resp = realtime::routes(&routes_state, lambda(event)).await;
+        d.no_denied_calls("realtime-routes");
+        assert_eq!(resp.unwrap()["statusCode"], 200);
+    }
+
+    // realtime-subscriptions: POST /subscriptions, then DELETE it.
+    let table = tideline_aws::realtime::ConnectionsTable::new(
+        d.ddb(&subscriptions, &connections_table_arn, "handler")
+            .await,
+        &connections_table,
+    );
+    let http = |method: &str, path: &str, body: Option<Value>| {
+        json!({
+            "version": "2.0", "routeKey": format!("{method} /subscriptions"), "rawPath": path,
+            "rawQueryString": "", "headers": {}, "body": body.map(|b| b.to_string()),
+            "requestContext": {"http": {"method": method, "path": path}},
+            "isBase64Encoded": false
+        })
+    };
+    let created = realtime::subscriptions(
+        &table,
+        lambda(http(
+            "POST",
+            "/subscriptions",
+            Some(json!({"connection_id": connection, "topic": "ItemAdded", "entities": [entity]})),
+        )),
+    )
+    .await;
+    d.no_denied_calls("realtime-subscriptions");
+    let created = created.unwrap();
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let id = serde_json::from_str::<Value>(created["body"].as_str().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deleted = realtime::subscriptions(
+        &table,
+        lambda(http("DELETE", &format!("/subscriptions/{id}"), None)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted["statusCode"], 204, "{deleted}");
+    d.no_denied_calls("realtime-subscriptions");
+
+    RealtimeCalls {
+        callers: vec![routes.clone(), subscriptions.clone(), relay.clone()],
+        routes,
+        subscriptions,
+        relay,
+        connections_table_arn,
+        manage_connections,
+    }
 }

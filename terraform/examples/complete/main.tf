@@ -30,6 +30,13 @@ module "tideline" {
   log_retention_days        = var.log_retention_days
   enable_schema_registry    = var.enable_schema_registry
   enable_bus_tap            = true
+  low_latency               = var.low_latency
+
+  realtime = {
+    enabled = var.realtime_jwks_file != null
+    jwks    = var.realtime_jwks_file == null ? null : file(var.realtime_jwks_file)
+    issuer  = var.realtime_issuer
+  }
 }
 
 # The example consumer's read model: one item per entity, keyed by pk.

@@ -77,3 +77,8 @@ output "responder_read_model_table" {
   description = "The example consumer's read model table."
   value       = aws_dynamodb_table.responder_read_model.name
 }
+
+output "realtime_websocket_url" {
+  description = "Where realtime clients connect (`tideline subscribe --endpoint`), when realtime_jwks_file is set; null otherwise."
+  value       = module.tideline.realtime_websocket_url
+}

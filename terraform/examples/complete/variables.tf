@@ -68,3 +68,21 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "realtime_jwks_file" {
+  description = "Path to your identity provider's JSON Web Key Set (for example its /.well-known/jwks.json, saved). Set it to deploy the realtime fan-out (docs/realtime.md); null leaves it off."
+  type        = string
+  default     = null
+}
+
+variable "realtime_issuer" {
+  description = "The iss realtime tokens must carry; null accepts any issuer whose key is in the JWKS."
+  type        = string
+  default     = null
+}
+
+variable "low_latency" {
+  description = "Events reach the bus and realtime subscribers about a second after ingest, for more and smaller invocations (the root module's low_latency; `tideline cost --low-latency` prices it)."
+  type        = bool
+  default     = false
+}

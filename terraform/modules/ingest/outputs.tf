@@ -48,3 +48,8 @@ output "athena_workgroup" {
   description = "Athena workgroup for lake queries (encrypted results, scan cap)."
   value       = aws_athena_workgroup.lake.name
 }
+
+output "processor_parameters" {
+  description = "The transformer processor's parameters as planned (Firehose's defaults included), for tests and dashboards."
+  value       = local.processor_parameters
+}

@@ -53,13 +53,13 @@ variable "processor_buffer_size_mb" {
 }
 
 variable "processor_buffer_interval_seconds" {
-  description = "Seconds Firehose waits to fill a transformer invocation (60-900)."
+  description = "Seconds Firehose waits to fill a transformer invocation (0-900: Firehose's Lambda buffering interval hint; 0 for the lowest latency)."
   type        = number
   default     = 60
 
   validation {
-    condition     = var.processor_buffer_interval_seconds >= 60 && var.processor_buffer_interval_seconds <= 900
-    error_message = "processor_buffer_interval_seconds must be between 60 and 900."
+    condition     = var.processor_buffer_interval_seconds >= 0 && var.processor_buffer_interval_seconds <= 900
+    error_message = "processor_buffer_interval_seconds must be between 0 and 900."
   }
 }
 

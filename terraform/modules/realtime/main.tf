@@ -214,9 +214,10 @@ module "routes" {
   policy_statements = [
     {
       # tideline-aws/src/realtime.rs: connections and subscriptions are put,
-      # updated (a connection's list of subscriptions), read and deleted.
+      # updated (a connection's list of subscriptions), and on $disconnect
+      # read and deleted (terraform/iam-calls.json, recorded on moto).
       sid        = "Connections"
-      actions    = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query"]
+      actions    = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
       resources  = [aws_dynamodb_table.connections.arn]
       conditions = []
     },
@@ -272,10 +273,12 @@ module "relay" {
 
   policy_statements = [
     {
-      # Subscribers by Query (never a Scan); a gone connection is deleted
-      # with its subscriptions.
+      # Subscribers by Query (never a Scan); a gone connection is read and
+      # deleted with its subscriptions (GetItem, DeleteItem: moto never
+      # answers GoneException, so the roles check records the Query only;
+      # crates/tideline-aws/tests/realtime_relay.rs covers the cleanup).
       sid        = "FindAndForgetSubscribers"
-      actions    = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]
+      actions    = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem"]
       resources  = [aws_dynamodb_table.connections.arn]
       conditions = []
     },
@@ -327,8 +330,10 @@ module "subscriptions" {
 
   policy_statements = [
     {
+      # POST puts the subscription items and adds them to the connection's
+      # list; DELETE removes both.
       sid        = "Subscriptions"
-      actions    = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query"]
+      actions    = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
       resources  = [aws_dynamodb_table.connections.arn]
       conditions = []
     },

@@ -41,6 +41,17 @@ pub struct CostArgs {
     /// Terraform `firehose_processor_buffer_size_mb`.
     #[arg(long, default_value_t = 0.3, value_parser = positive)]
     pub processor_buffer_mb: f64,
+    /// Terraform `firehose_processor_buffer_interval_seconds` (0-900).
+    #[arg(long, default_value_t = 60.0, value_parser = seconds_0_to_900)]
+    pub processor_interval_seconds: f64,
+    /// Terraform `emitter_batching_window_seconds` (0-300).
+    #[arg(long, default_value_t = 1.0, value_parser = seconds_0_to_300)]
+    pub emitter_window_seconds: f64,
+    /// Terraform `low_latency = true`: no processor buffering interval and no
+    /// emitter batching window (overrides the two flags above). The output
+    /// says what it adds to the default settings' bill.
+    #[arg(long)]
+    pub low_latency: bool,
     /// Terraform `storer_batch_size`.
     #[arg(long, default_value_t = 10.0, value_parser = positive)]
     pub storer_batch_size: f64,
@@ -77,6 +88,21 @@ pub(crate) fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
+fn seconds_in(s: &str, max: f64) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=max).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds from 0 to {max}")),
+    }
+}
+
+fn seconds_0_to_900(s: &str) -> Result<f64, String> {
+    seconds_in(s, 900.0)
+}
+
+fn seconds_0_to_300(s: &str) -> Result<f64, String> {
+    seconds_in(s, 300.0)
+}
+
 impl CostArgs {
     fn inputs(&self) -> CostInputs {
         CostInputs {
@@ -89,6 +115,16 @@ impl CostArgs {
             events_per_entity: self.events_per_entity,
             retention: self.retention,
             processor_buffer_mb: self.processor_buffer_mb,
+            processor_interval_seconds: if self.low_latency {
+                0.0
+            } else {
+                self.processor_interval_seconds
+            },
+            emitter_window_seconds: if self.low_latency {
+                0.0
+            } else {
+                self.emitter_window_seconds
+            },
             storer_batch_size: self.storer_batch_size,
             emitter_batch_size: self.emitter_batch_size,
             memory_mb: self.memory_mb,
@@ -116,9 +152,22 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
     let (reference, reference_wru) = cost::reference(&inputs)
         .ok_or_else(|| CliError::Runtime("the representative record did not pass ingest".into()))?;
     let bundling_saves = cost::bundling_saving(&inputs).unwrap_or(0.0);
+    // What the low-latency setting adds to these inputs with the defaults'
+    // interval and window.
+    let low_latency_adds = if args.low_latency {
+        let standard = CostInputs {
+            processor_interval_seconds: args.processor_interval_seconds,
+            emitter_window_seconds: args.emitter_window_seconds,
+            ..inputs.clone()
+        };
+        cost::low_latency_extra(&standard)
+    } else {
+        None
+    };
     if args.json {
         let out = serde_json::json!({
             "bundling_saves_monthly_usd": bundling_saves,
+            "low_latency_adds_monthly_usd": low_latency_adds,
             "per_million_usd": bill.per_million_usd,
             "monthly_usd": bill.monthly_usd,
             "services": bill.services,
@@ -170,6 +219,13 @@ pub fn run(args: CostArgs) -> Result<ExitCode, CliError> {
             out,
             "  Bundling up to {} events per bus entry saves ${bundling_saves:.2}/month",
             args.bundle_max_events
+        );
+    }
+    if let Some(extra) = low_latency_adds {
+        let _ = writeln!(
+            out,
+            "  Low latency (no processor buffering interval, no emitter batching window) adds ${extra:.2}/month to the bill with a {} s interval and a {} s window",
+            args.processor_interval_seconds, args.emitter_window_seconds
         );
     }
     let _ = writeln!(
