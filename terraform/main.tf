@@ -19,7 +19,7 @@ locals {
   # default (docs/realtime.md, "Latency budget").
   processor_buffer_interval_seconds = var.low_latency ? 0 : var.firehose_processor_buffer_interval_seconds
   emitter_batching_window_seconds   = var.low_latency ? 0 : var.emitter_batching_window_seconds
-  tags   = merge(var.tags, { "tideline:stack" = var.name_prefix })
+  tags                              = merge(var.tags, { "tideline:stack" = var.name_prefix })
 
   # cargo lambda build writes target/lambda/<binary>/bootstrap.zip at the
   # workspace root; path.module is terraform/ whether this module is applied
