@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tideline_core::ErrorClass;
 use tideline_core::envelope::BusEntry;
 use tideline_core::keys::format_timestamp;
-use tideline_core::limits::put_events_refusal;
+use tideline_core::envelope::put_events_refusal;
 use tideline_core::metrics::{Counts, StageCounters};
 use tideline_core::route::Router;
 use tideline_embedded::deliveries::DeliveryLog;
