@@ -6,9 +6,9 @@
 //! `seq` is never assigned in a separate step (INVARIANTS.md #3).
 
 use crate::ids::{EntityId, EventId};
+use crate::keys::{event_sort_key, format_timestamp, parse_timestamp};
 use crate::limits::EventItemFields;
 use crate::record::{NormalizedRecord, SCHEMA_VERSION};
-use crate::keys::{event_sort_key, format_timestamp, parse_timestamp};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
