@@ -31,7 +31,9 @@ use aws_sdk_dynamodb::types::{
 };
 use std::collections::HashMap;
 use tideline_core::event::EntityHead;
-use tideline_core::item::{self as core_item, AttrRef, AttrValue, EVENT_SK_RANGE, Item};
+use tideline_core::item::{
+    self as core_item, AttrRef, AttrValue, DecodeError, EVENT_SK_RANGE, Item,
+};
 use tideline_core::keys::rejected_key;
 use tideline_core::limits::DYNAMODB_ITEM_BYTES;
 use tideline_core::replay::StoredWindow;
@@ -621,7 +623,7 @@ pub fn item_kind<A: Attr>(item: &HashMap<String, A>) -> Option<&str> {
 }
 
 /// Decodes an event item (this design's or the one before 0009).
-pub fn decode_event<A: Attr>(item: &HashMap<String, A>) -> Result<StoredEvent, String> {
+pub fn decode_event<A: Attr>(item: &HashMap<String, A>) -> Result<StoredEvent, DecodeError> {
     core_item::decode_event(lookup(item))
 }
 

@@ -27,10 +27,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
-/// `detail-type` of a bundle entry. Rules that should receive bundles match
-/// on it; an event type of this name is reserved (ingest refuses it), so a
-/// consumer can tell a bundle from a plain event by `detail-type` alone.
-pub const BUNDLE_DETAIL_TYPE: &str = "TidelineBundle";
+// The name lives with the limits, below ingest, because ingest reserves it
+// too; it stays reachable here, next to the bundles that carry it.
+pub use crate::limits::BUNDLE_DETAIL_TYPE;
 
 /// `detail` of a bundle entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

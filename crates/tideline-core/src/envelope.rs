@@ -16,6 +16,7 @@
 //! ([`integration_event_schema`]); a test fails when the checked-in copy is stale.
 
 use crate::event::StoredEvent;
+use crate::limits::{DETAIL_TYPE_CHARS, SOURCE_CHARS};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -441,6 +442,51 @@ pub fn integration_event_schema() -> String {
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Why PutEvents refuses one entry, with EventBridge's per-entry `ErrorCode`,
+/// or `None` if it takes it: a `DetailType` of 1 to [`DETAIL_TYPE_CHARS`](crate::limits::DETAIL_TYPE_CHARS)
+/// characters, a `Source` of 1 to [`SOURCE_CHARS`](crate::limits::SOURCE_CHARS), an entry within the
+/// request size (`max_request_bytes`), and a `Detail` that is a JSON object
+/// (AWS-CONTRACTS.md, "Limits at the edges"). Local mode's bus asks this of
+/// every entry, so a local test sees what EventBridge would refuse. It lives
+/// with [`BusEntry`], above the limits model it reads, so `limits` needs no
+/// bus type.
+pub fn put_events_refusal(
+    entry: &BusEntry,
+    max_request_bytes: usize,
+) -> Option<(&'static str, String)> {
+    let detail_type = entry.detail_type.chars().count();
+    if detail_type == 0 || detail_type > DETAIL_TYPE_CHARS {
+        return Some((
+            "InvalidArgument",
+            format!(
+                "DetailType is {detail_type} characters; PutEvents takes 1 to {DETAIL_TYPE_CHARS}"
+            ),
+        ));
+    }
+    let source = entry.source.chars().count();
+    if source == 0 || source > SOURCE_CHARS {
+        return Some((
+            "InvalidArgument",
+            format!("Source is {source} characters; PutEvents takes 1 to {SOURCE_CHARS}"),
+        ));
+    }
+    if entry.size() > max_request_bytes {
+        return Some((
+            "InvalidArgument",
+            format!(
+                "the entry is {} bytes (Source + DetailType + Detail); a PutEvents request carries at most {max_request_bytes}",
+                entry.size()
+            ),
+        ));
+    }
+    // Entries come from the emit stage, whose detail is always a JSON object;
+    // as EventBridge does, anything else is refused.
+    if !entry.detail.trim_start().starts_with('{') {
+        return Some(("MalformedDetail", "Detail is not a JSON object".into()));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! `seq` is never assigned in a separate step (INVARIANTS.md #3).
 
 use crate::ids::{EntityId, EventId};
-use crate::ingest::{NormalizedRecord, SCHEMA_VERSION};
 use crate::keys::{event_sort_key, format_timestamp, parse_timestamp};
+use crate::limits::EventItemFields;
+use crate::record::{NormalizedRecord, SCHEMA_VERSION};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -234,6 +235,27 @@ impl AppendPlan {
                 event_id: id.clone(),
             }))
             .collect()
+    }
+}
+
+impl StoredEvent {
+    /// The event's item fields.
+    pub fn item_fields(&self) -> EventItemFields<'_> {
+        EventItemFields {
+            entity_id: self.entity_id.as_str(),
+            sk: &self.sk,
+            seq: self.seq,
+            event_id: self.event_id.as_str(),
+            event_type: &self.event_type,
+            occurred_at: &self.occurred_at,
+            received_at: &self.received_at,
+            stored_at: &self.stored_at,
+            correlation_id: self.correlation_id.as_deref(),
+            test: self.test,
+            schema_version: self.schema_version,
+            expires_at: self.expires_at,
+            traceparent: self.traceparent.as_deref(),
+        }
     }
 }
 

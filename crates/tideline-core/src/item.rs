@@ -32,7 +32,7 @@
 //! a strongly consistent read one unit per 4 KB.
 
 use crate::event::{EntityHead, StoredEvent};
-use crate::ids::{EntityId, EventId};
+use crate::ids::{EntityId, EventId, IdError};
 use crate::keys::{
     DEDUP_SK_PREFIX, HEAD_SK, SNAPSHOT_SK_PREFIX, TIMESTAMP_WIDTH, format_timestamp, item_kind,
     parse_timestamp,
@@ -72,6 +72,18 @@ pub enum AttrRef<'a> {
     B(&'a [u8]),
     /// `BOOL`.
     Bool(bool),
+}
+
+impl AttrRef<'_> {
+    /// The DynamoDB type's name, as a decoding error says it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::S(_) => "string",
+            Self::N(_) => "number",
+            Self::B(_) => "binary",
+            Self::Bool(_) => "boolean",
+        }
+    }
 }
 
 impl AttrValue {
@@ -285,9 +297,104 @@ pub fn head_item(entity: &EntityId, head: &HeadState) -> Item {
     item
 }
 
+/// Why an item read from the store cannot be decoded. Every variant names
+/// the attribute, so a caller can say which part of which item is broken.
+/// Permanent: reading the same item again gives the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A required attribute is absent.
+    #[error("attribute {attribute} is missing (a {expected} is required)")]
+    Missing {
+        /// The attribute's name.
+        attribute: String,
+        /// The DynamoDB type it should have: `string` or `number`.
+        expected: &'static str,
+    },
+    /// An attribute has another DynamoDB type than the layout's.
+    #[error("attribute {attribute} is a {found}, not a {expected}")]
+    WrongType {
+        /// The attribute's name.
+        attribute: String,
+        /// The type the layout gives it.
+        expected: &'static str,
+        /// The type it has.
+        found: &'static str,
+    },
+    /// A number attribute does not fit the field's type.
+    #[error("attribute {attribute} ({value}) is not a {expected}")]
+    OutOfRange {
+        /// The attribute's name.
+        attribute: String,
+        /// Its text.
+        value: String,
+        /// The Rust type it should fit.
+        expected: &'static str,
+    },
+    /// An event item has neither `data` nor `data_z`.
+    #[error("attribute data (or data_z) is missing")]
+    MissingData,
+    /// The payload is not JSON.
+    #[error("{attribute} is not JSON: {reason}")]
+    NotJson {
+        /// `data` or `data_z`.
+        attribute: &'static str,
+        /// serde_json's message.
+        reason: String,
+    },
+    /// The deflated payload does not inflate to UTF-8 text.
+    #[error("{attribute} does not inflate to UTF-8 text: {reason}")]
+    NotInflatable {
+        /// `data_z`.
+        attribute: &'static str,
+        /// The inflater's message.
+        reason: String,
+    },
+    /// The deflated payload inflates to more than a record can hold.
+    #[error("{attribute} inflates to more than {max} bytes")]
+    InflatesTooLarge {
+        /// `data_z`.
+        attribute: &'static str,
+        /// The most a record's payload can be.
+        max: usize,
+    },
+    /// An id attribute breaks the id rules.
+    #[error("{attribute} {reason}")]
+    InvalidId {
+        /// `pk` or `event_id`.
+        attribute: &'static str,
+        /// The rule it breaks.
+        reason: IdError,
+    },
+}
+
+impl DecodeError {
+    /// The attribute the error is about.
+    pub fn attribute(&self) -> &str {
+        match self {
+            Self::Missing { attribute, .. }
+            | Self::WrongType { attribute, .. }
+            | Self::OutOfRange { attribute, .. } => attribute,
+            Self::MissingData => "data",
+            Self::NotJson { attribute, .. }
+            | Self::NotInflatable { attribute, .. }
+            | Self::InflatesTooLarge { attribute, .. }
+            | Self::InvalidId { attribute, .. } => attribute,
+        }
+    }
+}
+
+impl crate::Classify for DecodeError {
+    fn class(&self) -> crate::ErrorClass {
+        // The item is what it is: reading it again decodes no better.
+        crate::ErrorClass::Permanent
+    }
+}
+
 /// Reads a head item, in this version's layout or the older one (`last_seq`,
 /// `last_stored_at`, `last_sk`: then `fenced` is false).
-pub fn decode_head<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<HeadState, String> {
+pub fn decode_head<'a>(
+    get: impl Fn(&str) -> Option<AttrRef<'a>>,
+) -> Result<HeadState, DecodeError> {
     let optional = |name: &str| match get(name) {
         Some(AttrRef::S(s)) => Some(s.to_string()),
         _ => None,
@@ -353,7 +460,7 @@ pub fn marker_sort_key(event_id: &EventId) -> String {
 }
 
 /// Reads a marker item.
-pub fn decode_marker<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<Marker, String> {
+pub fn decode_marker<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<Marker, DecodeError> {
     Ok(Marker {
         event_seq: number(&get, "event_seq")?,
         event_sk: match get("event_sk") {
@@ -486,11 +593,10 @@ pub fn snapshot_item(
 }
 
 /// Reads a snapshot item.
-pub fn decode_snapshot<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<Snapshot, String> {
-    let text = |name: &str| match get(name) {
-        Some(AttrRef::S(s)) => Ok(s.to_string()),
-        other => Err(format!("{name} is {other:?}, not a string")),
-    };
+pub fn decode_snapshot<'a>(
+    get: impl Fn(&str) -> Option<AttrRef<'a>>,
+) -> Result<Snapshot, DecodeError> {
+    let text = |name: &str| string(&get, name).map(str::to_string);
     Ok(Snapshot {
         name: text("snapshot_name")?,
         aggregate_version: number(&get, "aggregate_version")?,
@@ -564,16 +670,20 @@ fn deflate(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// Inflates `data_z`, refusing more than a record can hold (a corrupt or
 /// hostile item must not exhaust memory).
-fn inflate(bytes: &[u8]) -> Result<String, String> {
+fn inflate(bytes: &[u8]) -> Result<String, DecodeError> {
     let mut out = String::new();
     flate2::read::DeflateDecoder::new(bytes)
         .take(FIREHOSE_RECORD_BYTES as u64 + 1)
         .read_to_string(&mut out)
-        .map_err(|e| format!("data_z does not inflate to UTF-8 text: {e}"))?;
+        .map_err(|e| DecodeError::NotInflatable {
+            attribute: "data_z",
+            reason: e.to_string(),
+        })?;
     if out.len() > FIREHOSE_RECORD_BYTES {
-        return Err(format!(
-            "data_z inflates to more than {FIREHOSE_RECORD_BYTES} bytes"
-        ));
+        return Err(DecodeError::InflatesTooLarge {
+            attribute: "data_z",
+            max: FIREHOSE_RECORD_BYTES,
+        });
     }
     Ok(out)
 }
@@ -589,40 +699,71 @@ pub fn check_item_size(item: &Item) -> Result<usize, String> {
     Ok(size)
 }
 
-fn string<'a>(get: &impl Fn(&str) -> Option<AttrRef<'a>>, name: &str) -> Result<&'a str, String> {
+fn string<'a>(
+    get: &impl Fn(&str) -> Option<AttrRef<'a>>,
+    name: &str,
+) -> Result<&'a str, DecodeError> {
     match get(name) {
         Some(AttrRef::S(s)) => Ok(s),
-        _ => Err(format!("attribute {name} is missing or not a string")),
+        None => Err(DecodeError::Missing {
+            attribute: name.to_string(),
+            expected: "string",
+        }),
+        Some(other) => Err(DecodeError::WrongType {
+            attribute: name.to_string(),
+            expected: "string",
+            found: other.type_name(),
+        }),
     }
 }
 
 fn number<'a, T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<AttrRef<'a>>,
     name: &str,
-) -> Result<T, String> {
+) -> Result<T, DecodeError> {
     match get(name) {
-        Some(AttrRef::N(s)) => s
-            .parse()
-            .map_err(|_| format!("attribute {name} is not a {}", std::any::type_name::<T>())),
-        _ => Err(format!("attribute {name} is missing or not a number")),
+        Some(AttrRef::N(s)) => s.parse().map_err(|_| DecodeError::OutOfRange {
+            attribute: name.to_string(),
+            value: s.to_string(),
+            expected: std::any::type_name::<T>(),
+        }),
+        None => Err(DecodeError::Missing {
+            attribute: name.to_string(),
+            expected: "number",
+        }),
+        Some(other) => Err(DecodeError::WrongType {
+            attribute: name.to_string(),
+            expected: "number",
+            found: other.type_name(),
+        }),
     }
 }
 
 /// Reads an event item (this design's or the one before 0009).
-pub fn decode_event<'a>(get: impl Fn(&str) -> Option<AttrRef<'a>>) -> Result<StoredEvent, String> {
-    let data = match (get("data"), get("data_z")) {
-        (Some(AttrRef::S(text)), _) => {
-            serde_json::from_str(text).map_err(|e| format!("data is not JSON: {e}"))?
+pub fn decode_event<'a>(
+    get: impl Fn(&str) -> Option<AttrRef<'a>>,
+) -> Result<StoredEvent, DecodeError> {
+    let not_json = |attribute: &'static str| {
+        move |e: serde_json::Error| DecodeError::NotJson {
+            attribute,
+            reason: e.to_string(),
         }
-        (_, Some(AttrRef::B(bytes))) => serde_json::from_str(&inflate(bytes)?)
-            .map_err(|e| format!("data_z is not JSON: {e}"))?,
-        _ => return Err("attribute data (or data_z) is missing".into()),
+    };
+    let data = match (get("data"), get("data_z")) {
+        (Some(AttrRef::S(text)), _) => serde_json::from_str(text).map_err(not_json("data"))?,
+        (_, Some(AttrRef::B(bytes))) => {
+            serde_json::from_str(&inflate(bytes)?).map_err(not_json("data_z"))?
+        }
+        _ => return Err(DecodeError::MissingData),
+    };
+    let id = |attribute: &'static str| {
+        move |reason: IdError| DecodeError::InvalidId { attribute, reason }
     };
     Ok(StoredEvent {
-        entity_id: EntityId::new(string(&get, "pk")?).map_err(|e| format!("pk {e}"))?,
+        entity_id: EntityId::new(string(&get, "pk")?).map_err(id("pk"))?,
         seq: number(&get, "seq")?,
         sk: string(&get, "sk")?.to_string(),
-        event_id: EventId::new(string(&get, "event_id")?).map_err(|e| format!("event_id {e}"))?,
+        event_id: EventId::new(string(&get, "event_id")?).map_err(id("event_id"))?,
         event_type: string(&get, "event_type")?.to_string(),
         data,
         occurred_at: string(&get, "occurred_at")?.to_string(),

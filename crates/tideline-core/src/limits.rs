@@ -14,7 +14,6 @@
 //! [`HopLimits`] with today's value as the default. `docs/limits.md` lists each
 //! limit, its source, and where it is enforced.
 
-use crate::event::StoredEvent;
 use serde_json::Value;
 use std::fmt;
 
@@ -70,6 +69,12 @@ pub const JSON_READER_DEPTH: usize = 127;
 pub const ENVELOPE_DEPTH: usize = 4;
 /// The `seq` ingest sizes a record's stored item with: the widest there is.
 pub const WORST_CASE_SEQ: u64 = u64::MAX;
+/// `detail-type` of a bundle entry ([`crate::bundle`]). Rules that should
+/// receive bundles match on it; an event type of this name is reserved (ingest
+/// refuses it), so a consumer can tell a bundle from a plain event by
+/// `detail-type` alone. It lives here, with the bus's other names and numbers,
+/// because both ingest and the emit side's bundles use it.
+pub const BUNDLE_DETAIL_TYPE: &str = "TidelineBundle";
 
 /// A limit, named by the hop that imposes it. Its `Display` is what a refusal says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,8 +268,9 @@ pub fn item_size<'a>(attributes: impl IntoIterator<Item = &'a (&'a str, ItemValu
         .sum()
 }
 
-/// What an event item is made of, borrowed: from a [`StoredEvent`] when the
-/// store writes it, or from a record at ingest when its size is checked.
+/// What an event item is made of, borrowed: from a stored event
+/// ([`crate::event::StoredEvent::item_fields`]) when the store writes it, or
+/// from a record at ingest when its size is checked.
 #[derive(Debug, Clone, Copy)]
 pub struct EventItemFields<'a> {
     /// `pk`.
@@ -293,27 +299,6 @@ pub struct EventItemFields<'a> {
     pub expires_at: Option<i64>,
     /// `traceparent`, omitted when none.
     pub traceparent: Option<&'a str>,
-}
-
-impl StoredEvent {
-    /// The event's item fields.
-    pub fn item_fields(&self) -> EventItemFields<'_> {
-        EventItemFields {
-            entity_id: self.entity_id.as_str(),
-            sk: &self.sk,
-            seq: self.seq,
-            event_id: self.event_id.as_str(),
-            event_type: &self.event_type,
-            occurred_at: &self.occurred_at,
-            received_at: &self.received_at,
-            stored_at: &self.stored_at,
-            correlation_id: self.correlation_id.as_deref(),
-            test: self.test,
-            schema_version: self.schema_version,
-            expires_at: self.expires_at,
-            traceparent: self.traceparent.as_deref(),
-        }
-    }
 }
 
 /// The attributes of an event item, in the store's layout (the DynamoDB
@@ -452,49 +437,6 @@ fn bus_entry_len(event: &EventItemFields<'_>, data_len: usize) -> usize {
         + quoted(event.stored_at)
         + event.correlation_id.map_or(4, quoted)
         + data_len
-}
-
-/// Why PutEvents refuses one entry, with EventBridge's per-entry `ErrorCode`,
-/// or `None` if it takes it: a `DetailType` of 1 to [`DETAIL_TYPE_CHARS`]
-/// characters, a `Source` of 1 to [`SOURCE_CHARS`], an entry within the
-/// request size (`max_request_bytes`), and a `Detail` that is a JSON object
-/// (AWS-CONTRACTS.md, "Limits at the edges"). Local mode's bus asks this of
-/// every entry, so a local test sees what EventBridge would refuse.
-pub fn put_events_refusal(
-    entry: &crate::envelope::BusEntry,
-    max_request_bytes: usize,
-) -> Option<(&'static str, String)> {
-    let detail_type = entry.detail_type.chars().count();
-    if detail_type == 0 || detail_type > DETAIL_TYPE_CHARS {
-        return Some((
-            "InvalidArgument",
-            format!(
-                "DetailType is {detail_type} characters; PutEvents takes 1 to {DETAIL_TYPE_CHARS}"
-            ),
-        ));
-    }
-    let source = entry.source.chars().count();
-    if source == 0 || source > SOURCE_CHARS {
-        return Some((
-            "InvalidArgument",
-            format!("Source is {source} characters; PutEvents takes 1 to {SOURCE_CHARS}"),
-        ));
-    }
-    if entry.size() > max_request_bytes {
-        return Some((
-            "InvalidArgument",
-            format!(
-                "the entry is {} bytes (Source + DetailType + Detail); a PutEvents request carries at most {max_request_bytes}",
-                entry.size()
-            ),
-        ));
-    }
-    // Entries come from the emit stage, whose detail is always a JSON object;
-    // as EventBridge does, anything else is refused.
-    if !entry.detail.trim_start().starts_with('{') {
-        return Some(("MalformedDetail", "Detail is not a JSON object".into()));
-    }
-    None
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! de-duplicated by the store's idempotent append, so it is stored once and
 //! reaches the lake on the retry.
 
-use crate::stack::Shared;
+use crate::shared::Shared;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;

@@ -18,6 +18,7 @@
 //! - `server`: the HTTP server (ingest, query, replay, tail, metrics);
 //! - `realtime`: the realtime fan-out's WebSocket at `/_tideline/realtime`;
 //! - `console`: the web console at `/` (HTML pages over the same calls);
+//! - `shared`: the settings and the state the stages and the HTTP handlers share;
 //! - `stack`: the process: start, wait idle, shut down;
 //! - [`client`]: a client of the operational API (tail, replay) for the CLI.
 //!
@@ -35,6 +36,7 @@ mod handoff;
 mod realtime;
 mod runtime_api;
 mod server;
+mod shared;
 mod stack;
 mod targets;
 
@@ -43,6 +45,6 @@ mod targets;
 pub use bus::{LocalBus, PublishedEvent, RuleOutlet, TargetWork};
 pub use handoff::StoreHandoff;
 pub use realtime::{RealtimeConfig, RealtimeHub};
-pub use server::HttpLimits;
-pub use stack::{Counters, LocalConfig, LocalError, LocalStack, Shared, parse_retention};
+pub use shared::{Counters, HttpLimits, LocalConfig, Shared};
+pub use stack::{LocalError, LocalStack, parse_retention};
 pub use targets::Delivery;

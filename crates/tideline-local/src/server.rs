@@ -28,7 +28,8 @@
 //!   application/json`, or the header `x-tideline-request`.
 
 use crate::firehose;
-use crate::stack::Shared;
+use crate::shared::Shared;
+pub use crate::shared::{HttpLimits, REQUEST_HEADER};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
@@ -55,28 +56,6 @@ use tracing::{debug, warn};
 
 /// Largest request body: a 4 MiB PutRecordBatch grows by a third in base64.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
-
-/// The HTTP server's limits on connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// Time a connection has to send a request's headers (also while idle
-    /// between keep-alive requests).
-    pub header_timeout: Duration,
-    /// Time a request has to send its whole body.
-    pub body_timeout: Duration,
-    /// Connections served at once.
-    pub max_connections: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self {
-            header_timeout: Duration::from_secs(30),
-            body_timeout: Duration::from_secs(60),
-            max_connections: 256,
-        }
-    }
-}
 
 /// Builds the router.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -243,9 +222,6 @@ async fn check_host(State(shared): State<Arc<Shared>>, req: Request, next: Next)
             .into_response(),
     }
 }
-
-/// The header that marks a request as made by a program, not a web form.
-pub const REQUEST_HEADER: &str = "x-tideline-request";
 
 /// True when `headers` could not come from a cross-site "simple" request: a
 /// JSON content type, or the custom header (either forces a CORS preflight,

@@ -137,20 +137,6 @@ impl<T: ItemTable> EventLookup for SlotStore<T> {
     }
 }
 
-impl EventLookup for crate::memory::MemoryStore {
-    async fn sequence_of(
-        &self,
-        entity: &EntityId,
-        event_id: &EventId,
-    ) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .all_events()
-            .into_iter()
-            .find(|e| &e.entity_id == entity && &e.event_id == event_id)
-            .map(|e| e.seq))
-    }
-}
-
 /// A snapshot write's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotWritten {
@@ -272,25 +258,6 @@ impl<T: ItemTable> SnapshotStore for SlotStore<T> {
                     .map_or(snapshot.sequence, |s| s.sequence),
             }),
         }
-    }
-}
-
-impl SnapshotStore for crate::memory::MemoryStore {
-    async fn read_snapshot(
-        &self,
-        entity: &EntityId,
-        name: &str,
-        aggregate_version: u32,
-    ) -> Result<Option<Snapshot>, SnapshotError> {
-        Ok(self.snapshot(entity, name, aggregate_version))
-    }
-
-    async fn put_snapshot(
-        &self,
-        entity: &EntityId,
-        snapshot: &Snapshot,
-    ) -> Result<SnapshotWritten, SnapshotError> {
-        Ok(self.keep_snapshot(entity, snapshot))
     }
 }
 

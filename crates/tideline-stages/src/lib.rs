@@ -39,6 +39,7 @@ pub mod queue;
 pub mod replay;
 pub mod route;
 pub mod store;
+mod sync;
 pub mod transform;
 
 pub use bus::Bus;

@@ -2,19 +2,18 @@
 //! with fault injection. Stage tests, handler tests and benches use them where
 //! I/O would only add noise; the rules they execute are the core's.
 
+use crate::command::{EventLookup, SnapshotError, SnapshotStore, SnapshotWritten};
 use crate::*;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use tideline_core::envelope::{BusEntry, DEFAULT_MAX_PUT_EVENTS_BYTES};
 use tideline_core::event::{EntityHead, plan_append};
+use tideline_core::item::Snapshot;
 use tideline_core::{
     AppendOutcome, EntityId, ErrorClass, EventId, ExpectedSeq, NewEvent, StoredEvent,
 };
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock only means another test thread panicked; the data is still usable.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use crate::sync::lock;
 
 /// A scripted fault: fail the next `n` calls (or entries) with this failure.
 #[derive(Debug, Default)]
@@ -88,7 +87,7 @@ struct StoreState {
     ids: HashSet<(EntityId, EventId)>,
     events: HashMap<EntityId, Vec<StoredEvent>>,
     log: Vec<StoredEvent>,
-    snapshots: HashMap<(EntityId, String, u32), tideline_core::item::Snapshot>,
+    snapshots: HashMap<(EntityId, String, u32), Snapshot>,
 }
 
 /// An in-memory event store executing the core's append plan.
@@ -111,7 +110,7 @@ impl MemoryStore {
         entity: &EntityId,
         name: &str,
         aggregate_version: u32,
-    ) -> Option<tideline_core::item::Snapshot> {
+    ) -> Option<Snapshot> {
         lock(&self.state)
             .snapshots
             .get(&(entity.clone(), name.to_string(), aggregate_version))
@@ -119,11 +118,7 @@ impl MemoryStore {
     }
 
     /// Keeps `snapshot` unless one of as many or more events is kept.
-    pub fn keep_snapshot(
-        &self,
-        entity: &EntityId,
-        snapshot: &tideline_core::item::Snapshot,
-    ) -> crate::command::SnapshotWritten {
+    pub fn keep_snapshot(&self, entity: &EntityId, snapshot: &Snapshot) -> SnapshotWritten {
         let key = (
             entity.clone(),
             snapshot.name.clone(),
@@ -131,16 +126,49 @@ impl MemoryStore {
         );
         let mut st = lock(&self.state);
         match st.snapshots.get(&key) {
-            Some(kept) if kept.sequence >= snapshot.sequence => {
-                crate::command::SnapshotWritten::KeptNewer {
-                    sequence: kept.sequence,
-                }
-            }
+            Some(kept) if kept.sequence >= snapshot.sequence => SnapshotWritten::KeptNewer {
+                sequence: kept.sequence,
+            },
             _ => {
                 st.snapshots.insert(key, snapshot.clone());
-                crate::command::SnapshotWritten::Written
+                SnapshotWritten::Written
             }
         }
+    }
+}
+
+// The port impls live with the adapter (not in `command`), so the ports'
+// module never names the in-memory adapters above it.
+impl EventLookup for MemoryStore {
+    async fn sequence_of(
+        &self,
+        entity: &EntityId,
+        event_id: &EventId,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .all_events()
+            .into_iter()
+            .find(|e| &e.entity_id == entity && &e.event_id == event_id)
+            .map(|e| e.seq))
+    }
+}
+
+impl SnapshotStore for MemoryStore {
+    async fn read_snapshot(
+        &self,
+        entity: &EntityId,
+        name: &str,
+        aggregate_version: u32,
+    ) -> Result<Option<Snapshot>, SnapshotError> {
+        Ok(self.snapshot(entity, name, aggregate_version))
+    }
+
+    async fn put_snapshot(
+        &self,
+        entity: &EntityId,
+        snapshot: &Snapshot,
+    ) -> Result<SnapshotWritten, SnapshotError> {
+        Ok(self.keep_snapshot(entity, snapshot))
     }
 }
 

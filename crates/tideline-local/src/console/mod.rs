@@ -21,7 +21,7 @@
 
 mod pages;
 
-use crate::stack::Shared;
+use crate::shared::Shared;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -6,7 +6,7 @@ use super::{
     Console, encode_segment, html_error, html_response, or_dash, page, pretty, thousands,
     throughput_chart,
 };
-use crate::stack::Shared;
+use crate::shared::Shared;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -482,7 +482,7 @@ pub(super) async fn replay(
     use tideline_core::replay::Selection;
     use tideline_stages::emit::EmitConfig;
     use tideline_stages::replay::{OnFailure, ReplayConfig, ReplayError, replay};
-    if !headers.contains_key(crate::server::REQUEST_HEADER) {
+    if !headers.contains_key(crate::shared::REQUEST_HEADER) {
         warn!(
             action = "replay",
             "console action refused: no x-tideline-request header"

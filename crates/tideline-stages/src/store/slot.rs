@@ -29,7 +29,7 @@
 //! `TransactWriteItems` (twice the write units) — the pipeline's storer always
 //! appends one event per call.
 
-use crate::memory::lock;
+use crate::sync::lock;
 use crate::{EventStore, PortError, StoreError};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -371,7 +371,7 @@ impl<T: ItemTable> SlotStore<T> {
         self.clock.now()
     }
 
-    fn decode_err(&self, what: &str, entity: &EntityId, e: String) -> StoreError {
+    fn decode_err(&self, what: &str, entity: &EntityId, e: impl std::fmt::Display) -> StoreError {
         permanent(self.service, format!("{what} item of {entity}: {e}"))
     }
 
@@ -390,7 +390,7 @@ impl<T: ItemTable> SlotStore<T> {
     }
 
     fn bad_slot(&self, entity: &EntityId, what: &str) -> StoreError {
-        self.decode_err(what, entity, "its time is out of range".into())
+        self.decode_err(what, entity, "its time is out of range")
     }
 
     /// Whether the latest event can be trusted as the latest without the
