@@ -17,7 +17,6 @@ use std::time::Duration;
 use tideline_aws::DynamoStore;
 use tideline_aws::lake::S3Lake;
 use tideline_core::envelope::EventDetail;
-use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::keys::format_timestamp;
 use tideline_core::replay::{Selection, StoredWindow};
 use tideline_core::{EntityId, ExpectedSeq, NewEvent};
@@ -25,6 +24,7 @@ use tideline_stages::EventStore;
 use tideline_stages::emit::EmitConfig;
 use tideline_stages::memory::MemoryBus;
 use tideline_stages::replay::{LakeIndex, OnFailure, ReplayConfig, replay};
+use tideline_testkit::fixtures::{new_event, record};
 
 /// Records the operation of every request the client sends.
 #[derive(Debug, Clone, Default)]
@@ -60,13 +60,7 @@ impl Intercept for Operations {
 }
 
 fn event(entity: &str, id: &str) -> NewEvent {
-    let rec = json!({"entity_id": entity, "type": "OrderNoted", "id": id, "data": {"id": id}});
-    normalize_record(
-        &IngestConfig::default(),
-        rec.to_string().as_bytes(),
-        chrono::Utc::now(),
-    )
-    .unwrap()
+    new_event(&record(entity, "OrderNoted").id(id).data(json!({"id": id})))
 }
 
 /// A time a few milliseconds clear of the appends around it (stored times

@@ -2,22 +2,15 @@
 //! reset` against local mode in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::time::Duration;
 use tideline_consumer::{CheckpointStore, CheckpointUpdate, SqliteCheckpoints};
 use tideline_testkit::fixtures::b64;
 use tideline_testkit::local::{LocalHarness, log_lines, log_rule};
 
 fn tideline(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tideline"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    use tideline_testkit::cli;
+    let out = cli::run(env!("CARGO_BIN_EXE_tideline"), args);
+    (out.status.success(), cli::stdout(&out), cli::stderr(&out))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,14 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn tideline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tideline"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    tideline_testkit::cli::run(env!("CARGO_BIN_EXE_tideline"), args)
 }
 
 fn cost_json(args: &[&str]) -> Value {

@@ -2,23 +2,13 @@
 //! output, exit codes (0, and 2 for bad input), and messages that say what and where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn tideline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tideline"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    tideline_testkit::cli::run(env!("CARGO_BIN_EXE_tideline"), args)
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
+use tideline_testkit::cli::{stderr, stdout};
 
 #[test]
 fn pattern_test_prints_true_exit_0_or_false_exit_1() {

@@ -15,12 +15,7 @@ use tideline_testkit::fixtures::{new_event, record};
 use tideline_testkit::moto;
 
 fn tideline(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tideline"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", moto::endpoint())
-        .envs(moto::aws_env())
-        .output()
-        .unwrap()
+    tideline_testkit::cli::run_on_moto(env!("CARGO_BIN_EXE_tideline"), args)
 }
 
 async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Vec<Value> {

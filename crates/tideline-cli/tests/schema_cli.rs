@@ -2,14 +2,13 @@
 //! binary, against the checked-in `schemas/registry.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/registry.json");
 
 fn tideline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tideline"))
+    tideline_testkit::cli::command(env!("CARGO_BIN_EXE_tideline"))
         .args(args)
-        .env("RUST_LOG", "warn")
         .env_remove("TIDELINE_SCHEMA_REGISTRY")
         .output()
         .unwrap()

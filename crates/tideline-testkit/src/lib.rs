@@ -8,13 +8,15 @@
 //! - [`local`]: `tideline up` in-process on a temporary directory, with the
 //!   Firehose API, the query API, log targets and `processing-failed/` at hand;
 //! - [`fixtures`]: producer records, `PutRecordBatch` bodies and the Lambda
-//!   events (Firehose transform, SQS, DynamoDB Streams).
+//!   events (Firehose transform, SQS, DynamoDB Streams);
+//! - [`cli`]: a built binary run to completion (the CLI tests' scaffold).
 //!
 //! A dev-dependency only: test code, where a failure is a broken test or test
 //! environment, so it panics with a message that says what to do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod local;

@@ -228,29 +228,17 @@ fn tokens(code: &str) -> Vec<Token> {
 /// further attributes, and the item up to its `;` or its closing `}`), and
 /// none at all if the file is `#![cfg(test)]`.
 fn without_test_items(toks: &[Token]) -> Vec<Token> {
-    let is = |i: usize, s: &str| toks.get(i).is_some_and(|t| t.text == s);
-    let inner_cfg_test = |i: usize| {
-        is(i, "#")
-            && is(i + 1, "!")
-            && is(i + 2, "[")
-            && is(i + 3, "cfg")
-            && is(i + 4, "(")
-            && is(i + 5, "test")
-            && is(i + 6, ")")
-            && is(i + 7, "]")
+    // Whether the tokens from `i` on read `pattern`.
+    let reads = |i: usize, pattern: &[&str]| {
+        pattern
+            .iter()
+            .enumerate()
+            .all(|(k, s)| toks.get(i + k).is_some_and(|t| t.text == *s))
     };
-    if (0..toks.len()).any(inner_cfg_test) {
+    if (0..toks.len()).any(|i| reads(i, &["#", "!", "[", "cfg", "(", "test", ")", "]"])) {
         return Vec::new();
     }
-    let cfg_test = |i: usize| {
-        is(i, "#")
-            && is(i + 1, "[")
-            && is(i + 2, "cfg")
-            && is(i + 3, "(")
-            && is(i + 4, "test")
-            && is(i + 5, ")")
-            && is(i + 6, "]")
-    };
+    let cfg_test = |i: usize| reads(i, &["#", "[", "cfg", "(", "test", ")", "]"]);
     let mut out = Vec::new();
     let mut i = 0;
     while i < toks.len() {
