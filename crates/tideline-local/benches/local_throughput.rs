@@ -17,6 +17,12 @@ use tideline_core::ingest::{IngestConfig, normalize_record};
 use tideline_core::route::parse_rules;
 use tideline_local::{LocalConfig, LocalStack};
 
+/// The `tideline` binary's allocator (crates/tideline-cli/src/main.rs): the
+/// bench measures local mode as `tideline up` runs it. The baselines run in
+/// this process too, with the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 500;
 const ENTITIES: usize = 1000;
 const PRODUCERS: usize = 2;
