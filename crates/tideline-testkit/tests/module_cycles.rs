@@ -482,14 +482,16 @@ fn crate_graph(crate_dir: &Path) -> Graph {
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     entries.sort();
-    for entry in &entries {
-        let name = entry
+    // The top-level modules' entries: everything in src/ but the crate roots.
+    let name_of = |entry: &Path| {
+        entry
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if is_root(&name) {
-            continue;
-        }
+            .unwrap_or_default()
+    };
+    entries.retain(|entry| !is_root(&name_of(entry)));
+    for entry in &entries {
+        let name = name_of(entry);
         if entry.is_dir() {
             graph.nodes.insert(name);
         } else if let Some(stem) = name.strip_suffix(".rs") {
@@ -506,13 +508,6 @@ fn crate_graph(crate_dir: &Path) -> Graph {
         }
     }
     for entry in &entries {
-        let name = entry
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if is_root(&name) {
-            continue;
-        }
         let mut files = Vec::new();
         if entry.is_dir() {
             rust_files(entry, &mut files);
